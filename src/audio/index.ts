@@ -1,0 +1,5 @@
+export * from './frame';
+export * from './wav';
+export * from './resample';
+export * from './mulaw';
+export * from './vad';

@@ -1,0 +1,138 @@
+import { AudioFormatError } from '../errors';
+import { type AudioFrame, assertSampleRate } from './frame';
+
+const ZERO_CROSSINGS = 12;
+const TABLE_RES = 128;
+const kernels = new Map<string, { table: Float32Array; halfWidth: number }>();
+
+/** Windowed-sinc low-pass kernel for a given cutoff (in units of the input Nyquist), tabulated. */
+function kernelFor(cutoff: number): { table: Float32Array; halfWidth: number } {
+  const key = cutoff.toFixed(6);
+  let k = kernels.get(key);
+  if (!k) {
+    const halfWidth = ZERO_CROSSINGS / cutoff;
+    const n = Math.ceil(halfWidth * TABLE_RES) + 2;
+    const table = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = i / TABLE_RES;
+      if (x >= halfWidth) break;
+      const arg = Math.PI * cutoff * x;
+      const sinc = x === 0 ? 1 : Math.sin(arg) / arg;
+      const t = x / halfWidth; // Blackman window over [-halfWidth, halfWidth]
+      const w = 0.42 + 0.5 * Math.cos(Math.PI * t) + 0.08 * Math.cos(2 * Math.PI * t);
+      table[i] = cutoff * sinc * w;
+    }
+    k = { table, halfWidth };
+    kernels.set(key, k);
+  }
+  return k;
+}
+
+/**
+ * Streaming band-limited resampler for PCM16 mono audio. State is kept across calls, so a stream
+ * cut into frames of any size resamples to the same samples as the whole stream at once (no clicks at
+ * frame boundaries). Downsampling low-passes below the new Nyquist frequency first.
+ */
+export class Resampler {
+  private readonly step: number;
+  private readonly table: Float32Array;
+  private readonly halfWidth: number;
+  private readonly reach: number;
+  private hist: Float32Array;
+  private pos: number;
+  private totalIn = 0;
+  private totalOut = 0;
+
+  constructor(readonly inRate: number, readonly outRate: number) {
+    assertSampleRate(inRate, 'resampler input');
+    assertSampleRate(outRate, 'resampler output');
+    this.step = inRate / outRate;
+    const k = kernelFor(Math.min(1, outRate / inRate) * 0.92);
+    this.table = k.table;
+    this.halfWidth = k.halfWidth;
+    this.reach = Math.ceil(k.halfWidth);
+    this.hist = new Float32Array(this.reach);
+    this.pos = this.reach;
+  }
+
+  /** Resamples the next block of input. */
+  process(samples: Int16Array): Int16Array {
+    if (this.inRate === this.outRate) return samples;
+    this.totalIn += samples.length;
+    const buf = new Float32Array(this.hist.length + samples.length);
+    buf.set(this.hist);
+    for (let i = 0; i < samples.length; i++) buf[this.hist.length + i] = samples[i]!;
+    return this.run(buf, Math.floor((this.totalIn * this.outRate) / this.inRate));
+  }
+
+  /** Emits the samples still held back by the filter's look-ahead. Call once, at the end. */
+  flush(): Int16Array {
+    if (this.inRate === this.outRate) return new Int16Array(0);
+    const buf = new Float32Array(this.hist.length + this.reach + 1);
+    buf.set(this.hist);
+    return this.run(buf, Math.round((this.totalIn * this.outRate) / this.inRate));
+  }
+
+  private run(buf: Float32Array, limit: number): Int16Array {
+    const { table, halfWidth, reach, step } = this;
+    const out: number[] = [];
+    let pos = this.pos;
+    while (Math.floor(pos) + reach < buf.length && this.totalOut + out.length < limit) {
+      const first = Math.max(0, Math.floor(pos - halfWidth) + 1);
+      const last = Math.min(buf.length - 1, Math.floor(pos + halfWidth));
+      let sum = 0;
+      let wsum = 0;
+      for (let k = first; k <= last; k++) {
+        const d = Math.abs(k - pos) * TABLE_RES;
+        const i = d | 0;
+        const w = table[i]! + (table[i + 1]! - table[i]!) * (d - i);
+        sum += buf[k]! * w;
+        wsum += w;
+      }
+      const v = Math.round(wsum !== 0 ? sum / wsum : 0);
+      out.push(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+      pos += step;
+    }
+    this.totalOut += out.length;
+    const drop = Math.max(0, Math.min(buf.length, Math.floor(pos - halfWidth)));
+    this.hist = buf.slice(drop);
+    this.pos = pos - drop;
+    return Int16Array.from(out);
+  }
+}
+
+/** Resamples a whole buffer in one go. */
+export function resample(samples: Int16Array, inRate: number, outRate: number): Int16Array {
+  if (inRate === outRate) return samples;
+  const r = new Resampler(inRate, outRate);
+  const a = r.process(samples);
+  const b = r.flush();
+  const out = new Int16Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * Resamples a stream of frames to `outRate`, keeping filter state across frames.
+ * @throws AudioFormatError if the input rate changes mid-stream.
+ */
+export async function* resampleStream(input: AsyncIterable<AudioFrame>, outRate: number): AsyncGenerator<AudioFrame> {
+  let inRate: number | undefined;
+  let r: Resampler | undefined;
+  for await (const frame of input) {
+    inRate ??= frame.sampleRate;
+    if (frame.sampleRate !== inRate) throw new AudioFormatError(`sample rate changed mid-stream from ${inRate} to ${frame.sampleRate} Hz`);
+    if (inRate === outRate) {
+      yield frame;
+      continue;
+    }
+    r ??= new Resampler(inRate, outRate);
+    const samples = r.process(frame.samples);
+    if (samples.length) yield { samples, sampleRate: outRate };
+  }
+  if (r) {
+    const tail = r.flush();
+    if (tail.length) yield { samples: tail, sampleRate: outRate };
+  }
+}

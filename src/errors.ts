@@ -1,0 +1,148 @@
+/**
+ * Typed errors thrown by every layer of voxline.
+ *
+ * Every error has a stable {@link VoxlineError.code}, the provider it concerns (if any), a
+ * {@link VoxlineError.retryable} flag and an optional cause. Messages are scrubbed of every
+ * secret registered with {@link registerSecret}, which each provider client does with its key.
+ * @module
+ */
+
+const secrets = new Set<string>();
+
+/**
+ * Registers a secret (an API key) so that it is removed from every voxline error message.
+ * Provider clients call this with the keys they are given; call it for your own secrets too.
+ */
+export function registerSecret(secret: string | undefined): void {
+  if (secret && secret.length >= 4) secrets.add(secret);
+}
+
+/** Replaces every registered secret in `text` with `[redacted]`. */
+export function redact(text: string): string {
+  let out = text;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
+/** Stable machine-readable error codes. */
+export type ErrorCode =
+  | 'provider_error'
+  | 'auth_error'
+  | 'rate_limited'
+  | 'protocol_error'
+  | 'audio_format_error'
+  | 'tool_error'
+  | 'timeout'
+  | 'aborted'
+  | 'config_error'
+  | 'connection_error';
+
+/** Options common to every voxline error. */
+export interface VoxlineErrorOptions {
+  /** Provider the error concerns, e.g. `deepgram`, `openai`, `elevenlabs`, `gateway`. */
+  provider?: string;
+  /** Whether trying again may succeed. */
+  retryable?: boolean;
+  /** The underlying error. Its message is scrubbed of secrets too. */
+  cause?: unknown;
+}
+
+/** Base class of every error voxline throws. */
+export class VoxlineError extends Error {
+  /** Stable error code. */
+  readonly code: ErrorCode;
+  /** Provider the error concerns, if any. */
+  readonly provider?: string;
+  /** Whether trying again may succeed. */
+  readonly retryable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: VoxlineErrorOptions = {}) {
+    super(redact(message), options.cause === undefined ? undefined : { cause: scrubCause(options.cause) });
+    this.name = new.target.name;
+    this.code = code;
+    this.provider = options.provider;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+function scrubCause(cause: unknown): unknown {
+  if (cause instanceof Error) {
+    const scrubbed = redact(cause.message);
+    if (scrubbed !== cause.message) {
+      const copy = new Error(scrubbed);
+      copy.name = cause.name;
+      return copy;
+    }
+    return cause;
+  }
+  return typeof cause === 'string' ? redact(cause) : cause;
+}
+
+/** A provider answered with an error (HTTP status, error message or abnormal close). */
+export class ProviderError extends VoxlineError {
+  /** HTTP status or WebSocket close code, when there is one. */
+  readonly status?: number;
+  constructor(message: string, options: VoxlineErrorOptions & { status?: number; code?: ErrorCode } = {}) {
+    super(options.code ?? 'provider_error', message, options);
+    this.status = options.status;
+  }
+}
+
+/** The provider refused the credentials. Never retryable; the key is never in the message. */
+export class AuthError extends ProviderError {
+  constructor(message: string, options: VoxlineErrorOptions & { status?: number } = {}) {
+    super(message, { ...options, retryable: false, code: 'auth_error' });
+  }
+}
+
+/** A provider sent something that does not follow its protocol. */
+export class ProtocolError extends VoxlineError {
+  constructor(message: string, options: VoxlineErrorOptions = {}) {
+    super('protocol_error', message, options);
+  }
+}
+
+/** Audio of a format voxline cannot use (wrong rate, channels, bit depth, truncated data). */
+export class AudioFormatError extends VoxlineError {
+  constructor(message: string, options: VoxlineErrorOptions = {}) {
+    super('audio_format_error', message, options);
+  }
+}
+
+/** A tool call failed: bad arguments, a throwing handler, or a timeout. */
+export class ToolError extends VoxlineError {
+  /** Name of the tool. */
+  readonly tool: string;
+  constructor(tool: string, message: string, options: VoxlineErrorOptions = {}) {
+    super('tool_error', message, options);
+    this.tool = tool;
+  }
+}
+
+/** Something took longer than its configured limit. */
+export class TimeoutError extends VoxlineError {
+  constructor(message: string, options: VoxlineErrorOptions = {}) {
+    super('timeout', message, { retryable: true, ...options });
+  }
+}
+
+/** An operation was cancelled through its `AbortSignal`. */
+export class AbortError extends VoxlineError {
+  constructor(message = 'The operation was aborted', options: VoxlineErrorOptions = {}) {
+    super('aborted', message, options);
+  }
+}
+
+/** Invalid options given to a voxline constructor or function. */
+export class ConfigError extends VoxlineError {
+  constructor(message: string, options: VoxlineErrorOptions = {}) {
+    super('config_error', message, options);
+  }
+}
+
+/** True when `err` is an abort (voxline's, the DOM's or the openai package's). */
+export function isAbortError(err: unknown): boolean {
+  if (err instanceof AbortError) return true;
+  if (!(err instanceof Error)) return false;
+  return err.name === 'AbortError' || err.name === 'APIUserAbortError';
+}

@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './audio/index';
+export * from './streams/index';

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { AbortError, Channel, abortable, merge, sleep, tee } from '../../src/index';
+
+describe('Channel', () => {
+  it('applies backpressure: push waits while full', async () => {
+    const ch = new Channel<number>(2);
+    await ch.push(1);
+    await ch.push(2);
+    let third = false;
+    const p = ch.push(3).then(() => (third = true));
+    await sleep(10);
+    expect(third).toBe(false);
+    const it = ch[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe(1);
+    await p;
+    expect(third).toBe(true);
+  });
+  it('closes after queued items and propagates errors', async () => {
+    const ch = new Channel<number>(4);
+    await ch.push(1);
+    ch.fail(new Error('boom'));
+    const seen: number[] = [];
+    await expect((async () => { for await (const x of ch) seen.push(x); })()).rejects.toThrow('boom');
+    expect(seen).toEqual([1]);
+    expect(await ch.push(2)).toBe(false);
+  });
+  it('releases blocked producers when the consumer breaks out', async () => {
+    const ch = new Channel<number>(1);
+    void ch.push(1);
+    const second = ch.push(2);
+    const third = ch.push(3);
+    for await (const _ of ch) break;
+    expect(await second).toBe(true); // accepted when the first item was taken
+    expect(await third).toBe(false); // refused: the consumer is gone
+  });
+});
+
+describe('abortable', () => {
+  it('aborts while waiting and runs the source cleanup', async () => {
+    let cleaned = false;
+    const ac = new AbortController();
+    async function* slow() { try { yield 1; await sleep(10_000, ac.signal); yield 2; } finally { cleaned = true; } }
+    const seen: number[] = [];
+    setTimeout(() => ac.abort(), 20);
+    await expect((async () => { for await (const x of abortable(slow(), ac.signal)) seen.push(x); })()).rejects.toBeInstanceOf(AbortError);
+    expect(seen).toEqual([1]);
+    await sleep(5);
+    expect(cleaned).toBe(true);
+  });
+  it('runs cleanup when the consumer breaks out', async () => {
+    let cleaned = false;
+    async function* src() { try { for (let i = 0; ; i++) yield i; } finally { cleaned = true; } }
+    for await (const x of abortable(src(), new AbortController().signal)) if (x === 3) break;
+    await sleep(1);
+    expect(cleaned).toBe(true);
+  });
+});
+
+describe('merge and tee', () => {
+  it('merges in arrival order and ends when all end', async () => {
+    async function* a() { await sleep(5); yield 'a1'; await sleep(20); yield 'a2'; }
+    async function* b() { yield 'b1'; await sleep(12); yield 'b2'; }
+    const out: string[] = [];
+    for await (const x of merge(a(), b())) out.push(x);
+    expect(out).toEqual(['b1', 'a1', 'b2', 'a2']);
+  });
+  it('tees every item to each branch', async () => {
+    async function* src() { for (let i = 0; i < 50; i++) yield i; }
+    const [x, y] = tee(src(), 2, 4);
+    const collect = async (c: AsyncIterable<number>) => { const r: number[] = []; for await (const v of c) r.push(v); return r; };
+    const [rx, ry] = await Promise.all([collect(x!), collect(y!)]);
+    expect(rx).toEqual(ry);
+    expect(rx.length).toBe(50);
+  });
+});

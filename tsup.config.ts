@@ -1,0 +1,16 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    'adapters/index': 'src/adapters/index.ts',
+    'testing/index': 'src/testing/index.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  // GPL speech synthesis and the optional VAD runtime are loaded at run time, never bundled.
+  external: ['espeak-ng', 'onnxruntime-node'],
+});
