@@ -1,0 +1,173 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { decodeMulaw } from '../audio/mulaw';
+import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
+import { SttEngine, type SttEngineEvent, type SttScript, scriptOf } from './stt-engine';
+
+/** Options of {@link DeepgramEmulator}. */
+export interface DeepgramEmulatorOptions extends EmulatorOptions {
+  /** The utterances the caller will say, in order (or a custom script). */
+  script?: string[] | SttScript;
+  /** Silence after speech before the final (`speech_final`) result, ms of audio. Default 140. */
+  finalDelayMs?: number;
+  /** Close the socket with 1011 NET-0001 after this long without any message. Default 10 000 ms. */
+  idleTimeoutMs?: number;
+}
+
+const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729']);
+
+/**
+ * A local emulator of Deepgram's live transcription WebSocket (`/v1/listen`), following
+ * PROTOCOLS.md section 1: `Authorization: Token` or the `token` subprotocol, query options,
+ * binary audio in; `Results`, `SpeechStarted`, `UtteranceEnd` and `Metadata` out; `KeepAlive`,
+ * `Finalize` and `CloseStream`; the idle timeout.
+ */
+export class DeepgramEmulator extends Emulator {
+  /** The script the recogniser reads utterances from. */
+  readonly script: SttScript;
+
+  constructor(readonly opts: DeepgramEmulatorOptions = {}) {
+    super(opts);
+    this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);
+    this.guard = (req, url) => checkListenRequest(req, url, opts.apiKey, ['token', 'bearer']);
+    this.ws('/v1/listen', (ws, req, url) => this.serveListen(ws, req, url));
+  }
+
+  /** The URL to give a Deepgram client as its base (`ws://127.0.0.1:PORT/v1/listen`). */
+  get listenUrl(): string {
+    return `${this.wsUrl}/v1/listen`;
+  }
+
+  /** Serves one live-transcription connection. Used by the gateway emulator too. */
+  serveListen(ws: WebSocket, _req: IncomingMessage, url: URL): void {
+    const q = url.searchParams;
+    const encoding = q.get('encoding') ?? 'linear16';
+    const sampleRate = Number(q.get('sample_rate') ?? 16000);
+    const channels = Number(q.get('channels') ?? 1);
+    const interim = q.get('interim_results') === 'true';
+    const requestId = randomUUID();
+    const modelUuid = randomUUID();
+    const engine = new SttEngine(this.script, {
+      finalDelayMs: this.opts.finalDelayMs ?? 140,
+      interimResults: interim,
+      endpointing: q.get('endpointing') !== 'false',
+      utteranceEndMs: interim && q.get('utterance_end_ms') ? Number(q.get('utterance_end_ms')) : undefined,
+      vadEvents: q.get('vad_events') === 'true',
+    });
+    const fault = { ...this.faults };
+    this.faults.closeMidStream = undefined;
+    this.faults.stall = undefined;
+    let sent = 0;
+    let closed = false;
+    let carry: Buffer | undefined;
+    let idle: NodeJS.Timeout | undefined;
+    const resetIdle = () => {
+      this.cancel(idle);
+      idle = this.later(this.opts.idleTimeoutMs ?? 10_000, () =>
+        close(1011, 'NET-0001: Deepgram did not receive audio data or a text message within the timeout window.'),
+      );
+    };
+    const close = (code: number, reason: string) => {
+      if (closed) return;
+      closed = true;
+      this.cancel(idle);
+      ws.close(code, reason);
+    };
+    const send = (msg: Record<string, unknown>) => {
+      if (closed || ws.readyState !== ws.OPEN) return;
+      if (fault.stall && sent >= fault.stall.afterMessages) return;
+      if (this.faults.malformed) {
+        this.faults.malformed = false;
+        ws.send('{"type":"Results","channel_index":[0,1],"channel":');
+      }
+      sent++;
+      ws.send(JSON.stringify(msg));
+    };
+    const metadata = { request_id: requestId, model_uuid: modelUuid, model_info: { name: q.get('model') ?? 'general', version: '2024-01-26.8851', arch: 'base' } };
+    const emit = (events: SttEngineEvent[]) => {
+      for (const ev of events) {
+        if (ev.type === 'speech_started') send({ type: 'SpeechStarted', channel: [0], timestamp: ev.timestamp });
+        else if (ev.type === 'utterance_end') send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: ev.lastWordEnd });
+        else
+          send({
+            type: 'Results', channel_index: [0, 1], duration: ev.duration, start: ev.start,
+            is_final: ev.isFinal, speech_final: ev.speechFinal, from_finalize: ev.fromFinalize,
+            channel: { alternatives: [{ transcript: ev.text, confidence: ev.words.length ? 0.98 : 0, words: ev.words }] },
+            metadata,
+          });
+      }
+    };
+    resetIdle();
+    ws.on('message', (data, isBinary) => {
+      if (closed) return;
+      resetIdle();
+      if (isBinary) {
+        let buf = data as Buffer;
+        this.record.audioBytes += buf.length;
+        if (buf.length === 0) return close(1011, 'NET-0000: empty audio frame');
+        let samples: Int16Array;
+        if (encoding === 'mulaw') samples = decodeMulaw(buf);
+        else if (encoding === 'linear16') {
+          if (carry) buf = Buffer.concat([carry, buf]);
+          carry = buf.length % 2 ? buf.subarray(buf.length - 1) : undefined;
+          const aligned = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
+          samples = new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+        } else return close(1008, 'DATA-0000: the emulator decodes only linear16 and mulaw audio');
+        if (channels > 1) samples = samples.filter((_, i) => i % channels === 0);
+        emit(engine.push(samples, sampleRate));
+        const cut = fault.closeMidStream;
+        if (cut && engine.receivedMs >= (cut.afterMs ?? 0)) {
+          fault.closeMidStream = undefined;
+          return close(cut.code ?? 1011, cut.reason ?? 'NET-0000: emulated connection drop');
+        }
+        return;
+      }
+      const msg = parseJson(data);
+      this.record.messages.push(msg ?? { unparsed: String(data) });
+      if (!msg || typeof msg.type !== 'string') {
+        send({ type: 'Error', variant: 'SchemaError', description: 'Failed to parse the client text message.', message: String(data).slice(0, 200) });
+        return;
+      }
+      if (msg.type === 'KeepAlive') return;
+      if (msg.type === 'Finalize') return emit(engine.finalize());
+      if (msg.type === 'CloseStream') {
+        emit(engine.finalize());
+        send({ type: 'Metadata', transaction_key: 'deprecated', request_id: requestId, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', created: new Date().toISOString(), duration: engine.receivedMs / 1000, channels, models: [modelUuid], model_info: { [modelUuid]: metadata.model_info } });
+        return close(1000, '');
+      }
+      if (msg.type === 'Configure') return;
+      send({ type: 'Error', variant: 'SchemaError', description: `Unknown message type ${msg.type}`, message: String(data).slice(0, 200) });
+    });
+    ws.on('close', () => {
+      closed = true;
+      this.cancel(idle);
+    });
+  }
+}
+
+/**
+ * Validates a live-transcription upgrade the way Deepgram does: 401 for a missing or wrong key,
+ * 400 for bad parameters, with `dg-request-id` and `dg-error` headers.
+ */
+export function checkListenRequest(req: IncomingMessage, url: URL, apiKey: string | undefined, schemes: string[]) {
+  const headers = { 'dg-request-id': randomUUID() } as Record<string, string>;
+  const cred = credentialOf(req, url);
+  if (!cred || !schemes.includes(cred.scheme) || !cred.key || (apiKey !== undefined && cred.key !== apiKey)) {
+    headers['dg-error'] = 'Invalid credentials.';
+    return { status: 401, headers, body: JSON.stringify({ err_code: 'INVALID_AUTH', err_msg: 'Invalid credentials.' }) };
+  }
+  const q = url.searchParams;
+  const encoding = q.get('encoding');
+  const problem =
+    encoding && !ENCODINGS.has(encoding) ? `Invalid encoding '${encoding}'`
+    : encoding && !q.get('sample_rate') ? 'sample_rate is required with encoding'
+    : q.get('sample_rate') && !(Number(q.get('sample_rate')) > 0) ? 'Invalid sample_rate'
+    : q.get('utterance_end_ms') && q.get('interim_results') !== 'true' ? 'utterance_end_ms requires interim_results=true'
+    : undefined;
+  if (problem) {
+    headers['dg-error'] = problem;
+    return { status: 400, headers, body: JSON.stringify({ err_code: 'Bad Request', err_msg: problem }) };
+  }
+  return undefined;
+}

@@ -1,0 +1,167 @@
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket } from 'ws';
+import { encodeMulaw } from '../audio/mulaw';
+import { Emulator, type EmulatorOptions, parseJson } from './emulator';
+import { type Synthesizer, defaultSynthesizer } from './speech';
+import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
+
+/** Options of {@link ElevenLabsEmulator}. */
+export interface ElevenLabsEmulatorOptions extends EmulatorOptions, TtsTiming {
+  /** Speech synthesiser (default: eSpeak NG when installed, else a voice-like tone). */
+  synthesizer?: Synthesizer;
+}
+
+const PCM_RATES = new Set([8000, 16000, 22050, 24000, 44100]);
+
+/** Parses an ElevenLabs `output_format` into a rate and encoding, or undefined if unsupported here. */
+export function parseOutputFormat(format: string): { rate: number; encoding: 'pcm' | 'ulaw' } | undefined {
+  const [kind, rate] = format.split('_');
+  const r = Number(rate);
+  if (kind === 'pcm' && PCM_RATES.has(r)) return { rate: r, encoding: 'pcm' };
+  if (kind === 'ulaw' && r === 8000) return { rate: r, encoding: 'ulaw' };
+  return undefined;
+}
+
+/**
+ * A local emulator of ElevenLabs' `stream-input` text-to-speech WebSocket (PROTOCOLS.md 2.1):
+ * `xi-api-key` header or key in the first message, the `" "` init message with voice settings
+ * and `chunk_length_schedule`, text chunks, `flush`, `""` as end of stream; base64 audio messages
+ * with alignment, `isFinal`, the inactivity timeout and its 1008 close.
+ */
+export class ElevenLabsEmulator extends Emulator {
+  private synth?: Synthesizer;
+
+  constructor(readonly opts: ElevenLabsEmulatorOptions = {}) {
+    super(opts);
+    this.synth = opts.synthesizer;
+    this.guard = (req) => {
+      const key = req.headers['xi-api-key'];
+      if (key !== undefined && opts.apiKey !== undefined && key !== opts.apiKey) {
+        return { status: 401, body: JSON.stringify({ detail: { status: 'invalid_api_key', message: 'Invalid API key' } }) };
+      }
+      return undefined;
+    };
+    this.ws(/^\/v1\/text-to-speech\/[^/]+\/stream-input$/, (ws, req, url) => this.serve(ws, req, url));
+  }
+
+  override async start(): Promise<string> {
+    this.synth ??= await defaultSynthesizer();
+    return super.start();
+  }
+
+  /** `ws://127.0.0.1:PORT`: the base URL to give an ElevenLabs client. */
+  get baseUrl(): string {
+    return this.wsUrl;
+  }
+
+  private serve(ws: WebSocket, req: IncomingMessage, url: URL): void {
+    const q = url.searchParams;
+    const fail = (error: string, message: string) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 }));
+      ws.close(1008, error);
+    };
+    const format = parseOutputFormat(q.get('output_format') ?? 'pcm_24000');
+    if (!format) return fail('invalid_output_format', `The emulator supports pcm_8000/16000/22050/24000/44100 and ulaw_8000, not ${q.get('output_format')}`);
+    const inactivityMs = Math.min(180, Number(q.get('inactivity_timeout') ?? 20)) * 1000;
+    let authed = req.headers['xi-api-key'] !== undefined;
+    let initialized = false;
+    let buffer = '';
+    let schedule = [120, 160, 250, 290];
+    let step = 0;
+    let ended = false;
+    let sent = 0;
+    const fault = { ...this.faults };
+    this.faults.closeMidStream = undefined;
+    this.faults.stall = undefined;
+    let inactivity: NodeJS.Timeout | undefined;
+    const touch = () => {
+      this.cancel(inactivity);
+      inactivity = this.later(inactivityMs, () =>
+        fail('input_timeout_exceeded', `Have not received a new text input within the timeout of ${inactivityMs / 1000} seconds. Streaming input terminated. Please make sure to either feed the input in the timely manner, or to send the end of input text (empty string "") when done.`),
+      );
+    };
+    const streamer = new TtsStreamer(this.synth!, format.rate, this.opts, (piece: TtsPiece) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (fault.stall && sent >= fault.stall.afterMessages) return;
+      const cut = fault.closeMidStream;
+      if (cut && sent >= (cut.afterMessages ?? 1)) {
+        fault.closeMidStream = undefined;
+        streamer.dispose();
+        ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
+        return;
+      }
+      if (this.faults.malformed) {
+        this.faults.malformed = false;
+        ws.send('{"audio": "AAAA", "isFinal": nul');
+      }
+      const bytes = format.encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
+      const alignment = { charStartTimesMs: piece.charStartTimesMs, charsDurationsMs: piece.charsDurationsMs, chars: piece.chars };
+      sent++;
+      ws.send(JSON.stringify({ audio: bytes.toString('base64'), isFinal: null, normalizedAlignment: alignment, alignment }));
+    });
+    const speakUpTo = (flushAll: boolean) => {
+      if (flushAll) {
+        streamer.speak(buffer);
+        buffer = '';
+        step = 0;
+        return;
+      }
+      while (buffer.length >= schedule[Math.min(step, schedule.length - 1)]!) {
+        const limit = schedule[Math.min(step, schedule.length - 1)]!;
+        const cut = buffer.lastIndexOf(' ', Math.max(limit, buffer.length - 1)) + 1 || buffer.length;
+        streamer.speak(buffer.slice(0, cut));
+        buffer = buffer.slice(cut);
+        step++;
+      }
+    };
+    touch();
+    ws.on('message', (data, isBinary) => {
+      if (ended) return;
+      const msg = isBinary ? undefined : parseJson(data);
+      this.record.messages.push(msg ?? { unparsed: String(data) });
+      if (!msg || (msg.text !== undefined && typeof msg.text !== 'string')) return fail('invalid_message', 'Messages must be JSON objects with a string "text" field.');
+      touch();
+      if (!initialized) {
+        if (msg.text !== ' ') return fail('invalid_message', 'The first message must have "text": " " (a single space).');
+        const key = msg['xi-api-key'] ?? msg['xi_api_key'] ?? msg.authorization;
+        if (!authed) {
+          if (typeof key !== 'string' || !key || (this.opts.apiKey !== undefined && key.replace(/^Bearer /, '') !== this.opts.apiKey)) {
+            return fail('invalid_api_key', 'Invalid API key. Provide xi-api-key in the header or the first message.');
+          }
+          authed = true;
+        }
+        const cfg = msg.generation_config as { chunk_length_schedule?: unknown } | undefined;
+        if (cfg?.chunk_length_schedule !== undefined) {
+          const s = cfg.chunk_length_schedule;
+          if (!Array.isArray(s) || !s.length || s.some((v) => typeof v !== 'number' || v < 50 || v > 500)) {
+            return fail('invalid_message', 'chunk_length_schedule must be a list of numbers between 50 and 500.');
+          }
+          schedule = s as number[];
+        }
+        initialized = true;
+        return;
+      }
+      if (msg.voice_settings !== undefined) return fail('invalid_message', 'voice_settings may only be sent in the first message.');
+      const text = (msg.text as string | undefined) ?? '';
+      if (text === '' && !msg.flush) {
+        ended = true;
+        speakUpTo(true);
+        void streamer.whenIdle().then(() => {
+          this.cancel(inactivity);
+          if (ws.readyState !== ws.OPEN) return;
+          ws.send(JSON.stringify({ isFinal: true }));
+          ws.close(1000, '');
+        });
+        return;
+      }
+      buffer += text;
+      if (msg.flush === true) speakUpTo(true);
+      else if (msg.try_trigger_generation === true && buffer.length >= 50) speakUpTo(true);
+      else speakUpTo(false);
+    });
+    ws.on('close', () => {
+      this.cancel(inactivity);
+      streamer.dispose();
+    });
+  }
+}

@@ -1,0 +1,251 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+/** Everything an emulator received, for assertions in tests. */
+export interface EmulatorRecord {
+  /** One entry per accepted WebSocket connection or HTTP request. */
+  connections: { path: string; query: Record<string, string>; headers: Record<string, string | string[] | undefined> }[];
+  /** Every JSON text message received over WebSockets, in order. */
+  messages: Record<string, unknown>[];
+  /** Every HTTP request body received, parsed as JSON when possible. */
+  bodies: unknown[];
+  /** Total bytes of binary audio received. */
+  audioBytes: number;
+}
+
+/**
+ * Faults to inject. Each is consumed by the next connection or request it applies to, so a test
+ * sets one and sees it happen once.
+ */
+export interface FaultPlan {
+  /** Refuse the next N connections or requests with this HTTP status (default 503). */
+  refuse?: { count: number; status?: number; retryAfter?: number; code?: string };
+  /** Close the next stream mid-way: after this much of its audio/text/tokens. */
+  closeMidStream?: { afterMs?: number; afterMessages?: number; code?: number; reason?: string };
+  /** Stop answering (keep the connection open, send nothing more) after this many messages. */
+  stall?: { afterMessages: number };
+  /** Send one malformed message at the next opportunity. */
+  malformed?: boolean;
+}
+
+/** Options shared by every emulator. */
+export interface EmulatorOptions {
+  /** The API key the emulator accepts. Default: any non-empty key. */
+  apiKey?: string;
+  /** Port to listen on (default: an ephemeral port on 127.0.0.1). */
+  port?: number;
+  /** Largest WebSocket message accepted, in bytes (default 1 MiB). */
+  maxPayload?: number;
+}
+
+type WsRoute = (ws: WebSocket, req: IncomingMessage, url: URL) => void;
+type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => void | Promise<void>;
+type Guard = (req: IncomingMessage, url: URL) => { status: number; headers?: Record<string, string>; body: string } | undefined;
+
+/**
+ * Base of the provider emulators: one HTTP server on 127.0.0.1 with WebSocket and HTTP routes,
+ * a record of what was received and a fault plan.
+ */
+export class Emulator {
+  /** What the emulator received. */
+  record: EmulatorRecord = { connections: [], messages: [], bodies: [], audioBytes: 0 };
+  /** Faults to inject; set fields with {@link Emulator.inject}. */
+  faults: FaultPlan = {};
+  protected readonly server: Server;
+  protected readonly wss: WebSocketServer;
+  private readonly wsRoutes = new Map<string, WsRoute>();
+  private readonly httpRoutes = new Map<string, HttpRoute>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private listening?: Promise<void>;
+
+  constructor(protected readonly options: EmulatorOptions = {}) {
+    this.server = createServer((req, res) => void this.onHttp(req, res));
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayload ?? 1 << 20,
+      handleProtocols: (protocols) => (protocols.has('token') ? 'token' : protocols.has('bearer') ? 'bearer' : false),
+    });
+    this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
+  }
+
+  /** Injects faults (merged into the current plan). */
+  inject(plan: FaultPlan): this {
+    Object.assign(this.faults, plan);
+    return this;
+  }
+
+  /** Starts listening; resolves to the base URL (`http://127.0.0.1:PORT`). */
+  async start(): Promise<string> {
+    this.listening ??= new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+    await this.listening;
+    return this.httpUrl;
+  }
+
+  /** `http://127.0.0.1:PORT`. */
+  get httpUrl(): string {
+    const addr = this.server.address();
+    if (!addr || typeof addr === 'string') throw new Error('emulator is not listening; call start() first');
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  /** `ws://127.0.0.1:PORT`. */
+  get wsUrl(): string {
+    return this.httpUrl.replace('http:', 'ws:');
+  }
+
+  /** Number of WebSocket connections open now. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Closes every connection and the server. */
+  async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const ws of this.sockets) ws.terminate();
+    this.wss.close();
+    this.server.closeAllConnections();
+    if (this.server.listening) await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  /** Disposes with `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  protected ws(path: string | RegExp, route: WsRoute): void {
+    this.wsRoutes.set(typeof path === 'string' ? `^${path}$` : path.source, route);
+  }
+
+  protected http(path: string, route: HttpRoute): void {
+    this.httpRoutes.set(path, route);
+  }
+
+  /** Checks a request before it is served (auth, parameters); a result refuses it. */
+  protected guard: Guard = () => undefined;
+
+  /** A timer that is cleared when the emulator closes. */
+  protected later(ms: number, fn: () => void): NodeJS.Timeout {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    this.timers.add(t);
+    return t;
+  }
+
+  protected cancel(t: NodeJS.Timeout | undefined): void {
+    if (!t) return;
+    clearTimeout(t);
+    this.timers.delete(t);
+  }
+
+  /** Takes one refusal from the fault plan, if any. */
+  protected takeRefusal(): { status: number; headers?: Record<string, string>; body: string } | undefined {
+    const r = this.faults.refuse;
+    if (!r || r.count <= 0) return undefined;
+    r.count--;
+    if (r.count === 0) delete this.faults.refuse;
+    const status = r.status ?? 503;
+    const headers: Record<string, string> = {};
+    if (r.retryAfter !== undefined) headers['retry-after'] = String(r.retryAfter);
+    return { status, headers, body: JSON.stringify({ error: { message: `Emulated failure (${status})`, type: status === 429 ? 'requests' : 'server_error', code: r.code ?? (status === 429 ? 'rate_limit_exceeded' : null), param: null } }) };
+  }
+
+  private keyOf(req: IncomingMessage, url: URL): { route: string; pattern: string } | undefined {
+    for (const pattern of this.wsRoutes.keys()) if (new RegExp(pattern).test(url.pathname)) return { route: url.pathname, pattern };
+    return undefined;
+  }
+
+  private noteConnection(req: IncomingMessage, url: URL): void {
+    this.record.connections.push({ path: url.pathname, query: Object.fromEntries(url.searchParams), headers: { ...req.headers } });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const match = this.keyOf(req, url);
+    const refusal = match ? this.takeRefusal() ?? this.guard(req, url) : { status: 404, body: 'not found' };
+    if (refusal) {
+      const headers = Object.entries(refusal.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      socket.end(`HTTP/1.1 ${refusal.status} Error\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(refusal.body)}\r\n${headers}Connection: close\r\n\r\n${refusal.body}`);
+      return;
+    }
+    const route = this.wsRoutes.get(match!.pattern)!;
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.sockets.add(ws);
+      ws.on('close', () => this.sockets.delete(ws));
+      ws.on('error', () => {}); // e.g. a client sending more than maxPayload: ws closes with 1009
+      this.noteConnection(req, url);
+      route(ws, req, url);
+    });
+  }
+
+  private async onHttp(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const route = this.httpRoutes.get(url.pathname);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > (this.options.maxPayload ?? 1 << 20)) {
+        res.writeHead(413, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'Request too large', type: 'invalid_request_error' } }));
+        return;
+      }
+      chunks.push(c as Buffer);
+    }
+    const body = Buffer.concat(chunks);
+    if (!route) {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `No route ${url.pathname}`, type: 'invalid_request_error' } }));
+      return;
+    }
+    const refusal = this.guard(req, url) ?? this.takeRefusal();
+    if (refusal) {
+      res.writeHead(refusal.status, { 'content-type': 'application/json', ...refusal.headers }).end(refusal.body);
+      return;
+    }
+    this.noteConnection(req, url);
+    try {
+      this.record.bodies.push(JSON.parse(body.toString('utf8')));
+    } catch {
+      this.record.bodies.push(body.toString('utf8'));
+    }
+    try {
+      await route(req, res, url, body);
+    } catch (err) {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: `Emulator error: ${(err as Error).message}`, type: 'server_error' } }));
+    }
+  }
+}
+
+/** Reads the key from `Authorization: Token|Bearer <key>` or the `token`/`bearer` subprotocol. */
+export function credentialOf(req: IncomingMessage, url?: URL): { scheme: string; key: string } | undefined {
+  const auth = req.headers.authorization;
+  if (auth) {
+    const [scheme, ...rest] = auth.split(' ');
+    return { scheme: scheme!.toLowerCase(), key: rest.join(' ') };
+  }
+  const proto = req.headers['sec-websocket-protocol'];
+  if (proto) {
+    const [scheme, key] = proto.split(',').map((s) => s.trim());
+    if ((scheme === 'token' || scheme === 'bearer') && key) return { scheme, key };
+  }
+  const q = url?.searchParams.get('api_key');
+  if (q) return { scheme: 'query', key: q };
+  return undefined;
+}
+
+/** Parses a JSON text frame, or returns undefined. */
+export function parseJson(data: unknown): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(String(data));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * `voxline/testing`: protocol-faithful local emulators of the providers, for tests, benchmarks
+ * and offline demos. Never used unless you construct them.
+ * @module
+ */
+export * from './emulator';
+export * from './speech';
+export * from './stt-engine';
+export * from './tts-engine';
+export * from './deepgram';
+export * from './elevenlabs';
+export * from './openai';
+export * from './gateway';

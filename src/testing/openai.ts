@@ -1,0 +1,208 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sleep } from '../streams/channel';
+import { Emulator, type EmulatorOptions } from './emulator';
+
+/** A chat-completions request as the emulator sees it. */
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content?: unknown; tool_calls?: unknown[]; tool_call_id?: string; name?: string }[];
+  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: unknown } }[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  [key: string]: unknown;
+}
+
+/** What the emulated model answers. */
+export interface ChatReply {
+  /** Text of the reply. */
+  content?: string;
+  /** Tool calls to make (in parallel when several). */
+  toolCalls?: { name: string; arguments: Record<string, unknown> | string }[];
+}
+
+/** Decides the emulated model's reply to a request. */
+export type Responder = (request: ChatRequest) => ChatReply | Promise<ChatReply>;
+
+/** Options of {@link OpenAiEmulator}. */
+export interface OpenAiEmulatorOptions extends EmulatorOptions {
+  /** Time to the first streamed token (default 320 ms). */
+  timeToFirstTokenMs?: number;
+  /** Tokens streamed per second after the first (default 60). */
+  tokensPerSecond?: number;
+  /** Decides replies (default: {@link defaultResponder}). */
+  responder?: Responder;
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p) => (p && typeof p === 'object' && 'text' in p ? String((p as { text: unknown }).text) : '')).join(' ');
+  return '';
+}
+
+/**
+ * A small deterministic rule set: answers greetings and goodbyes, asks for a tool when the user
+ * mentions something a declared tool is for (an order number and a tool named like `*order*`),
+ * uses a tool's result when one comes back, tells a long story when asked (for barge-in tests),
+ * and otherwise echoes what it heard.
+ */
+export const defaultResponder: Responder = (req) => {
+  const last = req.messages[req.messages.length - 1];
+  if (last?.role === 'tool') {
+    const result = textOf(last.content);
+    let summary = result;
+    try {
+      const parsed = JSON.parse(result) as Record<string, unknown>;
+      if (parsed && typeof parsed === 'object') {
+        summary = 'error' in parsed ? `there was a problem: ${String(parsed.error)}` : Object.entries(parsed).map(([k, v]) => `${k.replace(/_/g, ' ')} ${String(v)}`).join(', ');
+      }
+    } catch {
+      // plain text result
+    }
+    return { content: `I checked that for you: ${summary}. Is there anything else?` };
+  }
+  const lastUser = [...req.messages].reverse().find((m) => m.role === 'user');
+  const said = textOf(lastUser?.content).trim();
+  const lower = said.toLowerCase();
+  const orderTool = req.tools?.find((t) => /order/i.test(t.function.name));
+  const orderId = /order(?: number)?\s*(?:is\s*)?#?\s*([a-z0-9-]*\d[a-z0-9-]*)/i.exec(said)?.[1];
+  if (orderTool && orderId) return { toolCalls: [{ name: orderTool.function.name, arguments: { order_id: orderId } }] };
+  if (/\b(bye|goodbye)\b/.test(lower)) return { content: 'Goodbye, and thanks for calling!' };
+  if (/\b(story|tell me about|explain)\b/.test(lower)) {
+    return {
+      content:
+        'Of course. Our company started in a small garage many years ago, building radios by hand for the neighbours. ' +
+        'Over time the radios became telephones, and the telephones became the voice systems we run today. ' +
+        'We now answer calls in eleven countries, and every call is still handled with the same care as that first radio. ' +
+        'There is a lot more to the story, so let me know which part interests you most.',
+    };
+  }
+  if (/^(hi|hello|hey)\b/.test(lower)) return { content: 'Hello! How can I help you today?' };
+  return { content: said ? `You said: ${said}. How else can I help?` : 'Sorry, I did not catch that.' };
+};
+
+/** Splits text into the word-sized tokens the emulator streams. */
+export function tokenize(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [];
+}
+
+/**
+ * A local emulator of an OpenAI-compatible `POST /v1/chat/completions` endpoint (PROTOCOLS.md
+ * section 3): SSE chunks with content deltas, streamed `tool_calls` fragments (parallel calls
+ * interleaved), `finish_reason`, the usage chunk, `[DONE]`; error bodies for 400/401/429/500.
+ */
+export class OpenAiEmulator extends Emulator {
+  /** Replaces the responder. */
+  responder: Responder;
+
+  constructor(readonly opts: OpenAiEmulatorOptions = {}) {
+    super(opts);
+    this.responder = opts.responder ?? defaultResponder;
+    this.guard = (req) => checkBearer(req, opts.apiKey);
+    this.http('/v1/chat/completions', (req, res, _url, body) => this.serveChat(req, res, body));
+  }
+
+  /** `http://127.0.0.1:PORT/v1`: the `baseURL` to give the openai package. */
+  get baseURL(): string {
+    return `${this.httpUrl}/v1`;
+  }
+
+  /** Serves one chat-completions request. Used by the gateway emulator too. */
+  async serveChat(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const error = (status: number, message: string, type = 'invalid_request_error', param: string | null = null) =>
+      res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': `req_${randomUUID()}` }).end(JSON.stringify({ error: { message, type, param, code: null } }));
+    let request: ChatRequest;
+    try {
+      request = JSON.parse(body.toString('utf8')) as ChatRequest;
+    } catch {
+      return void error(400, 'We could not parse the JSON body of your request.');
+    }
+    if (typeof request.model !== 'string' || !request.model) return void error(400, "you must provide a model parameter", 'invalid_request_error', 'model');
+    if (!Array.isArray(request.messages) || request.messages.length === 0) return void error(400, "'messages' must be a non-empty array", 'invalid_request_error', 'messages');
+    const reply = await this.responder(request);
+    const id = `chatcmpl-${randomUUID().slice(0, 12)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const toolCalls = (reply.toolCalls ?? []).map((c, i) => ({ index: i, id: `call_${randomUUID().slice(0, 8)}`, name: c.name, args: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments) }));
+    const tokens = tokenize(reply.content ?? '');
+    const promptTokens = Math.ceil(JSON.stringify(request.messages).length / 4);
+    const completionTokens = tokens.length + toolCalls.reduce((n, c) => n + Math.ceil(c.args.length / 4), 0);
+    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } };
+    const finish = toolCalls.length ? 'tool_calls' : 'stop';
+    const ttft = this.opts.timeToFirstTokenMs ?? 320;
+    const gap = 1000 / (this.opts.tokensPerSecond ?? 60);
+    const start = performance.now();
+    if (!request.stream) {
+      await sleep(ttft + gap * Math.max(0, tokens.length - 1));
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
+        id, object: 'chat.completion', created, model: request.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: toolCalls.length ? null : reply.content ?? '', ...(toolCalls.length ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } })) } : {}) }, finish_reason: finish, logprobs: null }],
+        usage,
+      }));
+      return;
+    }
+    const fault = { ...this.faults };
+    this.faults.closeMidStream = undefined;
+    this.faults.stall = undefined;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': `req_${randomUUID()}` });
+    res.flushHeaders();
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    let sent = 0;
+    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
+      ({ id, object: 'chat.completion.chunk', created, model: request.model, system_fingerprint: 'fp_emulator', service_tier: 'default', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], usage: null });
+    const write = (data: unknown): boolean => {
+      if (fault.stall && sent >= fault.stall.afterMessages) return false;
+      const cut = fault.closeMidStream;
+      if (cut && sent >= (cut.afterMessages ?? 1)) {
+        fault.closeMidStream = undefined;
+        res.write(`data: ${JSON.stringify({ error: { message: cut.reason ?? 'The server had an error while processing your request.', type: 'server_error', code: null } })}\n\n`);
+        res.end();
+        ac.abort();
+        return false;
+      }
+      if (this.faults.malformed) {
+        this.faults.malformed = false;
+        res.write('data: {"id": "chatcmpl-broken", "choices": [\n\n');
+      }
+      sent++;
+      res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+      return true;
+    };
+    try {
+      await sleep(Math.max(0, start + ttft - performance.now()), ac.signal);
+      write(chunk({ role: 'assistant', content: toolCalls.length ? null : '', refusal: null }));
+      for (let i = 0; i < tokens.length; i++) {
+        if (i > 0) await sleep(Math.max(0, start + ttft + i * gap - performance.now()), ac.signal);
+        if (!write(chunk({ content: tokens[i] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+      }
+      // Tool calls: a header fragment each, then argument fragments interleaved across calls.
+      if (toolCalls.length) {
+        for (const c of toolCalls) write(chunk({ tool_calls: [{ index: c.index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }));
+        const pieces = toolCalls.map((c) => c.args.match(/[\s\S]{1,7}/g) ?? []);
+        for (let k = 0; k < Math.max(...pieces.map((p) => p.length)); k++) {
+          await sleep(gap, ac.signal);
+          for (const c of toolCalls) {
+            const piece = pieces[c.index]![k];
+            if (piece !== undefined && !write(chunk({ tool_calls: [{ index: c.index, function: { arguments: piece } }] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+          }
+        }
+      }
+      if (!write(chunk({}, finish))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+      if (request.stream_options?.include_usage) write({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage });
+      write('[DONE]');
+      res.end();
+    } catch {
+      res.end();
+    }
+  }
+}
+
+/** Checks `Authorization: Bearer <key>`; returns an OpenAI-style 401 when it is wrong. */
+export function checkBearer(req: IncomingMessage, apiKey: string | undefined) {
+  const auth = req.headers.authorization ?? '';
+  const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+  if (!key || (apiKey !== undefined && key !== apiKey)) {
+    return { status: 401, body: JSON.stringify({ error: { message: 'Incorrect API key provided.', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } }) };
+  }
+  return undefined;
+}

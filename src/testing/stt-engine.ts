@@ -1,0 +1,134 @@
+import { EnergyVad } from '../audio/vad';
+
+/** A recognised word with its times in seconds from the start of the stream. */
+export interface EmulatedWord {
+  word: string;
+  punctuated_word: string;
+  start: number;
+  end: number;
+  confidence: number;
+}
+
+/** What the STT engine reports as audio arrives. */
+export type SttEngineEvent =
+  | { type: 'speech_started'; timestamp: number }
+  | { type: 'result'; text: string; words: EmulatedWord[]; start: number; duration: number; isFinal: boolean; speechFinal: boolean; fromFinalize: boolean }
+  | { type: 'utterance_end'; lastWordEnd: number };
+
+/** Where the recogniser gets the text of each utterance it hears. */
+export interface SttScript {
+  /** The text of the next utterance heard (called once per utterance). */
+  next(): string;
+}
+
+/** A script that hands out `utterances` in order, across all connections, then repeats the last one. */
+export function scriptOf(utterances: string[]): SttScript {
+  let i = 0;
+  return { next: () => utterances[Math.min(i++, utterances.length - 1)] ?? '' };
+}
+
+/** Options of the STT engine. */
+export interface SttEngineOptions {
+  /** Silence after speech before the final result, in ms of received audio (default 140). */
+  finalDelayMs: number;
+  /** Interim results while speech lasts (default true). */
+  interimResults: boolean;
+  /** Emit `speech_final` on endpoints (false when the client disabled endpointing). */
+  endpointing: boolean;
+  /** Silence after the last final before `utterance_end` (ms of audio), or undefined for none. */
+  utteranceEndMs?: number;
+  /** Report speech starts. */
+  vadEvents: boolean;
+}
+
+/**
+ * The recogniser behind the STT emulators. It cannot recognise speech, so it finds speech with a
+ * VAD in the audio it receives and reports the next scripted utterance's text: interim results
+ * while the speech lasts (words revealed as time passes), a final after `finalDelayMs` of silence.
+ * Everything is timed by the audio received, not the wall clock.
+ */
+export class SttEngine {
+  private readonly vad: EnergyVad;
+  private audioMs = 0;
+  private speechStartMs = -1;
+  private lastInterimMs = 0;
+  private text: string | undefined;
+  private lastWordEnd = -1;
+  private silenceSinceFinalMs = -1;
+
+  constructor(private readonly script: SttScript, private readonly opts: SttEngineOptions) {
+    this.vad = new EnergyVad({ minSilenceMs: opts.finalDelayMs, minSpeechMs: 40 });
+  }
+
+  /** Audio received so far, in ms. */
+  get receivedMs(): number {
+    return this.audioMs;
+  }
+
+  /** Feeds PCM16 samples; returns the events they complete. */
+  push(samples: Int16Array, sampleRate: number): SttEngineEvent[] {
+    const out: SttEngineEvent[] = [];
+    const before = this.audioMs;
+    this.audioMs += (samples.length * 1000) / sampleRate;
+    for (const ev of this.vad.process({ samples, sampleRate })) {
+      if (ev.type === 'speech_start') {
+        this.speechStartMs = ev.timeMs;
+        this.lastInterimMs = ev.timeMs;
+        this.text = undefined;
+        this.silenceSinceFinalMs = -1;
+        if (this.opts.vadEvents) out.push({ type: 'speech_started', timestamp: ev.timeMs / 1000 });
+      } else if (this.speechStartMs >= 0) {
+        out.push(this.result(ev.timeMs, true, this.opts.endpointing, false));
+      }
+    }
+    if (this.vad.speaking && this.speechStartMs >= 0 && this.opts.interimResults && this.audioMs - this.lastInterimMs >= 250) {
+      this.lastInterimMs = this.audioMs;
+      out.push(this.result(this.audioMs, false, false, false));
+    }
+    if (this.silenceSinceFinalMs >= 0 && this.opts.utteranceEndMs !== undefined && !this.vad.speaking) {
+      this.silenceSinceFinalMs += this.audioMs - before;
+      if (this.silenceSinceFinalMs >= this.opts.utteranceEndMs - this.opts.finalDelayMs) {
+        this.silenceSinceFinalMs = -1;
+        out.push({ type: 'utterance_end', lastWordEnd: this.lastWordEnd });
+      }
+    }
+    return out;
+  }
+
+  /** Finalize: the utterance in progress becomes final now (`from_finalize`). */
+  finalize(): SttEngineEvent[] {
+    if (this.speechStartMs < 0) return [];
+    const ev = this.result(this.audioMs, true, false, true);
+    this.vad.reset();
+    return [ev];
+  }
+
+  private result(endMs: number, isFinal: boolean, speechFinal: boolean, fromFinalize: boolean): SttEngineEvent {
+    this.text ??= this.script.next();
+    const all = this.text.split(/\s+/).filter(Boolean);
+    const startMs = this.speechStartMs;
+    const spanMs = Math.max(1, endMs - startMs);
+    // Words are revealed at about 300 ms each while speech lasts; a final has them all.
+    const count = isFinal ? all.length : Math.min(all.length - 1, Math.floor(spanMs / 300));
+    const per = spanMs / Math.max(1, isFinal ? all.length : Math.max(count, 1));
+    const words: EmulatedWord[] = all.slice(0, Math.max(0, count)).map((w, i) => ({
+      word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''),
+      punctuated_word: w,
+      start: round3((startMs + i * per) / 1000),
+      end: round3((startMs + (i + 1) * per) / 1000),
+      confidence: 0.98,
+    }));
+    const text = words.map((w) => w.punctuated_word).join(' ');
+    if (isFinal) {
+      this.speechStartMs = -1;
+      this.text = undefined;
+      if (words.length) this.lastWordEnd = words[words.length - 1]!.end;
+      this.silenceSinceFinalMs = 0;
+    }
+    return { type: 'result', text, words, start: round3(startMs / 1000), duration: round3(spanMs / 1000), isFinal, speechFinal, fromFinalize };
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
