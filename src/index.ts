@@ -1,3 +1,6 @@
 export * from './errors';
 export * from './audio/index';
 export * from './streams/index';
+export * from './stt/index';
+export * from './llm/index';
+export * from './tts/index';

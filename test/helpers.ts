@@ -1,4 +1,4 @@
-import { toneSynthesizer } from '../src/testing/index';
+import { toneSynthesizer } from '../src/index';
 import type { AudioFrame } from '../src/index';
 
 export const RATE = 16000;

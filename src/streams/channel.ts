@@ -219,3 +219,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** An abort controller that also aborts when `parent` does. `dispose()` detaches it from the parent. */
+export function linkedAbort(parent?: AbortSignal): AbortController & { dispose(): void } {
+  const ac = new AbortController() as AbortController & { dispose(): void };
+  const onAbort = () => ac.abort(parent!.reason);
+  if (parent?.aborted) ac.abort(parent.reason);
+  else parent?.addEventListener('abort', onAbort, { once: true });
+  ac.dispose = () => parent?.removeEventListener('abort', onAbort);
+  return ac;
+}

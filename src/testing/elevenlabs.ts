@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { encodeMulaw } from '../audio/mulaw';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
-import { type Synthesizer, defaultSynthesizer } from './speech';
+import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** Options of {@link ElevenLabsEmulator}. */

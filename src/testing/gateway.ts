@@ -2,7 +2,7 @@ import type { WebSocket } from 'ws';
 import { credentialOf, Emulator, parseJson } from './emulator';
 import { DeepgramEmulator, checkListenRequest, type DeepgramEmulatorOptions } from './deepgram';
 import { OpenAiEmulator, checkBearer, type OpenAiEmulatorOptions } from './openai';
-import { type Synthesizer, defaultSynthesizer } from './speech';
+import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { SttEngine } from './stt-engine';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 

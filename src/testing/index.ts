@@ -4,7 +4,7 @@
  * @module
  */
 export * from './emulator';
-export * from './speech';
+
 export * from './stt-engine';
 export * from './tts-engine';
 export * from './deepgram';

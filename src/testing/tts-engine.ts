@@ -1,6 +1,6 @@
 import { resample } from '../audio/resample';
 import { sleep } from '../streams/channel';
-import type { Synthesizer } from './speech';
+import type { Synthesizer } from '../tts/speech';
 
 /** One piece of synthesised audio with the characters it speaks (times relative to the piece). */
 export interface TtsPiece {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ElevenLabsEmulator, GatewayEmulator, toneSynthesizer } from '../../src/testing/index';
+import { ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
+import { toneSynthesizer } from '../../src/index';
 import { utteranceFrames, sleep } from '../helpers';
 
 let emu: ElevenLabsEmulator | GatewayEmulator;

@@ -1,0 +1,5 @@
+export * from './types';
+export * from './schema';
+export * from './tools';
+export * from './openai';
+export * from './loop';

@@ -1,0 +1,63 @@
+import { AbortError } from '../errors';
+import { type Tool, type ToolOutcome, outcomeContent, runTool } from './tools';
+import type { ChatMessage, LlmEvent, LlmStream, RespondOptions, ToolCall } from './types';
+
+/** Hooks around each tool call. */
+export interface ToolHooks {
+  /**
+   * Called before a tool runs. Return `{ veto: reason }` to refuse the call (the model is told),
+   * `{ result }` to answer without running it, or nothing to run it.
+   */
+  beforeToolCall?(call: ToolCall): void | { veto: string } | { result: unknown } | Promise<void | { veto: string } | { result: unknown }>;
+  /** Called after each tool call with its outcome. */
+  afterToolCall?(call: ToolCall, outcome: ToolOutcome): void | Promise<void>;
+}
+
+/** Events of a multi-step tool loop: the LLM's events plus tool outcomes. */
+export type LoopEvent = LlmEvent | { type: 'tool_result'; call: ToolCall; outcome: ToolOutcome } | { type: 'tools_started'; calls: ToolCall[] };
+
+/** Options of {@link runToolLoop}. */
+export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHooks {
+  tools?: readonly Tool<any, unknown>[];
+  /** Most LLM requests in one turn (default 5). */
+  maxSteps?: number;
+}
+
+/**
+ * Streams a reply, running tool calls as the model makes them (in parallel when several) and
+ * continuing the reply with their results, up to `maxSteps` requests. The assistant's tool-call
+ * messages and the tool results are appended to `history`; the final text is not (the caller
+ * records what was actually said).
+ */
+export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], options: ToolLoopOptions = {}): AsyncGenerator<LoopEvent> {
+  const tools = options.tools ?? [];
+  const maxSteps = options.maxSteps ?? 5;
+  for (let step = 0; step < maxSteps; step++) {
+    const calls: ToolCall[] = [];
+    let text = '';
+    for await (const ev of llm.respond(history, { signal: options.signal, headers: options.headers, tools: tools.length && step < maxSteps - 1 ? tools : undefined })) {
+      if (ev.type === 'tool_call') calls.push(ev.call);
+      if (ev.type === 'text') text += ev.delta;
+      yield ev;
+    }
+    if (!calls.length) return;
+    history.push({ role: 'assistant', content: text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
+    yield { type: 'tools_started', calls };
+    const outcomes = await Promise.all(
+      calls.map(async (call): Promise<ToolOutcome> => {
+        const before = await options.beforeToolCall?.(call);
+        let outcome: ToolOutcome;
+        if (before && 'veto' in before) outcome = { ok: true, result: { refused: before.veto } };
+        else if (before && 'result' in before) outcome = { ok: true, result: before.result };
+        else outcome = await runTool(tools, call, options.signal);
+        await options.afterToolCall?.(call, outcome);
+        return outcome;
+      }),
+    );
+    if (options.signal?.aborted) throw new AbortError('Turn aborted during a tool call');
+    for (let i = 0; i < calls.length; i++) {
+      history.push({ role: 'tool', tool_call_id: calls[i]!.id, content: outcomeContent(outcomes[i]!) });
+      yield { type: 'tool_result', call: calls[i]!, outcome: outcomes[i]! };
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { ToolError, isAbortError } from '../errors';
+import type { JsonSchema } from './schema';
+import { validateSchema } from './schema';
+import type { ToolCall, ToolSpec } from './types';
+
+/** What a tool handler receives besides its arguments. */
+export interface ToolContext {
+  /** Aborted when the turn is interrupted or the tool times out. */
+  signal: AbortSignal;
+  /** The model's id for this call. */
+  callId: string;
+}
+
+/** A tool the model can call: its declaration and its handler. */
+export interface Tool<Args = Record<string, unknown>, Result = unknown> extends ToolSpec {
+  /** Runs the tool. Arguments are already validated against `parameters`. */
+  execute(args: Args, context: ToolContext): Result | Promise<Result>;
+  /** Longest the handler may run (default 10 000 ms). */
+  timeoutMs?: number;
+}
+
+/** Declares a tool. `parameters` is a JSON Schema object, as in the chat-completions API. */
+export function tool<Args = Record<string, unknown>, Result = unknown>(definition: Tool<Args, Result> & { parameters: JsonSchema }): Tool<Args, Result> {
+  if (!/^[a-zA-Z0-9_-]{1,64}$/.test(definition.name)) throw new ToolError(definition.name, `Tool name '${definition.name}' must be 1-64 letters, digits, _ or -`);
+  return definition;
+}
+
+/** The outcome of one tool call. */
+export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ToolError };
+
+/**
+ * Parses and validates a call's arguments, then runs the handler with a timeout. Never throws:
+ * bad arguments, an unknown tool, a throwing handler or a timeout become a {@link ToolError}
+ * outcome (the model is told, the session goes on).
+ */
+export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCall, signal?: AbortSignal): Promise<ToolOutcome> {
+  const t = tools.find((x) => x.name === call.name);
+  if (!t) return { ok: false, error: new ToolError(call.name, `Unknown tool '${call.name}'`) };
+  let args: unknown;
+  try {
+    args = call.arguments.trim() ? JSON.parse(call.arguments) : {};
+  } catch {
+    return { ok: false, error: new ToolError(call.name, `Arguments of '${call.name}' are not valid JSON: ${call.arguments.slice(0, 200)}`) };
+  }
+  const problems = validateSchema(t.parameters, args);
+  if (problems.length) return { ok: false, error: new ToolError(call.name, `Invalid arguments for '${call.name}': ${problems.join('; ')}`) };
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const timeoutMs = t.timeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const result = await Promise.race([
+      Promise.resolve().then(() => t.execute(args as Record<string, unknown>, { signal: ac.signal, callId: call.id })),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ToolError(call.name, `Tool '${call.name}' did not return within ${timeoutMs} ms`, { retryable: true })), timeoutMs);
+      }),
+    ]);
+    return { ok: true, result };
+  } catch (err) {
+    if (err instanceof ToolError) ac.abort(err);
+    if (isAbortError(err) && signal?.aborted) return { ok: false, error: new ToolError(call.name, `Tool '${call.name}' was cancelled`, { cause: err }) };
+    return { ok: false, error: err instanceof ToolError ? err : new ToolError(call.name, `Tool '${call.name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }) };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The text a tool outcome is reported to the model as. */
+export function outcomeContent(outcome: ToolOutcome): string {
+  if (!outcome.ok) return JSON.stringify({ error: outcome.error.message });
+  return typeof outcome.result === 'string' ? outcome.result : JSON.stringify(outcome.result ?? null);
+}

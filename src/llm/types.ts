@@ -1,0 +1,57 @@
+import type OpenAI from 'openai';
+import type { JsonSchema } from './schema';
+
+/** A chat message, exactly as the chat-completions API takes it. */
+export type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
+
+/** A complete tool call from the model. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** The arguments as the model sent them (a JSON string). */
+  arguments: string;
+}
+
+/** Token usage of one request. */
+export interface LlmUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+/** What a streaming LLM reply yields. */
+export type LlmEvent =
+  | { type: 'text'; delta: string }
+  | { type: 'tool_call'; call: ToolCall }
+  | { type: 'usage'; usage: LlmUsage }
+  | { type: 'finish'; reason: string };
+
+/** A tool's declaration as the model sees it. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments object. */
+  parameters: JsonSchema;
+}
+
+/** Options of one reply. */
+export interface RespondOptions {
+  /** Cancels the request at once. */
+  signal?: AbortSignal;
+  /** Tools the model may call. */
+  tools?: readonly ToolSpec[];
+  /** Extra HTTP headers for this request (e.g. a cost-tracking tag). */
+  headers?: Record<string, string>;
+}
+
+/** A streaming chat model. Implement this to add a provider that is not OpenAI-compatible. */
+export interface LlmStream {
+  /** Provider name used in errors and metrics. */
+  readonly provider: string;
+  /** Model id. */
+  readonly model: string;
+  /** System prompt prepended to every request, if any. */
+  readonly instructions?: string;
+  /** Streams a reply to `history`. */
+  respond(history: readonly ChatMessage[], options?: RespondOptions): AsyncIterable<LlmEvent>;
+}

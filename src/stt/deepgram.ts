@@ -1,0 +1,128 @@
+import type { AudioFrame } from '../audio/frame';
+import { assertSampleRate } from '../audio/frame';
+import { encodeMulaw } from '../audio/mulaw';
+import { ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
+import type { SttEvent, SttStream, SttWord, Transcription, TranscribeOptions } from './types';
+import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
+
+/** Options of {@link DeepgramStt}. Query options follow Deepgram's live API. */
+export interface DeepgramSttOptions extends WsSttOptions {
+  /** Deepgram API key (sent as `Authorization: Token <key>`). */
+  apiKey: string;
+  /** Model, e.g. `nova-3` (default), `nova-2-phonecall`. */
+  model?: string;
+  /** BCP-47 language, e.g. `en-US`, or `multi`. */
+  language?: string;
+  /** Encoding sent: `linear16` (default) or `mulaw` (8-bit telephony). */
+  encoding?: 'linear16' | 'mulaw';
+  /** Sample rate sent (default 16000). Input at other rates is resampled. */
+  sampleRate?: number;
+  /** Interim results (default true). */
+  interimResults?: boolean;
+  /** Silence in ms before `speech_final`, or false to disable (default 300). */
+  endpointing?: number | false;
+  /** Enables `UtteranceEnd` after this much silence (default 1000; needs interim results). */
+  utteranceEndMs?: number;
+  /** `SpeechStarted` events (default true). */
+  vadEvents?: boolean;
+  /** Smart formatting (default true). */
+  smartFormat?: boolean;
+  /** Punctuation (default true). */
+  punctuate?: boolean;
+  /** Key terms to boost (nova-3). */
+  keyterms?: string[];
+  /** Any other query parameters (`diarize`, `redact`, `tag`, ...). */
+  query?: Record<string, string | number | boolean>;
+  /** Endpoint (default `wss://api.deepgram.com/v1/listen`). */
+  url?: string;
+  /** `token` for Deepgram keys (default), `bearer` for short-lived JWTs or gateways. */
+  authScheme?: 'token' | 'bearer';
+  /** Provider name in errors and metrics (default `deepgram`). */
+  provider?: string;
+}
+
+/** Deepgram live streaming speech-to-text over WebSocket (`/v1/listen`). */
+export class DeepgramStt implements SttStream {
+  readonly provider: string;
+  readonly sampleRate: number;
+  private readonly url: string;
+
+  constructor(private readonly options: DeepgramSttOptions) {
+    if (!options?.apiKey) throw new ConfigError('DeepgramStt needs an apiKey');
+    registerSecret(options.apiKey);
+    this.provider = options.provider ?? 'deepgram';
+    this.sampleRate = options.sampleRate ?? (options.encoding === 'mulaw' ? 8000 : 16000);
+    assertSampleRate(this.sampleRate, 'DeepgramStt sampleRate');
+    const interim = options.interimResults ?? true;
+    const q = new URLSearchParams({
+      model: options.model ?? 'nova-3',
+      encoding: options.encoding ?? 'linear16',
+      sample_rate: String(this.sampleRate),
+      channels: '1',
+      interim_results: String(interim),
+      endpointing: String(options.endpointing ?? 300),
+      vad_events: String(options.vadEvents ?? true),
+      smart_format: String(options.smartFormat ?? true),
+      punctuate: String(options.punctuate ?? true),
+    });
+    if (interim && options.utteranceEndMs !== 0) q.set('utterance_end_ms', String(options.utteranceEndMs ?? 1000));
+    if (options.language) q.set('language', options.language);
+    for (const k of options.keyterms ?? []) q.append('keyterm', k);
+    for (const [k, v] of Object.entries(options.query ?? {})) q.set(k, String(v));
+    this.url = `${options.url ?? 'wss://api.deepgram.com/v1/listen'}?${q}`;
+  }
+
+  transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
+    const provider = this.provider;
+    const mulaw = this.options.encoding === 'mulaw';
+    return new WsTranscription(
+      {
+        provider,
+        sampleRate: this.sampleRate,
+        url: this.url,
+        headers: { Authorization: `${this.options.authScheme === 'bearer' ? 'Bearer' : 'Token'} ${this.options.apiKey}` },
+        encode: mulaw ? (s) => Buffer.from(encodeMulaw(s)) : encodeLinear16,
+        parse: (msg) => parseDeepgram(msg, provider),
+        closeMessage: '{"type":"CloseStream"}',
+        keepAliveMessage: '{"type":"KeepAlive"}',
+        finalizeMessage: '{"type":"Finalize"}',
+      },
+      audio,
+      { ...this.options, ...options },
+    );
+  }
+}
+
+/** Maps one Deepgram live message to voxline events. */
+export function parseDeepgram(msg: Record<string, unknown>, provider = 'deepgram'): { events: SttEvent[]; ackedTo?: number; error?: ProviderError } {
+  switch (msg.type) {
+    case 'Results': {
+      const alt = (msg.channel as { alternatives?: { transcript?: unknown; words?: unknown[] }[] } | undefined)?.alternatives?.[0];
+      if (!alt || typeof alt.transcript !== 'string' || typeof msg.start !== 'number' || typeof msg.duration !== 'number') {
+        throw new ProtocolError(`${provider} sent a Results message without channel.alternatives[0].transcript, start or duration`, { provider });
+      }
+      const words: SttWord[] = (alt.words ?? []).map((w) => {
+        const x = w as Record<string, unknown>;
+        return { word: String(x.punctuated_word ?? x.word ?? ''), start: Number(x.start), end: Number(x.end), confidence: typeof x.confidence === 'number' ? x.confidence : undefined };
+      });
+      const text = alt.transcript;
+      if (msg.is_final) {
+        const ackedTo = msg.start + msg.duration;
+        // Empty finals are normal (silence); only a speech_final one still ends a turn.
+        if (!text && !msg.speech_final) return { events: [], ackedTo };
+        return { events: [{ type: 'final', text, words, endOfTurn: msg.speech_final === true, start: msg.start, end: ackedTo }], ackedTo };
+      }
+      return { events: text ? [{ type: 'interim', text, words }] : [] };
+    }
+    case 'SpeechStarted':
+      return { events: [{ type: 'speech_started', timestamp: Number(msg.timestamp ?? 0) }] };
+    case 'UtteranceEnd':
+      return { events: [{ type: 'utterance_end', lastWordEnd: Number(msg.last_word_end ?? 0) }] };
+    case 'Metadata':
+      return { events: [] };
+    case 'Error':
+      return { events: [], error: new ProviderError(`${provider} error ${String(msg.variant ?? '')}: ${String(msg.description ?? msg.message ?? '')}`.trim(), { provider }) };
+    default:
+      return { events: [] };
+  }
+}

@@ -1,0 +1,68 @@
+import type { AudioFrame } from '../audio/frame';
+import { ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
+import type { SttEvent, SttStream, SttWord, Transcription, TranscribeOptions } from './types';
+import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
+
+/** Options of {@link GatewayStt}. */
+export interface GatewaySttOptions extends WsSttOptions {
+  /** Gateway key (`Authorization: Bearer`). */
+  apiKey: string;
+  /** Model id, e.g. `deepgram/nova-3`. */
+  model: string;
+  /** Gateway base URL, e.g. `https://api.aigateway.sh/v1` (its WebSocket form is derived). */
+  baseURL: string;
+}
+
+/**
+ * The gateway's streaming STT endpoint (`/v1/audio/transcriptions/stream`): PCM16 16 kHz in,
+ * `{transcript, is_final, speech_final?}` JSON out, `{"type":"CloseStream"}` to end.
+ */
+export class GatewayStt implements SttStream {
+  readonly provider = 'gateway';
+  readonly sampleRate = 16000;
+  private readonly url: string;
+
+  constructor(private readonly options: GatewaySttOptions) {
+    if (!options?.apiKey) throw new ConfigError('GatewayStt needs an apiKey');
+    registerSecret(options.apiKey);
+    this.url = `${toWs(options.baseURL)}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
+  }
+
+  transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
+    return new WsTranscription(
+      {
+        provider: this.provider,
+        sampleRate: this.sampleRate,
+        url: this.url,
+        headers: { Authorization: `Bearer ${this.options.apiKey}` },
+        encode: encodeLinear16,
+        parse: parseGatewayStt,
+        closeMessage: '{"type":"CloseStream"}',
+        keepAliveMessage: '{"type":"KeepAlive"}',
+      },
+      audio,
+      { ...this.options, ...options },
+    );
+  }
+}
+
+/** Maps one gateway STT message to voxline events. */
+export function parseGatewayStt(msg: Record<string, unknown>): { events: SttEvent[]; ackedTo?: number; error?: ProviderError } {
+  if (msg.type === 'speech_started') return { events: [{ type: 'speech_started', timestamp: Number(msg.timestamp ?? 0) }] };
+  if (msg.type === 'error') return { events: [], error: new ProviderError(`gateway STT error: ${String(msg.message ?? '')}`, { provider: 'gateway' }) };
+  if (typeof msg.transcript !== 'string' || typeof msg.is_final !== 'boolean') {
+    throw new ProtocolError('gateway STT message lacks transcript or is_final', { provider: 'gateway' });
+  }
+  const words: SttWord[] = Array.isArray(msg.words) ? (msg.words as Record<string, unknown>[]).map((w) => ({ word: String(w.word), start: Number(w.start), end: Number(w.end) })) : [];
+  if (!msg.is_final) return { events: msg.transcript ? [{ type: 'interim', text: msg.transcript, words }] : [] };
+  const start = typeof msg.start === 'number' ? msg.start : words[0]?.start ?? 0;
+  const end = typeof msg.duration === 'number' ? start + msg.duration : words[words.length - 1]?.end ?? start;
+  const endOfTurn = msg.speech_final !== false;
+  if (!msg.transcript && !endOfTurn) return { events: [], ackedTo: end };
+  return { events: [{ type: 'final', text: msg.transcript, words, endOfTurn, start, end }], ackedTo: end };
+}
+
+/** `https://host/v1` → `wss://host/v1`. */
+export function toWs(url: string): string {
+  return url.replace(/\/+$/, '').replace(/^http(s?):/, 'ws$1:');
+}

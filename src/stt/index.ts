@@ -1,0 +1,4 @@
+export * from './types';
+export * from './ws-transcription';
+export * from './deepgram';
+export * from './gateway';

@@ -1,0 +1,48 @@
+import type { AudioFrame } from '../audio/frame';
+
+/** A recognised word; times are seconds of audio since the transcription started. */
+export interface SttWord {
+  word: string;
+  start: number;
+  end: number;
+  confidence?: number;
+}
+
+/** What a speech-to-text stream reports. Times are seconds of audio since it started. */
+export type SttEvent =
+  | { type: 'speech_started'; timestamp: number }
+  | { type: 'interim'; text: string; words: SttWord[] }
+  | {
+      type: 'final';
+      text: string;
+      words: SttWord[];
+      /** The provider detected the end of the user's turn (Deepgram `speech_final`). */
+      endOfTurn: boolean;
+      /** Start of the audio this result covers, in seconds. */
+      start: number;
+      /** End of the audio this result covers, in seconds. */
+      end: number;
+    }
+  | { type: 'utterance_end'; lastWordEnd: number };
+
+/** Options of a transcription. */
+export interface TranscribeOptions {
+  /** Cancels the transcription: the socket closes and iteration throws `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** A running transcription: an async iterable of events that can also be asked to finalize. */
+export interface Transcription extends AsyncIterable<SttEvent> {
+  /** Asks the provider to turn pending interim text into a final result now (a turn boundary). */
+  finalize(): void;
+}
+
+/** A streaming speech-to-text provider. Implement this to add one. */
+export interface SttStream {
+  /** Provider name used in errors and metrics. */
+  readonly provider: string;
+  /** Sample rate the provider is sent; input at other supported rates is resampled to it. */
+  readonly sampleRate: number;
+  /** Transcribes audio as it arrives. Breaking out of the loop closes the connection. */
+  transcribe(audio: AsyncIterable<AudioFrame>, options?: TranscribeOptions): Transcription;
+}

@@ -1,0 +1,233 @@
+import WebSocket from 'ws';
+import { frameToBytes, type AudioFrame } from '../audio/frame';
+import { resampleStream } from '../audio/resample';
+import { AbortError, AuthError, ProtocolError, ProviderError, VoxlineError } from '../errors';
+import { Channel, abortable } from '../streams/channel';
+import type { SttEvent, Transcription, TranscribeOptions } from './types';
+
+/** How one STT provider's WebSocket protocol looks; {@link WsTranscription} does the rest. */
+export interface WsSttProtocol {
+  provider: string;
+  sampleRate: number;
+  url: string;
+  headers: Record<string, string>;
+  /** Encodes PCM16 at `sampleRate` for the wire. */
+  encode(samples: Int16Array): Buffer;
+  /** Parses one JSON message: events (connection time), and how far audio is acknowledged. */
+  parse(msg: Record<string, unknown>): { events: SttEvent[]; ackedTo?: number; error?: VoxlineError };
+  closeMessage: string;
+  keepAliveMessage?: string;
+  finalizeMessage?: string;
+}
+
+/** Reconnection and keep-alive settings shared by the WebSocket STT providers. */
+export interface WsSttOptions {
+  /** Send a keep-alive after this long without audio (default 4000 ms). */
+  keepAliveMs?: number;
+  /** Reconnections allowed per transcription after an unexpected close (default 3). */
+  maxReconnects?: number;
+  /** Handshake timeout (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** How much unacknowledged audio is kept for replay after a reconnect (default 30 s). */
+  replayWindowSec?: number;
+}
+
+interface Chunk {
+  t0: number;
+  t1: number;
+  bytes: Buffer;
+}
+
+/**
+ * One streaming transcription over a WebSocket: audio is pumped in as it arrives, events come
+ * out, KeepAlive is sent during silence, and a dropped socket reconnects and replays the audio
+ * the provider has not yet finalised, so no speech is lost. Times in events are continuous
+ * across reconnections.
+ */
+export class WsTranscription implements Transcription {
+  private readonly out = new Channel<SttEvent>(1024);
+  private readonly pending: Chunk[] = [];
+  private readonly stop = new AbortController();
+  private ws?: WebSocket;
+  private audioSec = 0;
+  private offsetSec = 0;
+  private reconnects = 0;
+  private ending = false;
+  private finished = false;
+  private lastSend = 0;
+  private keepAlive?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private endTimer?: NodeJS.Timeout;
+  private started = false;
+
+  constructor(
+    private readonly proto: WsSttProtocol,
+    private readonly audio: AsyncIterable<AudioFrame>,
+    private readonly opts: WsSttOptions & TranscribeOptions,
+  ) {}
+
+  finalize(): void {
+    if (this.proto.finalizeMessage && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.finalizeMessage);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<SttEvent> {
+    if (this.started) throw new Error('A transcription can only be iterated once');
+    this.started = true;
+    const signal = this.opts.signal;
+    const onAbort = () => this.fail(new AbortError('Transcription aborted'));
+    if (signal?.aborted) throw new AbortError('Transcription aborted');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.connect();
+    void this.pump();
+    try {
+      yield* this.out;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.shutdown();
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.out.fail(err);
+    this.shutdown();
+  }
+
+  private shutdown(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.stop.abort();
+    clearInterval(this.keepAlive);
+    clearTimeout(this.retryTimer);
+    clearTimeout(this.endTimer);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      if (ws.readyState === WebSocket.OPEN) {
+        ws.send(this.proto.closeMessage);
+        ws.close(1000);
+      } else ws.terminate();
+    }
+    this.out.close();
+  }
+
+  private send(bytes: Buffer): void {
+    if (this.ws?.readyState === WebSocket.OPEN) {
+      this.ws.send(bytes);
+      this.lastSend = performance.now();
+    }
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for await (const frame of abortable(resampleStream(this.audio, this.proto.sampleRate), this.stop.signal)) {
+        if (frame.samples.length === 0) continue;
+        const bytes = Buffer.from(this.proto.encode(frame.samples));
+        const chunk = { t0: this.audioSec, t1: this.audioSec + frame.samples.length / this.proto.sampleRate, bytes };
+        this.audioSec = chunk.t1;
+        this.pending.push(chunk);
+        const window = this.opts.replayWindowSec ?? 30;
+        while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
+        this.send(bytes);
+      }
+      this.ending = true;
+      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.closeMessage);
+      // If the provider never closes, end anyway.
+      this.endTimer = setTimeout(() => this.shutdown(), 5000);
+    } catch (err) {
+      if (!this.finished) this.fail(err);
+    }
+  }
+
+  private connect(): void {
+    if (this.finished) return;
+    const ws = new WebSocket(this.proto.url, { headers: this.proto.headers, handshakeTimeout: this.opts.connectTimeoutMs ?? 5000, maxPayload: 4 << 20 });
+    this.ws = ws;
+    const provider = this.proto.provider;
+    ws.on('open', () => {
+      this.offsetSec = this.pending[0]?.t0 ?? this.audioSec;
+      for (const c of this.pending) ws.send(c.bytes);
+      this.lastSend = performance.now();
+      if (this.ending) ws.send(this.proto.closeMessage);
+      clearInterval(this.keepAlive);
+      const every = this.opts.keepAliveMs ?? 4000;
+      if (this.proto.keepAliveMessage) {
+        this.keepAlive = setInterval(() => {
+          if (ws.readyState === WebSocket.OPEN && performance.now() - this.lastSend >= every - 5) {
+            ws.send(this.proto.keepAliveMessage!);
+            this.lastSend = performance.now();
+          }
+        }, Math.max(50, every / 2));
+      }
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      const detail = String(res.headers['dg-error'] ?? res.statusMessage ?? '');
+      ws.removeAllListeners('close');
+      ws.on('error', () => {});
+      ws.terminate();
+      if (status === 401 || status === 403) return this.fail(new AuthError(`${provider} refused the credentials (HTTP ${status})`, { provider, status }));
+      if (status >= 400 && status < 500 && status !== 408 && status !== 429) return this.fail(new ProviderError(`${provider} refused the connection (HTTP ${status}): ${detail}`, { provider, status }));
+      this.retry(new ProviderError(`${provider} refused the connection (HTTP ${status})`, { provider, status, retryable: true, code: 'connection_error' }));
+    });
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let msg: Record<string, unknown>;
+      try {
+        msg = JSON.parse(String(data)) as Record<string, unknown>;
+        if (!msg || typeof msg !== 'object') throw new Error('not an object');
+      } catch {
+        return this.fail(new ProtocolError(`${provider} sent a message that is not JSON: ${String(data).slice(0, 80)}`, { provider }));
+      }
+      let parsed: ReturnType<WsSttProtocol['parse']>;
+      try {
+        parsed = this.proto.parse(msg);
+      } catch (err) {
+        return this.fail(err instanceof VoxlineError ? err : new ProtocolError(`${provider} sent an unexpected message: ${(err as Error).message}`, { provider }));
+      }
+      if (parsed.error) return this.fail(parsed.error);
+      if (parsed.ackedTo !== undefined) {
+        const acked = this.offsetSec + parsed.ackedTo;
+        while (this.pending.length && this.pending[0]!.t1 <= acked + 1e-6) this.pending.shift();
+      }
+      for (const ev of parsed.events) this.out.offer(shift(ev, this.offsetSec));
+      if (parsed.ackedTo !== undefined) this.reconnects = 0;
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code, reason) => {
+      if (this.finished || this.ws !== ws) return;
+      this.ws = undefined;
+      clearInterval(this.keepAlive);
+      const why = String(reason);
+      if (this.ending && code === 1000) return this.shutdown();
+      if (/DATA-/.test(why) || code === 1008) return this.fail(new ProviderError(`${provider} closed the stream: ${code} ${why}`, { provider, status: code }));
+      this.retry(new ProviderError(`${provider} connection closed unexpectedly: ${code} ${why}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
+    });
+  }
+
+  private retry(err: ProviderError): void {
+    if (this.finished) return;
+    if (this.reconnects >= (this.opts.maxReconnects ?? 3)) return this.fail(err);
+    const delay = Math.min(2000, 50 * 2 ** this.reconnects) * (0.75 + Math.random() * 0.5);
+    this.reconnects++;
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+}
+
+function shift(ev: SttEvent, by: number): SttEvent {
+  if (by === 0) return ev;
+  switch (ev.type) {
+    case 'speech_started':
+      return { ...ev, timestamp: ev.timestamp + by };
+    case 'utterance_end':
+      return { ...ev, lastWordEnd: ev.lastWordEnd + by };
+    case 'interim':
+      return { ...ev, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
+    case 'final':
+      return { ...ev, start: ev.start + by, end: ev.end + by, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
+  }
+}
+
+/** PCM16 little-endian bytes of the samples. */
+export const encodeLinear16 = (samples: Int16Array): Buffer => frameToBytes({ samples, sampleRate: 0 });

@@ -1,0 +1,202 @@
+import type WebSocket from 'ws';
+import { decodeMulaw } from '../audio/mulaw';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
+import { Channel, abortable, linkedAbort } from '../streams/channel';
+import type { Alignment, SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { WarmSocket, openSocket } from './ws-pool';
+
+/** ElevenLabs voice settings (first message only). */
+export interface VoiceSettings {
+  stability?: number;
+  similarity_boost?: number;
+  style?: number;
+  use_speaker_boost?: boolean;
+  /** 0.7 to 1.2. */
+  speed?: number;
+}
+
+/** Options of {@link ElevenLabsTts}. */
+export interface ElevenLabsTtsOptions {
+  /** ElevenLabs API key (sent as the `xi-api-key` header). */
+  apiKey: string;
+  /** Voice id. */
+  voiceId: string;
+  /** Model id (default `eleven_flash_v2_5`). */
+  model?: string;
+  /** `pcm_8000|16000|22050|24000|44100` or `ulaw_8000` (default `pcm_24000`). */
+  outputFormat?: 'pcm_8000' | 'pcm_16000' | 'pcm_22050' | 'pcm_24000' | 'pcm_44100' | 'ulaw_8000';
+  voiceSettings?: VoiceSettings;
+  /** Characters buffered before each generation (default ElevenLabs' `[120,160,250,290]`). */
+  chunkLengthSchedule?: number[];
+  /**
+   * Send each text chunk with `flush: true` so it is spoken at once (default true: voxline sends
+   * whole sentences). Set false when feeding raw tokens, to let the schedule decide.
+   */
+  flushEachChunk?: boolean;
+  /** Seconds the provider keeps an idle socket (default 180, the maximum). */
+  inactivityTimeoutSec?: number;
+  language?: string;
+  /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
+  maxReconnects?: number;
+  /** Base URL (default `wss://api.elevenlabs.io`). */
+  baseUrl?: string;
+}
+
+/**
+ * ElevenLabs `stream-input` streaming TTS. One socket per reply, opened ahead of need (the next
+ * one warms while the current reply speaks), so a turn never pays a handshake; cancelling drops
+ * that socket at once. A socket that drops mid-reply is replaced and the text not yet spoken is
+ * sent again.
+ */
+export class ElevenLabsTts implements TtsStream {
+  readonly provider = 'elevenlabs';
+  readonly sampleRate: number;
+  private readonly ulaw: boolean;
+  private readonly pool: WarmSocket;
+  private readonly url: string;
+
+  constructor(private readonly options: ElevenLabsTtsOptions) {
+    if (!options?.apiKey) throw new ConfigError('ElevenLabsTts needs an apiKey');
+    if (!options.voiceId) throw new ConfigError('ElevenLabsTts needs a voiceId');
+    registerSecret(options.apiKey);
+    const format = options.outputFormat ?? 'pcm_24000';
+    const [kind, rate] = format.split('_');
+    if ((kind !== 'pcm' && kind !== 'ulaw') || !Number(rate)) throw new ConfigError(`ElevenLabsTts: unsupported outputFormat ${format}`);
+    this.ulaw = kind === 'ulaw';
+    this.sampleRate = Number(rate);
+    const q = new URLSearchParams({ model_id: options.model ?? 'eleven_flash_v2_5', output_format: format, inactivity_timeout: String(options.inactivityTimeoutSec ?? 180) });
+    if (options.language) q.set('language_code', options.language);
+    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/stream-input?${q}`;
+    this.pool = new WarmSocket(() => this.open());
+  }
+
+  private async open(): Promise<WebSocket> {
+    const ws = await openSocket(this.url, { 'xi-api-key': this.options.apiKey }, this.provider);
+    ws.send(JSON.stringify({
+      text: ' ',
+      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
+      generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
+    }));
+    return ws;
+  }
+
+  warmup(): Promise<void> {
+    return this.pool.warm();
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
+    const { signal } = options;
+    const provider = this.provider;
+    if (signal?.aborted) throw new AbortError('Synthesis aborted');
+    const out = new Channel<TtsFrame>(Infinity);
+    const flushEach = this.options.flushEachChunk ?? true;
+    let ws: WebSocket | undefined;
+    let sent = '';
+    let spoken = 0;
+    let textDone = false;
+    let finished = false;
+    let reconnects = 0;
+    const send = (msg: Record<string, unknown>) => {
+      if (ws?.readyState === 1) ws.send(JSON.stringify(msg));
+    };
+    const attach = (sock: WebSocket) => {
+      ws = sock;
+      sock.on('message', (data) => {
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(String(data)) as Record<string, unknown>;
+        } catch {
+          return out.fail(new ProtocolError(`${provider} sent a message that is not JSON`, { provider }));
+        }
+        if (typeof msg.error === 'string' || (typeof msg.message === 'string' && msg.audio === undefined && !msg.isFinal)) {
+          const text = `${provider} error ${String(msg.error ?? '')}: ${String(msg.message ?? '')}`;
+          finished = true;
+          return out.fail(/api_key|auth/i.test(String(msg.error)) ? new AuthError(text, { provider }) : new ProviderError(text, { provider, retryable: msg.error === 'input_timeout_exceeded' }));
+        }
+        if (typeof msg.audio === 'string' && msg.audio) {
+          const bytes = Buffer.from(msg.audio, 'base64');
+          let samples: Int16Array;
+          if (this.ulaw) samples = decodeMulaw(bytes);
+          else {
+            if (bytes.length % 2) return out.fail(new ProtocolError(`${provider} sent PCM audio with an odd byte length`, { provider }));
+            samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+          }
+          const alignment = parseAlignment(msg.alignment ?? msg.normalizedAlignment);
+          if (alignment) spoken += alignment.chars.length;
+          out.offer({ samples, sampleRate: this.sampleRate, alignment });
+        }
+        if (msg.isFinal === true || msg.is_final === true) {
+          finished = true;
+          out.close();
+        }
+      });
+      sock.on('close', (code, reason) => {
+        if (finished || ws !== sock) return;
+        if (reconnects >= (this.options.maxReconnects ?? 2)) {
+          finished = true;
+          return out.fail(new ProviderError(`${provider} closed the stream: ${code} ${String(reason)}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
+        }
+        reconnects++;
+        ws = undefined;
+        // Replace the socket and send again the text the provider had not spoken yet.
+        this.open().then(
+          (next) => {
+            if (finished) return void next.close(1000);
+            attach(next);
+            const rest = sent.slice(Math.min(spoken, sent.length));
+            if (rest.trim()) send({ text: rest, flush: true });
+            if (textDone) send({ text: '' });
+          },
+          (err) => {
+            finished = true;
+            out.fail(err);
+          },
+        );
+      });
+    };
+    attach(await this.pool.take());
+    const stop = linkedAbort(signal);
+    const pump = (async () => {
+      try {
+        for await (const chunk of abortable(text, stop.signal)) {
+          if (finished) break;
+          if (!chunk.trim()) continue;
+          const t = /\s$/.test(chunk) ? chunk : `${chunk} `;
+          sent += t;
+          send(flushEach ? { text: t, flush: true } : { text: t, try_trigger_generation: true });
+        }
+        textDone = true;
+        send({ text: '' });
+      } catch (err) {
+        if (stop.signal.aborted && !signal?.aborted) return;
+        finished = true;
+        out.fail(err);
+      }
+    })();
+    try {
+      yield* abortable(out, signal);
+    } finally {
+      finished = true;
+      stop.abort();
+      stop.dispose();
+      const sock = ws;
+      ws = undefined;
+      if (sock && sock.readyState <= 1) sock.close(1000);
+      await pump.catch(() => {});
+    }
+  }
+}
+
+function parseAlignment(a: unknown): Alignment | undefined {
+  if (!a || typeof a !== 'object') return undefined;
+  const x = a as Record<string, unknown>;
+  const chars = x.chars;
+  const start = x.charStartTimesMs ?? x.char_start_times_ms;
+  const dur = x.charsDurationsMs ?? x.chars_durations_ms;
+  if (!Array.isArray(chars) || !Array.isArray(start) || !Array.isArray(dur)) return undefined;
+  return { chars: chars.map(String), startMs: start.map(Number), durationsMs: dur.map(Number) };
+}

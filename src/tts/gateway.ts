@@ -1,0 +1,90 @@
+import type WebSocket from 'ws';
+import { AbortError, ConfigError, ProviderError, registerSecret } from '../errors';
+import { Channel, abortable, linkedAbort } from '../streams/channel';
+import { toWs } from '../stt/gateway';
+import type { SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { WarmSocket, openSocket } from './ws-pool';
+
+/** Options of {@link GatewayTts}. */
+export interface GatewayTtsOptions {
+  /** Gateway key (`Authorization: Bearer`). */
+  apiKey: string;
+  /** Model id, e.g. `elevenlabs/eleven-turbo-v3`. */
+  model: string;
+  /** Voice name or id, e.g. `rachel`. */
+  voice?: string;
+  /** Gateway base URL, e.g. `https://api.aigateway.sh/v1`. */
+  baseURL: string;
+}
+
+/**
+ * The gateway's streaming TTS endpoint (`/v1/audio/speech/stream`): `{"text"}` frames in, raw
+ * PCM16 24 kHz binary frames out, `{"text": ""}` to end. A socket per reply, warmed ahead.
+ */
+export class GatewayTts implements TtsStream {
+  readonly provider = 'gateway';
+  readonly sampleRate = 24000;
+  private readonly pool: WarmSocket;
+
+  constructor(options: GatewayTtsOptions) {
+    if (!options?.apiKey) throw new ConfigError('GatewayTts needs an apiKey');
+    if (!options.model) throw new ConfigError('GatewayTts needs a model');
+    registerSecret(options.apiKey);
+    const q = new URLSearchParams({ model: options.model });
+    if (options.voice) q.set('voice', options.voice);
+    const url = `${toWs(options.baseURL)}/audio/speech/stream?${q}`;
+    this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${options.apiKey}` }, this.provider));
+  }
+
+  warmup(): Promise<void> {
+    return this.pool.warm();
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
+    const { signal } = options;
+    if (signal?.aborted) throw new AbortError('Synthesis aborted');
+    const ws: WebSocket = await this.pool.take();
+    const out = new Channel<TtsFrame>(Infinity);
+    let done = false;
+    let carry: Buffer | undefined;
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) {
+        done = true;
+        return out.fail(new ProviderError(`gateway TTS error: ${String(data).slice(0, 200)}`, { provider: this.provider }));
+      }
+      let buf = data as Buffer;
+      if (carry) buf = Buffer.concat([carry, buf]);
+      carry = buf.length % 2 ? Buffer.from(buf.subarray(buf.length - 1)) : undefined;
+      const even = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
+      if (even.length) out.offer({ samples: new Int16Array(even.buffer, even.byteOffset, even.length / 2), sampleRate: this.sampleRate });
+    });
+    ws.on('close', (code, reason) => {
+      if (done) return;
+      done = true;
+      if (code === 1000) out.close();
+      else out.fail(new ProviderError(`gateway TTS closed the stream: ${code} ${String(reason)}`.trim(), { provider: this.provider, status: code, retryable: true, code: 'connection_error' }));
+    });
+    const stop = linkedAbort(signal);
+    const pump = (async () => {
+      try {
+        for await (const chunk of abortable(text, stop.signal)) if (chunk.trim() && ws.readyState === 1) ws.send(JSON.stringify({ text: chunk }));
+        if (ws.readyState === 1) ws.send(JSON.stringify({ text: '' }));
+      } catch (err) {
+        if (!(stop.signal.aborted && !signal?.aborted)) out.fail(err);
+      }
+    })();
+    try {
+      yield* abortable(out, signal);
+    } finally {
+      done = true;
+      stop.abort();
+      stop.dispose();
+      if (ws.readyState <= 1) ws.close(1000);
+      await pump;
+    }
+  }
+}

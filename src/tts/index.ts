@@ -1,0 +1,7 @@
+export * from './types';
+export * from './chunker';
+export * from './speech';
+export * from './ws-pool';
+export * from './elevenlabs';
+export * from './gateway';
+export * from './local';
