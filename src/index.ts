@@ -4,3 +4,4 @@ export * from './streams/index';
 export * from './stt/index';
 export * from './llm/index';
 export * from './tts/index';
+export * from './gateway';

@@ -40,7 +40,7 @@ export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], optio
       if (ev.type === 'text') text += ev.delta;
       yield ev;
     }
-    if (!calls.length) return;
+    if (!calls.length || step === maxSteps - 1) return; // no tools were offered on the last step
     history.push({ role: 'assistant', content: text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
     yield { type: 'tools_started', calls };
     const outcomes = await Promise.all(
