@@ -37,6 +37,8 @@ export interface EmulatorOptions {
   port?: number;
   /** Largest WebSocket message accepted, in bytes (default 1 MiB). */
   maxPayload?: number;
+  /** Delay before answering each WebSocket handshake, to emulate a distant service (default 0). */
+  handshakeDelayMs?: number;
 }
 
 type WsRoute = (ws: WebSocket, req: IncomingMessage, url: URL) => void;
@@ -167,6 +169,12 @@ export class Emulator {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const delay = this.options.handshakeDelayMs ?? 0;
+    if (delay > 0) this.later(delay, () => this.answerUpgrade(req, socket, head));
+    else this.answerUpgrade(req, socket, head);
+  }
+
+  private answerUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const match = this.keyOf(req, url);
     const refusal = match ? this.takeRefusal() ?? this.guard(req, url) : { status: 404, body: 'not found' };

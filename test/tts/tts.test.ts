@@ -1,0 +1,106 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortError, AuthError, ElevenLabsTts, LocalTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
+import { collect, sleep } from '../helpers';
+
+let emu: ElevenLabsEmulator | GatewayEmulator | undefined;
+let tts: TtsStream | undefined;
+afterEach(async () => { await tts?.close?.(); await emu?.close(); emu = undefined; tts = undefined; });
+
+async function* chunks(...parts: string[]) { for (const p of parts) { yield p; await sleep(5); } }
+const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.length / f.sampleRate, 0);
+
+const providers: [string, number, () => Promise<TtsStream>][] = [
+  ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' }); }],
+  ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'ulaw_8000' }); }],
+  ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
+];
+
+describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
+  it('speaks every chunk, in order, at the declared rate', async () => {
+    tts = await make();
+    expect(tts.sampleRate).toBe(rate);
+    const frames = await collect(tts.synthesize(chunks('Hello there.', 'How are you today?')));
+    expect(frames.every((f) => f.sampleRate === rate)).toBe(true);
+    // the tone voice speaks 65 ms per character of each chunk
+    expect(seconds(frames)).toBeCloseTo((('Hello there.'.length + 'How are you today?'.length) * 65) / 1000, 0);
+  });
+
+  it('stops at once on abort and stays usable for the next reply', async () => {
+    tts = await make();
+    const ac = new AbortController();
+    let got = 0;
+    const err = await (async () => { for await (const _ of tts!.synthesize(chunks('A rather long sentence that keeps going for a while.'), { signal: ac.signal })) { if (++got === 2) ac.abort(); } })().catch((e) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect(got).toBe(2);
+    const frames = await collect(tts.synthesize(chunks('Next turn.')));
+    expect(seconds(frames)).toBeGreaterThan(0.5);
+  });
+
+  it('opens the next connection ahead of need: a warm turn pays no handshake', async () => {
+    tts = await make();
+    await tts.warmup!();
+    const t0 = performance.now();
+    let first = 0;
+    for await (const _ of tts.synthesize(chunks('Warm.'))) { first ||= performance.now() - t0; }
+    expect(first).toBeLessThan(200);
+    await sleep(30);
+    expect(emu!.openConnections).toBe(1); // the next reply's socket, already open
+  });
+});
+
+describe('ElevenLabsTts', () => {
+  it('sends the protocol exactly: init with settings and schedule, text ending in a space with flush, then EOS', async () => {
+    emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
+    await emu.start();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseUrl: emu.wsUrl, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90] });
+    const frames = await collect(tts.synthesize(chunks('Hi.', 'Bye')));
+    expect(emu.record.connections[0]).toMatchObject({ path: '/v1/text-to-speech/v1/stream-input', query: { model_id: 'eleven_turbo_v2_5', output_format: 'pcm_24000', inactivity_timeout: '180' } });
+    expect(emu.record.connections[0]!.headers['xi-api-key']).toBe('xi');
+    const init = { text: ' ', voice_settings: { stability: 0.4, similarity_boost: 0.75, style: 0, use_speaker_boost: true, speed: 1.1 }, generation_config: { chunk_length_schedule: [50, 90] } };
+    expect(emu.record.messages[0]).toEqual(init);
+    // The next reply's socket is warmed (and initialised) while this one speaks.
+    expect(emu.record.messages.filter((m) => m.text === ' ')).toEqual([init, init]);
+    expect(emu.record.messages.filter((m) => m.text !== ' ')).toEqual([
+      { text: 'Hi. ', flush: true },
+      { text: 'Bye ', flush: true },
+      { text: '' },
+    ]);
+    expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('')).toBe('Hi. Bye ');
+  });
+
+  it('re-sends the unspoken text on a new connection when the socket drops mid-sentence', async () => {
+    emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 });
+    await emu.start();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' });
+    const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
+    emu.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
+    const frames = await collect(tts.synthesize(chunks(text)));
+    const spoken = frames.flatMap((f) => f.alignment?.chars ?? []).join('');
+    expect(spoken).toBe(`${text} `);
+    const resent = emu.record.messages.filter((m) => typeof m.text === 'string' && (m.text as string).length > 1);
+    expect(resent.length).toBe(2);
+    expect(text.endsWith((resent[1]!.text as string).trim())).toBe(true);
+  });
+
+  it('refuses a wrong key with AuthError and no key in the message', async () => {
+    emu = new ElevenLabsEmulator({ apiKey: 'right', synthesizer: toneSynthesizer() });
+    await emu.start();
+    tts = new ElevenLabsTts({ apiKey: 'sentinel-xi-key-555', voiceId: 'v', baseUrl: emu.wsUrl });
+    const err = await collect(tts.synthesize(chunks('Hi.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect(err.message).not.toContain('sentinel-xi-key-555');
+  });
+});
+
+describe('LocalTts', () => {
+  it('speaks real eSpeak NG audio offline with alignment', async () => {
+    tts = new LocalTts({ sampleRate: 16000 });
+    const frames = await collect(tts.synthesize(chunks('Hello from the local voice.')));
+    expect(frames[0]!.sampleRate).toBe(16000);
+    expect(seconds(frames)).toBeGreaterThan(1);
+    expect(frames.flatMap((f) => f.alignment!.chars).join('')).toBe('Hello from the local voice. ');
+    const energy = frames.reduce((n, f) => n + f.samples.reduce((a, s) => a + Math.abs(s), 0), 0);
+    expect(energy / (seconds(frames) * 16000)).toBeGreaterThan(300); // speech, not silence
+  });
+});
