@@ -5,3 +5,5 @@ export * from './stt/index';
 export * from './llm/index';
 export * from './tts/index';
 export * from './gateway';
+export * from './session/index';
+export type { AudioOutput, AudioInput } from './adapters/types';

@@ -11,3 +11,4 @@ export * from './deepgram';
 export * from './elevenlabs';
 export * from './openai';
 export * from './gateway';
+export * from './caller';

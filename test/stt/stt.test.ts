@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuthError, DeepgramStt, ProviderError, gateway, type SttEvent, type SttStream, AbortError, ProtocolError } from '../../src/index';
 import { DeepgramEmulator, GatewayEmulator } from '../../src/testing/index';
+import type { AudioFrame } from '../../src/index';
 import { collect, paced, utteranceFrames, sleep } from '../helpers';
 
 let emu: DeepgramEmulator | GatewayEmulator;
 afterEach(() => emu?.close());
 
-async function* concat(...parts: Promise<ReturnType<typeof utteranceFrames>>[]) {
+async function* concat(...parts: ReturnType<typeof utteranceFrames>[]) {
   for (const p of parts) for (const f of await p) yield f;
 }
 

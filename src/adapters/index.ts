@@ -1,0 +1,6 @@
+/**
+ * `voxline/adapters`: audio inputs and outputs (files, Node streams, virtual devices).
+ * @module
+ */
+export * from './types';
+export * from './playback';

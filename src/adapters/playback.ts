@@ -1,0 +1,131 @@
+import type { AudioFrame } from '../audio/frame';
+import { sleep } from '../streams/channel';
+import type { AudioOutput } from './types';
+
+/** One stretch of audio as it was (or will be) played, on the wall clock. */
+export interface PlayedSegment {
+  /** `performance.now()` when it starts playing. */
+  startAt: number;
+  samples: Int16Array;
+}
+
+/**
+ * Accounts for real-time playback without a timer: audio written plays out continuously from the
+ * moment it is written (or when the audio before it ends), so how much has played is computed from
+ * the clock. Outputs that play through a device or a remote peer build on it.
+ */
+export class PlaybackClock {
+  private endAt = 0;
+  private written = 0;
+  /** Segments of audio in play order, when recording is on. */
+  readonly segments: PlayedSegment[] = [];
+
+  constructor(readonly sampleRate: number, private readonly recording = false) {}
+
+  /** Milliseconds written and not cleared. */
+  get writtenMs(): number {
+    return this.written;
+  }
+
+  /** Milliseconds queued and not yet played. */
+  get queuedMs(): number {
+    return Math.max(0, this.endAt - performance.now());
+  }
+
+  /** Milliseconds played so far. */
+  get playedMs(): number {
+    return this.written - this.queuedMs;
+  }
+
+  /** Accounts for a frame; returns when it starts playing. */
+  add(frame: AudioFrame): number {
+    const now = performance.now();
+    const startAt = Math.max(now, this.endAt);
+    const ms = (frame.samples.length * 1000) / frame.sampleRate;
+    this.endAt = startAt + ms;
+    this.written += ms;
+    if (this.recording) this.segments.push({ startAt, samples: frame.samples.slice() });
+    return startAt;
+  }
+
+  /** Drops what has not played yet. Returns the milliseconds dropped. */
+  clear(): number {
+    const now = performance.now();
+    const dropped = this.queuedMs;
+    this.written -= dropped;
+    this.endAt = Math.min(this.endAt, now);
+    if (this.recording) {
+      while (this.segments.length && this.segments[this.segments.length - 1]!.startAt >= now) this.segments.pop();
+      const last = this.segments[this.segments.length - 1];
+      if (last) {
+        const keep = Math.max(0, Math.round(((now - last.startAt) * this.sampleRate) / 1000));
+        if (keep < last.samples.length) last.samples = last.samples.slice(0, keep);
+      }
+    }
+    return dropped;
+  }
+}
+
+/** Options of {@link virtualSpeaker}. */
+export interface VirtualSpeakerOptions {
+  /** Sample rate (default 16000). */
+  sampleRate?: number;
+  /** How far ahead of playback `write` may run before it waits (default 200 ms). */
+  bufferMs?: number;
+  /** Keep every played segment (for a recording of the conversation). Default false. */
+  record?: boolean;
+}
+
+/** An output that plays in real time into nothing: for tests, benchmarks and servers. */
+export class VirtualSpeaker implements AudioOutput {
+  readonly sampleRate: number;
+  readonly clock: PlaybackClock;
+  private readonly bufferMs: number;
+  private closed = false;
+  private wake = new AbortController();
+  /** `performance.now()` of every `clear()` call, for measurements. */
+  readonly clears: number[] = [];
+
+  constructor(options: VirtualSpeakerOptions = {}) {
+    this.sampleRate = options.sampleRate ?? 16000;
+    this.bufferMs = options.bufferMs ?? 200;
+    this.clock = new PlaybackClock(this.sampleRate, options.record ?? false);
+  }
+
+  get playedMs(): number {
+    return this.clock.playedMs;
+  }
+
+  get writtenMs(): number {
+    return this.clock.writtenMs;
+  }
+
+  async write(frame: AudioFrame): Promise<void> {
+    if (this.closed) return;
+    this.clock.add(frame);
+    const ahead = this.clock.queuedMs - this.bufferMs;
+    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+  }
+
+  clear(): void {
+    this.clears.push(performance.now());
+    this.clock.clear();
+    this.wake.abort();
+    this.wake = new AbortController();
+  }
+
+  async drain(): Promise<void> {
+    const q = this.clock.queuedMs;
+    if (q > 0 && !this.closed) await sleep(q);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.clock.clear();
+  }
+}
+
+/** A real-time output into nothing (see {@link VirtualSpeaker}). */
+export function virtualSpeaker(options?: VirtualSpeakerOptions): VirtualSpeaker {
+  return new VirtualSpeaker(options);
+}

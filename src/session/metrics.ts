@@ -1,0 +1,107 @@
+/** Timestamps of one turn, in `performance.now()` milliseconds. */
+export interface TurnTimestamps {
+  /** When the user stopped speaking (from the STT's word timings and the input's arrival times). */
+  endOfSpeech: number;
+  /** When the STT's end-of-turn final arrived. */
+  sttFinal: number;
+  /** When the LLM request was sent. */
+  llmRequest: number;
+  /** When the first text token arrived. */
+  llmFirstToken?: number;
+  /** When the first speakable chunk was sent to TTS. */
+  firstTextToTts?: number;
+  /** When the first audio came back from TTS. */
+  ttsFirstAudio?: number;
+  /** When the first audio was written to the output. */
+  firstAudioOut?: number;
+}
+
+/** Latency breakdown of one turn, in milliseconds. */
+export interface TurnLatency {
+  /** End of speech → STT final. */
+  stt: number;
+  /** LLM request → first token. */
+  llmTtft: number;
+  /** First token → first speakable chunk (depends on the model's token rate and the chunker). */
+  firstClause: number;
+  /** First text to TTS → first audio back. */
+  tts: number;
+  /** End of speech → first audio out. */
+  voiceToVoice: number;
+  /** Time not spent waiting for a provider: voice-to-voice − stt − llmTtft − firstClause − tts. */
+  overhead: number;
+}
+
+/** Computes a turn's latency breakdown, or undefined if the turn produced no audio. */
+export function latencyOf(t: TurnTimestamps): TurnLatency | undefined {
+  if (t.llmFirstToken === undefined || t.firstTextToTts === undefined || t.ttsFirstAudio === undefined || t.firstAudioOut === undefined) return undefined;
+  const stt = t.sttFinal - t.endOfSpeech;
+  const llmTtft = t.llmFirstToken - t.llmRequest;
+  const firstClause = Math.max(0, t.firstTextToTts - t.llmFirstToken);
+  const tts = t.ttsFirstAudio - t.firstTextToTts;
+  const voiceToVoice = t.firstAudioOut - t.endOfSpeech;
+  return { stt, llmTtft, firstClause, tts, voiceToVoice, overhead: voiceToVoice - stt - llmTtft - firstClause - tts };
+}
+
+/** Percentiles of a set of values. */
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+/** Percentiles (nearest-rank) of `values`. */
+export function percentiles(values: readonly number[]): Percentiles {
+  if (!values.length) return { count: 0, p50: NaN, p95: NaN, p99: NaN, min: NaN, max: NaN, mean: NaN };
+  const s = [...values].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+  return { count: s.length, p50: at(50), p95: at(95), p99: at(99), min: s[0]!, max: s[s.length - 1]!, mean: s.reduce((a, b) => a + b, 0) / s.length };
+}
+
+/** Per-turn latencies of a session, with summaries. */
+export class SessionMetrics {
+  /** Every completed turn's latency. */
+  readonly turns: TurnLatency[] = [];
+  /** Barge-in: interrupting speech event → `output.clear()`, ms. */
+  readonly bargeIn: number[] = [];
+
+  /** p50/p95/p99 of each latency component. */
+  summary(): Record<keyof TurnLatency, Percentiles> & { bargeIn: Percentiles } {
+    const of = (k: keyof TurnLatency) => percentiles(this.turns.map((t) => t[k]));
+    return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), overhead: of('overhead'), bargeIn: percentiles(this.bargeIn) };
+  }
+}
+
+/** Prices to estimate a session's cost from its usage. */
+export interface PriceTable {
+  /** Per minute of audio sent to STT. */
+  sttPerMinute?: number;
+  /** Per 1,000 prompt tokens. */
+  llmPromptPer1k?: number;
+  /** Per 1,000 completion tokens. */
+  llmCompletionPer1k?: number;
+  /** Per 1,000 characters sent to TTS. */
+  ttsPer1kChars?: number;
+}
+
+/** What a session consumed. */
+export interface Usage {
+  sttSeconds: number;
+  llmPromptTokens: number;
+  llmCompletionTokens: number;
+  ttsCharacters: number;
+}
+
+/** Cost of `usage` under `prices`. */
+export function costOf(usage: Usage, prices: PriceTable): number {
+  return (
+    (usage.sttSeconds / 60) * (prices.sttPerMinute ?? 0) +
+    (usage.llmPromptTokens / 1000) * (prices.llmPromptPer1k ?? 0) +
+    (usage.llmCompletionTokens / 1000) * (prices.llmCompletionPer1k ?? 0) +
+    (usage.ttsCharacters / 1000) * (prices.ttsPer1kChars ?? 0)
+  );
+}

@@ -1,0 +1,132 @@
+import type { AudioFrame } from '../audio/frame';
+import { resample } from '../audio/resample';
+import type { VoiceSession } from '../session/session';
+import { sleep } from '../streams/channel';
+import type { Synthesizer } from '../tts/speech';
+
+/** When a scripted caller says its next line. */
+export type CallerCue =
+  /** Once the agent has finished its reply (default), after `pauseMs`. */
+  | { after: 'agent_done'; pauseMs?: number }
+  /** While the agent speaks: `delayMs` after it starts (a barge-in). */
+  | { after: 'agent_speaking'; delayMs?: number }
+  /** `pauseMs` after the previous line, whatever the agent does. */
+  | { after: 'previous'; pauseMs?: number };
+
+/** One line of a scripted caller. */
+export interface CallerLine {
+  text: string;
+  cue?: CallerCue;
+}
+
+/** Options of {@link ScriptedCaller}. */
+export interface ScriptedCallerOptions {
+  lines: (string | CallerLine)[];
+  /** The caller's voice. */
+  synthesizer: Synthesizer;
+  /** Sample rate of the frames (default 16000). */
+  sampleRate?: number;
+  /** Frame duration (default 20 ms, as a microphone delivers). */
+  frameMs?: number;
+  /** Silence before the first line (default 300 ms). */
+  leadMs?: number;
+  /** Longest wait for a cue before going on anyway (default 20 000 ms). */
+  cueTimeoutMs?: number;
+  /** Called with progress while lines are synthesised. */
+  onSynthesis?: (done: number, total: number) => void;
+}
+
+/** A line as it was spoken: its audio and when it started and ended on the wall clock. */
+export interface SpokenLine {
+  text: string;
+  audio: Int16Array;
+  startedAt: number;
+  endedAt: number;
+}
+
+/**
+ * A caller that speaks scripted lines into a session in real time, like a microphone: 20 ms
+ * frames on the clock, silence between lines, each line cued by what the agent does.
+ */
+export class ScriptedCaller {
+  /** Lines spoken so far, with their timing. */
+  readonly spoken: SpokenLine[] = [];
+  private audio: Int16Array[] = [];
+  private readonly rate: number;
+  private readonly lines: CallerLine[];
+
+  constructor(private readonly options: ScriptedCallerOptions) {
+    this.rate = options.sampleRate ?? 16000;
+    this.lines = options.lines.map((l) => (typeof l === 'string' ? { text: l } : l));
+  }
+
+  /** Synthesises every line ahead of time. */
+  async prepare(): Promise<void> {
+    this.audio = [];
+    for (const [i, line] of this.lines.entries()) {
+      const a = await this.options.synthesizer(line.text);
+      this.audio.push(resample(a.samples, a.sampleRate, this.rate));
+      this.options.onSynthesis?.(i + 1, this.lines.length);
+    }
+  }
+
+  /** The microphone: real-time frames for `session`, ending after the last line and `tailMs`. */
+  async *input(session: VoiceSession, tailMs = 1500): AsyncGenerator<AudioFrame> {
+    if (this.audio.length !== this.lines.length) await this.prepare();
+    const per = Math.round((this.rate * (this.options.frameMs ?? 20)) / 1000);
+    const frameMs = (per * 1000) / this.rate;
+    let agentStartedAt = 0;
+    let agentDone = 0;
+    const onStart = () => (agentStartedAt = performance.now());
+    const onEnd = () => (agentDone = performance.now());
+    session.on('agent_speech_started', onStart);
+    session.on('agent_speech_ended', onEnd);
+    const start = performance.now();
+    let n = 0;
+    const tick = async (): Promise<void> => {
+      const due = start + n * frameMs;
+      n++;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    };
+    const silence = new Int16Array(per);
+    try {
+      for (let t = 0; t < (this.options.leadMs ?? 300); t += frameMs) { await tick(); yield { samples: silence, sampleRate: this.rate }; }
+      for (const [i, line] of this.lines.entries()) {
+        const cue = line.cue ?? { after: 'agent_done' };
+        const cueStart = performance.now();
+        const seenStart = agentStartedAt;
+        const seenDone = agentDone;
+        let ready = cue.after === 'previous' || i === 0 && cue.after === 'agent_done' && !session.agentSpeaking;
+        let readyAt = ready ? cueStart : 0;
+        while (performance.now() - cueStart < (this.options.cueTimeoutMs ?? 20_000)) {
+          if (!ready) {
+            if (cue.after === 'agent_done' && agentDone > seenDone && !session.agentSpeaking) ready = true;
+            if (cue.after === 'agent_speaking' && agentStartedAt > seenStart) ready = true;
+            if (ready) readyAt = performance.now();
+          }
+          const delay = cue.after === 'agent_speaking' ? cue.delayMs ?? 800 : cue.pauseMs ?? (i === 0 ? 0 : 400);
+          if (ready && performance.now() - readyAt >= delay) break;
+          await tick();
+          yield { samples: silence, sampleRate: this.rate };
+        }
+        const audio = this.audio[i]!;
+        let startedAt = 0;
+        for (let off = 0; off < audio.length; off += per) {
+          const samples = new Int16Array(per);
+          samples.set(audio.subarray(off, off + per));
+          await tick();
+          startedAt ||= performance.now();
+          yield { samples, sampleRate: this.rate };
+        }
+        // The last frame's audio ends when it is delivered.
+        this.spoken.push({ text: line.text, audio, startedAt: startedAt - frameMs, endedAt: performance.now() - (per - (audio.length % per || per)) * (1000 / this.rate) });
+      }
+      const until = performance.now() + tailMs;
+      while (performance.now() < until || session.agentSpeaking) { await tick(); yield { samples: silence, sampleRate: this.rate }; }
+    } finally {
+      session.off('agent_speech_started', onStart);
+      session.off('agent_speech_ended', onEnd);
+    }
+  }
+}
