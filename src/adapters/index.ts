@@ -4,3 +4,6 @@
  */
 export * from './types';
 export * from './playback';
+export * from './wav';
+export * from './node-streams';
+export * from './sox';

@@ -1,0 +1,132 @@
+// The offline demo: a scripted caller phones a voxline agent. By default every provider is a local
+// emulator from voxline/testing at the reference latency budget (STT final 140 ms, LLM first token
+// 320 ms, TTS first audio 180 ms), so it needs no key and no network. With keys set it talks to
+// the real providers instead (see README); with --mic you are the caller.
+import { mkdir, writeFile } from 'node:fs/promises';
+import {
+  VoiceSession, DeepgramStt, ElevenLabsTts, OpenAiLlm, espeakSynthesizer, gateway, tool,
+  type SttStream, type LlmStream, type TtsStream, type TurnEvent,
+} from 'voxline';
+import { soxMic, soxSpeaker, virtualSpeaker, type AudioOutput } from 'voxline/adapters';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, type ChatRequest } from 'voxline/testing';
+import { latencyTable, stereoWav, timelineSvg, type SpeechSpan } from './lib/report';
+
+const useMic = process.argv.includes('--mic');
+const outDir = process.env.VOXLINE_DEMO_OUT ?? 'out';
+const tty = process.stdout.isTTY;
+
+// What the caller says, and when: line 4 interrupts the agent's long answer (a barge-in).
+const lines = [
+  { text: 'Hi there I need help with an order' },
+  { text: 'Where is order 4417' },
+  { text: 'Can you tell me about your company' },
+  { text: 'Sorry what are your opening hours', cue: { after: 'agent_speaking' as const, delayMs: 2500 } },
+  { text: 'Thanks that is all goodbye' },
+];
+
+const lookupOrder = tool<{ order_id: string }>({
+  name: 'lookup_order',
+  description: 'Look up the status of an order by its number',
+  parameters: { type: 'object', properties: { order_id: { type: 'string' } }, required: ['order_id'] },
+  execute: async ({ order_id }) => ({ order: order_id, status: 'shipped', arriving: 'Thursday' }),
+});
+
+/** The emulated model's answers for this script (a real model needs none of this). */
+function demoModel(req: ChatRequest) {
+  const last = req.messages[req.messages.length - 1]!;
+  if (last.role === 'tool') return { content: 'Good news, order 4417 has shipped and will arrive on Thursday. Anything else?' };
+  const said = String(last.content).toLowerCase();
+  const order = /order (\d+)/.exec(said);
+  if (order) return { toolCalls: [{ name: 'lookup_order', arguments: { order_id: order[1]! } }] };
+  if (said.includes('company')) return { content: 'Sure, happy to. We started in a small garage twenty years ago, building radios by hand for our neighbours. Over time the radios became telephones, and the telephones became the voice systems we run today. We now answer calls in eleven countries.' };
+  if (said.includes('hours')) return { content: 'Sure, we are open from eight in the morning to six in the evening, Monday to Saturday.' };
+  return { content: 'Hello, I can help with that. What is the order number?' };
+}
+
+async function providers(): Promise<{ stt: SttStream; llm: LlmStream; tts: TtsStream; stop(): Promise<void>; label: string }> {
+  const env = process.env;
+  if (env.AIGATEWAY_API_KEY) {
+    const aig = gateway({ apiKey: env.AIGATEWAY_API_KEY, baseURL: env.AIGATEWAY_BASE_URL });
+    return { stt: aig.stt('deepgram/nova-3'), llm: aig.llm(env.LLM_MODEL ?? 'moonshot/kimi-k2.6'), tts: aig.tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }), stop: async () => {}, label: 'the gateway (real providers)' };
+  }
+  if (env.DEEPGRAM_API_KEY && env.OPENAI_API_KEY && env.ELEVENLABS_API_KEY) {
+    return {
+      stt: new DeepgramStt({ apiKey: env.DEEPGRAM_API_KEY }),
+      llm: new OpenAiLlm({ apiKey: env.OPENAI_API_KEY, baseURL: env.OPENAI_BASE_URL, model: env.LLM_MODEL ?? 'gpt-4o-mini' }),
+      tts: new ElevenLabsTts({ apiKey: env.ELEVENLABS_API_KEY, voiceId: env.ELEVENLABS_VOICE_ID ?? '21m00Tcm4TlvDq8ikWAM', outputFormat: 'pcm_16000' }),
+      stop: async () => {},
+      label: 'Deepgram + OpenAI-compatible + ElevenLabs (real providers)',
+    };
+  }
+  const dg = new DeepgramEmulator({ script: lines.map((l) => l.text), finalDelayMs: 140 });
+  const llm = new OpenAiEmulator({ timeToFirstTokenMs: 320, tokensPerSecond: 60, responder: demoModel });
+  const el = new ElevenLabsEmulator({ timeToFirstAudioMs: 180, synthesizer: await espeakSynthesizer({ voice: 'en-us+f3' }) });
+  await Promise.all([dg.start(), llm.start(), el.start()]);
+  return {
+    stt: new DeepgramStt({ apiKey: 'offline', url: dg.listenUrl }),
+    llm: new OpenAiLlm({ apiKey: 'offline', baseURL: llm.baseURL, model: 'emulated' }),
+    tts: new ElevenLabsTts({ apiKey: 'offline', voiceId: 'emulated', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+    stop: async () => void (await Promise.all([dg.close(), llm.close(), el.close()])),
+    label: 'local emulators (no keys, no network) at 140/320/180 ms',
+  };
+}
+
+const p = await providers();
+console.log(`voxline offline demo: providers are ${p.label}\n`);
+const session = new VoiceSession({
+  stt: p.stt, llm: p.llm, tts: p.tts,
+  instructions: 'You are the friendly phone agent of a small radio company. Keep answers short.',
+  tools: [lookupOrder],
+  toolFiller: 'One moment.',
+  hangUpPhrases: ['goodbye'],
+  goodbye: 'Thanks for calling. Goodbye!',
+});
+
+// Show the conversation live.
+const clock = () => `${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
+let t0 = performance.now();
+session.on('transcript', (t) => {
+  if (t.final) console.log(`${clock()}  caller: ${t.text}\x1b[K`);
+  else if (tty) process.stdout.write(`${clock()}  caller (hearing): ${t.text}\x1b[K\r`);
+});
+session.on('agent_speech_started', () => console.log(`${clock()}  agent starts speaking`));
+session.on('agent_speech_ended', (a) => console.log(`${clock()}  agent${a.interrupted ? ' (cut off)' : ''}: ${a.text}`));
+session.on('tool_call', (c) => console.log(`${clock()}  tool call: ${c.name}(${c.arguments})`));
+session.on('tool_result', (r) => console.log(`${clock()}  tool result: ${JSON.stringify(r.outcome.ok ? r.outcome.result : r.outcome.error.message)}`));
+session.on('interrupted', (i) => console.log(`${clock()}  ✋ caller barged in after the agent said: "${i.heardText}" (stopped in ${i.latencyMs.toFixed(1)} ms)`));
+session.on('turn', (t) => console.log(`${clock()}  ⏱  voice-to-voice ${t.latency.voiceToVoice.toFixed(0)} ms (voxline overhead ${t.latency.overhead.toFixed(1)} ms)`));
+session.on('error', (e) => console.log(`${clock()}  error: ${e.code}: ${e.message}`));
+const turns: TurnEvent[] = [];
+session.on('turn', (t) => turns.push(t));
+
+if (useMic) {
+  t0 = performance.now();
+  await session.run({ input: soxMic(), output: soxSpeaker() });
+} else {
+  const caller = new ScriptedCaller({
+    lines,
+    synthesizer: await espeakSynthesizer({ voice: 'en-gb', wordsPerMinute: 165 }),
+    onSynthesis: (done, total) => {
+      if (tty) process.stdout.write(`\rsynthesising the caller's lines with eSpeak NG: ${'█'.repeat(done)}${'░'.repeat(total - done)} ${done}/${total}`);
+      else if (done === total) process.stdout.write(`synthesised the caller's ${total} lines with eSpeak NG`);
+    },
+  });
+  await caller.prepare();
+  console.log('\n');
+  const speaker: AudioOutput & { clock: { segments: { startAt: number; samples: Int16Array }[] } } = virtualSpeaker({ sampleRate: 16000, record: true });
+  const agentSpans: SpeechSpan[] = [];
+  session.on('agent_speech_started', (a) => agentSpans.push({ who: 'agent', start: performance.now(), end: 0, text: a.text }));
+  session.on('agent_speech_ended', (a) => Object.assign(agentSpans[agentSpans.length - 1]!, { end: performance.now(), text: a.text, interrupted: a.interrupted }));
+  t0 = performance.now();
+  await session.run({ input: caller.input(session), output: speaker });
+
+  console.log(`\n${latencyTable(turns)}\n`);
+  await mkdir(outDir, { recursive: true });
+  const callerSegs = caller.spoken.map((s) => ({ startAt: s.startedAt, samples: s.audio }));
+  await writeFile(`${outDir}/conversation.wav`, stereoWav(callerSegs, speaker.clock.segments, t0, 16000));
+  const spans: SpeechSpan[] = [...caller.spoken.map((s) => ({ who: 'caller' as const, start: s.startedAt, end: s.endedAt, text: s.text })), ...agentSpans.map((s) => ({ ...s, end: s.end || performance.now() }))];
+  await writeFile(`${outDir}/timeline.svg`, timelineSvg(spans, turns, t0));
+  await writeFile(`${outDir}/transcript.json`, JSON.stringify({ providers: p.label, transcript: session.transcript, history: session.history, turns: turns.map((t) => ({ index: t.index, userText: t.userText, latency: t.latency })), summary: session.metrics.summary(), usage: session.usage }, null, 2));
+  console.log(`wrote ${outDir}/conversation.wav (caller left, agent right), ${outDir}/transcript.json, ${outDir}/timeline.svg`);
+}
+await p.stop();

@@ -1,0 +1,85 @@
+import type { Readable, Writable } from 'node:stream';
+import { type AudioFrame, FrameSplitter, assertSampleRate, frameToBytes } from '../audio/frame';
+import { AudioFormatError } from '../errors';
+import { PlaybackClock } from './playback';
+import type { AudioOutput } from './types';
+
+/** The format of raw PCM on a Node stream. */
+export interface PcmFormat {
+  /** Samples per second. */
+  sampleRate: number;
+  /** Channels interleaved in the stream (default 1; more are mixed down to mono). */
+  channels?: number;
+  /** Frame duration for input (default 20 ms). */
+  frameMs?: number;
+}
+
+/** Frames from raw little-endian PCM16 on any `Readable` (a socket, a child process, a file). */
+export async function* pcmInput(stream: Readable, format: PcmFormat): AsyncGenerator<AudioFrame> {
+  assertSampleRate(format.sampleRate, 'pcmInput');
+  const channels = format.channels ?? 1;
+  if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new AudioFormatError(`pcmInput: unsupported channel count ${channels}`);
+  const splitter = new FrameSplitter(format.sampleRate, format.frameMs ?? 20);
+  const bytesPerFrame = 2 * channels;
+  let carry = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    const buf: Buffer = carry.length ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
+    const usable = buf.length - (buf.length % bytesPerFrame);
+    carry = Buffer.from(buf.subarray(usable));
+    const n = usable / bytesPerFrame;
+    const mono = new Int16Array(n);
+    for (let i = 0; i < n; i++) {
+      let sum = 0;
+      for (let c = 0; c < channels; c++) sum += buf.readInt16LE((i * channels + c) * 2);
+      mono[i] = Math.round(sum / channels);
+    }
+    yield* splitter.push(mono);
+  }
+  yield* splitter.flush();
+}
+
+/**
+ * An output that writes raw PCM16 to any `Writable` (a pipe to a player, a socket), honouring
+ * its backpressure. Playback is assumed to run in real time from the first write, which is how
+ * `playedMs` is estimated; `clear()` drops nothing already handed to the stream.
+ */
+export class PcmOutput implements AudioOutput {
+  private readonly clock: PlaybackClock;
+
+  constructor(private readonly stream: Writable, readonly sampleRate: number) {
+    assertSampleRate(sampleRate, 'pcmOutput');
+    this.clock = new PlaybackClock(sampleRate);
+  }
+
+  get playedMs(): number {
+    return this.clock.playedMs;
+  }
+
+  get writtenMs(): number {
+    return this.clock.writtenMs;
+  }
+
+  async write(frame: AudioFrame): Promise<void> {
+    if (frame.sampleRate !== this.sampleRate) throw new AudioFormatError(`pcmOutput expects ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
+    this.clock.add(frame);
+    if (!this.stream.write(Buffer.from(frameToBytes(frame)))) await new Promise<void>((r) => this.stream.once('drain', r));
+  }
+
+  clear(): void {
+    this.clock.clear();
+  }
+
+  async drain(): Promise<void> {
+    const q = this.clock.queuedMs;
+    if (q > 0) await new Promise((r) => setTimeout(r, q));
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.stream.end(r));
+  }
+}
+
+/** Raw PCM16 to a `Writable` (see {@link PcmOutput}). */
+export function pcmOutput(stream: Writable, format: PcmFormat): PcmOutput {
+  return new PcmOutput(stream, format.sampleRate);
+}
