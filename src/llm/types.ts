@@ -55,3 +55,8 @@ export interface LlmStream {
   /** Streams a reply to `history`. */
   respond(history: readonly ChatMessage[], options?: RespondOptions): AsyncIterable<LlmEvent>;
 }
+
+/** The text deltas of a reply, for piping into `sentences()` and a `TtsStream`. */
+export async function* textOf(events: AsyncIterable<LlmEvent>): AsyncGenerator<string> {
+  for await (const ev of events) if (ev.type === 'text') yield ev.delta;
+}
