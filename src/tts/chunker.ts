@@ -2,7 +2,9 @@
 export interface ChunkerOptions {
   /**
    * The first chunk of a reply goes out early, at the first clause boundary (`,` `;` `:` `—`) or
-   * once it has this many words, to cut time to first audio (default 3; 0 disables).
+   * once it has this many words, to cut time to first audio (default 3; 0 disables). A token that
+   * ends in `,` `!` `?` after a letter ("Sure,") is sent at once, without waiting for the next
+   * token; the price is that a first word with punctuation inside ("and,or") may be cut there.
    */
   firstChunkWords?: number;
   /** A chunk with no sentence end is cut at a word boundary past this length (default 220). */
@@ -66,6 +68,9 @@ export class SentenceChunker {
   /** Index just past the end of the next chunk, or 0 when none is complete yet. */
   private findCut(): number {
     const b = this.buf;
+    // The first clause of a reply need not wait for the next token: "Sure," or "Hello!" at the end of
+    // the buffer is a boundary already, unless the word could be a number, a URL or an address.
+    if (this.emitted === 0 && this.firstWords > 0 && /[A-Za-z][,;:!?]$/.test(b) && !/[/.@:\d][^\s]*[,;:!?]$/.test(b)) return b.length;
     let words = 0;
     let lastSpace = -1;
     for (let i = 0; i < b.length; i++) {

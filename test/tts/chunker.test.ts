@@ -38,8 +38,11 @@ describe('SentenceChunker', () => {
   it('emits the first clause as soon as its boundary is seen', () => {
     const c = new SentenceChunker();
     expect(c.push('Sure')).toEqual([]);
-    expect(c.push(',')).toEqual([]);
-    expect(c.push(' I')).toEqual(['Sure,']);
+    expect(c.push(',')).toEqual(['Sure,']); // no need to wait for the next token
+    expect(c.push(' I can')).toEqual([]);
+    const n = new SentenceChunker();
+    expect(n.push('It costs 3,')).toEqual([]); // a number may go on: "3,000"
+    expect(n.push('000 dollars')).toEqual(['It costs 3,000']);
   });
   it('cuts a very long sentence at a word boundary', () => {
     const long = Array.from({ length: 80 }, (_, i) => `word${i}`).join(' ') + '.';
@@ -52,9 +55,14 @@ describe('SentenceChunker', () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(fc.constantFrom('Dr.', 'e.g.', '3.14', '...', 'U.S.', 'Hi!', 'why?', 'ok,', 'x.com', '\n\n'), fc.stringMatching(/^[a-zA-Z0-9.,!?'"-]{1,8}$/)), { maxLength: 40 }), fc.integer({ min: 1, max: 7 }), (words, size) => {
         const text = words.join(' ');
-        const parts = chunk(text, undefined, size);
-        expect(parts.join(' ').split(/\s+/).filter(Boolean)).toEqual(text.split(/\s+/).filter(Boolean));
-        for (const p of parts) expect(p.trim()).toBe(p);
+        const words0 = text.split(/\s+/).filter(Boolean);
+        const strict = chunk(text, { firstChunkWords: 0 }, size);
+        expect(strict.join(' ').split(/\s+/).filter(Boolean)).toEqual(words0);
+        for (const p of strict) expect(p.trim()).toBe(p);
+        // With the early first clause, a "word" with punctuation inside ("ok,x") may be cut after
+        // the punctuation; nothing is ever lost.
+        const early = chunk(text, undefined, size);
+        expect(early.join('').replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
       }),
     );
   });
