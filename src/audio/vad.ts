@@ -83,7 +83,11 @@ export class EnergyVad implements Vad {
       const p = Math.min(1, level / (this.threshold * 4));
       if (level >= this.threshold) {
         this.silentMs = 0;
-        this.lastSpeechEnd = this.timeMs;
+        // Speech ends at the window's last loud sample, not at the window's end.
+        const limit = this.threshold * 32768;
+        let last = i + win - 1;
+        while (last > i && Math.abs(samples[last]!) < limit) last--;
+        this.lastSpeechEnd = start + ((last - i + 1) * 1000) / frame.sampleRate;
         if (this.runStart < 0) this.runStart = start;
         this.runMs += 10;
         if (!this.inSpeech && this.runMs >= this.minSpeechMs) {

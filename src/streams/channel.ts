@@ -94,6 +94,7 @@ export class Channel<T> implements AsyncIterable<T> {
     return item;
   }
 
+  /** Iterates the items; one consumer only. Leaving the loop closes the channel. */
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     if (this.iterating) throw new Error('Channel can only be iterated once');
     this.iterating = true;
@@ -221,7 +222,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** An abort controller that also aborts when `parent` does. `dispose()` detaches it from the parent. */
-export function linkedAbort(parent?: AbortSignal): AbortController & { dispose(): void } {
+export function linkedAbort(parent?: AbortSignal): AbortController & {
+  /** Detaches from the parent signal. */
+  dispose(): void;
+} {
   const ac = new AbortController() as AbortController & { dispose(): void };
   const onAbort = () => ac.abort(parent!.reason);
   if (parent?.aborted) ac.abort(parent.reason);

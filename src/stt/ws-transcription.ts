@@ -70,6 +70,7 @@ export class WsTranscription implements Transcription {
     if (this.proto.finalizeMessage && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.finalizeMessage);
   }
 
+  /** Connects, streams the audio, and yields events until the audio ends or the loop is left. */
   async *[Symbol.asyncIterator](): AsyncIterator<SttEvent> {
     if (this.started) throw new Error('A transcription can only be iterated once');
     this.started = true;

@@ -48,7 +48,12 @@ export class DeepgramEmulator extends Emulator {
     const interim = q.get('interim_results') === 'true';
     const requestId = randomUUID();
     const modelUuid = randomUUID();
+    let emit: (events: SttEngineEvent[]) => void = () => {};
     const engine = new SttEngine(this.script, {
+      schedule: (ms, fire) => {
+        const t = this.later(ms, () => emit(fire()));
+        return () => this.cancel(t);
+      },
       finalDelayMs: this.opts.finalDelayMs ?? 140,
       interimResults: interim,
       endpointing: q.get('endpointing') !== 'false',
@@ -85,7 +90,7 @@ export class DeepgramEmulator extends Emulator {
       ws.send(JSON.stringify(msg));
     };
     const metadata = { request_id: requestId, model_uuid: modelUuid, model_info: { name: q.get('model') ?? 'general', version: '2024-01-26.8851', arch: 'base' } };
-    const emit = (events: SttEngineEvent[]) => {
+    emit = (events: SttEngineEvent[]) => {
       for (const ev of events) {
         if (ev.type === 'speech_started') send({ type: 'SpeechStarted', channel: [0], timestamp: ev.timestamp });
         else if (ev.type === 'utterance_end') send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: ev.lastWordEnd });

@@ -41,9 +41,12 @@ export interface EmulatorOptions {
   handshakeDelayMs?: number;
 }
 
-type WsRoute = (ws: WebSocket, req: IncomingMessage, url: URL) => void;
-type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => void | Promise<void>;
-type Guard = (req: IncomingMessage, url: URL) => { status: number; headers?: Record<string, string>; body: string } | undefined;
+/** Serves one accepted WebSocket connection. */
+export type WsRoute = (ws: WebSocket, req: IncomingMessage, url: URL) => void;
+/** Serves one HTTP request (its body already read). */
+export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => void | Promise<void>;
+/** Checks a request before it is served; a returned answer refuses it. */
+export type Guard = (req: IncomingMessage, url: URL) => { status: number; headers?: Record<string, string>; body: string } | undefined;
 
 /**
  * Base of the provider emulators: one HTTP server on 127.0.0.1 with WebSocket and HTTP routes,
@@ -120,10 +123,12 @@ export class Emulator {
     await this.close();
   }
 
+  /** Adds a WebSocket route (an exact path or a pattern). */
   protected ws(path: string | RegExp, route: WsRoute): void {
     this.wsRoutes.set(typeof path === 'string' ? `^${path}$` : path.source, route);
   }
 
+  /** Adds an HTTP route. */
   protected http(path: string, route: HttpRoute): void {
     this.httpRoutes.set(path, route);
   }
@@ -141,6 +146,7 @@ export class Emulator {
     return t;
   }
 
+  /** Cancels a timer made with {@link Emulator.later}. */
   protected cancel(t: NodeJS.Timeout | undefined): void {
     if (!t) return;
     clearTimeout(t);

@@ -3,7 +3,7 @@ import { credentialOf, Emulator, parseJson } from './emulator';
 import { DeepgramEmulator, checkListenRequest, type DeepgramEmulatorOptions } from './deepgram';
 import { OpenAiEmulator, checkBearer, type OpenAiEmulatorOptions } from './openai';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
-import { SttEngine } from './stt-engine';
+import { SttEngine, type SttEngineEvent } from './stt-engine';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** Options of {@link GatewayEmulator}. */
@@ -52,9 +52,16 @@ export class GatewayEmulator extends Emulator {
 
   private serveStt(ws: WebSocket, url: URL): void {
     if (!url.searchParams.get('model')) return void ws.close(1008, 'model is required');
-    const engine = new SttEngine(this.listen.script, { finalDelayMs: this.opts.finalDelayMs ?? 140, interimResults: true, endpointing: true, vadEvents: true });
+    let emit: (events: SttEngineEvent[]) => void = () => {};
+    const engine = new SttEngine(this.listen.script, {
+      finalDelayMs: this.opts.finalDelayMs ?? 140, interimResults: true, endpointing: true, vadEvents: true,
+      schedule: (ms, fire) => {
+        const t = this.later(ms, () => emit(fire()));
+        return () => this.cancel(t);
+      },
+    });
     const send = (m: unknown) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(m));
-    const emit = (events: ReturnType<SttEngine['push']>) => {
+    emit = (events: SttEngineEvent[]) => {
       for (const ev of events) {
         if (ev.type === 'speech_started') send({ type: 'speech_started', timestamp: ev.timestamp });
         else if (ev.type === 'result') send({ type: 'transcript', transcript: ev.text, is_final: ev.isFinal, speech_final: ev.speechFinal, start: ev.start, duration: ev.duration, words: ev.words.map(({ word, start, end }) => ({ word, start, end })) });

@@ -39,6 +39,12 @@ export interface SttEngineOptions {
   utteranceEndMs?: number;
   /** Report speech starts. */
   vadEvents: boolean;
+  /**
+   * Runs `fire` after `ms` of wall time and sends what it returns; returns a cancel function.
+   * With it, the final lands exactly `finalDelayMs` after the end of speech instead of at the end of
+   * the audio frame that completes the silence (audio arriving in real time, as from a microphone).
+   */
+  schedule?: (ms: number, fire: () => SttEngineEvent[]) => () => void;
 }
 
 /**
@@ -55,9 +61,11 @@ export class SttEngine {
   private text: string | undefined;
   private lastWordEnd = -1;
   private silenceSinceFinalMs = -1;
+  private endAt = -1;
+  private cancelFinal?: () => void;
 
   constructor(private readonly script: SttScript, private readonly opts: SttEngineOptions) {
-    this.vad = new EnergyVad({ minSilenceMs: opts.finalDelayMs, minSpeechMs: 40 });
+    this.vad = new EnergyVad({ minSilenceMs: Math.min(opts.finalDelayMs, 60), minSpeechMs: 40 });
   }
 
   /** Audio received so far, in ms. */
@@ -72,16 +80,25 @@ export class SttEngine {
     this.audioMs += (samples.length * 1000) / sampleRate;
     for (const ev of this.vad.process({ samples, sampleRate })) {
       if (ev.type === 'speech_start') {
+        if (this.endAt >= 0) {
+          // Speech resumed before the endpoint: the same utterance goes on.
+          this.endAt = -1;
+          this.cancelFinal?.();
+          continue;
+        }
         this.speechStartMs = ev.timeMs;
         this.lastInterimMs = ev.timeMs;
         this.text = undefined;
         this.silenceSinceFinalMs = -1;
         if (this.opts.vadEvents) out.push({ type: 'speech_started', timestamp: ev.timeMs / 1000 });
       } else if (this.speechStartMs >= 0) {
-        out.push(this.result(ev.timeMs, true, this.opts.endpointing, false));
+        this.endAt = ev.timeMs;
+        const remaining = this.opts.finalDelayMs - (this.audioMs - ev.timeMs);
+        if (remaining > 0 && this.opts.schedule) this.cancelFinal = this.opts.schedule(remaining, () => this.endpoint());
       }
     }
-    if (this.vad.speaking && this.speechStartMs >= 0 && this.opts.interimResults && this.audioMs - this.lastInterimMs >= 250) {
+    if (this.endAt >= 0 && this.audioMs - this.endAt >= this.opts.finalDelayMs) out.push(...this.endpoint());
+    if (this.vad.speaking && this.endAt < 0 && this.speechStartMs >= 0 && this.opts.interimResults && this.audioMs - this.lastInterimMs >= 250) {
       this.lastInterimMs = this.audioMs;
       out.push(this.result(this.audioMs, false, false, false));
     }
@@ -95,10 +112,21 @@ export class SttEngine {
     return out;
   }
 
+  private endpoint(): SttEngineEvent[] {
+    if (this.endAt < 0 || this.speechStartMs < 0) return [];
+    this.cancelFinal?.();
+    this.cancelFinal = undefined;
+    const end = this.endAt;
+    this.endAt = -1;
+    return [this.result(end, true, this.opts.endpointing, false)];
+  }
+
   /** Finalize: the utterance in progress becomes final now (`from_finalize`). */
   finalize(): SttEngineEvent[] {
     if (this.speechStartMs < 0) return [];
-    const ev = this.result(this.audioMs, true, false, true);
+    this.cancelFinal?.();
+    const ev = this.result(this.endAt >= 0 ? this.endAt : this.audioMs, true, false, true);
+    this.endAt = -1;
     this.vad.reset();
     return [ev];
   }

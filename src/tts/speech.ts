@@ -27,8 +27,15 @@ export function toneSynthesizer(options: { sampleRate?: number; msPerChar?: numb
   };
 }
 
-type ESpeakModule = { FS: { readFile(path: string): Uint8Array } };
-type ESpeakFactory = (opts: { arguments: string[]; print?: (s: string) => void; printErr?: (s: string) => void }) => Promise<ESpeakModule>;
+/** The parts of the eSpeak NG WebAssembly module voxline uses. */
+export type ESpeakModule = {
+  FS: {
+    /** Reads a file from the module's in-memory file system. */
+    readFile(path: string): Uint8Array;
+  };
+};
+/** Instantiates eSpeak NG with command-line arguments. */
+export type ESpeakFactory = (opts: { arguments: string[]; print?: (s: string) => void; printErr?: (s: string) => void }) => Promise<ESpeakModule>;
 
 let espeakFactory: Promise<ESpeakFactory | undefined> | undefined;
 

@@ -1,0 +1,216 @@
+// npm run bench: voxline's latency, overhead, concurrency, barge-in and audio throughput against
+// the voxline/testing emulators at the reference budget (140 ms STT final, 320 ms LLM first
+// token, 180 ms TTS first audio). The emulators run in a child process so CPU and memory figures
+// are voxline's own. Writes bench/results/latest.json and bench/results/chart.svg.
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import {
+  ElevenLabsTts, OpenAiLlm, DeepgramStt, Resampler, SentenceChunker, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes,
+  int16ToFloat, percentiles, textOf, type Percentiles,
+} from '../src/index';
+import { type CallerLine } from '../src/testing/index';
+import { runSessions, startEmulators, type Urls } from './lib';
+
+const PROVIDER_MS = 140 + 320 + 180;
+const quick = process.argv.includes('--quick');
+const results: Record<string, unknown> = { machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, date: new Date().toISOString() };
+const rows: string[] = [];
+const pct = (p: Percentiles) => `p50 ${p.p50.toFixed(1)}  p95 ${p.p95.toFixed(1)}  p99 ${p.p99.toFixed(1)}  (n=${p.count})`;
+const log = (s: string) => { rows.push(s); console.log(s); };
+
+const short: CallerLine[] = Array.from({ length: quick ? 3 : 10 }, () => ({ text: 'check my order please', cue: { after: 'agent_done', pauseMs: 150 } }));
+
+async function latency(urls: Urls) {
+  // 1. Voice-to-voice over many turns: 10 sessions at once, 10 turns each.
+  const r = await runSessions(urls, 10, short);
+  const v2v = percentiles(r.turns.map((t) => t.v2v));
+  const over = percentiles(r.turns.map((t) => t.latency.overhead));
+  const clause = percentiles(r.turns.map((t) => t.latency.firstClause));
+  const providers = percentiles(r.turns.map((t) => t.latency.stt + t.latency.llmTtft + t.latency.tts));
+  results.latency = { v2v, overhead: over, firstClause: clause, providerMeasured: providers, providerBudgetMs: PROVIDER_MS, raw: r.turns };
+  log(`\n1. Voice-to-voice (${r.turns.length} turns, 10 sessions at once; provider budget ${PROVIDER_MS} ms)`);
+  log(`   voice-to-voice           ${pct(v2v)}`);
+  log(`   minus provider budget    p50 ${(v2v.p50 - PROVIDER_MS).toFixed(1)}  p95 ${(v2v.p95 - PROVIDER_MS).toFixed(1)}  p99 ${(v2v.p99 - PROVIDER_MS).toFixed(1)}`);
+  log(`   providers as measured    ${pct(providers)}`);
+  for (const k of ['stt', 'llmTtft', 'tts'] as const) log(`     ${k.padEnd(22)} ${pct(percentiles(r.turns.map((t) => t.latency[k])))}`);
+  log(`   voxline overhead         ${pct(over)}`);
+  log(`   first-clause wait        ${pct(clause)}`);
+}
+
+async function streamingVsNaive(urls: Urls) {
+  // 2. The same replies through voxline's streaming path and through a naive pipeline that waits for
+  // the whole LLM reply before calling TTS. Measured from the LLM request to the first audio.
+  const llm = new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 });
+  const tts = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+  await tts.warmup();
+  const history = [{ role: 'user' as const, content: 'tell me a story' }];
+  const streaming: number[] = [];
+  const naive: number[] = [];
+  for (let i = 0; i < (quick ? 3 : 10); i++) {
+    let t0 = performance.now();
+    const chunker = new SentenceChunker();
+    const chunks = (async function* () { for await (const d of textOf(llm.respond(history))) yield* chunker.push(d); yield* chunker.flush(); })();
+    for await (const _ of tts.synthesize(chunks)) { streaming.push(performance.now() - t0); break; }
+    t0 = performance.now();
+    let full = '';
+    for await (const d of textOf(llm.respond(history))) full += d;
+    for await (const _ of tts.synthesize((async function* () { yield full; })())) { naive.push(performance.now() - t0); break; }
+  }
+  await tts.close();
+  const s = percentiles(streaming);
+  const n = percentiles(naive);
+  results.streaming = { streaming: s, naive: n, ratio: (n.p50 + 140) / (s.p50 + 140) };
+  log(`\n2. Streaming vs waiting for the whole reply (LLM request -> first audio; 4-sentence reply)`);
+  log(`   streaming                ${pct(s)}`);
+  log(`   naive                    ${pct(n)}`);
+  log(`   voice-to-voice ratio     naive / streaming = ${((n.p50 + 140) / (s.p50 + 140)).toFixed(2)}x`);
+}
+
+async function warmVsCold() {
+  // 3. Connections warm vs opened per turn, against emulators with a 100 ms handshake.
+  const emu = await startEmulators({ handshakeDelayMs: 100 });
+  const urls = emu.urls;
+  const once = async (tts: ElevenLabsTts) => {
+    const t0 = performance.now();
+    for await (const _ of tts.synthesize((async function* () { yield 'Sure, that is done.'; })())) return performance.now() - t0;
+    return NaN;
+  };
+  const warm: number[] = [];
+  const cold: number[] = [];
+  const pooled = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+  await pooled.warmup();
+  for (let i = 0; i < (quick ? 3 : 10); i++) {
+    warm.push(await once(pooled));
+    await new Promise((r) => setTimeout(r, 150)); // the next socket warms between turns
+    const fresh = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+    cold.push(await once(fresh));
+    await fresh.close();
+  }
+  await pooled.close();
+  // STT: a transcription opened at the start of the utterance vs one already open.
+  const { toneSynthesizer } = await import('../src/index');
+  const tone = await toneSynthesizer({ sampleRate: 16000 })('x'.repeat(12));
+  const sttRun = async (openEarlyMs: number) => {
+    const stt = new DeepgramStt({ apiKey: 'bench', url: urls.listen });
+    let speechEnd = 0;
+    const frames = async function* () {
+      const silence = new Int16Array(320);
+      const start = performance.now();
+      let k = 0;
+      const tick = async () => { const w = start + k++ * 20 - performance.now(); if (w > 1) await new Promise((r) => setTimeout(r, w)); };
+      for (let t = 0; t < openEarlyMs; t += 20) { await tick(); yield { samples: silence, sampleRate: 16000 }; }
+      for (let o = 0; o < tone.samples.length; o += 320) { await tick(); const s = new Int16Array(320); s.set(tone.samples.subarray(o, o + 320)); yield { samples: s, sampleRate: 16000 }; }
+      speechEnd = performance.now();
+      for (let t = 0; t < 600; t += 20) { await tick(); yield { samples: silence, sampleRate: 16000 }; }
+    };
+    for await (const ev of stt.transcribe(frames())) if (ev.type === 'final') return performance.now() - speechEnd;
+    return NaN;
+  };
+  const sttWarm: number[] = [];
+  const sttCold: number[] = [];
+  for (let i = 0; i < (quick ? 2 : 5); i++) {
+    sttWarm.push(await sttRun(400));
+    sttCold.push(await sttRun(0));
+  }
+  await emu.stop();
+  const w = percentiles(warm), c = percentiles(cold), sw = percentiles(sttWarm), sc = percentiles(sttCold);
+  results.warm = { ttsWarm: w, ttsCold: c, ttsRatio: c.p50 / w.p50, sttWarm: sw, sttCold: sc, handshakeDelayMs: 100 };
+  log(`\n3. Warm vs cold connections (100 ms handshake)`);
+  log(`   TTS first audio, warm    ${pct(w)}`);
+  log(`   TTS first audio, cold    ${pct(c)}   ratio cold/warm ${(c.p50 / w.p50).toFixed(2)}x`);
+  log(`   STT final, already open  ${pct(sw)}`);
+  log(`   STT final, opened at speech start ${pct(sc)}   (audio sent during the handshake is replayed at once)`);
+}
+
+async function concurrency(urls: Urls) {
+  // 4. Many sessions in one process, each fed real-time audio.
+  const levels = quick ? [1, 10] : [1, 10, 50, 100, 200];
+  const out: Record<string, unknown>[] = [];
+  log(`\n4. Concurrency (one Node process; 2 caller turns per session)`);
+  log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU % of a core per session  RSS MB per session`);
+  const lines: CallerLine[] = [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs: 150 } }];
+  for (const n of levels) {
+    globalThis.gc?.();
+    const rss0 = process.memoryUsage().rss;
+    const cpu0 = process.cpuUsage();
+    let peak = rss0;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+    const r = await runSessions(urls, n, lines);
+    clearInterval(sampler);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const v2v = percentiles(r.turns.map((t) => t.v2v));
+    const over = percentiles(r.turns.map((t) => t.latency.overhead));
+    const prov = percentiles(r.turns.map((t) => t.latency.stt + t.latency.llmTtft + t.latency.tts));
+    const cpuPct = (100 * cpuMs) / (r.audioSeconds * 1000);
+    const rssPer = (peak - rss0) / n / 2 ** 20;
+    out.push({ sessions: n, turns: r.turns.length, v2v, providers: prov, overhead: over, cpuPercentPerSession: cpuPct, rssMBPerSession: rssPer, sessionSeconds: r.audioSeconds });
+    log(`   ${String(n).padStart(8)}  ${v2v.p50.toFixed(0).padStart(7)}  ${v2v.p99.toFixed(0).padStart(7)}  ${prov.p99.toFixed(0).padStart(13)}  ${over.p50.toFixed(1).padStart(12)}  ${over.p99.toFixed(1).padStart(12)}  ${cpuPct.toFixed(2).padStart(27)}  ${rssPer.toFixed(2).padStart(18)}`);
+  }
+  results.concurrency = out;
+}
+
+async function bargeIn(urls: Urls) {
+  // 5. Barge-in: the interrupting speech event -> output.clear(), and -> the last frame written.
+  const lines: CallerLine[] = [{ text: 'tell me a story' }, { text: 'stop right there please', cue: { after: 'agent_speaking', delayMs: 900 } }];
+  const r = await runSessions(urls, quick ? 3 : 20, lines);
+  const clear = percentiles(r.barges.map((b) => b.toClear));
+  const last = percentiles(r.barges.map((b) => b.toLastFrame));
+  results.bargeIn = { toClear: clear, toLastFrame: last };
+  log(`\n5. Barge-in (${r.barges.length} interruptions)`);
+  log(`   event -> output.clear()  ${pct(clear)}`);
+  log(`   event -> last frame      ${pct(last)}`);
+}
+
+function throughput() {
+  // 6. Audio processing, in times real time on one core (60 s of audio each).
+  const seconds = 60;
+  const make = (rate: number) => Int16Array.from({ length: rate * seconds }, (_, i) => Math.round(8000 * Math.sin(i / 7)));
+  const time = (f: () => void) => { const t = performance.now(); f(); return seconds / ((performance.now() - t) / 1000); };
+  const frames = (x: Int16Array, n: number, f: (c: Int16Array) => void) => { for (let i = 0; i < x.length; i += n) f(x.subarray(i, i + n)); };
+  const a48 = make(48000), a16 = make(16000), a8 = make(8000);
+  const mu = encodeMulaw(a8);
+  const figures = {
+    resample48to16: time(() => { const r = new Resampler(48000, 16000); frames(a48, 960, (c) => r.process(c)); }),
+    resample16to24: time(() => { const r = new Resampler(16000, 24000); frames(a16, 320, (c) => r.process(c)); }),
+    mulawEncode8k: time(() => frames(a8, 160, (c) => encodeMulaw(c))),
+    mulawDecode8k: time(() => frames(new Int16Array(mu.length), 160, (_c) => decodeMulaw(mu.subarray(0, 160)))),
+    pcmBytesRoundTrip16k: time(() => frames(a16, 320, (c) => frameFromBytes(frameToBytes({ samples: c, sampleRate: 16000 }), 16000))),
+    floatRoundTrip16k: time(() => frames(a16, 320, (c) => floatToInt16(int16ToFloat(c)))),
+  };
+  results.throughput = figures;
+  log(`\n6. Audio throughput (times real time, one core)`);
+  for (const [k, v] of Object.entries(figures)) log(`   ${k.padEnd(24)} ${Math.round(v).toLocaleString('en-US')}x`);
+}
+
+function chart(): string {
+  const lat = results.latency as { raw: { v2v: number }[] };
+  const xs = lat.raw.map((t) => t.v2v).sort((a, b) => a - b);
+  const W = 640, H = 260, x0 = 50, y0 = 220;
+  const lo = Math.floor(Math.min(PROVIDER_MS, xs[0]!) / 10) * 10 - 10, hi = Math.ceil(Math.max(...xs, 880) / 10) * 10;
+  const X = (v: number) => x0 + ((v - lo) / (hi - lo)) * (W - x0 - 20);
+  const Y = (q: number) => y0 - q * 190;
+  const path = xs.map((v, i) => `${i ? 'L' : 'M'}${X(v).toFixed(1)},${Y((i + 1) / xs.length).toFixed(1)}`).join(' ');
+  const vline = (v: number, color: string, label: string) => `<line x1="${X(v)}" y1="${Y(0)}" x2="${X(v)}" y2="${Y(1)}" stroke="${color}" stroke-dasharray="4 3"/><text x="${X(v) + 3}" y="${Y(1) + 12}" font-size="10" fill="${color}">${label}</text>`;
+  const ticks = Array.from({ length: Math.floor((hi - lo) / 50) + 1 }, (_, i) => lo + i * 50).map((v) => `<text x="${X(v) - 10}" y="${y0 + 14}" font-size="9">${v}</text>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>
+<text x="${x0}" y="16" font-size="12">Voice-to-voice latency, cumulative share of ${xs.length} turns (ms)</text>
+<line x1="${x0}" y1="${y0}" x2="${W - 20}" y2="${y0}" stroke="#000"/><line x1="${x0}" y1="${y0}" x2="${x0}" y2="${Y(1)}" stroke="#000"/>
+${ticks}${vline(PROVIDER_MS, '#6b7280', 'provider budget 640')}${vline(864, '#ef4444', 'LiveKit Agents JS p50 864')}${vline(700, '#f59e0b', 'target 700')}
+<path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/><text x="${x0 + 4}" y="${Y(0.5)}" font-size="9">50%</text><line x1="${x0 - 3}" y1="${Y(0.5)}" x2="${x0}" y2="${Y(0.5)}" stroke="#000"/></svg>\n`;
+}
+
+const emu = await startEmulators();
+console.log(`voxline benchmarks on ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}${quick ? ' (quick)' : ''}`);
+await latency(emu.urls);
+await streamingVsNaive(emu.urls);
+await bargeIn(emu.urls);
+await concurrency(emu.urls);
+await emu.stop();
+await warmVsCold();
+throughput();
+await mkdir('bench/results', { recursive: true });
+await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));
+await writeFile('bench/results/chart.svg', chart());
+await writeFile('bench/results/latest.txt', rows.join('\n') + '\n');
+console.log('\nwrote bench/results/latest.json, latest.txt and chart.svg');
