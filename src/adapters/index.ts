@@ -7,3 +7,4 @@ export * from './playback';
 export * from './wav';
 export * from './node-streams';
 export * from './sox';
+export * from './twilio';

@@ -12,3 +12,4 @@ export * from './elevenlabs';
 export * from './openai';
 export * from './gateway';
 export * from './caller';
+export * from './twilio';

@@ -1,0 +1,252 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { EventEmitter } from 'eventemitter3';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { AudioFrame } from '../audio/frame';
+import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
+import { AudioFormatError, ProtocolError } from '../errors';
+import { Channel, sleep } from '../streams/channel';
+import { PlaybackClock } from './playback';
+import type { AudioOutput } from './types';
+
+/** The `start` message of a Twilio media stream. */
+export interface TwilioStart {
+  streamSid: string;
+  callSid: string;
+  accountSid: string;
+  tracks: string[];
+  customParameters: Record<string, string>;
+}
+
+/** Events of a {@link TwilioCall}. */
+export interface TwilioCallEvents {
+  start: [TwilioStart];
+  dtmf: [string];
+  /** A malformed or unexpected message (the call goes on). */
+  error: [ProtocolError];
+  stop: [];
+}
+
+/**
+ * One phone call over Twilio Media Streams: `input` yields the caller's audio (mu-law 8 kHz
+ * decoded to PCM16), `output` sends the agent's audio back, with `clear` on barge-in and marks to
+ * know what has been played.
+ */
+export class TwilioCall extends EventEmitter<TwilioCallEvents> {
+  /** The caller's audio, 20 ms frames at 8 kHz. Ends when the call stops. */
+  readonly input: AsyncIterable<AudioFrame>;
+  /** The agent's audio back to the caller. */
+  readonly output: TwilioOutput;
+  /** Resolves with the `start` message. */
+  readonly started: Promise<TwilioStart>;
+  private readonly frames = new Channel<AudioFrame>(500);
+  private streamSid = '';
+
+  constructor(readonly socket: WebSocket) {
+    super();
+    this.input = this.frames;
+    this.output = new TwilioOutput(this);
+    let resolveStart!: (s: TwilioStart) => void;
+    this.started = new Promise((r) => (resolveStart = r));
+    socket.on('message', (data, isBinary) => {
+      try {
+        this.onMessage(isBinary ? undefined : String(data), resolveStart);
+      } catch (err) {
+        this.emit('error', err instanceof ProtocolError ? err : new ProtocolError(`Twilio message could not be handled: ${(err as Error).message}`, { provider: 'twilio' }));
+      }
+    });
+    socket.on('close', () => {
+      this.frames.close();
+      this.output.hangUp();
+    });
+    socket.on('error', () => {});
+  }
+
+  /** The stream's id (known after `start`). */
+  get sid(): string {
+    return this.streamSid;
+  }
+
+  /** Sends a message to Twilio. */
+  send(msg: Record<string, unknown>): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify({ ...msg, streamSid: this.streamSid }));
+  }
+
+  /** Ends the call's media stream. */
+  hangUp(): void {
+    this.socket.close(1000);
+  }
+
+  private onMessage(text: string | undefined, resolveStart: (s: TwilioStart) => void): void {
+    if (text === undefined) throw new ProtocolError('Twilio sends only JSON text frames; got a binary frame', { provider: 'twilio' });
+    let msg: Record<string, any>;
+    try {
+      msg = JSON.parse(text);
+    } catch {
+      throw new ProtocolError(`Twilio message is not JSON: ${text.slice(0, 80)}`, { provider: 'twilio' });
+    }
+    if (!msg || typeof msg !== 'object') throw new ProtocolError('Twilio message is not an object', { provider: 'twilio' });
+    switch (msg.event) {
+      case 'connected':
+        return;
+      case 'start': {
+        const s = msg.start ?? {};
+        const fmt = s.mediaFormat;
+        if (fmt && (fmt.encoding !== 'audio/x-mulaw' || Number(fmt.sampleRate) !== 8000 || Number(fmt.channels ?? 1) !== 1)) {
+          throw new AudioFormatError(`Twilio media format ${JSON.stringify(fmt)} is not mu-law 8 kHz mono`);
+        }
+        this.streamSid = String(msg.streamSid ?? s.streamSid ?? '');
+        const start: TwilioStart = { streamSid: this.streamSid, callSid: String(s.callSid ?? ''), accountSid: String(s.accountSid ?? ''), tracks: Array.isArray(s.tracks) ? s.tracks.map(String) : ['inbound'], customParameters: { ...(s.customParameters ?? {}) } };
+        resolveStart(start);
+        this.emit('start', start);
+        return;
+      }
+      case 'media': {
+        const m = msg.media;
+        if (!m || typeof m.payload !== 'string') throw new ProtocolError('Twilio media message without a payload', { provider: 'twilio' });
+        if (m.track && m.track !== 'inbound') return;
+        const bytes = Buffer.from(m.payload, 'base64');
+        if (bytes.length) this.frames.offer({ samples: decodeMulaw(bytes), sampleRate: 8000 });
+        return;
+      }
+      case 'mark':
+        if (typeof msg.mark?.name === 'string') this.output.markPlayed(msg.mark.name);
+        return;
+      case 'dtmf':
+        if (typeof msg.dtmf?.digit === 'string') this.emit('dtmf', msg.dtmf.digit);
+        return;
+      case 'stop':
+        this.frames.close();
+        this.emit('stop');
+        return;
+      default:
+        throw new ProtocolError(`Unknown Twilio event ${JSON.stringify(msg.event)}`, { provider: 'twilio' });
+    }
+  }
+}
+
+/**
+ * The agent's audio to Twilio: mu-law 8 kHz `media` messages, a `mark` after each write, `clear`
+ * on barge-in. `playedMs` follows the marks Twilio echoes as playback reaches them.
+ */
+export class TwilioOutput implements AudioOutput {
+  readonly sampleRate = 8000;
+  private readonly clock = new PlaybackClock(8000);
+  private readonly marks = new Map<string, number>();
+  private acked = 0;
+  private written = 0;
+  private seq = 0;
+  private closed = false;
+  private wake = new AbortController();
+
+  constructor(private readonly call: TwilioCall, private readonly bufferMs = 300) {}
+
+  get playedMs(): number {
+    return Math.min(this.acked, this.written);
+  }
+
+  get writtenMs(): number {
+    return this.written;
+  }
+
+  async write(frame: AudioFrame): Promise<void> {
+    if (this.closed) return;
+    if (frame.sampleRate !== 8000) throw new AudioFormatError(`Twilio audio must be 8 kHz, got ${frame.sampleRate} Hz`);
+    this.clock.add(frame);
+    this.written += (frame.samples.length * 1000) / 8000;
+    this.call.send({ event: 'media', media: { payload: Buffer.from(encodeMulaw(frame.samples)).toString('base64') } });
+    const name = `vx-${++this.seq}`;
+    this.marks.set(name, this.written);
+    this.call.send({ event: 'mark', mark: { name } });
+    const ahead = this.clock.queuedMs - this.bufferMs;
+    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+  }
+
+  /** Called when Twilio echoes a mark: playback has reached it. */
+  markPlayed(name: string): void {
+    const at = this.marks.get(name);
+    if (at === undefined) return; // a mark cancelled by clear
+    this.marks.delete(name);
+    this.acked = Math.max(this.acked, at);
+  }
+
+  clear(): void {
+    this.call.send({ event: 'clear' });
+    // What Twilio had not played is gone; the marks it returns now were never reached.
+    this.marks.clear();
+    this.clock.clear();
+    this.written = Math.min(this.written, this.acked);
+    this.wake.abort();
+    this.wake = new AbortController();
+  }
+
+  async drain(): Promise<void> {
+    const deadline = performance.now() + this.clock.queuedMs + 2000;
+    while (!this.closed && this.marks.size && performance.now() < deadline) await sleep(20);
+  }
+
+  /** The call ended. */
+  hangUp(): void {
+    this.closed = true;
+    this.wake.abort();
+  }
+
+  async close(): Promise<void> {
+    this.hangUp();
+    this.call.hangUp();
+  }
+}
+
+/** Options of {@link twilioHandler}. */
+export interface TwilioHandlerOptions {
+  /** Called for every call. */
+  onCall(call: TwilioCall, request: IncomingMessage): void | Promise<void>;
+  /** Validates `X-Twilio-Signature` on the upgrade with this auth token. */
+  authToken?: string;
+  /** The public URL Twilio connects to (needed to validate signatures behind a proxy). */
+  publicUrl?: string;
+  /** Largest message accepted (default 64 KiB). */
+  maxPayload?: number;
+}
+
+/**
+ * A Twilio Media Streams WebSocket endpoint. Use `handleUpgrade` on an existing HTTP server's
+ * `upgrade` event, or `wss` directly.
+ */
+export function twilioHandler(options: TwilioHandlerOptions): { wss: WebSocketServer; handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => void Promise.resolve(options.onCall(new TwilioCall(ws), req)).catch(() => ws.close(1011)));
+  return {
+    wss,
+    handleUpgrade(req, socket, head) {
+      if (options.authToken) {
+        const url = options.publicUrl ?? `wss://${req.headers.host}${req.url}`;
+        const sig = req.headers['x-twilio-signature'];
+        if (typeof sig !== 'string' || !validateTwilioSignature(options.authToken, url, {}, sig)) {
+          socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    },
+  };
+}
+
+/**
+ * Checks Twilio's request signature: base64 HMAC-SHA1, keyed by the auth token, of the URL
+ * followed by the POST parameters sorted by name, each name followed by its value.
+ */
+export function validateTwilioSignature(authToken: string, url: string, params: Record<string, string>, signature: string): boolean {
+  const data = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+  const expected = createHmac('sha1', authToken).update(data).digest();
+  const given = Buffer.from(signature, 'base64');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** A TwiML answer that connects the call to a bidirectional media stream at `streamUrl`. */
+export function twiml(streamUrl: string, parameters: Record<string, string> = {}): string {
+  const esc = (s: string) => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const params = Object.entries(parameters).map(([k, v]) => `<Parameter name="${esc(k)}" value="${esc(v)}"/>`).join('');
+  return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="${esc(streamUrl)}">${params}</Stream></Connect></Response>`;
+}
