@@ -8,3 +8,5 @@ export * from './wav';
 export * from './node-streams';
 export * from './sox';
 export * from './twilio';
+export * from './browser';
+export * from './browser-client';

@@ -1,0 +1,234 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { EventEmitter } from 'eventemitter3';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
+import { AudioFormatError, ProtocolError } from '../errors';
+import type { VoiceSession } from '../session/session';
+import { Channel, sleep } from '../streams/channel';
+import { PlaybackClock } from './playback';
+import type { AudioOutput } from './types';
+
+/** Events of a {@link BrowserCall}. */
+export interface BrowserCallEvents {
+  start: [{ sampleRate: number }];
+  /** A malformed message from the page (the call goes on). */
+  error: [ProtocolError | AudioFormatError];
+  end: [];
+}
+
+/**
+ * One browser connection: `input` yields the page's microphone (PCM16 at the rate the page
+ * announced), `output` plays the agent in the page, with `clear` on barge-in and the page's
+ * reports of what it has played.
+ *
+ * The protocol (voxline's own): the page sends `{"type":"start","sampleRate":N}`, then binary
+ * PCM16 mono frames, and `{"type":"played","ms":N}` as it plays; the server sends
+ * `{"type":"ready","sampleRate":N}`, binary PCM16 audio, `{"type":"clear"}` and
+ * `{"type":"transcript","role","text","final"}`.
+ */
+export class BrowserCall extends EventEmitter<BrowserCallEvents> {
+  /** The page's microphone. Ends when the page disconnects. */
+  readonly input: AsyncIterable<AudioFrame>;
+  /** The agent's audio to the page. */
+  readonly output: BrowserOutput;
+  /** Resolves once the page said `start`. */
+  readonly started: Promise<{ sampleRate: number }>;
+  private readonly frames = new Channel<AudioFrame>(500);
+  private rate = 0;
+
+  constructor(readonly socket: WebSocket) {
+    super();
+    this.input = this.frames;
+    let resolveStart!: (s: { sampleRate: number }) => void;
+    this.started = new Promise((r) => (resolveStart = r));
+    this.output = new BrowserOutput(this);
+    socket.on('message', (data, isBinary) => {
+      try {
+        this.onMessage(data as Buffer, isBinary, resolveStart);
+      } catch (err) {
+        this.emit('error', err as ProtocolError);
+      }
+    });
+    socket.on('close', () => {
+      this.frames.close();
+      this.output.hangUp();
+      this.emit('end');
+    });
+    socket.on('error', () => {});
+  }
+
+  /** The page's sample rate (0 before `start`). */
+  get sampleRate(): number {
+    return this.rate;
+  }
+
+  /** Sends a JSON event to the page. */
+  send(event: Record<string, unknown>): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(event));
+  }
+
+  /** Sends binary audio to the page. */
+  sendAudio(samples: Int16Array): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength));
+  }
+
+  /** Forwards a session's transcripts and replies to the page. */
+  attach(session: VoiceSession): void {
+    session.on('transcript', (t) => this.send({ type: 'transcript', role: 'user', text: t.text, final: t.final }));
+    session.on('agent_speech_started', (a) => this.send({ type: 'transcript', role: 'agent', text: a.text, final: false }));
+    session.on('agent_speech_ended', (a) => this.send({ type: 'transcript', role: 'agent', text: a.text, final: true, interrupted: a.interrupted }));
+  }
+
+  /** Ends the call. */
+  hangUp(): void {
+    this.socket.close(1000);
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean, resolveStart: (s: { sampleRate: number }) => void): void {
+    if (isBinary) {
+      if (!this.rate) throw new ProtocolError('audio before the start message', { provider: 'browser' });
+      if (data.length % 2) throw new AudioFormatError(`PCM16 audio must have an even byte length, got ${data.length}`);
+      if (data.length) this.frames.offer({ samples: new Int16Array(Uint8Array.from(data).buffer), sampleRate: this.rate });
+      return;
+    }
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new ProtocolError('browser message is not JSON', { provider: 'browser' });
+    }
+    if (msg?.type === 'start') {
+      const rate = Number(msg.sampleRate);
+      if (!(SUPPORTED_RATES as readonly number[]).includes(rate)) {
+        this.send({ type: 'error', message: `unsupported sample rate ${msg.sampleRate}` });
+        this.socket.close(1003, 'unsupported sample rate');
+        throw new AudioFormatError(`browser announced an unsupported sample rate: ${String(msg.sampleRate)}`);
+      }
+      this.rate = rate;
+      this.send({ type: 'ready', sampleRate: rate });
+      resolveStart({ sampleRate: rate });
+      this.emit('start', { sampleRate: rate });
+    } else if (msg?.type === 'played' && typeof msg.ms === 'number' && Number.isFinite(msg.ms)) {
+      this.output.reportPlayed(msg.ms);
+    } else if (msg?.type === 'stop') {
+      this.hangUp();
+    } else {
+      throw new ProtocolError(`unknown browser message type ${JSON.stringify(msg?.type)}`, { provider: 'browser' });
+    }
+  }
+}
+
+/** The agent's audio to a page; `playedMs` follows the page's reports. */
+export class BrowserOutput implements AudioOutput {
+  private readonly clock = new PlaybackClock(16000);
+  private written = 0;
+  private base = 0;
+  private reported = 0;
+  private closed = false;
+  private wake = new AbortController();
+
+  constructor(private readonly call: BrowserCall, private readonly bufferMs = 300) {}
+
+  /** The page's sample rate (audio must be written at it). */
+  get sampleRate(): number {
+    return this.call.sampleRate || 16000;
+  }
+
+  get playedMs(): number {
+    return Math.min(this.written, this.base + this.reported);
+  }
+
+  get writtenMs(): number {
+    return this.written;
+  }
+
+  /** The page reports how much it has played since it last cleared. */
+  reportPlayed(ms: number): void {
+    this.reported = Math.max(this.reported, ms);
+  }
+
+  async write(frame: AudioFrame): Promise<void> {
+    if (this.closed) return;
+    if (frame.sampleRate !== this.sampleRate) throw new AudioFormatError(`the page plays ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
+    this.clock.add(frame);
+    this.written += (frame.samples.length * 1000) / frame.sampleRate;
+    this.call.sendAudio(frame.samples);
+    const ahead = this.clock.queuedMs - this.bufferMs;
+    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+  }
+
+  clear(): void {
+    this.call.send({ type: 'clear' });
+    this.clock.clear();
+    // The page restarts its count after a clear; what it had played stays played.
+    this.base = this.playedMs;
+    this.written = this.base;
+    this.reported = 0;
+    this.wake.abort();
+    this.wake = new AbortController();
+  }
+
+  async drain(): Promise<void> {
+    const q = this.clock.queuedMs;
+    if (q > 0 && !this.closed) await sleep(q, this.wake.signal).catch(() => {});
+  }
+
+  /** The page went away. */
+  hangUp(): void {
+    this.closed = true;
+    this.wake.abort();
+  }
+
+  async close(): Promise<void> {
+    this.hangUp();
+    this.call.hangUp();
+  }
+}
+
+/** Options of {@link browserHandler}. */
+export interface BrowserHandlerOptions {
+  /** Called for every accepted connection. */
+  onCall(call: BrowserCall, request: IncomingMessage): void | Promise<void>;
+  /** Decides whether a connection may open (cookies, tokens...). Default: allow. */
+  authorize?(request: IncomingMessage): boolean | Promise<boolean>;
+  /**
+   * Origins allowed to connect, e.g. `['https://app.example.com']`. By default only same-origin
+   * pages (Origin's host equals the Host header) and clients that send no Origin.
+   */
+  allowedOrigins?: string[];
+  /** Largest message accepted (default 64 KiB). */
+  maxPayload?: number;
+  /** Most simultaneous calls (default unlimited); over it, the upgrade is refused with 503. */
+  maxCalls?: number;
+}
+
+/** A WebSocket endpoint for browser pages using the client from {@link BROWSER_CLIENT_JS}. */
+export function browserHandler(options: BrowserHandlerOptions): { wss: WebSocketServer; handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
+  const refuse = (socket: Duplex, status: number, text: string): void => void socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  return {
+    wss,
+    async handleUpgrade(req, socket, head) {
+      const origin = req.headers.origin;
+      if (origin) {
+        const allowed = options.allowedOrigins ? options.allowedOrigins.includes(origin) : safeHost(origin) === req.headers.host;
+        if (!allowed) return refuse(socket, 403, 'Forbidden');
+      }
+      if (options.authorize && !(await Promise.resolve(options.authorize(req)).catch(() => false))) return refuse(socket, 401, 'Unauthorized');
+      if (options.maxCalls !== undefined && wss.clients.size >= options.maxCalls) return refuse(socket, 503, 'Service Unavailable');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const call = new BrowserCall(ws);
+        void Promise.resolve(options.onCall(call, req)).catch(() => ws.close(1011));
+      });
+    },
+  };
+}
+
+function safeHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,97 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { execFileSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AudioFormatError, ConfigError, readWav, writeWav } from '../../src/index';
+import { pcmInput, pcmOutput, requireProgram, soxMic, soxSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
+import { collect, sleep } from '../helpers';
+
+const dir = mkdtempSync(join(tmpdir(), 'voxline-adapters-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const ramp = (n: number) => Int16Array.from({ length: n }, (_, i) => (i % 2000) - 1000);
+let haveSox = true;
+try { requireProgram('sox'); } catch { haveSox = false; }
+if (!haveSox && process.env.CI) throw new Error('CI must install sox for the local audio adapter tests');
+
+describe('WAV file adapters', () => {
+  it('reads a file as 20 ms frames, paced in real time when asked', async () => {
+    const path = join(dir, 'in.wav');
+    writeFileSync(path, writeWav(ramp(8000), 16000)); // 0.5 s
+    const fast = await collect(wavFileInput(path));
+    expect(fast.length).toBe(25);
+    expect(fast.every((f) => f.samples.length === 320)).toBe(true);
+    const t0 = performance.now();
+    const paced = await collect(wavFileInput(path, { realtime: true, sampleRate: 8000 }));
+    expect(performance.now() - t0).toBeGreaterThan(450);
+    expect(paced[0]!.sampleRate).toBe(8000);
+    writeFileSync(join(dir, 'stereo.wav'), writeWav(ramp(800), 16000, 2));
+    await expect(collect(wavFileInput(join(dir, 'stereo.wav')))).rejects.toBeInstanceOf(AudioFormatError);
+  });
+
+  it('writes what was played, with the silence between replies, and drops cleared audio', async () => {
+    const path = join(dir, 'out.wav');
+    const out = wavFileOutput(path, { sampleRate: 16000 });
+    await out.write({ samples: ramp(1600), sampleRate: 16000 }); // 100 ms
+    await sleep(300);
+    void out.write({ samples: ramp(16000), sampleRate: 16000 }); // 1 s, cut after ~100 ms
+    await sleep(100);
+    out.clear();
+    await out.close();
+    const wav = readWav(readFileSync(path));
+    const seconds = wav.samples.length / 16000;
+    expect(seconds).toBeGreaterThan(0.45);
+    expect(seconds).toBeLessThan(0.65);
+    expect(wav.samples.slice(2400, 4000).every((s) => s === 0)).toBe(true); // the pause
+  });
+});
+
+describe('Node stream adapters', () => {
+  it('frames raw PCM from any Readable, mixing channels down and keeping odd bytes for later', async () => {
+    const s = new PassThrough();
+    const frames = collect(pcmInput(s, { sampleRate: 8000, channels: 2 }));
+    const stereo = Buffer.alloc(8000 * 4 * 0.1);
+    for (let i = 0; i < stereo.length / 4; i++) { stereo.writeInt16LE(1000, i * 4); stereo.writeInt16LE(3000, i * 4 + 2); }
+    s.write(stereo.subarray(0, 101));
+    s.end(stereo.subarray(101));
+    const got = await frames;
+    expect(got.reduce((n, f) => n + f.samples.length, 0)).toBe(800);
+    expect(got[0]!.samples[0]).toBe(2000);
+    await expect(collect(pcmInput(new PassThrough(), { sampleRate: 11025 }))).rejects.toBeInstanceOf(AudioFormatError);
+  });
+
+  it('writes PCM to any Writable with backpressure and refuses the wrong rate', async () => {
+    const s = new PassThrough({ highWaterMark: 64 });
+    const chunks: Buffer[] = [];
+    s.on('data', (c) => chunks.push(c));
+    const out = pcmOutput(s, { sampleRate: 16000 });
+    await out.write({ samples: ramp(320), sampleRate: 16000 });
+    await expect(out.write({ samples: ramp(320), sampleRate: 8000 })).rejects.toBeInstanceOf(AudioFormatError);
+    await out.close();
+    expect(Buffer.concat(chunks).length).toBe(640);
+    expect(out.writtenMs).toBe(20);
+  });
+});
+
+describe.skipIf(!haveSox)('SoX mic and speaker', () => {
+  it('records through sox (here from a file) and plays to a file', async () => {
+    const src = join(dir, 'mic-src.wav');
+    writeFileSync(src, writeWav(ramp(8000), 16000));
+    // `command`/`args` let the test read a file where a user would read the microphone.
+    const frames = await collect(soxMic({ command: 'sox', args: ['-q', src, '-t', 'raw', '-r', '16000', '-e', 'signed', '-b', '16', '-c', '1', '-'] }));
+    expect(frames.reduce((n, f) => n + f.samples.length, 0)).toBe(8000);
+    const dest = join(dir, 'speaker.wav');
+    const speaker = soxSpeaker({ command: 'sox', args: ['-q', '-t', 'raw', '-r', '16000', '-e', 'signed', '-b', '16', '-c', '1', '-', dest] });
+    for (const f of frames) await speaker.write(f);
+    await speaker.close();
+    const played = readWav(readFileSync(dest));
+    expect(Array.from(played.samples.slice(0, 50))).toEqual(Array.from(ramp(50)));
+    expect(execFileSync('soxi', ['-D', dest]).toString().trim()).toBe('0.500000');
+  });
+
+  it('names the missing program and how to install it', () => {
+    expect(() => requireProgram('definitely-not-installed-recorder')).toThrow(ConfigError);
+    expect(() => soxSpeaker({ command: 'no-such-player' })).toThrow(/apt-get install no-such-player/);
+  });
+});
