@@ -41,8 +41,9 @@ describe('WAV file adapters', () => {
     await out.close();
     const wav = readWav(readFileSync(path));
     const seconds = wav.samples.length / 16000;
-    expect(seconds).toBeGreaterThan(0.45);
-    expect(seconds).toBeLessThan(0.65);
+    // 100 ms, a 200 ms pause, then about 100 ms of the long reply before the clear
+    expect(seconds).toBeGreaterThan(0.35);
+    expect(seconds).toBeLessThan(0.5);
     expect(wav.samples.slice(2400, 4000).every((s) => s === 0)).toBe(true); // the pause
   });
 });
