@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, VoxlineError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError, registerSecret } from '../errors';
+import { linkedAbort } from '../streams/channel';
 import type { ChatMessage, LlmEvent, LlmStream, RespondOptions } from './types';
 
 /** Options of {@link OpenAiLlm}. */
@@ -27,6 +28,8 @@ export interface OpenAiLlmOptions {
   extraBody?: Record<string, unknown>;
   /** Provider name in errors and metrics (default `openai`). */
   provider?: string;
+  /** Longest wait for the first chunk or between chunks before a `TimeoutError` (default 15 000 ms). */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -66,41 +69,62 @@ export class OpenAiLlm implements LlmStream {
       ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
     };
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
+    // A request that stalls (before the first chunk or between chunks) is cut and reported.
+    const ac = linkedAbort(signal);
+    const stallMs = this.options.stallTimeoutMs ?? 15_000;
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        ac.abort();
+      }, stallMs);
+    };
+    const stallError = () => new TimeoutError(`${this.provider} sent nothing for ${stallMs} ms`, { provider: this.provider });
     let stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
-    try {
-      stream = await this.client.chat.completions.create(body, { signal, headers: options.headers });
-    } catch (err) {
-      throw this.mapError(err, signal);
-    }
     let finish: string | undefined;
+    arm();
     try {
-      for await (const chunk of stream) {
-        if (chunk.usage) yield { type: 'usage', usage: { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens, totalTokens: chunk.usage.total_tokens } };
-        const choice = chunk.choices?.[0];
-        if (!choice) continue;
-        const delta = choice.delta ?? {};
-        if (delta.content) yield { type: 'text', delta: delta.content };
-        for (const tc of delta.tool_calls ?? []) {
-          if (typeof tc.index !== 'number') throw new ProtocolError(`${this.provider} sent a tool-call fragment without an index`, { provider: this.provider });
-          const cur = calls.get(tc.index) ?? { id: '', name: '', arguments: '' };
-          if (tc.id) cur.id = tc.id;
-          if (tc.function?.name) cur.name += tc.function.name;
-          if (tc.function?.arguments) cur.arguments += tc.function.arguments;
-          calls.set(tc.index, cur);
-        }
-        if (choice.finish_reason) {
-          finish = choice.finish_reason;
-          for (const [, c] of [...calls].sort((a, b) => a[0] - b[0])) {
-            if (!c.name) throw new ProtocolError(`${this.provider} sent a tool call without a name`, { provider: this.provider });
-            yield { type: 'tool_call', call: { id: c.id || `call_${c.name}`, name: c.name, arguments: c.arguments } };
-          }
-          calls.clear();
-        }
+      try {
+        stream = await this.client.chat.completions.create(body, { signal: ac.signal, headers: options.headers });
+      } catch (err) {
+        throw stalled ? stallError() : this.mapError(err, signal);
       }
-    } catch (err) {
-      throw this.mapError(err, signal);
+      try {
+        for await (const chunk of stream) {
+          arm();
+          if (chunk.usage) yield { type: 'usage', usage: { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens, totalTokens: chunk.usage.total_tokens } };
+          const choice = chunk.choices?.[0];
+          if (!choice) continue;
+          const delta = choice.delta ?? {};
+          if (delta.content) yield { type: 'text', delta: delta.content };
+          for (const tc of delta.tool_calls ?? []) {
+            if (typeof tc.index !== 'number') throw new ProtocolError(`${this.provider} sent a tool-call fragment without an index`, { provider: this.provider });
+            const cur = calls.get(tc.index) ?? { id: '', name: '', arguments: '' };
+            if (tc.id) cur.id = tc.id;
+            if (tc.function?.name) cur.name += tc.function.name;
+            if (tc.function?.arguments) cur.arguments += tc.function.arguments;
+            calls.set(tc.index, cur);
+          }
+          if (choice.finish_reason) {
+            finish = choice.finish_reason;
+            for (const [, c] of [...calls].sort((a, b) => a[0] - b[0])) {
+              if (!c.name) throw new ProtocolError(`${this.provider} sent a tool call without a name`, { provider: this.provider });
+              yield { type: 'tool_call', call: { id: c.id || `call_${c.name}`, name: c.name, arguments: c.arguments } };
+            }
+            calls.clear();
+          }
+        }
+      } catch (err) {
+        throw stalled ? stallError() : this.mapError(err, signal);
+      }
+    } finally {
+      clearTimeout(timer);
+      ac.dispose();
     }
     // The openai package ends the loop silently when aborted mid-stream.
+    if (stalled) throw stallError();
     if (signal?.aborted) throw new AbortError('LLM request aborted');
     yield { type: 'finish', reason: finish ?? 'stop' };
   }

@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, registerSecret } from '../errors';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import type { Alignment, SynthesizeOptions, TtsFrame, TtsStream } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
@@ -40,6 +40,8 @@ export interface ElevenLabsTtsOptions {
   maxReconnects?: number;
   /** Base URL (default `wss://api.elevenlabs.io`). */
   baseUrl?: string;
+  /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -67,7 +69,7 @@ export class ElevenLabsTts implements TtsStream {
     const q = new URLSearchParams({ model_id: options.model ?? 'eleven_flash_v2_5', output_format: format, inactivity_timeout: String(options.inactivityTimeoutSec ?? 180) });
     if (options.language) q.set('language_code', options.language);
     this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/stream-input?${q}`;
-    this.pool = new WarmSocket(() => this.open());
+    this.pool = new WarmSocket(() => this.open(), '{"text":""}');
   }
 
   private async open(): Promise<WebSocket> {
@@ -100,12 +102,25 @@ export class ElevenLabsTts implements TtsStream {
     let textDone = false;
     let finished = false;
     let reconnects = 0;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    // Armed while audio is owed: from the first text until the final message.
+    const arm = () => {
+      clearTimeout(stallTimer);
+      if (finished) return;
+      stallTimer = setTimeout(() => {
+        finished = true;
+        out.fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider }));
+      }, stallMs);
+    };
     const send = (msg: Record<string, unknown>) => {
       if (ws?.readyState === 1) ws.send(JSON.stringify(msg));
+      if (typeof msg.text === 'string' && msg.text.trim()) arm();
     };
     const attach = (sock: WebSocket) => {
       ws = sock;
       sock.on('message', (data) => {
+        if (sent) arm();
         let msg: Record<string, unknown>;
         try {
           msg = JSON.parse(String(data)) as Record<string, unknown>;
@@ -131,6 +146,7 @@ export class ElevenLabsTts implements TtsStream {
         }
         if (msg.isFinal === true || msg.is_final === true) {
           finished = true;
+          clearTimeout(stallTimer);
           out.close();
         }
       });
@@ -181,6 +197,7 @@ export class ElevenLabsTts implements TtsStream {
       yield* abortable(out, signal);
     } finally {
       finished = true;
+      clearTimeout(stallTimer);
       stop.abort();
       stop.dispose();
       const sock = ws;

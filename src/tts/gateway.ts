@@ -33,7 +33,7 @@ export class GatewayTts implements TtsStream {
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
     const url = `${toWs(options.baseURL)}/audio/speech/stream?${q}`;
-    this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${options.apiKey}` }, this.provider));
+    this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${options.apiKey}` }, this.provider), '{"text":""}');
   }
 
   warmup(): Promise<void> {

@@ -32,7 +32,8 @@ export class WarmSocket {
   private next?: Promise<WebSocket>;
   private closed = false;
 
-  constructor(private readonly open: () => Promise<WebSocket>) {}
+  /** @param goodbye a message sent before closing an unused socket (the protocol's end of stream). */
+  constructor(private readonly open: () => Promise<WebSocket>, private readonly goodbye?: string) {}
 
   /** Starts opening a socket if none is warm. */
   warm(): Promise<void> {
@@ -71,6 +72,7 @@ export class WarmSocket {
     if (p) {
       try {
         const ws = await p;
+        if (this.goodbye && ws.readyState === WebSocket.OPEN) ws.send(this.goodbye);
         ws.close(1000);
       } catch {
         // nothing open
