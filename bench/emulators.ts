@@ -3,15 +3,15 @@
 import { toneSynthesizer } from '../src/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../src/testing/index';
 
-const cfg = JSON.parse(process.argv[2] ?? '{}') as { handshakeDelayMs?: number; script?: string[] };
+const cfg = JSON.parse(process.argv[2] ?? '{}') as { handshakeDelayMs?: number; script?: string[]; speechStartedDelayMs?: number; fast?: boolean };
 const reply = (req: ChatRequest) => {
   const said = String(req.messages[req.messages.length - 1]?.content ?? '');
   if (said.includes('story')) return { content: 'Sure, here is a long one. We started in a small garage twenty years ago, building radios by hand. Over time the radios became telephones, and the telephones became the voice systems we run today. We now answer calls in eleven countries, every day of the year.' };
   return { content: 'Sure, that is done. Anything else?' };
 };
-const dg = new DeepgramEmulator({ script: cfg.script ?? ['check my order please'], finalDelayMs: 140, handshakeDelayMs: cfg.handshakeDelayMs });
-const oa = new OpenAiEmulator({ timeToFirstTokenMs: 320, tokensPerSecond: 60, responder: reply });
-const el = new ElevenLabsEmulator({ timeToFirstAudioMs: 180, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs, maxPayload: 8 << 20 });
+const dg = new DeepgramEmulator({ script: cfg.script ?? ['check my order please'], finalDelayMs: 140, handshakeDelayMs: cfg.handshakeDelayMs, speechStartedDelayMs: cfg.speechStartedDelayMs });
+const oa = new OpenAiEmulator({ timeToFirstTokenMs: cfg.fast ? 5 : 320, tokensPerSecond: cfg.fast ? 1000 : 60, responder: reply });
+const el = new ElevenLabsEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs, maxPayload: 8 << 20 });
 await Promise.all([dg.start(), oa.start(), el.start()]);
 console.log(JSON.stringify({ listen: dg.listenUrl, llm: oa.baseURL, tts: el.wsUrl }));
 process.stdin.resume();

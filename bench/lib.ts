@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type AudioFrame, type TurnEvent } from '../src/index';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
 import { VirtualSpeaker } from '../src/adapters/index';
 import { ScriptedCaller, type CallerLine } from '../src/testing/index';
 
@@ -31,11 +31,26 @@ export interface TurnRecord {
   latency: TurnEvent['latency'];
 }
 
-export interface BargeRecord { toClear: number; toLastFrame: number }
+export interface BargeRecord {
+  toClear: number;
+  toLastFrame: number;
+  /** From the onset of the interrupting speech to `output.clear()`. */
+  fromSpeech: number;
+}
+
+/** Options of {@link runSessions}. */
+export interface RunOptions {
+  /** The callers' voice (default: a tone). */
+  synthesizer?: Synthesizer;
+  /** A local VAD per session. */
+  vad?: () => Promise<Vad>;
+  /** Barge-in on the STT's speech-started event instead of words. */
+  bargeOnSpeechStart?: boolean;
+}
 
 /** Runs `n` sessions at once, each a scripted caller speaking `lines` in real time. */
-export async function runSessions(urls: Urls, n: number, lines: CallerLine[]): Promise<{ turns: TurnRecord[]; barges: BargeRecord[]; audioSeconds: number; wallSeconds: number }> {
-  const synth = toneSynthesizer({ sampleRate: 16000, msPerChar: 45 });
+export async function runSessions(urls: Urls, n: number, lines: CallerLine[], opts: RunOptions = {}): Promise<{ turns: TurnRecord[]; barges: BargeRecord[]; audioSeconds: number; wallSeconds: number }> {
+  const synth = opts.synthesizer ?? toneSynthesizer({ sampleRate: 16000, msPerChar: 45 });
   const turns: TurnRecord[] = [];
   const barges: BargeRecord[] = [];
   let audioSeconds = 0;
@@ -46,6 +61,8 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[]): P
       stt: new DeepgramStt({ apiKey: 'bench', url: urls.listen }),
       llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
       tts: new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' }),
+      ...(opts.vad ? { vad: await opts.vad() } : {}),
+      ...(opts.bargeOnSpeechStart ? { bargeIn: { minWords: 0 } } : {}),
     });
     const caller = new ScriptedCaller({ lines, synthesizer: synth, leadMs: 200 });
     const speaker = new TimedSpeaker({ sampleRate: 16000 });
@@ -55,7 +72,14 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[]): P
     });
     session.on('interrupted', (i) => {
       const at = performance.now() - i.latencyMs;
-      setTimeout(() => barges.push({ toClear: i.latencyMs, toLastFrame: Math.max(0, speaker.lastWrite - at) }), 300);
+      const clearedAt = performance.now();
+      const line = caller.current;
+      setTimeout(() => {
+        // The onset of speech in the interrupting line (its audio may start with silence).
+        let onset = 0;
+        while (line && onset < line.audio.length && Math.abs(line.audio[onset]!) < 300) onset++;
+        barges.push({ toClear: i.latencyMs, toLastFrame: Math.max(0, speaker.lastWrite - at), fromSpeech: line ? clearedAt - (line.startedAt + onset / 16) : NaN });
+      }, 300);
     });
     const started = performance.now();
     await session.run({ input: caller.input(session, 300), output: speaker });

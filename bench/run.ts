@@ -9,6 +9,8 @@ import {
   int16ToFloat, percentiles, textOf, type Percentiles,
 } from '../src/index';
 import { type CallerLine } from '../src/testing/index';
+import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
+import type { AudioOutput } from '../src/adapters/index';
 import { runSessions, startEmulators, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
@@ -162,6 +164,76 @@ async function bargeIn(urls: Urls) {
   log(`   event -> last frame      ${pct(last)}`);
 }
 
+async function localVad() {
+  // 5b. Barge-in from the onset of the user's speech: on the STT's words (default), on the STT's
+  // speech-started event, and on a local Silero VAD. The emulated provider reports speech 150 ms
+  // after its onset, a typical figure for a hosted STT (network and processing).
+  const emu = await startEmulators({ speechStartedDelayMs: 150 });
+  const voice = await espeakSynthesizer();
+  const lines: CallerLine[] = [{ text: 'tell me a story' }, { text: 'stop right there please', cue: { after: 'agent_speaking', delayMs: 900 } }];
+  const n = quick ? 2 : 6;
+  const words = await runSessions(emu.urls, n, lines, { synthesizer: voice });
+  const started = await runSessions(emu.urls, n, lines, { synthesizer: voice, bargeOnSpeechStart: true });
+  const silero = await runSessions(emu.urls, n, lines, { synthesizer: voice, vad: () => sileroVad() });
+  await emu.stop();
+  const of = (r: typeof words) => percentiles(r.barges.map((b) => b.fromSpeech));
+  const w = of(words), s = of(started), v = of(silero);
+  results.localVad = { words: w, providerSpeechStarted: s, sileroVad: v, ratioProviderToLocal: s.p50 / v.p50, providerSpeechStartedDelayMs: 150 };
+  log(`\n5b. Barge-in from the onset of the interrupting speech to output.clear() (provider speech-started 150 ms after onset)`);
+  log(`   on the STT's words (2)   ${pct(w)}`);
+  log(`   on STT speech-started    ${pct(s)}`);
+  log(`   on local Silero VAD      ${pct(v)}   ratio provider/local ${(s.p50 / v.p50).toFixed(2)}x`);
+}
+
+/** An output that plays instantly, for the soak test. */
+class InstantOutput implements AudioOutput {
+  readonly sampleRate = 16000;
+  writtenMs = 0;
+  get playedMs() { return this.writtenMs; }
+  async write(f: AudioFrame) { this.writtenMs += (f.samples.length * 1000) / f.sampleRate; }
+  clear() {}
+  async drain() {}
+  async close() {}
+}
+
+async function soak() {
+  // 7. Many short sessions in a row: memory must stay flat.
+  const emu = await startEmulators({ fast: true });
+  const speech = await toneSynthesizer({ sampleRate: 16000, msPerChar: 45 })('check my order please');
+  const audio = new Int16Array(3200 + speech.samples.length + 8000);
+  audio.set(speech.samples, 3200);
+  const frames: AudioFrame[] = [];
+  for (let i = 0; i < audio.length; i += 320) frames.push({ samples: audio.slice(i, i + 320), sampleRate: 16000 });
+  const total = quick ? 200 : 1000;
+  const heap: { sessions: number; heapMB: number; rssMB: number }[] = [];
+  let done = 0;
+  let turns = 0;
+  const one = async () => {
+    const s = new VoiceSession({
+      stt: new DeepgramStt({ apiKey: 'b', url: emu.urls.listen }),
+      llm: new OpenAiLlm({ apiKey: 'b', baseURL: emu.urls.llm, model: 'b' }),
+      tts: new ElevenLabsTts({ apiKey: 'b', voiceId: 'b', baseUrl: emu.urls.tts, outputFormat: 'pcm_16000' }),
+    });
+    s.on('turn', () => turns++);
+    await s.run({ input: (async function* () { yield* frames; })(), output: new InstantOutput() });
+  };
+  while (done < total) {
+    await Promise.all(Array.from({ length: 10 }, one));
+    done += 10;
+    if (done % 100 === 0) {
+      globalThis.gc?.();
+      const m = process.memoryUsage();
+      heap.push({ sessions: done, heapMB: m.heapUsed / 2 ** 20, rssMB: m.rss / 2 ** 20 });
+    }
+  }
+  await emu.stop();
+  const first = heap[0]!, last = heap[heap.length - 1]!;
+  results.soak = { sessions: total, turns, heap, heapGrowthMB: last.heapMB - first.heapMB, gcExposed: typeof globalThis.gc === 'function' };
+  log(`\n7. Soak: ${total} short sessions in a row, 10 at a time (${turns} turns)`);
+  log(`   heap after GC, MB        ${heap.map((h) => h.heapMB.toFixed(1)).join(' ')}`);
+  log(`   growth first->last       ${(last.heapMB - first.heapMB).toFixed(2)} MB over ${total - first.sessions} sessions`);
+}
+
 function throughput() {
   // 6. Audio processing, in times real time on one core (60 s of audio each).
   const seconds = 60;
@@ -207,7 +279,9 @@ await streamingVsNaive(emu.urls);
 await bargeIn(emu.urls);
 await concurrency(emu.urls);
 await emu.stop();
+await localVad();
 await warmVsCold();
+await soak();
 throughput();
 await mkdir('bench/results', { recursive: true });
 await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));

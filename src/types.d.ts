@@ -1,1 +1,2 @@
 declare module 'espeak-ng';
+declare module 'onnxruntime-node';

@@ -149,7 +149,7 @@ describe('bad input is refused with typed errors (fuzzed)', () => {
     }));
   });
 
-  const fakeSocket = () => Object.assign(new EventEmitter(), { OPEN: 1, readyState: 1, sent: [] as unknown[], send(m: unknown) { this.sent.push(m); }, close() { this.readyState = 3; this.emit('close'); } });
+  const fakeSocket = () => Object.assign(new EventEmitter(), { OPEN: 1, readyState: 1, sent: [] as unknown[], send(m: unknown) { this.sent.push(m); }, close() { this.readyState = 3; (this as unknown as EventEmitter).emit('close'); } });
   const message = fc.oneof(
     fc.string(),
     fc.json(),

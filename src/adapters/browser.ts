@@ -7,7 +7,7 @@ import { AudioFormatError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel, sleep } from '../streams/channel';
 import { PlaybackClock } from './playback';
-import type { AudioOutput } from './types';
+import type { AudioOutput, UpgradeHandler } from './types';
 
 /** Events of a {@link BrowserCall}. */
 export interface BrowserCallEvents {
@@ -204,7 +204,7 @@ export interface BrowserHandlerOptions {
 }
 
 /** A WebSocket endpoint for browser pages using the client from {@link BROWSER_CLIENT_JS}. */
-export function browserHandler(options: BrowserHandlerOptions): { wss: WebSocketServer; handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> } {
+export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
   const refuse = (socket: Duplex, status: number, text: string): void => void socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   return {

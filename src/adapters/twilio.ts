@@ -8,7 +8,7 @@ import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { AudioFormatError, ProtocolError } from '../errors';
 import { Channel, sleep } from '../streams/channel';
 import { PlaybackClock } from './playback';
-import type { AudioOutput } from './types';
+import type { AudioOutput, UpgradeHandler } from './types';
 
 /** The `start` message of a Twilio media stream. */
 export interface TwilioStart {
@@ -214,7 +214,7 @@ export interface TwilioHandlerOptions {
  * A Twilio Media Streams WebSocket endpoint. Use `handleUpgrade` on an existing HTTP server's
  * `upgrade` event, or `wss` directly.
  */
-export function twilioHandler(options: TwilioHandlerOptions): { wss: WebSocketServer; handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void } {
+export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => void Promise.resolve(options.onCall(new TwilioCall(ws), req)).catch(() => ws.close(1011)));
   return {

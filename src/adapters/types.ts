@@ -1,3 +1,6 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
 import type { AudioFrame } from '../audio/frame';
 
 /** Where an agent's audio goes: a speaker, a phone call, a browser, a file. */
@@ -20,3 +23,11 @@ export interface AudioOutput {
 
 /** Where a caller's audio comes from: any async iterable of frames. */
 export type AudioInput = AsyncIterable<AudioFrame>;
+
+/** A WebSocket endpoint that mounts on any HTTP server. */
+export interface UpgradeHandler {
+  /** The underlying `ws` server (its `clients` are the open calls). */
+  wss: WebSocketServer;
+  /** Call from the HTTP server's `upgrade` event to accept (or refuse) a connection. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void | Promise<void>;
+}

@@ -3,3 +3,4 @@ export * from './wav';
 export * from './resample';
 export * from './mulaw';
 export * from './vad';
+export * from './silero';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
+import type { Vad, VadEvent } from '../audio/vad';
 import { Resampler } from '../audio/resample';
 import { ConfigError, VoxlineError, isAbortError, ProviderError } from '../errors';
 import { type ToolHooks, runToolLoop } from '../llm/loop';
@@ -19,6 +20,11 @@ export type TurnEndPolicy = 'speech_final' | 'utterance_end' | { silenceMs: numb
 export interface BargeInOptions {
   /** Words the user must say before the agent stops (default 2; 0 stops on speech start). */
   minWords?: number;
+  /**
+   * With a local `vad`, the agent stops on the user's speech at once; if no words follow within
+   * this long, it was noise and the agent says the rest of what it was saying (default 1200 ms).
+   */
+  resumeAfterMs?: number;
 }
 
 /** Options of {@link VoiceSession}. */
@@ -58,6 +64,14 @@ export interface VoiceSessionOptions {
   budget?: number;
   /** Sentence chunker settings. */
   chunker?: ChunkerOptions;
+  /**
+   * A local voice-activity detector run on the input frames (e.g. `await sileroVad()`): barge-in
+   * triggers on local speech start, without waiting for the STT provider, and a user turn also
+   * ends on local silence when the STT is slow to send its end of turn.
+   */
+  vad?: Vad;
+  /** With `vad`: end the user's turn this long after local speech end if the STT has not (default 700 ms). */
+  vadTurnEndMs?: number;
 }
 
 /** A completed turn with its latency breakdown. */
@@ -80,7 +94,8 @@ export interface TranscriptEntry {
 
 /** Events of a {@link VoiceSession}. */
 export interface VoiceSessionEvents {
-  user_speech_started: [];
+  /** The user started speaking (`source`: the STT provider or the local VAD). */
+  user_speech_started: [{ source: 'stt' | 'vad' }];
   transcript: [{ text: string; final: boolean }];
   user_turn: [{ text: string }];
   turn: [TurnEvent];
@@ -134,6 +149,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private closing?: Promise<void>;
   private closeReason = 'closed';
   private running = false;
+  private vadQueue: Promise<void> = Promise.resolve();
+  private vadTurnTimer?: NodeJS.Timeout;
+  private resume?: { text: string; timer: NodeJS.Timeout };
 
   constructor(options: VoiceSessionOptions) {
     super();
@@ -194,6 +212,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.closing ??= (async () => {
       this.closeReason = options.reason ?? 'closed';
       clearTimeout(this.silenceTimer);
+      clearTimeout(this.vadTurnTimer);
+      clearTimeout(this.resume?.timer);
       if (options.drain) await this.reply?.done.catch(() => {});
       else this.reply?.abort.abort();
       this.stop.abort();
@@ -223,6 +243,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       this.usage.sttSeconds += dur;
       this.arrivals.push({ end: this.audioSec, at: performance.now() });
       if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
+      if (this.opts.vad) {
+        const vad = this.opts.vad;
+        // Off the audio path: frames go to the STT without waiting for the VAD.
+        this.vadQueue = this.vadQueue.then(async () => this.onVad(await vad.process(frame))).catch((err) => this.fail(err));
+      }
       yield frame;
     }
   }
@@ -242,12 +267,31 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return hit.at - Math.max(0, (hit.end - sec) * 1000);
   }
 
+  private onVad(events: VadEvent[]): void {
+    for (const ev of events) {
+      if (this.stop.signal.aborted) return;
+      if (ev.type === 'speech_start') {
+        clearTimeout(this.vadTurnTimer);
+        this.emit('user_speech_started', { source: 'vad' });
+        if (this.opts.bargeIn !== false) this.interrupt(performance.now(), true);
+      } else {
+        clearTimeout(this.vadTurnTimer);
+        this.vadTurnTimer = setTimeout(() => this.flushPendingTurn(), this.opts.vadTurnEndMs ?? 700);
+      }
+    }
+  }
+
   private onStt(ev: SttEvent): void {
     const bargeIn = this.opts.bargeIn === false ? undefined : { minWords: this.opts.bargeIn?.minWords ?? 2 };
+    if ((ev.type === 'interim' || ev.type === 'final') && ev.text.trim() && this.resume) {
+      // Words followed the local speech start: it was a real barge-in.
+      clearTimeout(this.resume.timer);
+      this.resume = undefined;
+    }
     switch (ev.type) {
       case 'speech_started':
         clearTimeout(this.silenceTimer);
-        this.emit('user_speech_started');
+        this.emit('user_speech_started', { source: 'stt' });
         if (bargeIn && bargeIn.minWords === 0) this.interrupt(performance.now());
         return;
       case 'interim':
@@ -287,6 +331,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   private flushPendingTurn(): void {
     clearTimeout(this.silenceTimer);
+    clearTimeout(this.vadTurnTimer);
     if (!this.pending.length || this.stop.signal.aborted) return;
     const text = this.pending.join(' ');
     const sttFinal = performance.now();
@@ -329,15 +374,36 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return this.opts.instructions ? [{ role: 'system', content: this.opts.instructions }, ...this.history] : [...this.history];
   }
 
-  /** Interrupts the agent: abort the LLM, stop TTS, drop queued audio, keep what was heard. */
-  private interrupt(eventAt: number): void {
+  /**
+   * Interrupts the agent: abort the LLM, stop TTS, drop queued audio, keep what was heard. When the
+   * local VAD caused it, the rest of the reply is kept to be said if no words follow.
+   */
+  private interrupt(eventAt: number, local = false): void {
     const reply = this.reply;
     if (!reply || reply.abort.signal.aborted) return;
     reply.abort.abort();
     this.output?.clear();
     const latencyMs = performance.now() - eventAt;
     this.metrics.bargeIn.push(latencyMs);
-    this.emit('interrupted', { heardText: this.heard(reply), fullText: reply.text, latencyMs });
+    const heard = this.heard(reply);
+    this.emit('interrupted', { heardText: heard, fullText: reply.text, latencyMs });
+    if (local && this.opts.bargeIn !== false) {
+      clearTimeout(this.resume?.timer);
+      // Resume at the start of the sentence that was cut off.
+      const cut = reply.text.indexOf(heard) >= 0 ? heard.length : 0;
+      const sentenceStart = Math.max(0, ...['. ', '! ', '? '].map((p) => reply.text.lastIndexOf(p, cut) + 2).filter((i) => i > 1 && i <= cut));
+      const rest = reply.text.slice(sentenceStart).trim();
+      const resume = {
+        text: rest,
+        timer: setTimeout(() => {
+          if (this.resume !== resume || this.stop.signal.aborted) return;
+          this.resume = undefined;
+          // No words followed: noise, not the user. Say the rest.
+          if (resume.text) void this.enqueue(() => this.speak(resume.text, { record: true }));
+        }, this.opts.bargeIn?.resumeAfterMs ?? 1200),
+      };
+      this.resume = resume;
+    }
   }
 
   /** The part of a reply the user actually heard: audio played, mapped to text by the alignment. */

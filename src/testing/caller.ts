@@ -51,6 +51,8 @@ export interface SpokenLine {
 export class ScriptedCaller {
   /** Lines spoken so far, with their timing. */
   readonly spoken: SpokenLine[] = [];
+  /** The line being spoken now, if any (`endedAt` is 0 until it ends). */
+  current?: SpokenLine;
   private audio: Int16Array[] = [];
   private readonly rate: number;
   private readonly lines: CallerLine[];
@@ -92,18 +94,24 @@ export class ScriptedCaller {
     const silence = new Int16Array(per);
     try {
       for (let t = 0; t < (this.options.leadMs ?? 300); t += frameMs) { await tick(); yield { samples: silence, sampleRate: this.rate }; }
+      let previousLineAt = start;
       for (const [i, line] of this.lines.entries()) {
         const cue = line.cue ?? { after: 'agent_done' };
         const cueStart = performance.now();
-        const seenStart = agentStartedAt;
-        const seenDone = agentDone;
-        let ready = cue.after === 'previous' || i === 0 && cue.after === 'agent_done' && !session.agentSpeaking;
+        // Cues count what the agent did since the previous line began (it may answer before the
+        // line's trailing silence is over).
+        let ready = cue.after === 'previous' || (i === 0 && cue.after === 'agent_done' && !session.agentSpeaking);
         let readyAt = ready ? cueStart : 0;
         while (performance.now() - cueStart < (this.options.cueTimeoutMs ?? 20_000)) {
           if (!ready) {
-            if (cue.after === 'agent_done' && agentDone > seenDone && !session.agentSpeaking) ready = true;
-            if (cue.after === 'agent_speaking' && agentStartedAt > seenStart) ready = true;
-            if (ready) readyAt = performance.now();
+            if (cue.after === 'agent_done' && agentDone > previousLineAt && agentDone >= agentStartedAt && !session.agentSpeaking) {
+              ready = true;
+              readyAt = agentDone;
+            }
+            if (cue.after === 'agent_speaking' && agentStartedAt > previousLineAt) {
+              ready = true;
+              readyAt = agentStartedAt;
+            }
           }
           const delay = cue.after === 'agent_speaking' ? cue.delayMs ?? 800 : cue.pauseMs ?? (i === 0 ? 0 : 400);
           if (ready && performance.now() - readyAt >= delay) break;
@@ -111,15 +119,20 @@ export class ScriptedCaller {
           yield { samples: silence, sampleRate: this.rate };
         }
         const audio = this.audio[i]!;
+        previousLineAt = performance.now();
         let startedAt = 0;
         for (let off = 0; off < audio.length; off += per) {
           const samples = new Int16Array(per);
           samples.set(audio.subarray(off, off + per));
           await tick();
-          startedAt ||= performance.now();
+          if (!startedAt) {
+            startedAt = performance.now();
+            this.current = { text: line.text, audio, startedAt: startedAt - frameMs, endedAt: 0 };
+          }
           yield { samples, sampleRate: this.rate };
         }
         // The last frame's audio ends when it is delivered.
+        this.current = undefined;
         this.spoken.push({ text: line.text, audio, startedAt: startedAt - frameMs, endedAt: performance.now() - (per - (audio.length % per || per)) * (1000 / this.rate) });
       }
       const until = performance.now() + tailMs;

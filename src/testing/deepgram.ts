@@ -13,6 +13,8 @@ export interface DeepgramEmulatorOptions extends EmulatorOptions {
   finalDelayMs?: number;
   /** Close the socket with 1011 NET-0001 after this long without any message. Default 10 000 ms. */
   idleTimeoutMs?: number;
+  /** How long after the onset of speech `SpeechStarted` is sent, ms of audio (default 40). */
+  speechStartedDelayMs?: number;
 }
 
 const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729']);
@@ -59,6 +61,7 @@ export class DeepgramEmulator extends Emulator {
       endpointing: q.get('endpointing') !== 'false',
       utteranceEndMs: interim && q.get('utterance_end_ms') ? Number(q.get('utterance_end_ms')) : undefined,
       vadEvents: q.get('vad_events') === 'true',
+      speechStartedDelayMs: this.opts.speechStartedDelayMs,
     });
     const fault = { ...this.faults };
     this.faults.closeMidStream = undefined;

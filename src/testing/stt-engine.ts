@@ -39,6 +39,8 @@ export interface SttEngineOptions {
   utteranceEndMs?: number;
   /** Report speech starts. */
   vadEvents: boolean;
+  /** How long after the onset of speech it is reported, ms of audio (default 40: the detector's own). */
+  speechStartedDelayMs?: number;
   /**
    * Runs `fire` after `ms` of wall time and sends what it returns; returns a cancel function.
    * With it, the final lands exactly `finalDelayMs` after the end of speech instead of at the end of
@@ -65,7 +67,7 @@ export class SttEngine {
   private cancelFinal?: () => void;
 
   constructor(private readonly script: SttScript, private readonly opts: SttEngineOptions) {
-    this.vad = new EnergyVad({ minSilenceMs: Math.min(opts.finalDelayMs, 60), minSpeechMs: 40 });
+    this.vad = new EnergyVad({ minSilenceMs: Math.min(opts.finalDelayMs, 60), minSpeechMs: Math.max(10, opts.speechStartedDelayMs ?? 40) });
   }
 
   /** Audio received so far, in ms. */
