@@ -10,7 +10,7 @@ const session = new VoiceSession({
   stt: aig.stt('deepgram/nova-3'),
   llm: aig.llm('moonshot/kimi-k2.6'),
   tts: aig.tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }),
-  vad: await sileroVad({ minSpeechMs: 64 }),    // stop the agent on local speech
+  vad: await sileroVad({ minSpeechMs: 32 }),    // stop the agent on local speech
   bargeIn: { resumeAfterMs: 1200 },             // no words within 1.2 s: it was noise, carry on
   vadTurnEndMs: 700,                            // end the turn on local silence if the STT is slow
 });

@@ -11,7 +11,7 @@ export interface SileroVadOptions {
   threshold?: number;
   /** Probability below which a window is silence (default 0.35). */
   negativeThreshold?: number;
-  /** Speech must last this long before `speech_start` (default 64 ms). */
+  /** Speech must last this long before `speech_start` (default 32 ms: one window). */
   minSpeechMs?: number;
   /** Silence must last this long before `speech_end` (default 200 ms). */
   minSilenceMs?: number;
@@ -104,7 +104,7 @@ export class SileroVad implements Vad {
     const events: VadEvent[] = [];
     const on = this.options.threshold ?? 0.5;
     const off = this.options.negativeThreshold ?? 0.35;
-    const minSpeech = this.options.minSpeechMs ?? 64;
+    const minSpeech = this.options.minSpeechMs ?? 32;
     const minSilence = this.options.minSilenceMs ?? 200;
     for (let i = 0; i < samples.length; i++) {
       this.buf[this.fill++] = samples[i]! / 32768;

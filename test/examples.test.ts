@@ -1,0 +1,29 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+const cwd = mkdtempSync(join(tmpdir(), 'voxline-examples-'));
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+const run = (file: string) =>
+  promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'examples', file)], {
+    cwd,
+    env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules') },
+    timeout: 60_000,
+  });
+
+describe('the examples that run offline', () => {
+  it('stages-by-hand: transcribes a WAV, answers, and speaks the answer into a WAV', async () => {
+    const { stdout } = await run('stages-by-hand.ts');
+    expect(stdout).toContain('heard: Hello is anybody there');
+    expect(existsSync(join(cwd, 'answer.wav'))).toBe(true);
+  }, 60_000);
+
+  it('testing-your-agent: its own assertions pass', async () => {
+    const { stdout } = await run('testing-your-agent.ts');
+    expect(stdout).toMatch(/^ok: /);
+  }, 60_000);
+});
