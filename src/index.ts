@@ -7,3 +7,4 @@ export * from './tts/index';
 export * from './gateway';
 export * from './session/index';
 export type { AudioOutput, AudioInput } from './adapters/types';
+export * from './fallback';

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
@@ -9,7 +10,7 @@ const root = join(import.meta.dirname, '..');
 const cwd = mkdtempSync(join(tmpdir(), 'voxline-examples-'));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 const run = (file: string) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', join(root, 'examples', file)], {
+  promisify(execFile)(process.execPath, ['--import', pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href, join(root, 'examples', file)], {
     cwd,
     env: { ...process.env, TSX_TSCONFIG_PATH: join(root, 'tsconfig.json'), NODE_PATH: join(root, 'node_modules') },
     timeout: 60_000,

@@ -13,3 +13,4 @@ export * from './openai';
 export * from './gateway';
 export * from './caller';
 export * from './twilio';
+export * from './aura';

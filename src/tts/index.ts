@@ -5,3 +5,4 @@ export * from './ws-pool';
 export * from './elevenlabs';
 export * from './gateway';
 export * from './local';
+export * from './aura';
