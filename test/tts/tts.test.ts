@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AuthError, ElevenLabsTts, LocalTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
-import { ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
+import { AbortError, AuthError, DeepgramAuraTts, ElevenLabsTts, LocalTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { AuraEmulator, ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
-let emu: ElevenLabsEmulator | GatewayEmulator | undefined;
+let emu: ElevenLabsEmulator | GatewayEmulator | AuraEmulator | undefined;
 let tts: TtsStream | undefined;
 afterEach(async () => { await tts?.close?.(); await emu?.close(); emu = undefined; tts = undefined; });
 
@@ -13,6 +13,8 @@ const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.le
 const providers: [string, number, () => Promise<TtsStream>][] = [
   ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' }); }],
   ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'ulaw_8000' }); }],
+  ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl }); }],
+  ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl, encoding: 'mulaw' }); }],
   ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
 ];
 
@@ -90,6 +92,29 @@ describe('ElevenLabsTts', () => {
     const err = await collect(tts.synthesize(chunks('Hi.'))).catch((e) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect(err.message).not.toContain('sentinel-xi-key-555');
+  });
+});
+
+describe('DeepgramAuraTts', () => {
+  it('speaks Speak + Flush per chunk on one socket, and Clears on cancel so the next reply is clean', async () => {
+    emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20, realtimeFactor: 0.3 });
+    await emu.start();
+    tts = new DeepgramAuraTts({ apiKey: 'dg', url: (emu as AuraEmulator).speakUrl, model: 'aura-2-thalia-en', sampleRate: 16000 });
+    await collect(tts.synthesize(chunks('Hi.', 'Bye.')));
+    expect(emu.record.connections[0]!.query).toEqual({ model: 'aura-2-thalia-en', encoding: 'linear16', sample_rate: '16000' });
+    expect(emu.record.connections[0]!.headers.authorization).toBe('Token dg');
+    expect(emu.record.messages).toEqual([{ type: 'Speak', text: 'Hi.' }, { type: 'Flush' }, { type: 'Speak', text: 'Bye.' }, { type: 'Flush' }]);
+    const ac = new AbortController();
+    let n = 0;
+    await (async () => { for await (const _ of tts!.synthesize(chunks('A long sentence that will be cut off after a few frames of audio.'), { signal: ac.signal })) if (++n === 2) ac.abort(); })().catch(() => {});
+    await sleep(30);
+    expect(emu.record.messages.at(-1)).toEqual({ type: 'Clear' });
+    const next = await collect(tts.synthesize(chunks('Next.')));
+    expect(seconds(next)).toBeCloseTo(('Next.'.length * 65) / 1000, 1); // none of the old reply's audio
+    expect(emu.record.connections.length).toBe(1);
+    await tts.close();
+    await sleep(30);
+    expect(emu.record.messages.at(-1)).toEqual({ type: 'Close' });
   });
 });
 
