@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sleep } from '../streams/channel';
+import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions } from './emulator';
+import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** A chat-completions request as the emulator sees it. */
 export interface ChatRequest {
@@ -32,6 +34,10 @@ export interface OpenAiEmulatorOptions extends EmulatorOptions {
   tokensPerSecond?: number;
   /** Decides replies (default: {@link defaultResponder}). */
   responder?: Responder;
+  /** Voice of `POST /v1/audio/speech` (default: a voice-like tone) and its timing. */
+  synthesizer?: Synthesizer;
+  /** Timing of `POST /v1/audio/speech`. */
+  speech?: TtsTiming;
 }
 
 function textOf(content: unknown): string {
@@ -100,6 +106,42 @@ export class OpenAiEmulator extends Emulator {
     this.responder = opts.responder ?? defaultResponder;
     this.guard = (req) => checkBearer(req, opts.apiKey);
     this.http('/v1/chat/completions', (req, res, _url, body) => this.serveChat(req, res, body));
+    this.http('/v1/audio/speech', (_req, res, _url, body) => this.serveSpeech(res, body));
+  }
+
+  /** Serves `POST /v1/audio/speech`: raw PCM 24 kHz streamed, or SSE `speech.audio.delta` events. */
+  async serveSpeech(res: ServerResponse, body: Buffer): Promise<void> {
+    const error = (status: number, message: string, param: string | null = null) =>
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type: 'invalid_request_error', param, code: null } }));
+    let req: Record<string, unknown>;
+    try {
+      req = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return void error(400, 'We could not parse the JSON body of your request.');
+    }
+    if (typeof req.model !== 'string' || !req.model) return void error(400, 'you must provide a model parameter', 'model');
+    if (typeof req.input !== 'string' || !req.input) return void error(400, "'input' is required", 'input');
+    if (req.input.length > 4096) return void error(400, "'input' is longer than 4096 characters", 'input');
+    if (typeof req.voice !== 'string' || !req.voice) return void error(400, "'voice' is required", 'voice');
+    if ((req.response_format ?? 'mp3') !== 'pcm') return void error(400, 'The emulator produces response_format "pcm" only', 'response_format');
+    const sse = req.stream_format === 'sse';
+    res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/octet-stream', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    let closed = false;
+    res.on('close', () => {
+      closed = true;
+      streamer.dispose();
+    });
+    const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, this.opts.speech ?? {}, (piece) => {
+      if (closed) return;
+      const bytes = Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
+      res.write(sse ? `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: bytes.toString('base64') })}\n\n` : bytes);
+    });
+    streamer.speak(req.input);
+    await streamer.whenIdle();
+    if (closed) return;
+    if (sse) res.write(`data: ${JSON.stringify({ type: 'speech.audio.done', usage: { input_tokens: Math.ceil(req.input.length / 4), output_tokens: 0, total_tokens: Math.ceil(req.input.length / 4) } })}\n\n`);
+    res.end();
   }
 
   /** `http://127.0.0.1:PORT/v1`: the `baseURL` to give the openai package. */

@@ -6,3 +6,4 @@ export * from './elevenlabs';
 export * from './gateway';
 export * from './local';
 export * from './aura';
+export * from './openai';
