@@ -42,6 +42,73 @@ export class ElevenLabsEmulator extends Emulator {
       return undefined;
     };
     this.ws(/^\/v1\/text-to-speech\/[^/]+\/stream-input$/, (ws, req, url) => this.serve(ws, req, url));
+    this.ws(/^\/v1\/text-to-speech\/[^/]+\/multi-stream-input$/, (ws, req, url) => this.serveMulti(ws, req, url));
+  }
+
+  /** Contexts open now on multi-context sockets (for assertions). */
+  openContexts = 0;
+
+  /**
+   * The multi-context socket (PROTOCOLS.md 2.2): every message carries `context_id`; a context's
+   * first message initialises it; `flush` speaks its text; `close_context` stops its audio and ends
+   * it with `isFinal`; `close_socket` ends everything. At most 5 contexts at once.
+   */
+  private serveMulti(ws: WebSocket, req: IncomingMessage, url: URL): void {
+    const format = parseOutputFormat(url.searchParams.get('output_format') ?? 'pcm_24000');
+    const fail = (error: string, message: string) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 }));
+      ws.close(1008, error);
+    };
+    if (!format) return fail('invalid_output_format', 'unsupported output_format');
+    let authed = req.headers['xi-api-key'] !== undefined;
+    const contexts = new Map<string, { streamer: TtsStreamer; buffer: string }>();
+    const end = (id: string) => {
+      const c = contexts.get(id);
+      if (!c) return;
+      c.streamer.dispose();
+      contexts.delete(id);
+      this.openContexts--;
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ isFinal: true, contextId: id }));
+    };
+    ws.on('message', (data, isBinary) => {
+      const msg = isBinary ? undefined : parseJson(data);
+      this.record.messages.push(msg ?? { unparsed: String(data) });
+      if (!msg) return fail('invalid_message', 'Messages must be JSON objects.');
+      if (msg.close_socket === true) {
+        for (const id of [...contexts.keys()]) end(id);
+        return void ws.close(1000);
+      }
+      const id = typeof msg.context_id === 'string' ? msg.context_id : 'default';
+      let ctx = contexts.get(id);
+      if (msg.close_context === true) return end(id);
+      if (!ctx) {
+        if (!authed) {
+          const key = msg['xi-api-key'] ?? msg['xi_api_key'];
+          if (typeof key !== 'string' || (this.opts.apiKey !== undefined && key !== this.opts.apiKey)) return fail('invalid_api_key', 'Invalid API key.');
+          authed = true;
+        }
+        if (contexts.size >= 5) return fail('max_active_conversations', 'Maximum simultaneous contexts per WebSocket connection exceeded (5). Close contexts you no longer need.');
+        const streamer = new TtsStreamer(this.synth!, format.rate, this.opts, (piece) => {
+          if (ws.readyState !== ws.OPEN) return;
+          const bytes = format.encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
+          const alignment = { charStartTimesMs: piece.charStartTimesMs, charsDurationsMs: piece.charsDurationsMs, chars: piece.chars };
+          ws.send(JSON.stringify({ audio: bytes.toString('base64'), normalizedAlignment: alignment, alignment, contextId: id }));
+        });
+        ctx = { streamer, buffer: '' };
+        contexts.set(id, ctx);
+        this.openContexts++;
+      }
+      if (typeof msg.text === 'string' && msg.text !== ' ') ctx.buffer += msg.text;
+      if (msg.flush === true || ctx.buffer.length >= 120) {
+        ctx.streamer.speak(ctx.buffer);
+        ctx.buffer = '';
+      }
+    });
+    ws.on('close', () => {
+      for (const c of contexts.values()) c.streamer.dispose();
+      this.openContexts -= contexts.size;
+      contexts.clear();
+    });
   }
 
   override async start(): Promise<string> {

@@ -42,6 +42,11 @@ export interface ElevenLabsTtsOptions {
   baseUrl?: string;
   /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
   stallTimeoutMs?: number;
+  /**
+   * Use the multi-context socket (`multi-stream-input`): one socket for the whole call, a new
+   * context per reply, `close_context` on barge-in, stale audio of old contexts dropped.
+   */
+  multiContext?: boolean;
 }
 
 /**
@@ -56,6 +61,9 @@ export class ElevenLabsTts implements TtsStream {
   private readonly ulaw: boolean;
   private readonly pool: WarmSocket;
   private readonly url: string;
+  private multi?: Promise<WebSocket>;
+  private readonly routes = new Map<string, (msg: Record<string, unknown>) => void>();
+  private contextSeq = 0;
 
   constructor(private readonly options: ElevenLabsTtsOptions) {
     if (!options?.apiKey) throw new ConfigError('ElevenLabsTts needs an apiKey');
@@ -68,7 +76,7 @@ export class ElevenLabsTts implements TtsStream {
     this.sampleRate = Number(rate);
     const q = new URLSearchParams({ model_id: options.model ?? 'eleven_flash_v2_5', output_format: format, inactivity_timeout: String(options.inactivityTimeoutSec ?? 180) });
     if (options.language) q.set('language_code', options.language);
-    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/stream-input?${q}`;
+    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${options.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
     this.pool = new WarmSocket(() => this.open(), '{"text":""}');
   }
 
@@ -83,17 +91,131 @@ export class ElevenLabsTts implements TtsStream {
   }
 
   warmup(): Promise<void> {
-    return this.pool.warm();
+    return this.options.multiContext ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    if (!this.options.multiContext) return this.pool.close();
+    const p = this.multi;
+    this.multi = undefined;
+    if (!p) return;
+    try {
+      const ws = await p;
+      if (ws.readyState === 1) ws.send('{"close_socket":true}');
+      ws.close(1000);
+    } catch {
+      // never opened
+    }
+  }
+
+  /** The call's one multi-context socket; messages go to the reply whose context they carry. */
+  private multiSocket(): Promise<WebSocket> {
+    this.multi ??= openSocket(this.url, { 'xi-api-key': this.options.apiKey }, this.provider).then((ws) => {
+      ws.on('message', (data) => {
+        let msg: Record<string, unknown>;
+        try {
+          msg = JSON.parse(String(data)) as Record<string, unknown>;
+        } catch {
+          msg = { error: 'protocol', message: 'a message that is not JSON' };
+        }
+        const id = (msg.contextId ?? msg.context_id) as string | undefined;
+        if (id !== undefined) this.routes.get(id)?.(msg); // audio of a closed context is dropped
+        else for (const route of this.routes.values()) route(msg);
+      });
+      ws.on('close', (code, reason) => {
+        this.multi = undefined;
+        for (const route of this.routes.values()) route({ closed: code, message: String(reason) });
+      });
+      return ws;
+    });
+    this.multi.catch(() => (this.multi = undefined));
+    return this.multi;
+  }
+
+  private async *synthesizeMulti(text: AsyncIterable<string>, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
+    const provider = this.provider;
+    const ws = await this.multiSocket();
+    const id = `ctx-${++this.contextSeq}`;
+    const out = new Channel<TtsFrame>(Infinity);
+    let sent = 0;
+    let spoken = 0;
+    let textDone = false;
+    let closed = false;
+    let quiet: NodeJS.Timeout | undefined;
+    const closeContext = () => {
+      if (closed) return;
+      closed = true;
+      this.routes.delete(id);
+      if (ws.readyState === 1) ws.send(JSON.stringify({ context_id: id, close_context: true }));
+    };
+    const maybeDone = () => {
+      clearTimeout(quiet);
+      if (!textDone) return;
+      if (spoken >= sent) {
+        closeContext();
+        out.close();
+      } else {
+        // Without alignment to count, end once the audio has been quiet for a while.
+        quiet = setTimeout(() => { closeContext(); out.close(); }, 1500);
+      }
+    };
+    this.routes.set(id, (msg) => {
+      if (msg.closed !== undefined) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
+      if (typeof msg.error === 'string') {
+        const t = `${provider} error ${msg.error}: ${String(msg.message ?? '')}`;
+        return out.fail(/api_key|auth/i.test(msg.error) ? new AuthError(t, { provider }) : new ProviderError(t, { provider, retryable: msg.error !== 'protocol' }));
+      }
+      if (typeof msg.audio === 'string' && msg.audio) {
+        const bytes = Buffer.from(msg.audio, 'base64');
+        const samples = this.ulaw ? decodeMulaw(bytes) : new Int16Array(Uint8Array.from(bytes.subarray(0, bytes.length - (bytes.length % 2))).buffer);
+        const alignment = parseAlignment(msg.alignment ?? msg.normalizedAlignment);
+        if (alignment) spoken += alignment.chars.length;
+        out.offer({ samples, sampleRate: this.sampleRate, alignment });
+        maybeDone();
+      }
+      if (msg.isFinal === true || msg.is_final === true) {
+        closed = true;
+        this.routes.delete(id);
+        out.close();
+      }
+    });
+    ws.send(JSON.stringify({
+      text: ' ',
+      context_id: id,
+      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
+      generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
+    }));
+    const stop = linkedAbort(signal);
+    const pump = (async () => {
+      try {
+        for await (const chunk of abortable(text, stop.signal)) {
+          if (!chunk.trim() || closed) continue;
+          const t = /\s$/.test(chunk) ? chunk : `${chunk} `;
+          sent += t.length;
+          if (ws.readyState === 1) ws.send(JSON.stringify({ text: t, context_id: id, flush: true }));
+        }
+        textDone = true;
+        maybeDone();
+      } catch (err) {
+        if (!(stop.signal.aborted && !signal?.aborted)) out.fail(err);
+      }
+    })();
+    try {
+      yield* abortable(out, signal);
+    } finally {
+      clearTimeout(quiet);
+      closeContext(); // on barge-in: no more audio for this context; what is in flight is dropped
+      stop.abort();
+      stop.dispose();
+      await pump;
+    }
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
     const { signal } = options;
     const provider = this.provider;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
+    if (this.options.multiContext) return yield* this.synthesizeMulti(text, signal);
     const out = new Channel<TtsFrame>(Infinity);
     const flushEach = this.options.flushEachChunk ?? true;
     let ws: WebSocket | undefined;

@@ -13,6 +13,7 @@ const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.le
 const providers: [string, number, () => Promise<TtsStream>][] = [
   ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' }); }],
   ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'ulaw_8000' }); }],
+  ['elevenlabs multi-context', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: true }); }],
   ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl }); }],
   ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl, encoding: 'mulaw' }); }],
   ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
@@ -96,6 +97,31 @@ describe('ElevenLabsTts', () => {
     expect(err).toBeInstanceOf(AuthError);
     expect(err.message).not.toContain('sentinel-xi-key-555');
   });
+});
+
+describe('ElevenLabsTts multi-context', () => {
+  it('uses one socket and a context per reply; 20 interruptions in a row never pass 5 open contexts or leak stale audio', async () => {
+    const el = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10, realtimeFactor: 0.2 });
+    emu = el;
+    await el.start();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', multiContext: true });
+    let maxOpen = 0;
+    for (let i = 0; i < 20; i++) {
+      const ac = new AbortController();
+      let n = 0;
+      await (async () => { for await (const _ of tts!.synthesize(chunks(`Reply number ${i} is long enough to be interrupted after two frames.`), { signal: ac.signal })) { maxOpen = Math.max(maxOpen, el.openContexts); if (++n === 2) ac.abort(); } })().catch(() => {});
+    }
+    const last = await collect(tts.synthesize(chunks('The last one.')));
+    expect(last.flatMap((f) => f.alignment?.chars ?? []).join('')).toBe('The last one. '); // nothing from the cut replies
+    await sleep(30);
+    expect(maxOpen).toBeLessThanOrEqual(5);
+    expect(el.openContexts).toBe(0);
+    expect(el.record.connections.length).toBe(1);
+    expect(el.record.connections[0]!.path).toBe('/v1/text-to-speech/v/multi-stream-input');
+    const closes = el.record.messages.filter((m) => m.close_context === true);
+    expect(closes.length).toBe(21);
+    expect(el.record.messages.filter((m) => m.text === ' ').every((m) => typeof m.context_id === 'string' && 'voice_settings' in m)).toBe(true);
+  }, 30_000);
 });
 
 describe('DeepgramAuraTts', () => {
