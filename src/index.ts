@@ -8,3 +8,4 @@ export * from './gateway';
 export * from './session/index';
 export type { AudioOutput, AudioInput } from './adapters/types';
 export * from './fallback';
+export * from './server/index';

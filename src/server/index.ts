@@ -1,0 +1,2 @@
+export * from './voice-server';
+export * from './cluster';

@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, createVoiceServer, toneSynthesizer, type VoiceServer } from '../../src/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, TwilioCallEmulator } from '../../src/testing/index';
+import { browserCall } from './call-client';
+
+let emus: { close(): Promise<void> }[] = [];
+let vs: VoiceServer | undefined;
+afterEach(async () => { await vs?.drain(); vs = undefined; await Promise.all(emus.map((e) => e.close())); emus = []; });
+
+async function setup(maxCalls = 10) {
+  const dg = new DeepgramEmulator({ script: ['check my order please'] });
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50 });
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
+  emus.push(dg, oa, el);
+  await Promise.all([dg.start(), oa.start(), el.start()]);
+  vs = createVoiceServer({
+    maxCalls,
+    drainTimeoutMs: 3000,
+    agent: () => ({
+      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+    }),
+  });
+  const port = await vs.listen(0, '127.0.0.1');
+  return { http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
+}
+
+describe('createVoiceServer', () => {
+  it('answers browser and phone calls, with health, readiness, TwiML and Prometheus metrics', async () => {
+    const { http, ws } = await setup();
+    expect(await (await fetch(`${http}/healthz`)).text()).toBe('ok');
+    expect((await fetch(`${http}/readyz`)).status).toBe(200);
+    expect(await (await fetch(`${http}/twiml`, { method: 'POST' })).text()).toContain(`<Stream url="wss://127.0.0.1:`);
+    const call = await browserCall(`${ws}/browser`);
+    expect(call.transcript).toEqual(['user: check my order please', 'agent: You said: check my order please. How else can I help?']);
+    expect(call.audioBytes).toBeGreaterThan(16000);
+    const phone = new TwilioCallEmulator({ url: `${ws}/twilio` });
+    await phone.connect();
+    await phone.silence(100);
+    await phone.say([await toneSynthesizer({ sampleRate: 8000, msPerChar: 45 })('check my order please')]);
+    while (!phone.messages.some((m) => m.event === 'media')) await phone.silence(20);
+    await phone.stop();
+    for (let i = 0; i < 60 && vs!.activeCalls > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    expect(metrics).toMatch(/voxline_calls_total\{channel="browser"\} 1/);
+    expect(metrics).toMatch(/voxline_calls_total\{channel="twilio"\} 1/);
+    expect(metrics).toMatch(/voxline_turns_total 2/);
+    expect(metrics).toMatch(/voxline_voice_to_voice_seconds_count 2/);
+    expect(metrics).toMatch(/voxline_active_calls 0/);
+  }, 30_000);
+
+  it('refuses calls over the limit with 503, and is not ready then', async () => {
+    const { http, ws } = await setup(1);
+    const first = browserCall(`${ws}/browser`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await fetch(`${http}/readyz`)).status).toBe(503);
+    expect((await browserCall(`${ws}/browser`)).status).toBe(503);
+    await first;
+    expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_calls_refused_total 1/);
+  }, 30_000);
+
+  it('drains: not ready, new calls refused, active calls finish', async () => {
+    const { http, ws } = await setup();
+    const active = browserCall(`${ws}/browser`);
+    await new Promise((r) => setTimeout(r, 300));
+    const drained = vs!.drain();
+    expect(vs!.draining).toBe(true);
+    const refused = await browserCall(`${ws}/browser`);
+    expect(refused.status).toBeDefined(); // refused (503) or not listening any more: never served
+    expect(refused.transcript).toEqual([]);
+    const done = await active;
+    expect(done.transcript.length).toBe(2); // the active call was answered in full
+    await drained;
+    expect(vs!.activeCalls).toBe(0);
+    void http;
+  }, 30_000);
+});
