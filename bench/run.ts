@@ -234,6 +234,34 @@ async function soak() {
   log(`   growth first->last       ${(last.heapMB - first.heapMB).toFixed(2)} MB over ${total - first.sessions} sessions`);
 }
 
+async function serverLoad() {
+  // 8. One voice-server worker process (as deployed) taking 50 concurrent browser calls.
+  const { spawn } = await import('node:child_process');
+  const { browserCall } = await import('../test/server/call-client');
+  const emu = await startEmulators();
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const worker = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/server-worker.ts', String(port)], { env: { ...process.env, STT_URL: emu.urls.listen, LLM_URL: emu.urls.llm, TTS_URL: emu.urls.tts }, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((r) => worker.stdout!.once('data', () => r()));
+  const cpu = async () => Number(/process_cpu_seconds_total (\S+)/.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1]);
+  const n = quick ? 10 : 50;
+  const cpu0 = await cpu();
+  const t0 = performance.now();
+  const calls = await Promise.all(Array.from({ length: n }, async (_, i) => { await new Promise((r) => setTimeout(r, i * 20)); return browserCall(`ws://127.0.0.1:${port}/browser`, 30_000); }));
+  const wall = (performance.now() - t0) / 1000;
+  const cpuUsed = (await cpu()) - cpu0;
+  worker.kill('SIGTERM');
+  await new Promise((r) => worker.once('exit', r));
+  await emu.stop();
+  const v2v = percentiles(calls.flatMap((c) => (c.voiceToVoiceMs === undefined ? [] : [c.voiceToVoiceMs])));
+  const ok = calls.filter((c) => c.transcript.length === 2).length;
+  const coresBusy = cpuUsed / wall;
+  results.server = { calls: n, answered: ok, v2v, workerCpuSeconds: cpuUsed, wallSeconds: wall, coresBusy, callsPerCore: n / coresBusy };
+  log(`\n8. One voice-server worker, ${n} concurrent browser calls over WebSockets`);
+  log(`   answered                 ${ok}/${n}`);
+  log(`   voice-to-voice at the client ${pct(v2v)}`);
+  log(`   worker CPU               ${(coresBusy * 100).toFixed(1)} % of a core for ${n} calls: about ${Math.round(n / coresBusy)} concurrent calls per core`);
+}
+
 function throughput() {
   // 6. Audio processing, in times real time on one core (60 s of audio each).
   const seconds = 60;
@@ -282,6 +310,7 @@ await emu.stop();
 await localVad();
 await warmVsCold();
 await soak();
+await serverLoad();
 throughput();
 await mkdir('bench/results', { recursive: true });
 await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));

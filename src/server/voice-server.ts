@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type Span, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
 import { type TwilioCall, twilioHandler, twiml } from '../adapters/twilio';
@@ -68,6 +68,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   if (typeof options?.agent !== 'function') throw new ConfigError('createVoiceServer needs an agent factory');
   const maxCalls = options.maxCalls ?? 100;
   const registry = options.registry ?? new Registry();
+  if (!options.registry) collectDefaultMetrics({ register: registry }); // CPU, memory, event-loop lag
   const m = {
     active: new Gauge({ name: 'voxline_active_calls', help: 'Calls in progress', registers: [registry] }),
     calls: new Counter({ name: 'voxline_calls_total', help: 'Calls accepted, by channel', labelNames: ['channel'], registers: [registry] }),

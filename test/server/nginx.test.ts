@@ -92,6 +92,10 @@ http {
         expect(c.transcript).toEqual(['user: check my order please', 'agent: You said: check my order please. How else can I help?']);
         expect(c.audioBytes).toBeGreaterThan(16000);
       }
+      // nginx spread them over both workers.
+      const served = await Promise.all([p1, p2].map(async (p) => Number(/voxline_calls_total\{channel="browser"\} (\d+)/.exec(await (await fetch(`http://127.0.0.1:${p}/metrics`)).text())?.[1] ?? 0)));
+      expect(served[0]! + served[1]!).toBe(50);
+      expect(Math.min(...served)).toBeGreaterThan(10);
       // Drain worker 1 while calls are in progress on both; new calls must all land on worker 2.
       const inFlight = Array.from({ length: 6 }, () => browserCall(url, 30_000));
       await new Promise((r) => setTimeout(r, 500));
@@ -105,4 +109,22 @@ http {
       await Promise.all([dg.close(), oa.close(), el.close()]);
     }
   }, 120_000);
+});
+
+describe('runCluster', () => {
+  it('runs one worker per requested core on a shared port, and stops them all on SIGTERM', async () => {
+    const port = await freePort();
+    const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+    const primary = spawn(process.execPath, ['--import', tsx, join(root, 'test/fixtures/cluster-primary.ts'), String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(primary);
+    let out = '';
+    primary.stdout!.on('data', (d) => (out += d));
+    for (let i = 0; i < 100 && (out.match(/listening/g) ?? []).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+    const pids = new Set([...out.matchAll(/worker (\d+) listening/g)].map((m) => m[1]));
+    expect(pids.size).toBe(2);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    primary.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => primary.once('exit', resolve));
+    expect(code).toBe(0);
+  }, 30_000);
 });
