@@ -242,7 +242,7 @@ async function serverLoad() {
   const port = 18000 + Math.floor(Math.random() * 1000);
   const worker = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/server-worker.ts', String(port)], { env: { ...process.env, STT_URL: emu.urls.listen, LLM_URL: emu.urls.llm, TTS_URL: emu.urls.tts }, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((r) => worker.stdout!.once('data', () => r()));
-  const cpu = async () => Number(/process_cpu_seconds_total (\S+)/.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1]);
+  const cpu = async () => Number(/^process_cpu_seconds_total (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())?.[1]);
   const n = quick ? 10 : 50;
   const cpu0 = await cpu();
   const t0 = performance.now();

@@ -3,7 +3,7 @@ import type { AudioFrame } from './audio/frame';
 import { ConfigError, VoxlineError, isAbortError } from './errors';
 import type { LlmEvent, LlmStream, RespondOptions, ChatMessage } from './llm/types';
 import { Channel } from './streams/channel';
-import type { SttEvent, SttStream, TranscribeOptions, Transcription } from './stt/types';
+import { type SttEvent, type SttStream, type TranscribeOptions, type Transcription, shiftSttEvent } from './stt/types';
 import type { SynthesizeOptions, TtsFrame, TtsStream } from './tts/types';
 
 /** Options of {@link fallback}. */
@@ -107,7 +107,7 @@ export class FallbackStt extends Chain<SttStream> implements SttStream {
           active = chain.providers[i]!.transcribe(feed(base), options);
           try {
             for await (const ev of active) {
-              const shifted = shiftStt(ev, offset);
+              const shifted = shiftSttEvent(ev, offset);
               if (shifted.type === 'final') {
                 while (frames.length) {
                   const d = frames[0]!.samples.length / frames[0]!.sampleRate;
@@ -133,20 +133,6 @@ export class FallbackStt extends Chain<SttStream> implements SttStream {
       }
     })();
     return Object.assign(events, { finalize: () => active?.finalize() });
-  }
-}
-
-function shiftStt(ev: SttEvent, by: number): SttEvent {
-  if (by === 0) return ev;
-  switch (ev.type) {
-    case 'speech_started':
-      return { ...ev, timestamp: ev.timestamp + by };
-    case 'utterance_end':
-      return { ...ev, lastWordEnd: ev.lastWordEnd + by };
-    case 'interim':
-      return { ...ev, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
-    case 'final':
-      return { ...ev, start: ev.start + by, end: ev.end + by, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
   }
 }
 

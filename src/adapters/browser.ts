@@ -5,8 +5,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
 import { AudioFormatError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
-import { Channel, sleep } from '../streams/channel';
-import { PlaybackClock } from './playback';
+import { Channel } from '../streams/channel';
+import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
 /** Events of a {@link BrowserCall}. */
@@ -121,14 +121,14 @@ export class BrowserCall extends EventEmitter<BrowserCallEvents> {
 
 /** The agent's audio to a page; `playedMs` follows the page's reports. */
 export class BrowserOutput implements AudioOutput {
-  private readonly clock = new PlaybackClock(16000);
+  private readonly pacer: Pacer;
   private written = 0;
   private base = 0;
   private reported = 0;
-  private closed = false;
-  private wake = new AbortController();
 
-  constructor(private readonly call: BrowserCall, private readonly bufferMs = 300) {}
+  constructor(private readonly call: BrowserCall, bufferMs = 300) {
+    this.pacer = new Pacer(16000, bufferMs);
+  }
 
   /** The page's sample rate (audio must be written at it). */
   get sampleRate(): number {
@@ -149,35 +149,29 @@ export class BrowserOutput implements AudioOutput {
   }
 
   async write(frame: AudioFrame): Promise<void> {
-    if (this.closed) return;
+    if (this.pacer.closed) return;
     if (frame.sampleRate !== this.sampleRate) throw new AudioFormatError(`the page plays ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
-    this.clock.add(frame);
     this.written += (frame.samples.length * 1000) / frame.sampleRate;
     this.call.sendAudio(frame.samples);
-    const ahead = this.clock.queuedMs - this.bufferMs;
-    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+    await this.pacer.pace(frame);
   }
 
   clear(): void {
     this.call.send({ type: 'clear' });
-    this.clock.clear();
     // The page restarts its count after a clear; what it had played stays played.
     this.base = this.playedMs;
     this.written = this.base;
     this.reported = 0;
-    this.wake.abort();
-    this.wake = new AbortController();
+    this.pacer.clear();
   }
 
-  async drain(): Promise<void> {
-    const q = this.clock.queuedMs;
-    if (q > 0 && !this.closed) await sleep(q, this.wake.signal).catch(() => {});
+  drain(): Promise<void> {
+    return this.pacer.drain();
   }
 
   /** The page went away. */
   hangUp(): void {
-    this.closed = true;
-    this.wake.abort();
+    this.pacer.stop();
   }
 
   async close(): Promise<void> {

@@ -66,6 +66,51 @@ export class PlaybackClock {
   }
 }
 
+/**
+ * Paces an output to real time: `pace` accounts a frame and waits while more than `bufferMs` is
+ * queued ahead of playback; `clear` drops what is queued and wakes a waiting writer.
+ */
+export class Pacer {
+  readonly clock: PlaybackClock;
+  private wake = new AbortController();
+  private stopped = false;
+
+  constructor(sampleRate: number, private readonly bufferMs: number, recording = false) {
+    this.clock = new PlaybackClock(sampleRate, recording);
+  }
+
+  /** True once {@link Pacer.stop} was called. */
+  get closed(): boolean {
+    return this.stopped;
+  }
+
+  /** Accounts `frame` and waits until the queue is back under the buffer. */
+  async pace(frame: AudioFrame): Promise<void> {
+    this.clock.add(frame);
+    const ahead = this.clock.queuedMs - this.bufferMs;
+    if (ahead > 0 && !this.stopped) await sleep(ahead, this.wake.signal).catch(() => {});
+  }
+
+  /** Drops the queued audio and wakes a writer waiting in `pace`. */
+  clear(): void {
+    this.clock.clear();
+    this.wake.abort();
+    this.wake = new AbortController();
+  }
+
+  /** Resolves when the queued audio has played (or on `clear`/`stop`). */
+  async drain(): Promise<void> {
+    const q = this.clock.queuedMs;
+    if (q > 0 && !this.stopped) await sleep(q, this.wake.signal).catch(() => {});
+  }
+
+  /** Stops for good: no more waiting. */
+  stop(): void {
+    this.stopped = true;
+    this.wake.abort();
+  }
+}
+
 /** Options of {@link virtualSpeaker}. */
 export interface VirtualSpeakerOptions {
   /** Sample rate (default 16000). */
@@ -79,17 +124,18 @@ export interface VirtualSpeakerOptions {
 /** An output that plays in real time into nothing: for tests, benchmarks and servers. */
 export class VirtualSpeaker implements AudioOutput {
   readonly sampleRate: number;
-  readonly clock: PlaybackClock;
-  private readonly bufferMs: number;
-  private closed = false;
-  private wake = new AbortController();
+  private readonly pacer: Pacer;
   /** `performance.now()` of every `clear()` call, for measurements. */
   readonly clears: number[] = [];
 
   constructor(options: VirtualSpeakerOptions = {}) {
     this.sampleRate = options.sampleRate ?? 16000;
-    this.bufferMs = options.bufferMs ?? 200;
-    this.clock = new PlaybackClock(this.sampleRate, options.record ?? false);
+    this.pacer = new Pacer(this.sampleRate, options.bufferMs ?? 200, options.record ?? false);
+  }
+
+  /** The playback accounting (with the played segments when recording). */
+  get clock(): PlaybackClock {
+    return this.pacer.clock;
   }
 
   get playedMs(): number {
@@ -101,26 +147,20 @@ export class VirtualSpeaker implements AudioOutput {
   }
 
   async write(frame: AudioFrame): Promise<void> {
-    if (this.closed) return;
-    this.clock.add(frame);
-    const ahead = this.clock.queuedMs - this.bufferMs;
-    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+    if (!this.pacer.closed) await this.pacer.pace(frame);
   }
 
   clear(): void {
     this.clears.push(performance.now());
-    this.clock.clear();
-    this.wake.abort();
-    this.wake = new AbortController();
+    this.pacer.clear();
   }
 
-  async drain(): Promise<void> {
-    const q = this.clock.queuedMs;
-    if (q > 0 && !this.closed) await sleep(q);
+  drain(): Promise<void> {
+    return this.pacer.drain();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.pacer.stop();
     this.clock.clear();
   }
 }

@@ -7,7 +7,7 @@ import type { AudioFrame } from '../audio/frame';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { AudioFormatError, ProtocolError } from '../errors';
 import { Channel, sleep } from '../streams/channel';
-import { PlaybackClock } from './playback';
+import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
 /** The `start` message of a Twilio media stream. */
@@ -132,15 +132,15 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
  */
 export class TwilioOutput implements AudioOutput {
   readonly sampleRate = 8000;
-  private readonly clock = new PlaybackClock(8000);
+  private readonly pacer: Pacer;
   private readonly marks = new Map<string, number>();
   private acked = 0;
   private written = 0;
   private seq = 0;
-  private closed = false;
-  private wake = new AbortController();
 
-  constructor(private readonly call: TwilioCall, private readonly bufferMs = 300) {}
+  constructor(private readonly call: TwilioCall, bufferMs = 300) {
+    this.pacer = new Pacer(8000, bufferMs);
+  }
 
   get playedMs(): number {
     return Math.min(this.acked, this.written);
@@ -151,16 +151,14 @@ export class TwilioOutput implements AudioOutput {
   }
 
   async write(frame: AudioFrame): Promise<void> {
-    if (this.closed) return;
+    if (this.pacer.closed) return;
     if (frame.sampleRate !== 8000) throw new AudioFormatError(`Twilio audio must be 8 kHz, got ${frame.sampleRate} Hz`);
-    this.clock.add(frame);
     this.written += (frame.samples.length * 1000) / 8000;
     this.call.send({ event: 'media', media: { payload: Buffer.from(encodeMulaw(frame.samples)).toString('base64') } });
     const name = `vx-${++this.seq}`;
     this.marks.set(name, this.written);
     this.call.send({ event: 'mark', mark: { name } });
-    const ahead = this.clock.queuedMs - this.bufferMs;
-    if (ahead > 0) await sleep(ahead, this.wake.signal).catch(() => {});
+    await this.pacer.pace(frame);
   }
 
   /** Called when Twilio echoes a mark: playback has reached it. */
@@ -175,21 +173,18 @@ export class TwilioOutput implements AudioOutput {
     this.call.send({ event: 'clear' });
     // What Twilio had not played is gone; the marks it returns now were never reached.
     this.marks.clear();
-    this.clock.clear();
+    this.pacer.clear();
     this.written = Math.min(this.written, this.acked);
-    this.wake.abort();
-    this.wake = new AbortController();
   }
 
   async drain(): Promise<void> {
-    const deadline = performance.now() + this.clock.queuedMs + 2000;
-    while (!this.closed && this.marks.size && performance.now() < deadline) await sleep(20);
+    const deadline = performance.now() + this.pacer.clock.queuedMs + 2000;
+    while (!this.pacer.closed && this.marks.size && performance.now() < deadline) await sleep(20);
   }
 
   /** The call ended. */
   hangUp(): void {
-    this.closed = true;
-    this.wake.abort();
+    this.pacer.stop();
   }
 
   async close(): Promise<void> {

@@ -46,3 +46,18 @@ export interface SttStream {
   /** Transcribes audio as it arrives. Breaking out of the loop closes the connection. */
   transcribe(audio: AsyncIterable<AudioFrame>, options?: TranscribeOptions): Transcription;
 }
+
+/** The same event with every time moved by `by` seconds (to keep times continuous across connections). */
+export function shiftSttEvent(ev: SttEvent, by: number): SttEvent {
+  if (by === 0) return ev;
+  switch (ev.type) {
+    case 'speech_started':
+      return { ...ev, timestamp: ev.timestamp + by };
+    case 'utterance_end':
+      return { ...ev, lastWordEnd: ev.lastWordEnd + by };
+    case 'interim':
+      return { ...ev, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
+    case 'final':
+      return { ...ev, start: ev.start + by, end: ev.end + by, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
+  }
+}

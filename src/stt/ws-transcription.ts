@@ -3,7 +3,7 @@ import { frameToBytes, type AudioFrame } from '../audio/frame';
 import { resampleStream } from '../audio/resample';
 import { AbortError, AuthError, ProtocolError, ProviderError, VoxlineError } from '../errors';
 import { Channel, abortable } from '../streams/channel';
-import type { SttEvent, Transcription, TranscribeOptions } from './types';
+import { type SttEvent, type Transcription, type TranscribeOptions, shiftSttEvent } from './types';
 
 /** How one STT provider's WebSocket protocol looks; {@link WsTranscription} does the rest. */
 export interface WsSttProtocol {
@@ -192,7 +192,7 @@ export class WsTranscription implements Transcription {
         const acked = this.offsetSec + parsed.ackedTo;
         while (this.pending.length && this.pending[0]!.t1 <= acked + 1e-6) this.pending.shift();
       }
-      for (const ev of parsed.events) this.out.offer(shift(ev, this.offsetSec));
+      for (const ev of parsed.events) this.out.offer(shiftSttEvent(ev, this.offsetSec));
       if (parsed.ackedTo !== undefined) this.reconnects = 0;
     });
     ws.on('error', () => {});
@@ -213,20 +213,6 @@ export class WsTranscription implements Transcription {
     const delay = Math.min(2000, 50 * 2 ** this.reconnects) * (0.75 + Math.random() * 0.5);
     this.reconnects++;
     this.retryTimer = setTimeout(() => this.connect(), delay);
-  }
-}
-
-function shift(ev: SttEvent, by: number): SttEvent {
-  if (by === 0) return ev;
-  switch (ev.type) {
-    case 'speech_started':
-      return { ...ev, timestamp: ev.timestamp + by };
-    case 'utterance_end':
-      return { ...ev, lastWordEnd: ev.lastWordEnd + by };
-    case 'interim':
-      return { ...ev, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
-    case 'final':
-      return { ...ev, start: ev.start + by, end: ev.end + by, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
   }
 }
 
