@@ -10,6 +10,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the packed tarball', () => {
   it('installs into a fresh project and imports with both import and require', () => {
+    // The project's .npmrc turns lifecycle scripts off (no dependency may run an install script),
+    // so `prepack` does not build: build first.
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'pipe' });
     execFileSync('npm', ['pack', '--pack-destination', dir], { cwd: root, stdio: 'pipe' });
     const tarball = readdirSync(dir).find((f) => f.endsWith('.tgz'))!;
     const app = join(dir, 'app');

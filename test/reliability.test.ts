@@ -212,7 +212,7 @@ describe('options and shutdown', () => {
     await run;
     await sleep(50);
     expect(dg.record.messages).toContainEqual({ type: 'CloseStream' });
-    expect(el.record.messages.at(-1)).toEqual({ text: '' }); // the warm socket's end of stream
+    expect(el.record.messages.at(-1)).toEqual({ close_socket: true }); // the call's socket, closed properly
     expect(dg.openConnections + el.openConnections).toBe(0);
   });
 

@@ -62,6 +62,10 @@ export class ElevenLabsEmulator extends Emulator {
     if (!format) return fail('invalid_output_format', 'unsupported output_format');
     let authed = req.headers['xi-api-key'] !== undefined;
     const contexts = new Map<string, { streamer: TtsStreamer; buffer: string }>();
+    const fault = { ...this.faults };
+    this.faults.closeMidStream = undefined;
+    this.faults.stall = undefined;
+    let sent = 0;
     const end = (id: string) => {
       const c = contexts.get(id);
       if (!c) return;
@@ -89,7 +93,13 @@ export class ElevenLabsEmulator extends Emulator {
         }
         if (contexts.size >= 5) return fail('max_active_conversations', 'Maximum simultaneous contexts per WebSocket connection exceeded (5). Close contexts you no longer need.');
         const streamer = new TtsStreamer(this.synth!, format.rate, this.opts, (piece) => {
-          if (ws.readyState !== ws.OPEN) return;
+          if (ws.readyState !== ws.OPEN || (fault.stall && sent >= fault.stall.afterMessages)) return;
+          const cut = fault.closeMidStream;
+          if (cut && sent >= (cut.afterMessages ?? 1)) {
+            fault.closeMidStream = undefined;
+            return void ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
+          }
+          sent++;
           const bytes = format.encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
           const alignment = { charStartTimesMs: piece.charStartTimesMs, charsDurationsMs: piece.charsDurationsMs, chars: piece.chars };
           ws.send(JSON.stringify({ audio: bytes.toString('base64'), normalizedAlignment: alignment, alignment, contextId: id }));

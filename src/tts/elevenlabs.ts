@@ -43,17 +43,19 @@ export interface ElevenLabsTtsOptions {
   /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
   stallTimeoutMs?: number;
   /**
-   * Use the multi-context socket (`multi-stream-input`): one socket for the whole call, a new
-   * context per reply, `close_context` on barge-in, stale audio of old contexts dropped.
+   * The multi-context socket (`multi-stream-input`, default true): one socket for the whole call,
+   * a new context per reply, `close_context` on barge-in, stale audio of old contexts dropped.
+   * `false` uses `stream-input`: a socket per reply, the next one warmed ahead of need.
    */
   multiContext?: boolean;
 }
 
 /**
- * ElevenLabs `stream-input` streaming TTS. One socket per reply, opened ahead of need (the next
- * one warms while the current reply speaks), so a turn never pays a handshake; cancelling drops
- * that socket at once. A socket that drops mid-reply is replaced and the text not yet spoken is
- * sent again.
+ * ElevenLabs streaming TTS. By default one `multi-stream-input` socket serves the whole call, with
+ * a context per reply (barge-in closes the context; its late audio is dropped). With
+ * `multiContext: false`, `stream-input`: a socket per reply, the next one opened ahead of need so
+ * a turn never pays a handshake. Either way a socket that drops mid-reply is replaced and the
+ * text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
  */
 export class ElevenLabsTts implements TtsStream {
   readonly provider = 'elevenlabs';
@@ -76,7 +78,7 @@ export class ElevenLabsTts implements TtsStream {
     this.sampleRate = Number(rate);
     const q = new URLSearchParams({ model_id: options.model ?? 'eleven_flash_v2_5', output_format: format, inactivity_timeout: String(options.inactivityTimeoutSec ?? 180) });
     if (options.language) q.set('language_code', options.language);
-    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${options.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
+    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${(options.multiContext ?? true) ? 'multi-stream-input' : 'stream-input'}?${q}`;
     this.pool = new WarmSocket(() => this.open(), '{"text":""}');
   }
 
@@ -91,11 +93,11 @@ export class ElevenLabsTts implements TtsStream {
   }
 
   warmup(): Promise<void> {
-    return this.options.multiContext ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
+    return (this.options.multiContext ?? true) ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
   }
 
   async close(): Promise<void> {
-    if (!this.options.multiContext) return this.pool.close();
+    if (!(this.options.multiContext ?? true)) return this.pool.close();
     const p = this.multi;
     this.multi = undefined;
     if (!p) return;
@@ -134,17 +136,34 @@ export class ElevenLabsTts implements TtsStream {
 
   private async *synthesizeMulti(text: AsyncIterable<string>, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
     const provider = this.provider;
-    const ws = await this.multiSocket();
+    let ws = await this.multiSocket();
     const id = `ctx-${++this.contextSeq}`;
     const out = new Channel<TtsFrame>(Infinity);
+    let sentText = '';
     let sent = 0;
     let spoken = 0;
     let textDone = false;
     let closed = false;
+    let reconnects = 0;
     let quiet: NodeJS.Timeout | undefined;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    const arm = () => {
+      clearTimeout(stallTimer);
+      if (closed || sent <= spoken) return;
+      stallTimer = setTimeout(() => out.fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
+    };
+    const init = (sock: WebSocket) =>
+      sock.send(JSON.stringify({
+        text: ' ',
+        context_id: id,
+        voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
+        generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
+      }));
     const closeContext = () => {
       if (closed) return;
       closed = true;
+      clearTimeout(stallTimer);
       this.routes.delete(id);
       if (ws.readyState === 1) ws.send(JSON.stringify({ context_id: id, close_context: true }));
     };
@@ -160,7 +179,25 @@ export class ElevenLabsTts implements TtsStream {
       }
     };
     this.routes.set(id, (msg) => {
-      if (msg.closed !== undefined) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
+      if (msg.closed !== undefined) {
+        if (closed) return;
+        if (reconnects >= (this.options.maxReconnects ?? 2)) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
+        reconnects++;
+        // A new socket, the same context, and the text not yet spoken.
+        this.multiSocket().then(
+          (next) => {
+            if (closed) return;
+            ws = next;
+            init(next);
+            const rest = sentText.slice(Math.min(spoken, sentText.length));
+            if (rest.trim()) next.send(JSON.stringify({ text: rest, context_id: id, flush: true }));
+            arm();
+          },
+          (err) => out.fail(err),
+        );
+        return;
+      }
+      arm();
       if (typeof msg.error === 'string') {
         const t = `${provider} error ${msg.error}: ${String(msg.message ?? '')}`;
         return out.fail(/api_key|auth/i.test(msg.error) ? new AuthError(t, { provider }) : new ProviderError(t, { provider, retryable: msg.error !== 'protocol' }));
@@ -179,12 +216,7 @@ export class ElevenLabsTts implements TtsStream {
         out.close();
       }
     });
-    ws.send(JSON.stringify({
-      text: ' ',
-      context_id: id,
-      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
-      generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
-    }));
+    init(ws);
     const stop = linkedAbort(signal);
     const pump = (async () => {
       try {
@@ -192,7 +224,9 @@ export class ElevenLabsTts implements TtsStream {
           if (!chunk.trim() || closed) continue;
           const t = /\s$/.test(chunk) ? chunk : `${chunk} `;
           sent += t.length;
+          sentText += t;
           if (ws.readyState === 1) ws.send(JSON.stringify({ text: t, context_id: id, flush: true }));
+          arm();
         }
         textDone = true;
         maybeDone();
@@ -204,6 +238,7 @@ export class ElevenLabsTts implements TtsStream {
       yield* abortable(out, signal);
     } finally {
       clearTimeout(quiet);
+      clearTimeout(stallTimer);
       closeContext(); // on barge-in: no more audio for this context; what is in flight is dropped
       stop.abort();
       stop.dispose();
@@ -215,7 +250,7 @@ export class ElevenLabsTts implements TtsStream {
     const { signal } = options;
     const provider = this.provider;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
-    if (this.options.multiContext) return yield* this.synthesizeMulti(text, signal);
+    if (this.options.multiContext ?? true) return yield* this.synthesizeMulti(text, signal);
     const out = new Channel<TtsFrame>(Infinity);
     const flushEach = this.options.flushEachChunk ?? true;
     let ws: WebSocket | undefined;

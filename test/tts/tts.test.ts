@@ -13,7 +13,7 @@ const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.le
 const providers: [string, number, () => Promise<TtsStream>][] = [
   ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' }); }],
   ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'ulaw_8000' }); }],
-  ['elevenlabs multi-context', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: true }); }],
+  ['elevenlabs stream-input', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: false }); }],
   ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl }); }],
   ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl, encoding: 'mulaw' }); }],
   ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
@@ -59,7 +59,7 @@ describe('ElevenLabsTts', () => {
   it('sends the protocol exactly: init with settings and schedule, text ending in a space with flush, then EOS', async () => {
     emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseUrl: emu.wsUrl, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90] });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseUrl: emu.wsUrl, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90], multiContext: false });
     const frames = await collect(tts.synthesize(chunks('Hi.', 'Bye')));
     expect(emu.record.connections[0]).toMatchObject({ path: '/v1/text-to-speech/v1/stream-input', query: { model_id: 'eleven_turbo_v2_5', output_format: 'pcm_24000', inactivity_timeout: '180' } });
     expect(emu.record.connections[0]!.headers['xi-api-key']).toBe('xi');
@@ -78,7 +78,7 @@ describe('ElevenLabsTts', () => {
   it('re-sends the unspoken text on a new connection when the socket drops mid-sentence', async () => {
     emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: false });
     const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
     emu.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
     const frames = await collect(tts.synthesize(chunks(text)));
@@ -100,11 +100,22 @@ describe('ElevenLabsTts', () => {
 });
 
 describe('ElevenLabsTts multi-context', () => {
+  it('replaces a socket that drops mid-reply and sends the unspoken text in the same context', async () => {
+    emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 });
+    await emu.start();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' });
+    const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
+    emu.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
+    const frames = await collect(tts.synthesize(chunks(text)));
+    expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('')).toBe(`${text} `);
+    expect(emu.record.connections.length).toBe(2);
+  });
+
   it('uses one socket and a context per reply; 20 interruptions in a row never pass 5 open contexts or leak stale audio', async () => {
     const el = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10, realtimeFactor: 0.2 });
     emu = el;
     await el.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', multiContext: true });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }); // multi-context by default
     let maxOpen = 0;
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController();
