@@ -143,3 +143,30 @@ describe('VoiceSession failure policies', () => {
     expect(dg.openConnections + el.openConnections).toBe(0);
   });
 });
+
+describe('VoiceSession usage and budget', () => {
+  it('estimates cost from a price table and ends the call politely at the budget', async () => {
+    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 30 });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 30 });
+    emus.push(dg, oa, el);
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    const session = new VoiceSession({
+      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      prices: { sttPerMinute: 0.01, llmPromptPer1k: 0.5, llmCompletionPer1k: 1.5, ttsPer1kChars: 0.3 },
+      budget: 0.005,
+      goodbye: 'Sorry, I have to go now.',
+    });
+    const closed: unknown[] = [];
+    session.on('closed', (c) => closed.push(c));
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    await session.run({ input: caller.input(session, 500), output: virtualSpeaker() });
+    expect(closed).toEqual([{ reason: 'budget reached' }]);
+    expect(session.cost).toBeGreaterThanOrEqual(0.005);
+    expect(session.history.at(-1)).toEqual({ role: 'assistant', content: 'Sorry, I have to go now.' });
+    expect(session.usage.llmPromptTokens).toBeGreaterThan(0);
+    expect(session.history.some((m) => m.content === 'Hello again')).toBe(false); // the call ended before it
+  }, 30_000);
+});

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
+import { AuraEmulator, ElevenLabsEmulator, GatewayEmulator } from '../../src/testing/index';
 import { toneSynthesizer } from '../../src/index';
 import { utteranceFrames, sleep } from '../helpers';
 
@@ -131,5 +131,55 @@ describe('GatewayEmulator', () => {
     const rt = open(`${emu.wsUrl}/v1/realtime?model=deepgram/nova-3&encoding=linear16&sample_rate=16000&interim_results=true`, auth);
     await rt.opened;
     rt.ws.close();
+  });
+});
+
+describe('ElevenLabsEmulator multi-context socket', () => {
+  const path = '/v1/text-to-speech/rachel/multi-stream-input?model_id=eleven_flash_v2_5&output_format=pcm_16000';
+
+  it('speaks per context, tags audio with contextId, ends contexts with isFinal, and enforces the 5-context limit', async () => {
+    emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10 });
+    await emu.start();
+    const c = open(emu.wsUrl + path, { 'xi-api-key': 'xi' });
+    await c.opened;
+    c.ws.send(JSON.stringify({ text: ' ', context_id: 'a', voice_settings: { stability: 0.5 } }));
+    c.ws.send(JSON.stringify({ text: 'Hello there. ', context_id: 'a', flush: true }));
+    await sleep(150);
+    const audio = c.msgs.filter((m) => m.audio);
+    expect(audio.length).toBeGreaterThan(0);
+    expect(audio.every((m) => m.contextId === 'a' && m.alignment.chars.length === m.alignment.charStartTimesMs.length)).toBe(true);
+    c.ws.send(JSON.stringify({ context_id: 'a', close_context: true }));
+    await sleep(30);
+    expect(c.msgs.at(-1)).toEqual({ isFinal: true, contextId: 'a' });
+    for (const id of ['1', '2', '3', '4', '5']) c.ws.send(JSON.stringify({ text: ' ', context_id: id }));
+    c.ws.send(JSON.stringify({ text: ' ', context_id: '6' }));
+    const closed = await c.closed;
+    expect(closed.code).toBe(1008);
+    expect(c.msgs.at(-1)).toMatchObject({ error: 'max_active_conversations', code: 1008 });
+  });
+});
+
+describe('AuraEmulator', () => {
+  it('speaks on Flush (binary audio, then Flushed), answers Clear with Cleared, and closes on Close', async () => {
+    const aura = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10 });
+    emu = aura as never;
+    await aura.start();
+    await expect(open(`${aura.speakUrl}?model=aura-2-thalia-en`, { Authorization: 'Token nope' }).opened).rejects.toMatchObject({ status: 401 });
+    const c = open(`${aura.speakUrl}?model=aura-2-thalia-en&encoding=linear16&sample_rate=16000`, { Authorization: 'Token dg' });
+    await c.opened;
+    c.ws.send(JSON.stringify({ type: 'Speak', text: 'Hi.' }));
+    c.ws.send(JSON.stringify({ type: 'Flush' }));
+    await sleep(400);
+    expect(c.msgs[0]).toMatchObject({ type: 'Metadata', model_name: 'aura-2-thalia-en' });
+    const bytes = c.msgs.filter((m) => Buffer.isBuffer(m)).reduce((n, b) => n + b.length, 0);
+    expect(bytes / 2 / 16000).toBeCloseTo((3 * 65) / 1000, 1);
+    expect(c.msgs.at(-1)).toEqual({ type: 'Flushed', sequence_id: 0 });
+    c.ws.send(JSON.stringify({ type: 'Speak', text: 'A longer sentence to be cleared.' }));
+    c.ws.send(JSON.stringify({ type: 'Flush' }));
+    c.ws.send(JSON.stringify({ type: 'Clear' }));
+    await sleep(100);
+    expect(c.msgs.at(-1)).toEqual({ type: 'Cleared', sequence_id: 2 });
+    c.ws.send(JSON.stringify({ type: 'Close' }));
+    expect((await c.closed).code).toBe(1000);
   });
 });
