@@ -1,122 +1,14 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
-import type { AudioFrame } from '../audio/frame';
-import type { Vad, VadEvent } from '../audio/vad';
-import { Resampler } from '../audio/resample';
-import { ConfigError, VoxlineError, isAbortError, ProviderError } from '../errors';
-import { type ToolHooks, runToolLoop } from '../llm/loop';
-import type { Tool, ToolOutcome } from '../llm/tools';
-import type { ChatMessage, LlmStream, LlmUsage, ToolCall } from '../llm/types';
-import { Channel } from '../streams/channel';
-import type { SttEvent, SttStream, SttWord, Transcription } from '../stt/types';
-import { type ChunkerOptions, SentenceChunker } from '../tts/chunker';
-import type { TtsFrame, TtsStream } from '../tts/types';
-import { type PriceTable, SessionMetrics, type TurnLatency, type TurnTimestamps, type Usage, costOf, latencyOf } from './metrics';
+import { ConfigError, VoxlineError, ProviderError } from '../errors';
+import type { ChatMessage } from '../llm/types';
+import type { Transcription } from '../stt/types';
+import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
+import { type Played, ReplyPath } from './reply';
+import { TurnTaker } from './turns';
+import type { TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
-/** When a user turn ends. */
-export type TurnEndPolicy = 'speech_final' | 'utterance_end' | { silenceMs: number };
-
-/** Barge-in settings. */
-export interface BargeInOptions {
-  /** Words the user must say before the agent stops (default 2; 0 stops on speech start). */
-  minWords?: number;
-  /**
-   * With a local `vad`, the agent stops on the user's speech at once; if no words follow within
-   * this long, it was noise and the agent says the rest of what it was saying (default 1200 ms).
-   */
-  resumeAfterMs?: number;
-}
-
-/** Options of {@link VoiceSession}. */
-export interface VoiceSessionOptions {
-  stt: SttStream;
-  llm: LlmStream;
-  tts: TtsStream;
-  /** System prompt (in addition to the LLM's own `instructions`). */
-  instructions?: string;
-  /** Spoken first, before the user says anything. */
-  greeting?: string;
-  /** Tools the model may call. */
-  tools?: readonly Tool<any, unknown>[];
-  /** Hooks before (veto or replace) and after each tool call. */
-  toolHooks?: ToolHooks;
-  /** LLM requests per turn, tool calls included (default 5). */
-  maxToolSteps?: number;
-  /** Spoken when a tool is still running after `afterMs` (default 700 ms). */
-  toolFiller?: string | { text: string; afterMs?: number };
-  /** Phrases that end the call when the user says them. */
-  hangUpPhrases?: readonly string[];
-  /** Said before hanging up. */
-  goodbye?: string;
-  /** When a user turn ends (default `speech_final`). */
-  turnEnd?: TurnEndPolicy;
-  /** Barge-in settings, or false to let the agent finish speaking. */
-  bargeIn?: false | BargeInOptions;
-  /** Messages kept in history (oldest dropped first; default unlimited). */
-  historyLimit?: number;
-  /** What to do when a provider fails mid-turn: say `apology` and go on, or close (default `apologize`). */
-  onProviderError?: 'apologize' | 'close';
-  /** Said after a provider failure (default "Sorry, I ran into a problem. Could you say that again?"). */
-  apology?: string;
-  /** Prices to estimate cost from usage. */
-  prices?: PriceTable;
-  /** End the session politely once the estimated cost reaches this. */
-  budget?: number;
-  /** Sentence chunker settings. */
-  chunker?: ChunkerOptions;
-  /**
-   * A local voice-activity detector run on the input frames (e.g. `await sileroVad()`): barge-in
-   * triggers on local speech start, without waiting for the STT provider, and a user turn also
-   * ends on local silence when the STT is slow to send its end of turn.
-   */
-  vad?: Vad;
-  /** With `vad`: end the user's turn this long after local speech end if the STT has not (default 700 ms). */
-  vadTurnEndMs?: number;
-}
-
-/** A completed turn with its latency breakdown. */
-export interface TurnEvent {
-  index: number;
-  userText: string;
-  timestamps: TurnTimestamps;
-  latency: TurnLatency;
-}
-
-/** One entry of the conversation record. */
-export interface TranscriptEntry {
-  role: 'user' | 'agent';
-  text: string;
-  /** Milliseconds since the session started. */
-  at: number;
-  /** The agent was cut off; `text` is what the user heard. */
-  interrupted?: boolean;
-}
-
-/** Events of a {@link VoiceSession}. */
-export interface VoiceSessionEvents {
-  /** The user started speaking (`source`: the STT provider or the local VAD). */
-  user_speech_started: [{ source: 'stt' | 'vad' }];
-  transcript: [{ text: string; final: boolean }];
-  user_turn: [{ text: string }];
-  turn: [TurnEvent];
-  agent_speech_started: [{ text: string }];
-  agent_speech_ended: [{ text: string; interrupted: boolean }];
-  interrupted: [{ heardText: string; fullText: string; latencyMs: number }];
-  tool_call: [ToolCall];
-  tool_result: [{ call: ToolCall; outcome: ToolOutcome }];
-  usage: [Usage];
-  error: [VoxlineError];
-  closed: [{ reason: string }];
-}
-
-interface ActiveReply {
-  abort: AbortController;
-  text: string;
-  spoken: { atMs: number; chars: string }[];
-  startWrittenMs: number;
-  done: Promise<void>;
-  speaking: boolean;
-}
+export type { BargeInOptions, TranscriptEntry, TurnEndPolicy, TurnEvent, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
 /**
  * The voice agent: wires an {@link SttStream}, an {@link LlmStream} and a {@link TtsStream}
@@ -135,22 +27,16 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   private readonly opts: VoiceSessionOptions;
   private readonly stop = new AbortController();
+  private readonly turns: TurnTaker;
+  private readonly replies: ReplyPath;
   private output?: AudioOutput;
   private transcription?: Transcription;
-  private reply?: ActiveReply;
   private queue: Promise<void> = Promise.resolve();
-  private pending: string[] = [];
-  private pendingEnd?: { end: number; words: SttWord[] };
-  private silenceTimer?: NodeJS.Timeout;
-  private arrivals: { end: number; at: number }[] = [];
-  private audioSec = 0;
   private startedAt = 0;
   private turnIndex = 0;
   private closing?: Promise<void>;
   private closeReason = 'closed';
   private running = false;
-  private vadQueue: Promise<void> = Promise.resolve();
-  private vadTurnTimer?: NodeJS.Timeout;
   private resume?: { text: string; timer: NodeJS.Timeout };
 
   constructor(options: VoiceSessionOptions) {
@@ -161,11 +47,31 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const te = options.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
     this.opts = options;
+    this.replies = new ReplyPath(options, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
+    this.turns = new TurnTaker(
+      options,
+      {
+        speechStarted: (source) => this.emit('user_speech_started', { source }),
+        transcript: (text, final) => this.emit('transcript', { text, final }),
+        bargeIn: (eventAt, local) => this.interrupt(eventAt, local),
+        words: () => {
+          // Words followed the local speech start: it was a real barge-in.
+          if (!this.resume) return;
+          clearTimeout(this.resume.timer);
+          this.resume = undefined;
+        },
+        userTurn: (turn) => this.onUserTurn(turn),
+        audio: (seconds) => (this.usage.sttSeconds += seconds),
+        replying: () => this.replies.current !== undefined,
+        fail: (err) => this.fail(err),
+      },
+      this.stop.signal,
+    );
   }
 
   /** True while the agent's audio is playing. */
   get agentSpeaking(): boolean {
-    return this.reply?.speaking ?? false;
+    return this.replies.current?.speaking ?? false;
   }
 
   /**
@@ -176,16 +82,17 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
     this.running = true;
     this.output = output;
+    this.replies.output = output;
     this.startedAt = performance.now();
     const onAbort = () => void this.close({ reason: 'aborted' });
     signal?.addEventListener('abort', onAbort, { once: true });
     void this.opts.tts.warmup?.().catch(() => {});
     if (this.opts.greeting) this.enqueue(() => this.speak(this.opts.greeting!, { record: true }));
-    this.transcription = this.opts.stt.transcribe(this.tap(input), { signal: this.stop.signal });
+    this.transcription = this.opts.stt.transcribe(this.turns.tap(input), { signal: this.stop.signal });
     try {
-      for await (const ev of this.transcription) this.onStt(ev);
+      for await (const ev of this.transcription) this.turns.onStt(ev);
       // The input ended: let the agent finish what it is saying.
-      this.flushPendingTurn();
+      this.turns.flush();
       await this.queue;
       await this.close({ reason: 'input ended', drain: true });
     } catch (err) {
@@ -211,14 +118,13 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   close(options: { reason?: string; drain?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.closeReason = options.reason ?? 'closed';
-      clearTimeout(this.silenceTimer);
-      clearTimeout(this.vadTurnTimer);
+      this.turns.dispose();
       clearTimeout(this.resume?.timer);
-      if (options.drain) await this.reply?.done.catch(() => {});
-      else this.reply?.abort.abort();
+      if (options.drain) await this.replies.current?.done.catch(() => {});
+      else this.replies.current?.abort.abort();
       this.stop.abort();
       if (options.drain) await this.output?.drain().catch(() => {});
-      await this.reply?.done.catch(() => {});
+      await this.replies.current?.done.catch(() => {});
       await this.output?.close().catch(() => {});
       await this.opts.tts.close?.().catch(() => {});
       this.emit('closed', { reason: this.closeReason });
@@ -226,118 +132,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return this.closing;
   }
 
-  private at(): number {
-    return performance.now() - this.startedAt;
-  }
-
   private fail(err: unknown): void {
     const e = err instanceof VoxlineError ? err : new ProviderError(String((err as Error)?.message ?? err), { cause: err });
     if (this.listenerCount('error')) this.emit('error', e);
   }
 
-  /** Passes the input through, noting when each bit of audio arrived (to time end of speech). */
-  private async *tap(input: AudioInput): AsyncGenerator<AudioFrame> {
-    for await (const frame of input) {
-      const dur = frame.samples.length / frame.sampleRate;
-      this.audioSec += dur;
-      this.usage.sttSeconds += dur;
-      this.arrivals.push({ end: this.audioSec, at: performance.now() });
-      if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
-      if (this.opts.vad) {
-        const vad = this.opts.vad;
-        // Off the audio path: frames go to the STT without waiting for the VAD.
-        this.vadQueue = this.vadQueue.then(async () => this.onVad(await vad.process(frame))).catch((err) => this.fail(err));
-      }
-      yield frame;
-    }
-  }
-
-  /** Wall time at which audio position `sec` was captured. */
-  private wallTimeOf(sec: number): number {
-    const a = this.arrivals;
-    let lo = 0;
-    let hi = a.length - 1;
-    if (hi < 0) return performance.now();
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (a[mid]!.end < sec) lo = mid + 1;
-      else hi = mid;
-    }
-    const hit = a[lo]!;
-    return hit.at - Math.max(0, (hit.end - sec) * 1000);
-  }
-
-  private onVad(events: VadEvent[]): void {
-    for (const ev of events) {
-      if (this.stop.signal.aborted) return;
-      if (ev.type === 'speech_start') {
-        clearTimeout(this.vadTurnTimer);
-        this.emit('user_speech_started', { source: 'vad' });
-        if (this.opts.bargeIn !== false) this.interrupt(performance.now(), true);
-      } else {
-        clearTimeout(this.vadTurnTimer);
-        this.vadTurnTimer = setTimeout(() => this.flushPendingTurn(), this.opts.vadTurnEndMs ?? 700);
-      }
-    }
-  }
-
-  private onStt(ev: SttEvent): void {
-    const bargeIn = this.opts.bargeIn === false ? undefined : { minWords: this.opts.bargeIn?.minWords ?? 2 };
-    if ((ev.type === 'interim' || ev.type === 'final') && ev.text.trim() && this.resume) {
-      // Words followed the local speech start: it was a real barge-in.
-      clearTimeout(this.resume.timer);
-      this.resume = undefined;
-    }
-    switch (ev.type) {
-      case 'speech_started':
-        clearTimeout(this.silenceTimer);
-        this.emit('user_speech_started', { source: 'stt' });
-        if (bargeIn && bargeIn.minWords === 0) this.interrupt(performance.now());
-        return;
-      case 'interim':
-        this.emit('transcript', { text: ev.text, final: false });
-        if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.interrupt(performance.now());
-        return;
-      case 'final': {
-        if (!ev.text.trim()) {
-          if (ev.endOfTurn && this.turnEndPolicy() === 'speech_final') this.flushPendingTurn();
-          return;
-        }
-        this.emit('transcript', { text: ev.text, final: true });
-        const words = countWords(ev.text);
-        if (this.reply) {
-          if (bargeIn && words >= Math.max(1, bargeIn.minWords)) this.interrupt(performance.now());
-          else if (bargeIn && !this.pending.length) return; // a backchannel ("uh-huh") while the agent talks
-        }
-        this.pending.push(ev.text.trim());
-        this.pendingEnd = { end: ev.words.length ? ev.words[ev.words.length - 1]!.end : ev.end, words: ev.words };
-        const policy = this.turnEndPolicy();
-        if (policy === 'speech_final' && ev.endOfTurn) this.flushPendingTurn();
-        else if (typeof policy === 'object') {
-          clearTimeout(this.silenceTimer);
-          this.silenceTimer = setTimeout(() => this.flushPendingTurn(), policy.silenceMs);
-        }
-        return;
-      }
-      case 'utterance_end':
-        if (this.turnEndPolicy() === 'utterance_end' || this.pending.length) this.flushPendingTurn();
-        return;
-    }
-  }
-
-  private turnEndPolicy(): TurnEndPolicy {
-    return this.opts.turnEnd ?? 'speech_final';
-  }
-
-  private flushPendingTurn(): void {
-    clearTimeout(this.silenceTimer);
-    clearTimeout(this.vadTurnTimer);
-    if (!this.pending.length || this.stop.signal.aborted) return;
-    const text = this.pending.join(' ');
-    const sttFinal = performance.now();
-    const endOfSpeech = Math.min(sttFinal, this.wallTimeOf(this.pendingEnd?.end ?? this.audioSec));
-    this.pending = [];
-    this.pendingEnd = undefined;
+  private onUserTurn({ text, endOfSpeech, sttFinal }: { text: string; endOfSpeech: number; sttFinal: number }): void {
     this.emit('user_turn', { text });
     this.transcript.push({ role: 'user', text, at: endOfSpeech - this.startedAt });
     const phrase = this.opts.hangUpPhrases?.find((p) => new RegExp(`\\b${escapeRegExp(p)}\\b`, 'i').test(text));
@@ -379,13 +179,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * local VAD caused it, the rest of the reply is kept to be said if no words follow.
    */
   private interrupt(eventAt: number, local = false): void {
-    const reply = this.reply;
-    if (!reply || reply.abort.signal.aborted) return;
-    reply.abort.abort();
-    this.output?.clear();
+    const reply = this.replies.cut();
+    if (!reply) return;
     const latencyMs = performance.now() - eventAt;
     this.metrics.bargeIn.push(latencyMs);
-    const heard = this.heard(reply);
+    const heard = this.replies.heard(reply);
     this.emit('interrupted', { heardText: heard, fullText: reply.text, latencyMs });
     if (local && this.opts.bargeIn !== false) {
       clearTimeout(this.resume?.timer);
@@ -406,75 +204,22 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     }
   }
 
-  /** The part of a reply the user actually heard: audio played, mapped to text by the alignment. */
-  private heard(reply: ActiveReply): string {
-    const heardMs = Math.max(0, (this.output?.playedMs ?? 0) - reply.startWrittenMs);
-    let text = '';
-    for (const s of reply.spoken) if (s.atMs <= heardMs) text += s.chars;
-    return text.trim();
-  }
-
   /** One agent turn: LLM (with tools) → sentence chunks → TTS → output. */
   private async respond(userText: string, ts: TurnTimestamps): Promise<void> {
     this.pushHistory({ role: 'user', content: userText });
     const work = this.messages();
     const base = work.length;
     const index = ++this.turnIndex;
-    const chunks = new Channel<string>(64);
-    const chunker = new SentenceChunker(this.opts.chunker);
     const abort = new AbortController();
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
-    let llmError: unknown;
-    const filler = typeof this.opts.toolFiller === 'string' ? { text: this.opts.toolFiller, afterMs: 700 } : this.opts.toolFiller;
-    const pushChunk = (c: string) => {
-      ts.firstTextToTts ??= performance.now();
-      this.usage.ttsCharacters += c.length;
-      chunks.offer(c);
-    };
-    ts.llmRequest = performance.now();
-    const producer = (async () => {
-      let fillerTimer: NodeJS.Timeout | undefined;
-      try {
-        const loop = runToolLoop(this.opts.llm, work, {
-          tools: this.opts.tools,
-          maxSteps: this.opts.maxToolSteps,
-          signal: abort.signal,
-          beforeToolCall: this.opts.toolHooks?.beforeToolCall,
-          afterToolCall: this.opts.toolHooks?.afterToolCall,
-        });
-        for await (const ev of loop) {
-          if (ev.type === 'text') {
-            ts.llmFirstToken ??= performance.now();
-            for (const c of chunker.push(ev.delta)) pushChunk(c);
-          } else if (ev.type === 'tool_call') this.emit('tool_call', ev.call);
-          else if (ev.type === 'tools_started') {
-            for (const c of chunker.flush()) pushChunk(c);
-            if (filler) fillerTimer = setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
-          } else if (ev.type === 'tool_result') {
-            clearTimeout(fillerTimer);
-            this.emit('tool_result', { call: ev.call, outcome: ev.outcome });
-          } else if (ev.type === 'usage') this.addUsage(ev.usage);
-        }
-        for (const c of chunker.flush()) pushChunk(c);
-      } catch (err) {
-        if (!isAbortError(err)) llmError = err;
-      } finally {
-        clearTimeout(fillerTimer);
-        chunks.close();
-      }
-    })();
-    // Tool calls and results the loop added become part of the history.
-    const spokenText = await this.play(chunks, abort, ts, index, userText);
-    await producer;
+    const { chunks, done } = this.replies.generate(work, ts, abort.signal);
+    const played = await this.replies.play(chunks, abort, { ts, index, userText });
+    const llmError = await done;
     this.stop.signal.removeEventListener('abort', onStop);
+    // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
-    const interrupted = abort.signal.aborted && !this.stop.signal.aborted;
-    if (spokenText.text || interrupted) {
-      const content = interrupted ? (spokenText.heard ? `${spokenText.heard}…` : '') : spokenText.text;
-      if (content) this.pushHistory({ role: 'assistant', content });
-      this.transcript.push({ role: 'agent', text: interrupted ? spokenText.heard : spokenText.text, at: (ts.firstAudioOut ?? performance.now()) - this.startedAt, ...(interrupted ? { interrupted: true } : {}) });
-    }
+    this.record(played, abort, ts.firstAudioOut ?? performance.now());
     if (llmError) {
       this.fail(llmError);
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });
@@ -485,88 +230,23 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /** Speaks fixed text (greeting, goodbye, apology). */
   private async speak(text: string, { record }: { record: boolean }): Promise<void> {
-    const chunks = new Channel<string>(8);
-    for (const c of new SentenceChunker({ firstChunkWords: 0 }).push(`${text} `)) chunks.offer(c);
-    chunks.close();
-    this.usage.ttsCharacters += text.length;
+    const chunks = this.replies.fixed(text);
     const abort = new AbortController();
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     const startAt = performance.now();
-    const r = await this.play(chunks, abort);
+    const played = await this.replies.play(chunks, abort);
     this.stop.signal.removeEventListener('abort', onStop);
+    if (record) this.record(played, abort, startAt);
+  }
+
+  /** Records what the agent said (or, cut off, what the user heard) in history and transcript. */
+  private record(played: Played, abort: AbortController, at: number): void {
     const interrupted = abort.signal.aborted && !this.stop.signal.aborted;
-    if (record && (r.text || interrupted)) {
-      const said = interrupted ? r.heard : r.text;
-      if (said) this.pushHistory({ role: 'assistant', content: interrupted ? `${said}…` : said });
-      this.transcript.push({ role: 'agent', text: said, at: startAt - this.startedAt, ...(interrupted ? { interrupted: true } : {}) });
-    }
-  }
-
-  /** Streams chunks through TTS to the output; returns the text spoken and the part heard. */
-  private async play(chunks: AsyncIterable<string>, abort: AbortController, ts?: TurnTimestamps, index = 0, userText = ''): Promise<{ text: string; heard: string }> {
-    const output = this.output!;
-    let done!: () => void;
-    const reply: ActiveReply = { abort, text: '', spoken: [], startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
-    this.reply = reply;
-    const sent = (async function* () {
-      for await (const c of chunks) {
-        reply.text += (reply.text ? ' ' : '') + c;
-        yield c;
-      }
-    })();
-    let resampler: Resampler | undefined;
-    let audioMs = 0;
-    try {
-      for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
-        if (abort.signal.aborted) break;
-        if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = performance.now();
-        if (frame.alignment) {
-          const a = frame.alignment;
-          for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: audioMs + a.startMs[i]!, chars: a.chars[i]! });
-        }
-        let out: AudioFrame = frame;
-        if (frame.sampleRate !== output.sampleRate) {
-          resampler ??= new Resampler(frame.sampleRate, output.sampleRate);
-          out = { samples: resampler.process(frame.samples), sampleRate: output.sampleRate };
-        }
-        audioMs += (frame.samples.length * 1000) / frame.sampleRate;
-        if (!reply.speaking) {
-          reply.speaking = true;
-          reply.startWrittenMs = output.writtenMs;
-          if (ts) {
-            ts.firstAudioOut = performance.now();
-            const latency = latencyOf(ts);
-            if (latency) {
-              this.metrics.turns.push(latency);
-              this.emit('turn', { index, userText, timestamps: { ...ts }, latency });
-            }
-          }
-          this.emit('agent_speech_started', { text: reply.text });
-        }
-        if (out.samples.length) await output.write(out);
-        if (abort.signal.aborted) break;
-      }
-      if (!reply.spoken.length) {
-        // No alignment from this provider: assume characters are spread evenly over the audio.
-        const chars = [...reply.text];
-        chars.forEach((c, i) => reply.spoken.push({ atMs: (i / Math.max(1, chars.length)) * audioMs, chars: c }));
-      }
-      if (!abort.signal.aborted) await waitOrAbort(output.drain(), abort.signal);
-    } catch (err) {
-      if (!isAbortError(err) && !abort.signal.aborted) this.fail(err);
-    } finally {
-      if (this.reply === reply) this.reply = undefined;
-      if (reply.speaking) this.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
-      done();
-    }
-    return { text: reply.text, heard: abort.signal.aborted ? this.heard(reply) : reply.text };
-  }
-
-  private addUsage(u: LlmUsage): void {
-    this.usage.llmPromptTokens += u.promptTokens;
-    this.usage.llmCompletionTokens += u.completionTokens;
-    this.emit('usage', { ...this.usage });
+    if (!played.text && !interrupted) return;
+    const said = interrupted ? played.heard : played.text;
+    if (said) this.pushHistory({ role: 'assistant', content: interrupted ? `${said}…` : said });
+    this.transcript.push({ role: 'agent', text: said, at: at - this.startedAt, ...(interrupted ? { interrupted: true } : {}) });
   }
 
   private checkBudget(): void {
@@ -586,19 +266,6 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   }
 }
 
-function countWords(text: string): number {
-  return text.split(/\s+/).filter(Boolean).length;
-}
-
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const onAbort = () => resolve();
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(resolve, resolve).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

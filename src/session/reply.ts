@@ -1,0 +1,220 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { AudioOutput } from '../adapters/types';
+import type { AudioFrame } from '../audio/frame';
+import { Resampler } from '../audio/resample';
+import { isAbortError } from '../errors';
+import { runToolLoop } from '../llm/loop';
+import type { ChatMessage, LlmUsage } from '../llm/types';
+import { Channel } from '../streams/channel';
+import { SentenceChunker } from '../tts/chunker';
+import type { TtsFrame } from '../tts/types';
+import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
+import type { VoiceSessionEvents, VoiceSessionOptions } from './types';
+
+/** The reply being played. */
+export interface ActiveReply {
+  abort: AbortController;
+  text: string;
+  spoken: { atMs: number; chars: string }[];
+  startWrittenMs: number;
+  done: Promise<void>;
+  speaking: boolean;
+}
+
+/** What a played reply said, and the part of it the user heard. */
+export interface Played {
+  text: string;
+  heard: string;
+}
+
+/** The turn a reply answers, for its latency record. */
+export interface ReplyTurn {
+  ts: TurnTimestamps;
+  index: number;
+  userText: string;
+}
+
+/** What the reply path needs from the session it serves. */
+export interface ReplyHost {
+  readonly events: EventEmitter<VoiceSessionEvents>;
+  readonly usage: Usage;
+  readonly metrics: SessionMetrics;
+  fail(err: unknown): void;
+}
+
+/**
+ * The reply path: LLM (with tools) → sentence chunks → TTS → output, and the part of the reply
+ * the user heard.
+ */
+export class ReplyPath {
+  /** Where the agent's audio goes (set when the session runs). */
+  output?: AudioOutput;
+  private active?: ActiveReply;
+
+  constructor(
+    private readonly opts: VoiceSessionOptions,
+    private readonly host: ReplyHost,
+  ) {}
+
+  /** The reply being played, if any. */
+  get current(): ActiveReply | undefined {
+    return this.active;
+  }
+
+  /**
+   * Runs the LLM with tools over `work` (the loop appends tool calls and results to it) and
+   * chunks its text for TTS. `done` resolves to the LLM's failure, if any.
+   */
+  generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal): { chunks: AsyncIterable<string>; done: Promise<unknown> } {
+    const chunks = new Channel<string>(64);
+    const chunker = new SentenceChunker(this.opts.chunker);
+    const filler = typeof this.opts.toolFiller === 'string' ? { text: this.opts.toolFiller, afterMs: 700 } : this.opts.toolFiller;
+    const events = this.host.events;
+    const pushChunk = (c: string) => {
+      ts.firstTextToTts ??= performance.now();
+      this.host.usage.ttsCharacters += c.length;
+      chunks.offer(c);
+    };
+    ts.llmRequest = performance.now();
+    const done = (async () => {
+      let fillerTimer: NodeJS.Timeout | undefined;
+      try {
+        const loop = runToolLoop(this.opts.llm, work, {
+          tools: this.opts.tools,
+          maxSteps: this.opts.maxToolSteps,
+          signal,
+          beforeToolCall: this.opts.toolHooks?.beforeToolCall,
+          afterToolCall: this.opts.toolHooks?.afterToolCall,
+        });
+        for await (const ev of loop) {
+          if (ev.type === 'text') {
+            ts.llmFirstToken ??= performance.now();
+            for (const c of chunker.push(ev.delta)) pushChunk(c);
+          } else if (ev.type === 'tool_call') events.emit('tool_call', ev.call);
+          else if (ev.type === 'tools_started') {
+            for (const c of chunker.flush()) pushChunk(c);
+            if (filler) fillerTimer = setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
+          } else if (ev.type === 'tool_result') {
+            clearTimeout(fillerTimer);
+            events.emit('tool_result', { call: ev.call, outcome: ev.outcome });
+          } else if (ev.type === 'usage') this.addUsage(ev.usage);
+        }
+        for (const c of chunker.flush()) pushChunk(c);
+      } catch (err) {
+        if (!isAbortError(err)) return err;
+      } finally {
+        clearTimeout(fillerTimer);
+        chunks.close();
+      }
+      return undefined;
+    })();
+    return { chunks, done };
+  }
+
+  /** Fixed text (greeting, goodbye, apology) as chunks for TTS. */
+  fixed(text: string): AsyncIterable<string> {
+    const chunks = new Channel<string>(8);
+    for (const c of new SentenceChunker({ firstChunkWords: 0 }).push(`${text} `)) chunks.offer(c);
+    chunks.close();
+    this.host.usage.ttsCharacters += text.length;
+    return chunks;
+  }
+
+  /**
+   * Cuts the reply being played: aborts it and drops the output's queued audio. Returns the
+   * reply, or undefined if none was playing.
+   */
+  cut(): ActiveReply | undefined {
+    const reply = this.active;
+    if (!reply || reply.abort.signal.aborted) return undefined;
+    reply.abort.abort();
+    this.output?.clear();
+    return reply;
+  }
+
+  /** The part of a reply the user actually heard: audio played, mapped to text by the alignment. */
+  heard(reply: ActiveReply): string {
+    const heardMs = Math.max(0, (this.output?.playedMs ?? 0) - reply.startWrittenMs);
+    let text = '';
+    for (const s of reply.spoken) if (s.atMs <= heardMs) text += s.chars;
+    return text.trim();
+  }
+
+  /** Streams chunks through TTS to the output; returns the text spoken and the part heard. */
+  async play(chunks: AsyncIterable<string>, abort: AbortController, turn?: ReplyTurn): Promise<Played> {
+    const output = this.output!;
+    const events = this.host.events;
+    const ts = turn?.ts;
+    let done!: () => void;
+    const reply: ActiveReply = { abort, text: '', spoken: [], startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
+    this.active = reply;
+    const sent = (async function* () {
+      for await (const c of chunks) {
+        reply.text += (reply.text ? ' ' : '') + c;
+        yield c;
+      }
+    })();
+    let resampler: Resampler | undefined;
+    let audioMs = 0;
+    try {
+      for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
+        if (abort.signal.aborted) break;
+        if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = performance.now();
+        if (frame.alignment) {
+          const a = frame.alignment;
+          for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: audioMs + a.startMs[i]!, chars: a.chars[i]! });
+        }
+        let out: AudioFrame = frame;
+        if (frame.sampleRate !== output.sampleRate) {
+          resampler ??= new Resampler(frame.sampleRate, output.sampleRate);
+          out = { samples: resampler.process(frame.samples), sampleRate: output.sampleRate };
+        }
+        audioMs += (frame.samples.length * 1000) / frame.sampleRate;
+        if (!reply.speaking) {
+          reply.speaking = true;
+          reply.startWrittenMs = output.writtenMs;
+          if (turn && ts) {
+            ts.firstAudioOut = performance.now();
+            const latency = latencyOf(ts);
+            if (latency) {
+              this.host.metrics.turns.push(latency);
+              events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency });
+            }
+          }
+          events.emit('agent_speech_started', { text: reply.text });
+        }
+        if (out.samples.length) await output.write(out);
+        if (abort.signal.aborted) break;
+      }
+      if (!reply.spoken.length) {
+        // No alignment from this provider: assume characters are spread evenly over the audio.
+        const chars = [...reply.text];
+        chars.forEach((c, i) => reply.spoken.push({ atMs: (i / Math.max(1, chars.length)) * audioMs, chars: c }));
+      }
+      if (!abort.signal.aborted) await waitOrAbort(output.drain(), abort.signal);
+    } catch (err) {
+      if (!isAbortError(err) && !abort.signal.aborted) this.host.fail(err);
+    } finally {
+      if (this.active === reply) this.active = undefined;
+      if (reply.speaking) events.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
+      done();
+    }
+    return { text: reply.text, heard: abort.signal.aborted ? this.heard(reply) : reply.text };
+  }
+
+  private addUsage(u: LlmUsage): void {
+    const usage = this.host.usage;
+    usage.llmPromptTokens += u.promptTokens;
+    usage.llmCompletionTokens += u.completionTokens;
+    this.host.events.emit('usage', { ...usage });
+  }
+}
+
+function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onAbort = () => resolve();
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, resolve).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

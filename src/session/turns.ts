@@ -1,0 +1,158 @@
+import type { AudioInput } from '../adapters/types';
+import type { AudioFrame } from '../audio/frame';
+import type { VadEvent } from '../audio/vad';
+import type { SttEvent } from '../stt/types';
+import type { TurnEndPolicy, VoiceSessionOptions } from './types';
+
+/** What the turn-taker tells the session it serves. */
+export interface TurnHost {
+  /** The user started speaking. */
+  speechStarted(source: 'stt' | 'vad'): void;
+  /** A transcript (interim or final) arrived. */
+  transcript(text: string, final: boolean): void;
+  /** The user is barging in: stop the agent (`local`: the VAD, not the STT, heard it). */
+  bargeIn(eventAt: number, local: boolean): void;
+  /** Words followed a speech start (a local barge-in was the user, not noise). */
+  words(): void;
+  /** The user's turn ended. */
+  userTurn(turn: { text: string; endOfSpeech: number; sttFinal: number }): void;
+  /** Seconds of input audio passed on to the STT. */
+  audio(seconds: number): void;
+  /** True while the agent is replying (for backchannels). */
+  replying(): boolean;
+  fail(err: unknown): void;
+}
+
+/**
+ * Turn-taking: endpointing (STT end of turn, silence timers, local VAD), the input's arrival times
+ * (to date the end of speech), and the barge-in decision.
+ */
+export class TurnTaker {
+  private pending: string[] = [];
+  private pendingEnd?: number;
+  private silenceTimer?: NodeJS.Timeout;
+  private vadTurnTimer?: NodeJS.Timeout;
+  private arrivals: { end: number; at: number }[] = [];
+  private audioSec = 0;
+  private vadQueue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly opts: Pick<VoiceSessionOptions, 'turnEnd' | 'bargeIn' | 'vad' | 'vadTurnEndMs'>,
+    private readonly host: TurnHost,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  /** Passes the input through, noting when each bit of audio arrived (to time end of speech). */
+  async *tap(input: AudioInput): AsyncGenerator<AudioFrame> {
+    for await (const frame of input) {
+      const dur = frame.samples.length / frame.sampleRate;
+      this.audioSec += dur;
+      this.host.audio(dur);
+      this.arrivals.push({ end: this.audioSec, at: performance.now() });
+      if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
+      if (this.opts.vad) {
+        const vad = this.opts.vad;
+        // Off the audio path: frames go to the STT without waiting for the VAD.
+        this.vadQueue = this.vadQueue.then(async () => this.onVad(await vad.process(frame))).catch((err) => this.host.fail(err));
+      }
+      yield frame;
+    }
+  }
+
+  /** Stops the timers. */
+  dispose(): void {
+    clearTimeout(this.silenceTimer);
+    clearTimeout(this.vadTurnTimer);
+  }
+
+  /** Wall time at which audio position `sec` was captured. */
+  private wallTimeOf(sec: number): number {
+    const a = this.arrivals;
+    let lo = 0;
+    let hi = a.length - 1;
+    if (hi < 0) return performance.now();
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (a[mid]!.end < sec) lo = mid + 1;
+      else hi = mid;
+    }
+    const hit = a[lo]!;
+    return hit.at - Math.max(0, (hit.end - sec) * 1000);
+  }
+
+  private onVad(events: VadEvent[]): void {
+    for (const ev of events) {
+      if (this.signal.aborted) return;
+      if (ev.type === 'speech_start') {
+        clearTimeout(this.vadTurnTimer);
+        this.host.speechStarted('vad');
+        if (this.opts.bargeIn !== false) this.host.bargeIn(performance.now(), true);
+      } else {
+        clearTimeout(this.vadTurnTimer);
+        this.vadTurnTimer = setTimeout(() => this.flush(), this.opts.vadTurnEndMs ?? 700);
+      }
+    }
+  }
+
+  /** Handles one STT event. */
+  onStt(ev: SttEvent): void {
+    const bargeIn = this.opts.bargeIn === false ? undefined : { minWords: this.opts.bargeIn?.minWords ?? 2 };
+    if ((ev.type === 'interim' || ev.type === 'final') && ev.text.trim()) this.host.words();
+    switch (ev.type) {
+      case 'speech_started':
+        clearTimeout(this.silenceTimer);
+        this.host.speechStarted('stt');
+        if (bargeIn && bargeIn.minWords === 0) this.host.bargeIn(performance.now(), false);
+        return;
+      case 'interim':
+        this.host.transcript(ev.text, false);
+        if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(performance.now(), false);
+        return;
+      case 'final': {
+        if (!ev.text.trim()) {
+          if (ev.endOfTurn && this.policy() === 'speech_final') this.flush();
+          return;
+        }
+        this.host.transcript(ev.text, true);
+        const words = countWords(ev.text);
+        if (this.host.replying()) {
+          if (bargeIn && words >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(performance.now(), false);
+          else if (bargeIn && !this.pending.length) return; // a backchannel ("uh-huh") while the agent talks
+        }
+        this.pending.push(ev.text.trim());
+        this.pendingEnd = ev.words.length ? ev.words[ev.words.length - 1]!.end : ev.end;
+        const policy = this.policy();
+        if (policy === 'speech_final' && ev.endOfTurn) this.flush();
+        else if (typeof policy === 'object') {
+          clearTimeout(this.silenceTimer);
+          this.silenceTimer = setTimeout(() => this.flush(), policy.silenceMs);
+        }
+        return;
+      }
+      case 'utterance_end':
+        if (this.policy() === 'utterance_end' || this.pending.length) this.flush();
+        return;
+    }
+  }
+
+  private policy(): TurnEndPolicy {
+    return this.opts.turnEnd ?? 'speech_final';
+  }
+
+  /** Ends the user's turn now if they said anything. */
+  flush(): void {
+    clearTimeout(this.silenceTimer);
+    clearTimeout(this.vadTurnTimer);
+    if (!this.pending.length || this.signal.aborted) return;
+    const text = this.pending.join(' ');
+    const sttFinal = performance.now();
+    const endOfSpeech = Math.min(sttFinal, this.wallTimeOf(this.pendingEnd ?? this.audioSec));
+    this.pending = [];
+    this.pendingEnd = undefined;
+    this.host.userTurn({ text, endOfSpeech, sttFinal });
+  }
+}
+
+function countWords(text: string): number {
+  return text.split(/\s+/).filter(Boolean).length;
+}

@@ -1,0 +1,105 @@
+import type { Vad } from '../audio/vad';
+import type { ToolHooks } from '../llm/loop';
+import type { Tool, ToolOutcome } from '../llm/tools';
+import type { LlmStream, ToolCall } from '../llm/types';
+import type { SttStream } from '../stt/types';
+import type { ChunkerOptions } from '../tts/chunker';
+import type { TtsStream } from '../tts/types';
+import type { VoxlineError } from '../errors';
+import type { PriceTable, TurnLatency, TurnTimestamps, Usage } from './metrics';
+
+/** When a user turn ends. */
+export type TurnEndPolicy = 'speech_final' | 'utterance_end' | { silenceMs: number };
+
+/** Barge-in settings. */
+export interface BargeInOptions {
+  /** Words the user must say before the agent stops (default 2; 0 stops on speech start). */
+  minWords?: number;
+  /**
+   * With a local `vad`, the agent stops on the user's speech at once; if no words follow within
+   * this long, it was noise and the agent says the rest of what it was saying (default 1200 ms).
+   */
+  resumeAfterMs?: number;
+}
+
+/** Options of {@link VoiceSession}. */
+export interface VoiceSessionOptions {
+  stt: SttStream;
+  llm: LlmStream;
+  tts: TtsStream;
+  /** System prompt (in addition to the LLM's own `instructions`). */
+  instructions?: string;
+  /** Spoken first, before the user says anything. */
+  greeting?: string;
+  /** Tools the model may call. */
+  tools?: readonly Tool<any, unknown>[];
+  /** Hooks before (veto or replace) and after each tool call. */
+  toolHooks?: ToolHooks;
+  /** LLM requests per turn, tool calls included (default 5). */
+  maxToolSteps?: number;
+  /** Spoken when a tool is still running after `afterMs` (default 700 ms). */
+  toolFiller?: string | { text: string; afterMs?: number };
+  /** Phrases that end the call when the user says them. */
+  hangUpPhrases?: readonly string[];
+  /** Said before hanging up. */
+  goodbye?: string;
+  /** When a user turn ends (default `speech_final`). */
+  turnEnd?: TurnEndPolicy;
+  /** Barge-in settings, or false to let the agent finish speaking. */
+  bargeIn?: false | BargeInOptions;
+  /** Messages kept in history (oldest dropped first; default unlimited). */
+  historyLimit?: number;
+  /** What to do when a provider fails mid-turn: say `apology` and go on, or close (default `apologize`). */
+  onProviderError?: 'apologize' | 'close';
+  /** Said after a provider failure (default "Sorry, I ran into a problem. Could you say that again?"). */
+  apology?: string;
+  /** Prices to estimate cost from usage. */
+  prices?: PriceTable;
+  /** End the session politely once the estimated cost reaches this. */
+  budget?: number;
+  /** Sentence chunker settings. */
+  chunker?: ChunkerOptions;
+  /**
+   * A local voice-activity detector run on the input frames (e.g. `await sileroVad()`): barge-in
+   * triggers on local speech start, without waiting for the STT provider, and a user turn also
+   * ends on local silence when the STT is slow to send its end of turn.
+   */
+  vad?: Vad;
+  /** With `vad`: end the user's turn this long after local speech end if the STT has not (default 700 ms). */
+  vadTurnEndMs?: number;
+}
+
+/** A completed turn with its latency breakdown. */
+export interface TurnEvent {
+  index: number;
+  userText: string;
+  timestamps: TurnTimestamps;
+  latency: TurnLatency;
+}
+
+/** One entry of the conversation record. */
+export interface TranscriptEntry {
+  role: 'user' | 'agent';
+  text: string;
+  /** Milliseconds since the session started. */
+  at: number;
+  /** The agent was cut off; `text` is what the user heard. */
+  interrupted?: boolean;
+}
+
+/** Events of a {@link VoiceSession}. */
+export interface VoiceSessionEvents {
+  /** The user started speaking (`source`: the STT provider or the local VAD). */
+  user_speech_started: [{ source: 'stt' | 'vad' }];
+  transcript: [{ text: string; final: boolean }];
+  user_turn: [{ text: string }];
+  turn: [TurnEvent];
+  agent_speech_started: [{ text: string }];
+  agent_speech_ended: [{ text: string; interrupted: boolean }];
+  interrupted: [{ heardText: string; fullText: string; latencyMs: number }];
+  tool_call: [ToolCall];
+  tool_result: [{ call: ToolCall; outcome: ToolOutcome }];
+  usage: [Usage];
+  error: [VoxlineError];
+  closed: [{ reason: string }];
+}
