@@ -4,7 +4,7 @@ import type { SttEvent, SttStream, SttWord, Transcription, TranscribeOptions } f
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link GatewayStt}. */
-export interface GatewaySttOptions extends WsSttOptions {
+export interface GatewaySttOptions extends Omit<WsSttOptions, 'keepAliveMs'> {
   /** Gateway key (`Authorization: Bearer`). */
   apiKey: string;
   /** Model id, e.g. `deepgram/nova-3`. */
@@ -37,8 +37,8 @@ export class GatewayStt implements SttStream {
         headers: { Authorization: `Bearer ${this.options.apiKey}` },
         encode: encodeLinear16,
         parse: parseGatewayStt,
+        // The contract is binary audio plus CloseStream: no KeepAlive (PROTOCOLS.md section 8).
         closeMessage: '{"type":"CloseStream"}',
-        keepAliveMessage: '{"type":"KeepAlive"}',
       },
       audio,
       { ...this.options, ...options },

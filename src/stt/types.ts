@@ -33,8 +33,17 @@ export interface TranscribeOptions {
 
 /** A running transcription: an async iterable of events that can also be asked to finalize. */
 export interface Transcription extends AsyncIterable<SttEvent> {
-  /** Asks the provider to turn pending interim text into a final result now (a turn boundary). */
+  /**
+   * Asks the provider to turn pending interim text into a final result now (Deepgram `Finalize`),
+   * e.g. when a local VAD has heard the end of the user's speech: the final comes sooner than the
+   * provider's own endpointing would send it. A no-op where the protocol has no such message.
+   */
   finalize(): void;
+  /**
+   * Ends the transcription gracefully: no more audio is sent, the provider's last results are
+   * still yielded (bounded wait), then the iteration ends. Optional for custom providers.
+   */
+  close?(): Promise<void>;
 }
 
 /** A streaming speech-to-text provider. Implement this to add one. */

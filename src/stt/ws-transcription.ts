@@ -30,6 +30,11 @@ export interface WsSttOptions {
   connectTimeoutMs?: number;
   /** How much unacknowledged audio is kept for replay after a reconnect (default 30 s). */
   replayWindowSec?: number;
+  /**
+   * After the close message, how long to wait for the provider's last results and its own close
+   * before closing the socket anyway (default 2000 ms).
+   */
+  closeTimeoutMs?: number;
 }
 
 interface Chunk {
@@ -40,14 +45,21 @@ interface Chunk {
 
 /**
  * One streaming transcription over a WebSocket: audio is pumped in as it arrives, events come
- * out, KeepAlive is sent during silence, and a dropped socket reconnects and replays the audio
- * the provider has not yet finalised, so no speech is lost. Times in events are continuous
- * across reconnections.
+ * out, KeepAlive is sent during silence (where the protocol has one), and a dropped socket
+ * reconnects and replays the audio the provider has not yet finalised, so no speech is lost.
+ * Times in events are continuous across reconnections.
+ *
+ * Every way of ending sends the protocol's close message and lets the provider finish: at the end
+ * of the audio and on {@link WsTranscription.close} the last results are still yielded; on an
+ * abort or a `break` the iteration ends at once while the socket stays open in the background
+ * until the provider has sent its last results and closed (both bounded by `closeTimeoutMs`).
  */
 export class WsTranscription implements Transcription {
   private readonly out = new Channel<SttEvent>(1024);
   private readonly pending: Chunk[] = [];
   private readonly stop = new AbortController();
+  private readonly ended: Promise<void>;
+  private resolveEnded!: () => void;
   private ws?: WebSocket;
   private audioSec = 0;
   private offsetSec = 0;
@@ -64,10 +76,27 @@ export class WsTranscription implements Transcription {
     private readonly proto: WsSttProtocol,
     private readonly audio: AsyncIterable<AudioFrame>,
     private readonly opts: WsSttOptions & TranscribeOptions,
-  ) {}
+  ) {
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+  }
 
   finalize(): void {
-    if (this.proto.finalizeMessage && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.finalizeMessage);
+    if (this.proto.finalizeMessage && !this.ending && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.finalizeMessage);
+  }
+
+  /**
+   * Ends the transcription gracefully: stops sending audio, sends the close message and keeps
+   * yielding the provider's last results until it closes (at most `closeTimeoutMs`). Resolves
+   * once the iteration has nothing more to yield.
+   */
+  close(): Promise<void> {
+    if (!this.started || this.finished) {
+      this.shutdown(false);
+      return Promise.resolve();
+    }
+    this.stop.abort();
+    this.beginEnd();
+    return this.ended;
   }
 
   /** Connects, streams the audio, and yields events until the audio ends or the loop is left. */
@@ -75,7 +104,10 @@ export class WsTranscription implements Transcription {
     if (this.started) throw new Error('A transcription can only be iterated once');
     this.started = true;
     const signal = this.opts.signal;
-    const onAbort = () => this.fail(new AbortError('Transcription aborted'));
+    const onAbort = () => {
+      this.out.fail(new AbortError('Transcription aborted'));
+      this.shutdown(true);
+    };
     if (signal?.aborted) throw new AbortError('Transcription aborted');
     signal?.addEventListener('abort', onAbort, { once: true });
     this.connect();
@@ -84,16 +116,29 @@ export class WsTranscription implements Transcription {
       yield* this.out;
     } finally {
       signal?.removeEventListener('abort', onAbort);
-      this.shutdown();
+      // Left early (break): the provider still gets to finish.
+      this.shutdown(true);
     }
   }
 
   private fail(err: unknown): void {
     this.out.fail(err);
-    this.shutdown();
+    this.shutdown(false);
   }
 
-  private shutdown(): void {
+  /** Sends the close message once and bounds the wait for the provider's last results. */
+  private beginEnd(): void {
+    if (this.ending || this.finished) return;
+    this.ending = true;
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.closeMessage);
+    this.endTimer = setTimeout(() => this.shutdown(false), this.opts.closeTimeoutMs ?? 2000);
+  }
+
+  /**
+   * Ends the iteration. With `linger`, an open socket is handed the close message (if not sent
+   * yet) and left to the provider to close, bounded by `closeTimeoutMs`; otherwise it is closed now.
+   */
+  private shutdown(linger: boolean): void {
     if (this.finished) return;
     this.finished = true;
     this.stop.abort();
@@ -105,12 +150,18 @@ export class WsTranscription implements Transcription {
     if (ws) {
       ws.removeAllListeners();
       ws.on('error', () => {});
-      if (ws.readyState === WebSocket.OPEN) {
-        ws.send(this.proto.closeMessage);
-        ws.close(1000);
-      } else ws.terminate();
+      if (ws.readyState !== WebSocket.OPEN) ws.terminate();
+      else {
+        if (!this.ending) ws.send(this.proto.closeMessage);
+        if (!linger) ws.close(1000);
+        else {
+          const timer = setTimeout(() => ws.close(1000), this.opts.closeTimeoutMs ?? 2000);
+          ws.once('close', () => clearTimeout(timer));
+        }
+      }
     }
     this.out.close();
+    this.resolveEnded();
   }
 
   private send(bytes: Buffer): void {
@@ -132,12 +183,9 @@ export class WsTranscription implements Transcription {
         while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
         this.send(bytes);
       }
-      this.ending = true;
-      if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.closeMessage);
-      // If the provider never closes, end anyway.
-      this.endTimer = setTimeout(() => this.shutdown(), 5000);
+      this.beginEnd();
     } catch (err) {
-      if (!this.finished) this.fail(err);
+      if (!this.finished && !this.ending) this.fail(err);
     }
   }
 
@@ -201,7 +249,7 @@ export class WsTranscription implements Transcription {
       this.ws = undefined;
       clearInterval(this.keepAlive);
       const why = String(reason);
-      if (this.ending && code === 1000) return this.shutdown();
+      if (this.ending && code === 1000) return this.shutdown(false);
       if (/DATA-/.test(why) || code === 1008) return this.fail(new ProviderError(`${provider} closed the stream: ${code} ${why}`, { provider, status: code }));
       this.retry(new ProviderError(`${provider} connection closed unexpectedly: ${code} ${why}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
     });

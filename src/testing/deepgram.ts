@@ -15,6 +15,21 @@ export interface DeepgramEmulatorOptions extends EmulatorOptions {
   idleTimeoutMs?: number;
   /** How long after the onset of speech `SpeechStarted` is sent, ms of audio (default 40). */
   speechStartedDelayMs?: number;
+  /**
+   * Time the service takes after `CloseStream` to process the remaining audio before it sends
+   * the last `Results`, the `Metadata` and closes (default 0).
+   */
+  closeStreamDelayMs?: number;
+}
+
+/** How one connection ended, for tests of the clients' close handshake. */
+export interface ListenClose {
+  /** The close code. */
+  code: number;
+  /** Who started the close: the service (after `CloseStream`, or a timeout) or the client. */
+  by: 'server' | 'client';
+  /** Whether the `Metadata` summary was sent before the close. */
+  metadataSent: boolean;
 }
 
 const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729']);
@@ -28,6 +43,8 @@ const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr
 export class DeepgramEmulator extends Emulator {
   /** The script the recogniser reads utterances from. */
   readonly script: SttScript;
+  /** How each finished connection ended, in order. */
+  readonly closes: ListenClose[] = [];
 
   constructor(readonly opts: DeepgramEmulatorOptions = {}) {
     super(opts);
@@ -68,6 +85,8 @@ export class DeepgramEmulator extends Emulator {
     this.faults.stall = undefined;
     let sent = 0;
     let closed = false;
+    let metadataSent = false;
+    let closing = false;
     let carry: Buffer | undefined;
     let idle: NodeJS.Timeout | undefined;
     const resetIdle = () => {
@@ -140,14 +159,25 @@ export class DeepgramEmulator extends Emulator {
       if (msg.type === 'KeepAlive') return;
       if (msg.type === 'Finalize') return emit(engine.finalize());
       if (msg.type === 'CloseStream') {
-        emit(engine.finalize());
-        send({ type: 'Metadata', transaction_key: 'deprecated', request_id: requestId, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', created: new Date().toISOString(), duration: engine.receivedMs / 1000, channels, models: [modelUuid], model_info: { [modelUuid]: metadata.model_info } });
-        return close(1000, '');
+        if (closing) return;
+        closing = true;
+        // The remaining audio is processed, then the last Results, the Metadata summary, a normal close.
+        const finish = () => {
+          emit(engine.finalize());
+          send({ type: 'Metadata', transaction_key: 'deprecated', request_id: requestId, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', created: new Date().toISOString(), duration: engine.receivedMs / 1000, channels, models: [modelUuid], model_info: { [modelUuid]: metadata.model_info } });
+          metadataSent = !closed;
+          close(1000, '');
+        };
+        const delay = this.opts.closeStreamDelayMs ?? 0;
+        if (delay > 0) this.later(delay, finish);
+        else finish();
+        return;
       }
       if (msg.type === 'Configure') return;
       send({ type: 'Error', variant: 'SchemaError', description: `Unknown message type ${msg.type}`, message: String(data).slice(0, 200) });
     });
-    ws.on('close', () => {
+    ws.on('close', (code) => {
+      this.closes.push({ code, by: closed ? 'server' : 'client', metadataSent });
       closed = true;
       this.cancel(idle);
     });

@@ -83,10 +83,11 @@ export class GatewayEmulator extends Emulator {
       }
       const msg = parseJson(data);
       this.record.messages.push(msg ?? { unparsed: String(data) });
+      // The contract knows one text frame, CloseStream (PROTOCOLS.md section 8); KeepAlive is not part of it.
       if (msg?.type === 'CloseStream') {
         emit(engine.finalize());
         ws.close(1000, '');
-      } else if (msg?.type !== 'KeepAlive') {
+      } else {
         send({ type: 'error', message: 'Unknown or malformed message' });
       }
     });

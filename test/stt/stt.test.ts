@@ -148,4 +148,70 @@ describe('DeepgramStt', () => {
     expect(emu.record.messages).toContainEqual({ type: 'Finalize' });
     expect(events.find((e) => e.type === 'final')).toMatchObject({ text: 'flush me now', endOfTurn: false });
   });
+  describe('closing: the last results and the Metadata are waited for (bounded)', () => {
+    const lastWords = async (opts: ConstructorParameters<typeof DeepgramEmulator>[0] = {}) => {
+      emu = new DeepgramEmulator({ script: ['the last words'], closeStreamDelayMs: 250, ...opts });
+      await emu.start();
+      return emu as DeepgramEmulator;
+    };
+
+    it('close() sends CloseStream and still yields the final of the speech in progress', async () => {
+      const dg = await lastWords();
+      const t = new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
+      const started = performance.now();
+      setTimeout(() => void t.close!(), 900);
+      const events = await collect(t);
+      expect(performance.now() - started).toBeLessThan(2500);
+      expect(events.filter((e) => e.type === 'final')).toMatchObject([{ text: 'the last words', endOfTurn: false }]);
+      expect(dg.record.messages.at(-1)).toEqual({ type: 'CloseStream' });
+      await sleep(50);
+      expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
+    });
+
+    it('on break, the socket stays open until the service has sent its Metadata and closed', async () => {
+      const dg = await lastWords();
+      for await (const ev of new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)))) if (ev.type === 'interim') break;
+      await sleep(450);
+      expect(dg.record.messages.at(-1)).toEqual({ type: 'CloseStream' });
+      expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
+      expect(dg.openConnections).toBe(0);
+    });
+
+    it('on abort, iteration throws at once and the socket is still closed by the service', async () => {
+      const dg = await lastWords();
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 700);
+      const started = performance.now();
+      await expect(collect(new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)), { signal: ac.signal }))).rejects.toBeInstanceOf(AbortError);
+      expect(performance.now() - started).toBeLessThan(900);
+      await sleep(450);
+      expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
+    });
+
+    it('gives up waiting after closeTimeoutMs', async () => {
+      const dg = await lastWords({ closeStreamDelayMs: 10_000 });
+      const t = new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl, closeTimeoutMs: 300 }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
+      const done = collect(t);
+      await sleep(600);
+      const started = performance.now();
+      await t.close!();
+      expect(performance.now() - started).toBeLessThan(600);
+      await done;
+      await sleep(50);
+      expect(dg.closes).toEqual([{ code: 1000, by: 'client', metadataSent: false }]);
+    });
+  });
+});
+
+describe('GatewayStt', () => {
+  it('sends no KeepAlive during pauses: the contract is binary audio plus CloseStream', async () => {
+    const gw = new GatewayEmulator({ apiKey: 'sk-aig', script: ['after the pause'] });
+    emu = gw;
+    await gw.start();
+    const stt = gateway({ apiKey: 'sk-aig', baseURL: gw.baseURL }).stt('deepgram/nova-3', { keepAliveMs: 100 });
+    async function* gap() { yield* await utteranceFrames(0, 100, 0); await sleep(600); yield* await utteranceFrames(600, 100, 300); }
+    const events = await collect(stt.transcribe(gap()));
+    expect(events.filter((e) => e.type === 'final')).toMatchObject([{ text: 'after the pause' }]);
+    expect(gw.record.messages).toEqual([{ type: 'CloseStream' }]);
+  });
 });
