@@ -14,3 +14,6 @@ export * from './gateway';
 export * from './caller';
 export * from './twilio';
 export * from './aura';
+export * from './text-session';
+export * from './expect';
+export * from './replies';

@@ -211,10 +211,10 @@ export class OpenAiEmulator extends Emulator {
       return true;
     };
     try {
-      await sleep(Math.max(0, start + ttft - performance.now()), ac.signal);
+      await pause(start + ttft - performance.now(), ac.signal);
       write(chunk({ role: 'assistant', content: toolCalls.length ? null : '', refusal: null }));
       for (let i = 0; i < tokens.length; i++) {
-        if (i > 0) await sleep(Math.max(0, start + ttft + i * gap - performance.now()), ac.signal);
+        if (i > 0) await pause(start + ttft + i * gap - performance.now(), ac.signal);
         if (!write(chunk({ content: tokens[i] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
       }
       // Tool calls: a header fragment each, then argument fragments interleaved across calls.
@@ -222,7 +222,7 @@ export class OpenAiEmulator extends Emulator {
         for (const c of toolCalls) write(chunk({ tool_calls: [{ index: c.index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }));
         const pieces = toolCalls.map((c) => c.args.match(/[\s\S]{1,7}/g) ?? []);
         for (let k = 0; k < Math.max(...pieces.map((p) => p.length)); k++) {
-          await sleep(gap, ac.signal);
+          await pause(gap, ac.signal);
           for (const c of toolCalls) {
             const piece = pieces[c.index]![k];
             if (piece !== undefined && !write(chunk({ tool_calls: [{ index: c.index, function: { arguments: piece } }] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
@@ -237,6 +237,12 @@ export class OpenAiEmulator extends Emulator {
       res.end();
     }
   }
+}
+
+/** Sleeps `ms` when positive; with no delay to wait, goes on at once (zero-latency emulation). */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms > 0) await sleep(ms, signal);
+  else signal.throwIfAborted();
 }
 
 /** Checks `Authorization: Bearer <key>`; returns an OpenAI-style 401 when it is wrong. */

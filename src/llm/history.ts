@@ -1,0 +1,24 @@
+import type { ChatMessage } from './types';
+
+/**
+ * Appends `messages` to `history`, then drops the oldest beyond `limit` (when set), never leaving a
+ * tool result without the assistant message that asked for it.
+ */
+export function appendHistory(history: ChatMessage[], messages: readonly ChatMessage[], limit?: number): void {
+  history.push(...messages);
+  if (limit && history.length > limit) {
+    let drop = history.length - limit;
+    while (drop < history.length && history[drop]!.role === 'tool') drop++;
+    history.splice(0, drop);
+  }
+}
+
+/** `history` with the system prompt first, as sent to the model. */
+export function withInstructions(history: readonly ChatMessage[], instructions?: string): ChatMessage[] {
+  return instructions ? [{ role: 'system', content: instructions }, ...history] : [...history];
+}
+
+/** The first of `phrases` that `text` contains as whole words (case-insensitive), if any. */
+export function hangUpPhraseIn(text: string, phrases: readonly string[] | undefined): string | undefined {
+  return phrases?.find((p) => new RegExp(`\\b${p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'i').test(text));
+}

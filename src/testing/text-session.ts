@@ -1,0 +1,194 @@
+import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
+import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
+import { runToolLoop } from '../llm/loop';
+import type { ChatMessage, LlmStream, ToolCall } from '../llm/types';
+import { type Usage, costOf } from '../session/metrics';
+import type { VoiceSessionOptions } from '../session/session';
+import { SentenceChunker } from '../tts/chunker';
+import { TurnExpectation } from './expect';
+
+/** Options of {@link TextSession}: the agent definition of a {@link VoiceSessionOptions}, without audio. */
+export interface TextSessionOptions extends Partial<Omit<VoiceSessionOptions, 'llm'>> {
+  /** The model, as given to the voice session (an emulator's or a real provider's). */
+  llm: LlmStream;
+}
+
+/** Why a text-level conversation ended, as a voice session would close. */
+export type HangUpReason = 'hang-up' | 'budget reached' | 'provider error';
+
+/** One thing the agent did during a turn, in order. */
+export type AgentEvent =
+  /** The model called a tool; `arguments` are parsed from JSON (the raw string when they are not JSON). */
+  | { type: 'tool_call'; name: string; arguments: unknown; call: ToolCall }
+  /** A tool call's outcome: `result` when it succeeded, `error` when it failed or was refused by validation. */
+  | { type: 'tool_result'; name: string; ok: boolean; result?: unknown; error?: ToolError; call: ToolCall }
+  /** Text the agent says (as the voice session would send it to TTS). */
+  | { type: 'message'; text: string }
+  /** The agent ended the call. */
+  | { type: 'hang_up'; reason: HangUpReason }
+  /** A provider failed during the turn. */
+  | { type: 'error'; error: VoxlineError };
+
+/** The outcome of one user utterance. */
+export interface TextTurn {
+  /** What the user said. */
+  readonly userText: string;
+  /** What the agent did, in order. */
+  readonly events: readonly AgentEvent[];
+  /** Everything the agent said in this turn, joined. */
+  readonly text: string;
+  /** Fresh fluent assertions on {@link TextTurn.events}, starting at the first event (each access starts over). */
+  readonly expect: TurnExpectation;
+}
+
+/**
+ * Runs an agent definition (the LLM, instructions, tools and their hooks, hang-up phrases, budget
+ * and history limit of a {@link VoiceSessionOptions}) one user utterance at a time, as text: no STT,
+ * TTS or audio. Each turn goes through the same tool loop and history rules as the voice session
+ * and returns what the agent did, in order, with assertions on it.
+ *
+ * ```ts
+ * const agent = new TextSession({ ...myAgent, llm });
+ * const turn = await agent.run('Where is order A-17?');
+ * turn.expect.toolCall('lookup_order', { order_id: 'A-17' }).toolResult().message(/shipped/).noMoreEvents();
+ * ```
+ */
+export class TextSession {
+  /** The conversation so far, exactly as the voice session would keep it. */
+  readonly history: ChatMessage[] = [];
+  /** Every turn so far. */
+  readonly turns: TextTurn[] = [];
+  /** What the conversation consumed (`ttsCharacters` counts the text the agent would have spoken). */
+  readonly usage: Usage = { sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0, ttsCharacters: 0 };
+  private readonly opts: TextSessionOptions;
+  private ended?: HangUpReason;
+
+  constructor(options: TextSessionOptions) {
+    if (!options?.llm) throw new ConfigError('TextSession needs an llm');
+    if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
+    if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
+    this.opts = options;
+    if (options.greeting) this.pushHistory({ role: 'assistant', content: options.greeting });
+  }
+
+  /** Why the conversation ended, once it has. */
+  get endedReason(): HangUpReason | undefined {
+    return this.ended;
+  }
+
+  /** Estimated cost so far (needs `prices`). */
+  get cost(): number {
+    return this.opts.prices ? costOf(this.usage, this.opts.prices) : 0;
+  }
+
+  /**
+   * Says `userText` to the agent and resolves with what it did. Rejects (with a `ConfigError`)
+   * once the agent has hung up; a provider failure is an `error` event, handled as the voice
+   * session would (an apology, or the end of the call).
+   */
+  async run(userText: string, options: { signal?: AbortSignal } = {}): Promise<TextTurn> {
+    if (this.ended) throw new ConfigError(`The conversation has ended (${this.ended}); start a new TextSession`);
+    const events: AgentEvent[] = [];
+    const said: string[] = [];
+    const say = (text: string) => {
+      said.push(text);
+      events.push({ type: 'message', text });
+    };
+    this.pushHistory({ role: 'user', content: userText });
+    if (hangUpPhraseIn(userText, this.opts.hangUpPhrases)) {
+      if (this.opts.goodbye) this.sayRecorded(this.opts.goodbye, say);
+      this.end('hang-up', events);
+      return this.finish(userText, events, said);
+    }
+    const work = withInstructions(this.history, this.opts.instructions);
+    const base = work.length;
+    const chunker = new SentenceChunker(this.opts.chunker);
+    const spoken: string[] = [];
+    let segment: string[] = [];
+    const addChunks = (chunks: string[]) => {
+      for (const c of chunks) this.usage.ttsCharacters += c.length;
+      segment.push(...chunks);
+      spoken.push(...chunks);
+    };
+    const endSegment = () => {
+      addChunks(chunker.flush());
+      if (segment.length) say(segment.join(' '));
+      segment = [];
+    };
+    let llmError: unknown;
+    try {
+      const loop = runToolLoop(this.opts.llm, work, {
+        tools: this.opts.tools,
+        maxSteps: this.opts.maxToolSteps,
+        signal: options.signal,
+        beforeToolCall: this.opts.toolHooks?.beforeToolCall,
+        afterToolCall: this.opts.toolHooks?.afterToolCall,
+      });
+      for await (const ev of loop) {
+        if (ev.type === 'text') addChunks(chunker.push(ev.delta));
+        else if (ev.type === 'tool_call') {
+          endSegment();
+          events.push({ type: 'tool_call', name: ev.call.name, arguments: parseArguments(ev.call.arguments), call: ev.call });
+        } else if (ev.type === 'tool_result') {
+          const o = ev.outcome;
+          events.push(o.ok ? { type: 'tool_result', name: ev.call.name, ok: true, result: o.result, call: ev.call } : { type: 'tool_result', name: ev.call.name, ok: false, error: o.error, call: ev.call });
+        } else if (ev.type === 'usage') {
+          this.usage.llmPromptTokens += ev.usage.promptTokens;
+          this.usage.llmCompletionTokens += ev.usage.completionTokens;
+        }
+      }
+    } catch (err) {
+      if (!isAbortError(err) || !options.signal?.aborted) llmError = err;
+    }
+    endSegment();
+    this.pushHistory(...work.slice(base));
+    if (spoken.length) this.pushHistory({ role: 'assistant', content: spoken.join(' ') });
+    if (llmError) {
+      events.push({ type: 'error', error: llmError instanceof VoxlineError ? llmError : new ProviderError(String((llmError as Error)?.message ?? llmError), { cause: llmError }) });
+      if (this.opts.onProviderError === 'close') this.end('provider error', events);
+      else this.sayRecorded(this.opts.apology ?? 'Sorry, I ran into a problem. Could you say that again?', say);
+    }
+    if (!this.ended && this.opts.budget !== undefined && this.cost >= this.opts.budget) {
+      this.sayRecorded(this.opts.goodbye ?? 'I have to end the call here. Goodbye!', say);
+      this.end('budget reached', events);
+    }
+    return this.finish(userText, events, said);
+  }
+
+  /** Fixed text the agent says and keeps in history (goodbye, apology). */
+  private sayRecorded(text: string, say: (text: string) => void): void {
+    this.usage.ttsCharacters += text.length;
+    say(text);
+    this.pushHistory({ role: 'assistant', content: text });
+  }
+
+  private end(reason: HangUpReason, events: AgentEvent[]): void {
+    this.ended = reason;
+    events.push({ type: 'hang_up', reason });
+  }
+
+  private finish(userText: string, events: AgentEvent[], said: string[]): TextTurn {
+    const turn: TextTurn = {
+      userText,
+      events,
+      text: said.join(' '),
+      get expect() {
+        return new TurnExpectation(userText, events);
+      },
+    };
+    this.turns.push(turn);
+    return turn;
+  }
+
+  private pushHistory(...messages: ChatMessage[]): void {
+    appendHistory(this.history, messages, this.opts.historyLimit);
+  }
+}
+
+function parseArguments(json: string): unknown {
+  try {
+    return json.trim() ? JSON.parse(json) : {};
+  } catch {
+    return json;
+  }
+}
