@@ -9,3 +9,4 @@ export * from './session/index';
 export type { AudioOutput, AudioInput } from './adapters/types';
 export * from './fallback';
 export * from './server/index';
+export * from './realtime/index';

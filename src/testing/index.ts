@@ -17,3 +17,4 @@ export * from './aura';
 export * from './text-session';
 export * from './expect';
 export * from './replies';
+export * from './realtime';

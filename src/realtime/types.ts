@@ -1,0 +1,100 @@
+import type { AudioFrame } from '../audio/frame';
+import type { ProviderError } from '../errors';
+import type { ChatMessage, ToolCall, ToolSpec } from '../llm/types';
+
+/** Token usage of one realtime response (from `response.done`). */
+export interface RealtimeUsage {
+  /** Input tokens, text and audio, cached ones included. */
+  inputTokens: number;
+  /** Output tokens, text and audio. */
+  outputTokens: number;
+  /** Of the input tokens, how many were audio. */
+  inputAudioTokens: number;
+  /** Of the output tokens, how many were audio. */
+  outputAudioTokens: number;
+  /** Of the input tokens, how many were cached. */
+  cachedTokens: number;
+}
+
+/**
+ * What a realtime connection reports. Audio positions (`audioStartMs`, `audioEndMs`) are
+ * milliseconds of input audio appended since the connection was opened, continuous across
+ * reconnections.
+ */
+export type RealtimeEvent =
+  /** The model's turn detection heard the user start speaking. */
+  | { type: 'speech_started'; audioStartMs: number; itemId: string }
+  /** The model's turn detection decided the user stopped speaking (`audioEndMs` includes the silence it waited for). */
+  | { type: 'speech_stopped'; audioEndMs: number; itemId: string }
+  /** The transcript of the user's audio item (runs beside the model, may come after its reply starts). */
+  | { type: 'user_transcript'; itemId: string; text: string }
+  /** The model started a response. */
+  | { type: 'response_started'; responseId: string }
+  /** Audio of the response, PCM16 at the model's rate. */
+  | { type: 'audio'; responseId: string; itemId: string; frame: AudioFrame }
+  /** Text of the response: the audio's transcript, or the text itself in text output mode. */
+  | { type: 'text'; responseId: string; itemId: string; delta: string }
+  /** The model called a function; answer with {@link RealtimeConnection.sendToolResult}. */
+  | { type: 'tool_call'; responseId: string; call: ToolCall }
+  /** The response ended (`completed`, `cancelled`, `incomplete` or `failed`, then with `error`). */
+  | { type: 'response_done'; responseId: string; status: string; reason?: string; usage?: RealtimeUsage; error?: ProviderError }
+  /** The model's copy of an assistant audio item was cut at `audioEndMs`. */
+  | { type: 'truncated'; itemId: string; audioEndMs: number }
+  /** The server reported an error in an event; the session stays open. */
+  | { type: 'error'; error: ProviderError }
+  /** The socket dropped and a new one was opened; the conversation was restored from `history`. */
+  | { type: 'reconnected'; attempt: number };
+
+/** What a realtime session is set up with. */
+export interface RealtimeConnectConfig {
+  /** System instructions. */
+  instructions?: string;
+  /** Functions the model may call. */
+  tools?: readonly ToolSpec[];
+  /**
+   * Whether the server cancels a response by itself when the user starts speaking (default
+   * false: voxline cancels and truncates at the heard position itself).
+   */
+  interruptResponse?: boolean;
+  /** The conversation so far, used to restore it on a new socket after a drop. */
+  history?: () => readonly ChatMessage[];
+}
+
+/** One open realtime session: events out, audio and control messages in. */
+export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
+  /** Appends the user's audio (resampled to the model's rate). */
+  appendAudio(frame: AudioFrame): void;
+  /** Asks for a response now, optionally with instructions for this response only. */
+  respond(options?: { instructions?: string }): void;
+  /** Cancels a response in progress. */
+  cancel(responseId?: string): void;
+  /** Cuts the model's copy of an assistant audio item at `audioEndMs` (what the user heard). */
+  truncate(itemId: string, audioEndMs: number): void;
+  /** Gives the model a function call's result (does not ask for a response). */
+  sendToolResult(callId: string, output: string): void;
+  /** Replaces an assistant text item with `text` (what the user heard of it), for text output. */
+  replaceText(itemId: string, text: string): void;
+  /** Milliseconds of input audio appended so far. */
+  readonly audioMs: number;
+  /** Closes the socket; iteration ends. */
+  close(): Promise<void>;
+}
+
+/**
+ * A speech-to-speech model: one connection hears the user, detects turns, calls tools and answers
+ * in audio (or text, for a voxline TTS to speak).
+ */
+export interface RealtimeModel {
+  /** Provider name used in errors and metrics. */
+  readonly provider: string;
+  /** Model id. */
+  readonly model: string;
+  /** Sample rate of the audio it takes and sends. */
+  readonly sampleRate: number;
+  /** `audio`: the model speaks; `text`: it writes and a voxline `TtsStream` speaks. */
+  readonly output: 'audio' | 'text';
+  /** Silence the turn detection waits for before `speech_stopped`, ms, when known. */
+  readonly silenceMs?: number;
+  /** Opens a session. Rejects with a typed error when the provider refuses it. */
+  connect(config: RealtimeConnectConfig, options?: { signal?: AbortSignal }): Promise<RealtimeConnection>;
+}
