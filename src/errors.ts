@@ -7,6 +7,8 @@
  * @module
  */
 
+import { inspect } from 'node:util';
+
 const secrets = new Set<string>();
 
 /**
@@ -65,17 +67,22 @@ export class VoxlineError extends Error {
   }
 }
 
-function scrubCause(cause: unknown): unknown {
-  if (cause instanceof Error) {
-    const scrubbed = redact(cause.message);
-    if (scrubbed !== cause.message) {
-      const copy = new Error(scrubbed);
-      copy.name = cause.name;
-      return copy;
-    }
-    return cause;
-  }
-  return typeof cause === 'string' ? redact(cause) : cause;
+/**
+ * `cause` with every registered secret removed, at any depth: an error that shows a secret anywhere
+ * (message, stack, own fields, or its own `cause` chain) is replaced by a copy that keeps its name,
+ * scrubbed message, stack and cause; any other value that shows one becomes its scrubbed text.
+ */
+function scrubCause(cause: unknown, depth = 0): unknown {
+  if (secrets.size === 0 || cause === undefined || cause === null) return cause;
+  if (typeof cause === 'string') return redact(cause);
+  const shown = inspect(cause, { depth: 6 });
+  if (redact(shown) === shown) return cause;
+  if (!(cause instanceof Error) || depth > 8) return redact(shown);
+  const inner = (cause as { cause?: unknown }).cause;
+  const copy = new Error(redact(cause.message), inner === undefined ? undefined : { cause: scrubCause(inner, depth + 1) });
+  copy.name = cause.name;
+  copy.stack = cause.stack === undefined ? undefined : redact(cause.stack);
+  return copy;
 }
 
 /** A provider answered with an error (HTTP status, error message or abnormal close). */

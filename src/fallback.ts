@@ -1,10 +1,10 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioFrame } from './audio/frame';
 import { ConfigError, VoxlineError, isAbortError } from './errors';
-import type { LlmEvent, LlmStream, RespondOptions, ChatMessage } from './llm/types';
+import { LlmStream, type LlmEvent, type RespondOptions, type ChatMessage } from './llm/types';
 import { Channel } from './streams/channel';
-import { type SttEvent, type SttStream, type TranscribeOptions, type Transcription, shiftSttEvent } from './stt/types';
-import type { SynthesizeOptions, TtsFrame, TtsStream } from './tts/types';
+import { SttStream, type SttEvent, type TranscribeOptions, type Transcription, shiftSttEvent } from './stt/types';
+import { TtsStream, type SynthesizeOptions, type TtsFrame } from './tts/types';
 
 /** Options of {@link fallback}. */
 export interface FallbackOptions {
@@ -14,10 +14,20 @@ export interface FallbackOptions {
   shouldSwitch?(error: unknown): boolean;
 }
 
+/** A move of a fallback chain from one provider to another. */
+export interface FallbackSwitch {
+  /** Provider name before the switch. */
+  from: string;
+  /** Provider name after it. */
+  to: string;
+  /** Why it switched; none when going back to the first provider after the cool-down. */
+  error?: VoxlineError;
+}
+
 /** Events of a fallback chain. */
 export interface FallbackEvents {
-  /** The chain moved from one provider to another (`error` is why; none when going back). */
-  switch: [{ from: string; to: string; error?: VoxlineError }];
+  /** The chain moved from one provider to another. */
+  switch: [FallbackSwitch];
 }
 
 const defaultShouldSwitch = (err: unknown) => err instanceof VoxlineError && !isAbortError(err) && (err.retryable || err.code === 'timeout');
@@ -27,13 +37,13 @@ class Chain<T extends { provider: string }> extends EventEmitter<FallbackEvents>
   private index = 0;
   private since = 0;
 
-  constructor(readonly providers: T[], protected readonly fallbackOptions: FallbackOptions) {
+  constructor(readonly providers: T[], private readonly fallbackOptions: FallbackOptions) {
     super();
     if (providers.length < 1) throw new ConfigError('fallback() needs at least one provider');
   }
 
   /** The provider to use now (the first one again once the cool-down has passed). */
-  protected current(): number {
+  current(): number {
     if (this.index > 0 && performance.now() - this.since >= (this.fallbackOptions.cooldownMs ?? 60_000)) {
       this.emit('switch', { from: this.providers[this.index]!.provider, to: this.providers[0]!.provider });
       this.index = 0;
@@ -42,7 +52,7 @@ class Chain<T extends { provider: string }> extends EventEmitter<FallbackEvents>
   }
 
   /** Moves past provider `i` after `error`; returns the next index, or -1 when none is left. */
-  protected next(i: number, error: unknown): number {
+  next(i: number, error: unknown): number {
     if (!(this.fallbackOptions.shouldSwitch ?? defaultShouldSwitch)(error) || i + 1 >= this.providers.length) return -1;
     this.index = i + 1;
     this.since = performance.now();
@@ -52,17 +62,41 @@ class Chain<T extends { provider: string }> extends EventEmitter<FallbackEvents>
 }
 
 /** A chain of STT providers: on a retryable failure the audio since the last final is replayed to the next. */
-export class FallbackStt extends Chain<SttStream> implements SttStream {
+export class FallbackStt extends SttStream {
+  readonly #chain: Chain<SttStream>;
+
+  /** Chains `providers` (first preferred); {@link fallback} is the usual way to make one. */
+  constructor(providers: SttStream[], options: FallbackOptions = {}) {
+    super();
+    this.#chain = new Chain(providers, options);
+  }
+
+  /** The providers, first preferred. */
+  get providers(): readonly SttStream[] {
+    return this.#chain.providers;
+  }
+
+  /** Calls `listener` on every switch between providers. */
+  on(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.off(event, listener);
+    return this;
+  }
   get provider(): string {
-    return this.providers[this.current()]!.provider;
+    return this.#chain.providers[this.#chain.current()]!.provider;
   }
 
   get sampleRate(): number {
-    return this.providers[this.current()]!.sampleRate;
+    return this.#chain.providers[this.#chain.current()]!.sampleRate;
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
-    const chain = this;
+    const chain = this.#chain;
     let active: Transcription | undefined;
     // Frames not yet covered by a final: what the next provider must hear again.
     const frames: AudioFrame[] = [];
@@ -141,30 +175,54 @@ export class FallbackStt extends Chain<SttStream> implements SttStream {
  * the same request. After the reply has started, the error is thrown (the user has heard part of
  * it; the session's failure policy applies) and the next request starts on the next provider.
  */
-export class FallbackLlm extends Chain<LlmStream> implements LlmStream {
+export class FallbackLlm extends LlmStream {
+  readonly #chain: Chain<LlmStream>;
+
+  /** Chains `providers` (first preferred); {@link fallback} is the usual way to make one. */
+  constructor(providers: LlmStream[], options: FallbackOptions = {}) {
+    super();
+    this.#chain = new Chain(providers, options);
+  }
+
+  /** The providers, first preferred. */
+  get providers(): readonly LlmStream[] {
+    return this.#chain.providers;
+  }
+
+  /** Calls `listener` on every switch between providers. */
+  on(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.off(event, listener);
+    return this;
+  }
   get provider(): string {
-    return this.providers[this.current()]!.provider;
+    return this.#chain.providers[this.#chain.current()]!.provider;
   }
 
   get model(): string {
-    return this.providers[this.current()]!.model;
+    return this.#chain.providers[this.#chain.current()]!.model;
   }
 
   get instructions(): string | undefined {
-    return this.providers[this.current()]!.instructions;
+    return this.#chain.providers[this.#chain.current()]!.instructions;
   }
 
   async *respond(history: readonly ChatMessage[], options: RespondOptions = {}): AsyncGenerator<LlmEvent> {
-    for (let i = this.current(); ; ) {
+    for (let i = this.#chain.current(); ; ) {
       let started = false;
       try {
-        for await (const ev of this.providers[i]!.respond(history, options)) {
+        for await (const ev of this.#chain.providers[i]!.respond(history, options)) {
           started = true;
           yield ev;
         }
         return;
       } catch (err) {
-        const n = this.next(i, err);
+        const n = this.#chain.next(i, err);
         if (n < 0 || started) throw err;
         i = n;
       }
@@ -176,22 +234,46 @@ export class FallbackLlm extends Chain<LlmStream> implements LlmStream {
  * A chain of TTS providers: on a retryable failure the text not yet spoken (by the alignment, or
  * all of it when the provider sends none) is sent to the next provider, and the audio goes on.
  */
-export class FallbackTts extends Chain<TtsStream> implements TtsStream {
+export class FallbackTts extends TtsStream {
+  readonly #chain: Chain<TtsStream>;
+
+  /** Chains `providers` (first preferred); {@link fallback} is the usual way to make one. */
+  constructor(providers: TtsStream[], options: FallbackOptions = {}) {
+    super();
+    this.#chain = new Chain(providers, options);
+  }
+
+  /** The providers, first preferred. */
+  get providers(): readonly TtsStream[] {
+    return this.#chain.providers;
+  }
+
+  /** Calls `listener` on every switch between providers. */
+  on(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.on(event, listener);
+    return this;
+  }
+
+  /** Removes a listener added with {@link on}. */
+  off(event: 'switch', listener: (s: FallbackSwitch) => void): this {
+    this.#chain.off(event, listener);
+    return this;
+  }
   get provider(): string {
-    return this.providers[this.current()]!.provider;
+    return this.#chain.providers[this.#chain.current()]!.provider;
   }
 
   /** The first provider's rate; frames from others keep their own rate (the session resamples). */
   get sampleRate(): number {
-    return this.providers[0]!.sampleRate;
+    return this.#chain.providers[0]!.sampleRate;
   }
 
-  async warmup(): Promise<void> {
-    await this.providers[this.current()]!.warmup?.();
+  override async warmup(): Promise<void> {
+    await this.#chain.providers[this.#chain.current()]!.warmup?.();
   }
 
-  async close(): Promise<void> {
-    await Promise.all(this.providers.map((p) => p.close?.()));
+  override async close(): Promise<void> {
+    await Promise.all(this.#chain.providers.map((p) => p.close?.()));
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
@@ -212,7 +294,7 @@ export class FallbackTts extends Chain<TtsStream> implements TtsStream {
     const it = fresh[Symbol.asyncIterator]();
     let consumed = 0; // chunks handed to a provider so far
     let spoken = 0; // characters spoken, by the alignment
-    for (let i = this.current(); ; ) {
+    for (let i = this.#chain.current(); ; ) {
       const from = spoken;
       const replay = (async function* () {
         // The unspoken part of the chunks already taken, then the new ones.
@@ -227,13 +309,13 @@ export class FallbackTts extends Chain<TtsStream> implements TtsStream {
         }
       })();
       try {
-        for await (const frame of this.providers[i]!.synthesize(replay, options)) {
+        for await (const frame of this.#chain.providers[i]!.synthesize(replay, options)) {
           if (frame.alignment) spoken += frame.alignment.chars.length;
           yield frame;
         }
         return;
       } catch (err) {
-        const n = this.next(i, err);
+        const n = this.#chain.next(i, err);
         if (n < 0) throw err;
         i = n;
       }

@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
+import { checkApiKey } from '../provider';
 import { linkedAbort } from '../streams/channel';
-import type { ChatMessage, LlmEvent, LlmStream, RespondOptions } from './types';
+import { LlmStream, type ChatMessage, type LlmEvent, type RespondOptions } from './types';
 
 /** Options of {@link OpenAiLlm}. */
 export interface OpenAiLlmOptions {
@@ -38,20 +39,24 @@ export interface OpenAiLlmOptions {
  * assembled into complete calls (parallel calls supported); 429 and 5xx are retried with the
  * package's backoff before the first token, never after.
  */
-export class OpenAiLlm implements LlmStream {
+export class OpenAiLlm extends LlmStream {
   readonly provider: string;
   readonly model: string;
   readonly instructions?: string;
-  private readonly client: OpenAI;
+  readonly #client: OpenAI;
+  readonly #options: Omit<OpenAiLlmOptions, 'apiKey' | 'client'>;
 
-  constructor(private readonly options: OpenAiLlmOptions) {
+  constructor(options: OpenAiLlmOptions) {
+    super();
     if (!options?.model) throw new ConfigError('OpenAiLlm needs a model');
-    if (!options.client && !options.apiKey) throw new ConfigError('OpenAiLlm needs an apiKey or a client');
-    registerSecret(options.apiKey);
+    const { apiKey, client, ...rest } = options;
+    if (!client && !apiKey) throw new ConfigError('OpenAiLlm needs an apiKey or a client');
+    if (apiKey !== undefined) checkApiKey('OpenAiLlm', apiKey);
+    this.#options = rest;
     this.provider = options.provider ?? 'openai';
     this.model = options.model;
     this.instructions = options.instructions;
-    this.client = options.client ?? new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries ?? 2, timeout: options.timeoutMs ?? 60_000, defaultHeaders: options.headers });
+    this.#client = client ?? new OpenAI({ apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries ?? 2, timeout: options.timeoutMs ?? 60_000, defaultHeaders: options.headers });
   }
 
   async *respond(history: readonly ChatMessage[], options: RespondOptions = {}): AsyncGenerator<LlmEvent> {
@@ -59,19 +64,19 @@ export class OpenAiLlm implements LlmStream {
     if (signal?.aborted) throw new AbortError('LLM request aborted');
     const messages: ChatMessage[] = this.instructions ? [{ role: 'system', content: this.instructions }, ...history] : [...history];
     const body = {
-      ...this.options.extraBody,
+      ...this.#options.extraBody,
       model: this.model,
       messages,
       stream: true as const,
       stream_options: { include_usage: true },
       ...(options.tools?.length ? { tools: options.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters as Record<string, unknown> } })) } : {}),
-      ...(this.options.temperature !== undefined ? { temperature: this.options.temperature } : {}),
-      ...(this.options.maxTokens !== undefined ? { max_tokens: this.options.maxTokens } : {}),
+      ...(this.#options.temperature !== undefined ? { temperature: this.#options.temperature } : {}),
+      ...(this.#options.maxTokens !== undefined ? { max_tokens: this.#options.maxTokens } : {}),
     };
     const calls = new Map<number, { id: string; name: string; arguments: string }>();
     // A request that stalls (before the first chunk or between chunks) is cut and reported.
     const ac = linkedAbort(signal);
-    const stallMs = this.options.stallTimeoutMs ?? 15_000;
+    const stallMs = this.#options.stallTimeoutMs ?? 15_000;
     let stalled = false;
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
@@ -87,7 +92,7 @@ export class OpenAiLlm implements LlmStream {
     arm();
     try {
       try {
-        stream = await this.client.chat.completions.create(body, { signal: ac.signal, headers: options.headers });
+        stream = await this.#client.chat.completions.create(body, { signal: ac.signal, headers: options.headers });
       } catch (err) {
         throw stalled ? stallError() : this.mapError(err, signal);
       }

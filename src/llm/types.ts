@@ -1,4 +1,5 @@
 import type OpenAI from 'openai';
+import { inspectSafely } from '../provider';
 import type { JsonSchema } from './schema';
 
 /** A chat message, exactly as the chat-completions API takes it. */
@@ -44,16 +45,25 @@ export interface RespondOptions {
   headers?: Record<string, string>;
 }
 
-/** A streaming chat model. Implement this to add a provider that is not OpenAI-compatible. */
-export interface LlmStream {
+/**
+ * A streaming chat model: extend this class to add a provider that is not OpenAI-compatible
+ * (`class MyLlm extends LlmStream`). Every built-in LLM extends it; a plain object of the same
+ * shape is accepted wherever an `LlmStream` is. `util.inspect` of an instance shows its provider
+ * and model only, never a key.
+ */
+export abstract class LlmStream {
+  static {
+    inspectSafely(this);
+  }
+
   /** Provider name used in errors and metrics. */
-  readonly provider: string;
+  abstract readonly provider: string;
   /** Model id. */
-  readonly model: string;
+  abstract readonly model: string;
   /** System prompt prepended to every request, if any. */
-  readonly instructions?: string;
+  abstract readonly instructions?: string;
   /** Streams a reply to `history`. */
-  respond(history: readonly ChatMessage[], options?: RespondOptions): AsyncIterable<LlmEvent>;
+  abstract respond(history: readonly ChatMessage[], options?: RespondOptions): AsyncIterable<LlmEvent>;
 }
 
 /** The text deltas of a reply, for piping into `sentences()` and a `TtsStream`. */

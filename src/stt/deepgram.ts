@@ -1,8 +1,9 @@
 import type { AudioFrame } from '../audio/frame';
 import { assertSampleRate } from '../audio/frame';
 import { encodeMulaw } from '../audio/mulaw';
-import { ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
-import type { SttEvent, SttStream, SttWord, Transcription, TranscribeOptions } from './types';
+import { ProtocolError, ProviderError } from '../errors';
+import { checkApiKey } from '../provider';
+import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link DeepgramStt}. Query options follow Deepgram's live API. */
@@ -42,14 +43,18 @@ export interface DeepgramSttOptions extends WsSttOptions {
 }
 
 /** Deepgram live streaming speech-to-text over WebSocket (`/v1/listen`). */
-export class DeepgramStt implements SttStream {
+export class DeepgramStt extends SttStream {
   readonly provider: string;
   readonly sampleRate: number;
-  private readonly url: string;
+  readonly #url: string;
+  readonly #apiKey: string;
+  readonly #options: Omit<DeepgramSttOptions, 'apiKey'>;
 
-  constructor(private readonly options: DeepgramSttOptions) {
-    if (!options?.apiKey) throw new ConfigError('DeepgramStt needs an apiKey');
-    registerSecret(options.apiKey);
+  constructor(options: DeepgramSttOptions) {
+    super();
+    const { apiKey, ...rest } = options ?? ({} as DeepgramSttOptions);
+    this.#apiKey = checkApiKey('DeepgramStt', apiKey);
+    this.#options = rest;
     this.provider = options.provider ?? 'deepgram';
     this.sampleRate = options.sampleRate ?? (options.encoding === 'mulaw' ? 8000 : 16000);
     assertSampleRate(this.sampleRate, 'DeepgramStt sampleRate');
@@ -69,18 +74,18 @@ export class DeepgramStt implements SttStream {
     if (options.language) q.set('language', options.language);
     for (const k of options.keyterms ?? []) q.append('keyterm', k);
     for (const [k, v] of Object.entries(options.query ?? {})) q.set(k, String(v));
-    this.url = `${options.url ?? 'wss://api.deepgram.com/v1/listen'}?${q}`;
+    this.#url = `${options.url ?? 'wss://api.deepgram.com/v1/listen'}?${q}`;
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
     const provider = this.provider;
-    const mulaw = this.options.encoding === 'mulaw';
+    const mulaw = this.#options.encoding === 'mulaw';
     return new WsTranscription(
       {
         provider,
         sampleRate: this.sampleRate,
-        url: this.url,
-        headers: { Authorization: `${this.options.authScheme === 'bearer' ? 'Bearer' : 'Token'} ${this.options.apiKey}` },
+        url: this.#url,
+        headers: { Authorization: `${this.#options.authScheme === 'bearer' ? 'Bearer' : 'Token'} ${this.#apiKey}` },
         encode: mulaw ? (s) => Buffer.from(encodeMulaw(s)) : encodeLinear16,
         parse: (msg) => parseDeepgram(msg, provider),
         closeMessage: '{"type":"CloseStream"}',
@@ -88,7 +93,7 @@ export class DeepgramStt implements SttStream {
         finalizeMessage: '{"type":"Finalize"}',
       },
       audio,
-      { ...this.options, ...options },
+      { ...this.#options, ...options },
     );
   }
 }

@@ -1,6 +1,7 @@
 import type { AudioFrame } from '../audio/frame';
-import { ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
-import type { SttEvent, SttStream, SttWord, Transcription, TranscribeOptions } from './types';
+import { ProtocolError, ProviderError } from '../errors';
+import { checkApiKey } from '../provider';
+import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link GatewayStt}. */
@@ -17,15 +18,19 @@ export interface GatewaySttOptions extends Omit<WsSttOptions, 'keepAliveMs'> {
  * The gateway's streaming STT endpoint (`/v1/audio/transcriptions/stream`): PCM16 16 kHz in,
  * `{transcript, is_final, speech_final?}` JSON out, `{"type":"CloseStream"}` to end.
  */
-export class GatewayStt implements SttStream {
+export class GatewayStt extends SttStream {
   readonly provider = 'gateway';
   readonly sampleRate = 16000;
-  private readonly url: string;
+  readonly #url: string;
+  readonly #apiKey: string;
+  readonly #options: Omit<GatewaySttOptions, 'apiKey'>;
 
-  constructor(private readonly options: GatewaySttOptions) {
-    if (!options?.apiKey) throw new ConfigError('GatewayStt needs an apiKey');
-    registerSecret(options.apiKey);
-    this.url = `${toWs(options.baseURL)}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
+  constructor(options: GatewaySttOptions) {
+    super();
+    const { apiKey, ...rest } = options ?? ({} as GatewaySttOptions);
+    this.#apiKey = checkApiKey('GatewayStt', apiKey);
+    this.#options = rest;
+    this.#url = `${toWs(options.baseURL)}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
@@ -33,15 +38,15 @@ export class GatewayStt implements SttStream {
       {
         provider: this.provider,
         sampleRate: this.sampleRate,
-        url: this.url,
-        headers: { Authorization: `Bearer ${this.options.apiKey}` },
+        url: this.#url,
+        headers: { Authorization: `Bearer ${this.#apiKey}` },
         encode: encodeLinear16,
         parse: parseGatewayStt,
         // The contract is binary audio plus CloseStream: no KeepAlive (PROTOCOLS.md section 8).
         closeMessage: '{"type":"CloseStream"}',
       },
       audio,
-      { ...this.options, ...options },
+      { ...this.#options, ...options },
     );
   }
 }

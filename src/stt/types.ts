@@ -1,4 +1,5 @@
 import type { AudioFrame } from '../audio/frame';
+import { inspectSafely } from '../provider';
 
 /** A recognised word; times are seconds of audio since the transcription started. */
 export interface SttWord {
@@ -46,14 +47,23 @@ export interface Transcription extends AsyncIterable<SttEvent> {
   close?(): Promise<void>;
 }
 
-/** A streaming speech-to-text provider. Implement this to add one. */
-export interface SttStream {
+/**
+ * A streaming speech-to-text provider: extend this class to add one (`class MyStt extends
+ * SttStream`). Every built-in STT extends it, so `stt instanceof SttStream` holds for them; a plain
+ * object of the same shape is accepted wherever an `SttStream` is. `util.inspect` of an instance
+ * shows its provider, model and sample rate only, never a key.
+ */
+export abstract class SttStream {
+  static {
+    inspectSafely(this);
+  }
+
   /** Provider name used in errors and metrics. */
-  readonly provider: string;
+  abstract readonly provider: string;
   /** Sample rate the provider is sent; input at other supported rates is resampled to it. */
-  readonly sampleRate: number;
+  abstract readonly sampleRate: number;
   /** Transcribes audio as it arrives. Breaking out of the loop closes the connection. */
-  transcribe(audio: AsyncIterable<AudioFrame>, options?: TranscribeOptions): Transcription;
+  abstract transcribe(audio: AsyncIterable<AudioFrame>, options?: TranscribeOptions): Transcription;
 }
 
 /** The same event with every time moved by `by` seconds (to keep times continuous across connections). */

@@ -72,16 +72,20 @@ export class WsTranscription implements Transcription {
   private endTimer?: NodeJS.Timeout;
   private started = false;
 
+  // Private so that no inspection of a transcription shows the key in its headers.
+  readonly #proto: WsSttProtocol;
+
   constructor(
-    private readonly proto: WsSttProtocol,
+    proto: WsSttProtocol,
     private readonly audio: AsyncIterable<AudioFrame>,
     private readonly opts: WsSttOptions & TranscribeOptions,
   ) {
+    this.#proto = proto;
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
   }
 
   finalize(): void {
-    if (this.proto.finalizeMessage && !this.ending && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.finalizeMessage);
+    if (this.#proto.finalizeMessage && !this.ending && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.#proto.finalizeMessage);
   }
 
   /**
@@ -130,7 +134,7 @@ export class WsTranscription implements Transcription {
   private beginEnd(): void {
     if (this.ending || this.finished) return;
     this.ending = true;
-    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.proto.closeMessage);
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.#proto.closeMessage);
     this.endTimer = setTimeout(() => this.shutdown(false), this.opts.closeTimeoutMs ?? 2000);
   }
 
@@ -152,7 +156,7 @@ export class WsTranscription implements Transcription {
       ws.on('error', () => {});
       if (ws.readyState !== WebSocket.OPEN) ws.terminate();
       else {
-        if (!this.ending) ws.send(this.proto.closeMessage);
+        if (!this.ending) ws.send(this.#proto.closeMessage);
         if (!linger) ws.close(1000);
         else {
           const timer = setTimeout(() => ws.close(1000), this.opts.closeTimeoutMs ?? 2000);
@@ -173,10 +177,10 @@ export class WsTranscription implements Transcription {
 
   private async pump(): Promise<void> {
     try {
-      for await (const frame of abortable(resampleStream(this.audio, this.proto.sampleRate), this.stop.signal)) {
+      for await (const frame of abortable(resampleStream(this.audio, this.#proto.sampleRate), this.stop.signal)) {
         if (frame.samples.length === 0) continue;
-        const bytes = Buffer.from(this.proto.encode(frame.samples));
-        const chunk = { t0: this.audioSec, t1: this.audioSec + frame.samples.length / this.proto.sampleRate, bytes };
+        const bytes = Buffer.from(this.#proto.encode(frame.samples));
+        const chunk = { t0: this.audioSec, t1: this.audioSec + frame.samples.length / this.#proto.sampleRate, bytes };
         this.audioSec = chunk.t1;
         this.pending.push(chunk);
         const window = this.opts.replayWindowSec ?? 30;
@@ -191,20 +195,20 @@ export class WsTranscription implements Transcription {
 
   private connect(): void {
     if (this.finished) return;
-    const ws = new WebSocket(this.proto.url, { headers: this.proto.headers, handshakeTimeout: this.opts.connectTimeoutMs ?? 5000, maxPayload: 4 << 20 });
+    const ws = new WebSocket(this.#proto.url, { headers: this.#proto.headers, handshakeTimeout: this.opts.connectTimeoutMs ?? 5000, maxPayload: 4 << 20 });
     this.ws = ws;
-    const provider = this.proto.provider;
+    const provider = this.#proto.provider;
     ws.on('open', () => {
       this.offsetSec = this.pending[0]?.t0 ?? this.audioSec;
       for (const c of this.pending) ws.send(c.bytes);
       this.lastSend = performance.now();
-      if (this.ending) ws.send(this.proto.closeMessage);
+      if (this.ending) ws.send(this.#proto.closeMessage);
       clearInterval(this.keepAlive);
       const every = this.opts.keepAliveMs ?? 4000;
-      if (this.proto.keepAliveMessage) {
+      if (this.#proto.keepAliveMessage) {
         this.keepAlive = setInterval(() => {
           if (ws.readyState === WebSocket.OPEN && performance.now() - this.lastSend >= every - 5) {
-            ws.send(this.proto.keepAliveMessage!);
+            ws.send(this.#proto.keepAliveMessage!);
             this.lastSend = performance.now();
           }
         }, Math.max(50, every / 2));
@@ -231,7 +235,7 @@ export class WsTranscription implements Transcription {
       }
       let parsed: ReturnType<WsSttProtocol['parse']>;
       try {
-        parsed = this.proto.parse(msg);
+        parsed = this.#proto.parse(msg);
       } catch (err) {
         return this.fail(err instanceof VoxlineError ? err : new ProtocolError(`${provider} sent an unexpected message: ${(err as Error).message}`, { provider }));
       }

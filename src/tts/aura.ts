@@ -1,8 +1,9 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, ConfigError, ProtocolError, ProviderError, TimeoutError, registerSecret } from '../errors';
+import { AbortError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { checkApiKey } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
-import type { SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
 
 /** Options of {@link DeepgramAuraTts}. */
@@ -26,7 +27,7 @@ export interface DeepgramAuraTtsOptions {
  * `Speak` + `Flush`; a reply ends when its last `Flushed` arrives; cancelling sends `Clear` and
  * drops the audio still in flight, so the socket is ready for the next reply at once.
  */
-export class DeepgramAuraTts implements TtsStream {
+export class DeepgramAuraTts extends TtsStream {
   readonly provider = 'deepgram-aura';
   readonly sampleRate: number;
   private readonly url: string;
@@ -34,9 +35,14 @@ export class DeepgramAuraTts implements TtsStream {
   private onMessage?: (data: Buffer, isBinary: boolean) => void;
   private discarding = false;
 
-  constructor(private readonly options: DeepgramAuraTtsOptions) {
-    if (!options?.apiKey) throw new ConfigError('DeepgramAuraTts needs an apiKey');
-    registerSecret(options.apiKey);
+  readonly #apiKey: string;
+  readonly #options: Omit<DeepgramAuraTtsOptions, 'apiKey'>;
+
+  constructor(options: DeepgramAuraTtsOptions) {
+    super();
+    const { apiKey, ...rest } = options ?? ({} as DeepgramAuraTtsOptions);
+    this.#apiKey = checkApiKey('DeepgramAuraTts', apiKey);
+    this.#options = rest;
     const encoding = options.encoding ?? 'linear16';
     this.sampleRate = options.sampleRate ?? (encoding === 'mulaw' ? 8000 : 24000);
     if (![8000, 16000, 24000, 32000, 48000].includes(this.sampleRate) || (encoding === 'mulaw' && this.sampleRate > 16000)) {
@@ -47,7 +53,7 @@ export class DeepgramAuraTts implements TtsStream {
   }
 
   private connection(): Promise<WebSocket> {
-    this.socket ??= openSocket(this.url, { Authorization: `Token ${this.options.apiKey}` }, this.provider).then((ws) => {
+    this.socket ??= openSocket(this.url, { Authorization: `Token ${this.#apiKey}` }, this.provider).then((ws) => {
       ws.on('message', (data, isBinary) => {
         if (!isBinary && this.discarding && String(data).includes('"Cleared"')) this.discarding = false;
         else if (isBinary && this.discarding) return;
@@ -63,11 +69,11 @@ export class DeepgramAuraTts implements TtsStream {
     return this.socket;
   }
 
-  warmup(): Promise<void> {
+  override warmup(): Promise<void> {
     return this.connection().then(() => undefined, () => undefined);
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     const p = this.socket;
     this.socket = undefined;
     if (!p) return;
@@ -90,7 +96,7 @@ export class DeepgramAuraTts implements TtsStream {
     let textDone = false;
     let finished = false;
     let carry: Buffer | undefined;
-    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
     let stall: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(stall);
@@ -107,7 +113,7 @@ export class DeepgramAuraTts implements TtsStream {
       arm();
       if (isBinary) {
         let buf = data;
-        if (this.options.encoding === 'mulaw') return void out.offer({ samples: decodeMulaw(buf), sampleRate: this.sampleRate });
+        if (this.#options.encoding === 'mulaw') return void out.offer({ samples: decodeMulaw(buf), sampleRate: this.sampleRate });
         if (carry) buf = Buffer.concat([carry, buf]);
         carry = buf.length % 2 ? Buffer.from(buf.subarray(buf.length - 1)) : undefined;
         const even = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));

@@ -1,8 +1,9 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { checkApiKey } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
-import type { Alignment, SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
 /** ElevenLabs voice settings (first message only). */
@@ -57,7 +58,7 @@ export interface ElevenLabsTtsOptions {
  * a turn never pays a handshake. Either way a socket that drops mid-reply is replaced and the
  * text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
  */
-export class ElevenLabsTts implements TtsStream {
+export class ElevenLabsTts extends TtsStream {
   readonly provider = 'elevenlabs';
   readonly sampleRate: number;
   private readonly ulaw: boolean;
@@ -67,10 +68,15 @@ export class ElevenLabsTts implements TtsStream {
   private readonly routes = new Map<string, (msg: Record<string, unknown>) => void>();
   private contextSeq = 0;
 
-  constructor(private readonly options: ElevenLabsTtsOptions) {
-    if (!options?.apiKey) throw new ConfigError('ElevenLabsTts needs an apiKey');
+  readonly #apiKey: string;
+  readonly #options: Omit<ElevenLabsTtsOptions, 'apiKey'>;
+
+  constructor(options: ElevenLabsTtsOptions) {
+    super();
+    const { apiKey, ...rest } = options ?? ({} as ElevenLabsTtsOptions);
+    this.#apiKey = checkApiKey('ElevenLabsTts', apiKey);
+    this.#options = rest;
     if (!options.voiceId) throw new ConfigError('ElevenLabsTts needs a voiceId');
-    registerSecret(options.apiKey);
     const format = options.outputFormat ?? 'pcm_24000';
     const [kind, rate] = format.split('_');
     if ((kind !== 'pcm' && kind !== 'ulaw') || !Number(rate)) throw new ConfigError(`ElevenLabsTts: unsupported outputFormat ${format}`);
@@ -83,21 +89,21 @@ export class ElevenLabsTts implements TtsStream {
   }
 
   private async open(): Promise<WebSocket> {
-    const ws = await openSocket(this.url, { 'xi-api-key': this.options.apiKey }, this.provider);
+    const ws = await openSocket(this.url, { 'xi-api-key': this.#apiKey }, this.provider);
     ws.send(JSON.stringify({
       text: ' ',
-      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
-      generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
+      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.#options.voiceSettings },
+      generation_config: { chunk_length_schedule: this.#options.chunkLengthSchedule ?? [120, 160, 250, 290] },
     }));
     return ws;
   }
 
-  warmup(): Promise<void> {
-    return (this.options.multiContext ?? true) ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
+  override warmup(): Promise<void> {
+    return (this.#options.multiContext ?? true) ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
   }
 
-  async close(): Promise<void> {
-    if (!(this.options.multiContext ?? true)) return this.pool.close();
+  override async close(): Promise<void> {
+    if (!(this.#options.multiContext ?? true)) return this.pool.close();
     const p = this.multi;
     this.multi = undefined;
     if (!p) return;
@@ -112,7 +118,7 @@ export class ElevenLabsTts implements TtsStream {
 
   /** The call's one multi-context socket; messages go to the reply whose context they carry. */
   private multiSocket(): Promise<WebSocket> {
-    this.multi ??= openSocket(this.url, { 'xi-api-key': this.options.apiKey }, this.provider).then((ws) => {
+    this.multi ??= openSocket(this.url, { 'xi-api-key': this.#apiKey }, this.provider).then((ws) => {
       ws.on('message', (data) => {
         let msg: Record<string, unknown>;
         try {
@@ -147,7 +153,7 @@ export class ElevenLabsTts implements TtsStream {
     let reconnects = 0;
     let quiet: NodeJS.Timeout | undefined;
     let stallTimer: NodeJS.Timeout | undefined;
-    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
     const arm = () => {
       clearTimeout(stallTimer);
       if (closed || sent <= spoken) return;
@@ -157,8 +163,8 @@ export class ElevenLabsTts implements TtsStream {
       sock.send(JSON.stringify({
         text: ' ',
         context_id: id,
-        voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.options.voiceSettings },
-        generation_config: { chunk_length_schedule: this.options.chunkLengthSchedule ?? [120, 160, 250, 290] },
+        voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.#options.voiceSettings },
+        generation_config: { chunk_length_schedule: this.#options.chunkLengthSchedule ?? [120, 160, 250, 290] },
       }));
     const closeContext = () => {
       if (closed) return;
@@ -181,7 +187,7 @@ export class ElevenLabsTts implements TtsStream {
     this.routes.set(id, (msg) => {
       if (msg.closed !== undefined) {
         if (closed) return;
-        if (reconnects >= (this.options.maxReconnects ?? 2)) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
+        if (reconnects >= (this.#options.maxReconnects ?? 2)) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
         reconnects++;
         // A new socket, the same context, and the text not yet spoken.
         this.multiSocket().then(
@@ -250,9 +256,9 @@ export class ElevenLabsTts implements TtsStream {
     const { signal } = options;
     const provider = this.provider;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
-    if (this.options.multiContext ?? true) return yield* this.synthesizeMulti(text, signal);
+    if (this.#options.multiContext ?? true) return yield* this.synthesizeMulti(text, signal);
     const out = new Channel<TtsFrame>(Infinity);
-    const flushEach = this.options.flushEachChunk ?? true;
+    const flushEach = this.#options.flushEachChunk ?? true;
     let ws: WebSocket | undefined;
     let sent = '';
     let spoken = 0;
@@ -260,7 +266,7 @@ export class ElevenLabsTts implements TtsStream {
     let finished = false;
     let reconnects = 0;
     let stallTimer: NodeJS.Timeout | undefined;
-    const stallMs = this.options.stallTimeoutMs ?? 10_000;
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
     // Armed while audio is owed: from the first text until the final message.
     const arm = () => {
       clearTimeout(stallTimer);
@@ -309,7 +315,7 @@ export class ElevenLabsTts implements TtsStream {
       });
       sock.on('close', (code, reason) => {
         if (finished || ws !== sock) return;
-        if (reconnects >= (this.options.maxReconnects ?? 2)) {
+        if (reconnects >= (this.#options.maxReconnects ?? 2)) {
           finished = true;
           return out.fail(new ProviderError(`${provider} closed the stream: ${code} ${String(reason)}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
         }

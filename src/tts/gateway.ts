@@ -1,8 +1,9 @@
 import type WebSocket from 'ws';
-import { AbortError, ConfigError, ProviderError, registerSecret } from '../errors';
+import { AbortError, ConfigError, ProviderError } from '../errors';
+import { checkApiKey } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { toWs } from '../stt/gateway';
-import type { SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
 /** Options of {@link GatewayTts}. */
@@ -21,26 +22,26 @@ export interface GatewayTtsOptions {
  * The gateway's streaming TTS endpoint (`/v1/audio/speech/stream`): `{"text"}` frames in, raw
  * PCM16 24 kHz binary frames out, `{"text": ""}` to end. A socket per reply, warmed ahead.
  */
-export class GatewayTts implements TtsStream {
+export class GatewayTts extends TtsStream {
   readonly provider = 'gateway';
   readonly sampleRate = 24000;
   private readonly pool: WarmSocket;
 
   constructor(options: GatewayTtsOptions) {
-    if (!options?.apiKey) throw new ConfigError('GatewayTts needs an apiKey');
+    super();
+    const apiKey = checkApiKey('GatewayTts', options?.apiKey);
     if (!options.model) throw new ConfigError('GatewayTts needs a model');
-    registerSecret(options.apiKey);
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
     const url = `${toWs(options.baseURL)}/audio/speech/stream?${q}`;
-    this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${options.apiKey}` }, this.provider), '{"text":""}');
+    this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${apiKey}` }, this.provider), '{"text":""}');
   }
 
-  warmup(): Promise<void> {
+  override warmup(): Promise<void> {
     return this.pool.warm();
   }
 
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return this.pool.close();
   }
 

@@ -3,7 +3,7 @@ import { assertSampleRate } from '../audio/frame';
 import { AbortError } from '../errors';
 import { abortable } from '../streams/channel';
 import { type EspeakOptions, type Synthesizer, espeakSynthesizer } from './speech';
-import type { SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 
 /** Options of {@link LocalTts}. */
 export interface LocalTtsOptions extends EspeakOptions {
@@ -17,17 +17,18 @@ export interface LocalTtsOptions extends EspeakOptions {
  * An offline voice: eSpeak NG running as WebAssembly in Node (the optional `espeak-ng` package,
  * GPL-3.0, loaded on first use). No key, no network; robotic, but real speech.
  */
-export class LocalTts implements TtsStream {
+export class LocalTts extends TtsStream {
   readonly provider = 'local';
   readonly sampleRate: number;
   private synth?: Promise<Synthesizer>;
 
   constructor(private readonly options: LocalTtsOptions = {}) {
+    super();
     this.sampleRate = options.sampleRate ?? 22050;
     assertSampleRate(this.sampleRate, 'LocalTts sampleRate');
   }
 
-  async warmup(): Promise<void> {
+  override async warmup(): Promise<void> {
     this.synth ??= espeakSynthesizer(this.options);
     await this.synth;
   }

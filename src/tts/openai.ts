@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
+import { checkApiKey } from '../provider';
 import { abortable } from '../streams/channel';
-import type { SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 
 /** Options of {@link OpenAiTts}. */
 export interface OpenAiTtsOptions {
@@ -29,16 +30,20 @@ export interface OpenAiTtsOptions {
  * OpenAI-compatible local TTS servers. One request per chunk, started as soon as the chunk arrives
  * and played in order.
  */
-export class OpenAiTts implements TtsStream {
+export class OpenAiTts extends TtsStream {
   readonly provider = 'openai-tts';
   readonly sampleRate = 24000;
-  private readonly client: OpenAI;
+  readonly #client: OpenAI;
+  readonly #options: Omit<OpenAiTtsOptions, 'apiKey' | 'client'>;
 
-  constructor(private readonly options: OpenAiTtsOptions = {}) {
-    if (!options.client && !options.apiKey) throw new ConfigError('OpenAiTts needs an apiKey or a client');
+  constructor(options: OpenAiTtsOptions = {}) {
+    super();
+    const { apiKey, client, ...rest } = options;
+    if (!client && !apiKey) throw new ConfigError('OpenAiTts needs an apiKey or a client');
+    if (apiKey !== undefined) checkApiKey('OpenAiTts', apiKey);
+    this.#options = rest;
     if (options.speed !== undefined && !(options.speed >= 0.25 && options.speed <= 4)) throw new ConfigError('OpenAiTts speed must be between 0.25 and 4');
-    registerSecret(options.apiKey);
-    this.client = options.client ?? new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 1 });
+    this.#client = client ?? new OpenAI({ apiKey, baseURL: options.baseURL, maxRetries: 1 });
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
@@ -56,8 +61,8 @@ export class OpenAiTts implements TtsStream {
         for await (const chunk of abortable(text, ac.signal)) {
           if (!chunk.trim()) continue;
           if (chunk.length > 4096) throw new ConfigError('OpenAiTts: a chunk is longer than the 4096 characters the API takes');
-          const p = this.client.audio.speech.create(
-            { model: this.options.model ?? 'gpt-4o-mini-tts', voice: this.options.voice ?? 'alloy', input: chunk, response_format: 'pcm', ...(this.options.streamFormat === 'sse' ? { stream_format: 'sse' as const } : {}), ...(this.options.instructions ? { instructions: this.options.instructions } : {}), ...(this.options.speed !== undefined ? { speed: this.options.speed } : {}) },
+          const p = this.#client.audio.speech.create(
+            { model: this.#options.model ?? 'gpt-4o-mini-tts', voice: this.#options.voice ?? 'alloy', input: chunk, response_format: 'pcm', ...(this.#options.streamFormat === 'sse' ? { stream_format: 'sse' as const } : {}), ...(this.#options.instructions ? { instructions: this.#options.instructions } : {}), ...(this.#options.speed !== undefined ? { speed: this.#options.speed } : {}) },
             { signal: ac.signal },
           );
           p.catch(() => {});
@@ -92,7 +97,7 @@ export class OpenAiTts implements TtsStream {
 
   private async *read(res: Response, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
     if (!res.body) return;
-    const sse = this.options.streamFormat === 'sse';
+    const sse = this.#options.streamFormat === 'sse';
     let carry = Buffer.alloc(0);
     let lines = '';
     const decoder = new TextDecoder();

@@ -1,4 +1,5 @@
 import type { AudioFrame } from '../audio/frame';
+import { inspectSafely } from '../provider';
 
 /** Which characters are spoken when, relative to the start of the frame they came with. */
 export interface Alignment {
@@ -18,19 +19,28 @@ export interface SynthesizeOptions {
   signal?: AbortSignal;
 }
 
-/** A streaming text-to-speech provider. Implement this to add one. */
-export interface TtsStream {
+/**
+ * A streaming text-to-speech provider: extend this class to add one (`class MyTts extends
+ * TtsStream`). Every built-in TTS extends it; a plain object of the same shape is accepted
+ * wherever a `TtsStream` is. `util.inspect` of an instance shows its provider, model, voice and
+ * sample rate only, never a key.
+ */
+export abstract class TtsStream {
+  static {
+    inspectSafely(this);
+  }
+
   /** Provider name used in errors and metrics. */
-  readonly provider: string;
+  abstract readonly provider: string;
   /** Sample rate of the frames it yields. */
-  readonly sampleRate: number;
+  abstract readonly sampleRate: number;
   /**
    * Speaks text as it arrives: each item is a speakable chunk (a sentence or clause; see
    * `sentences()`), sent to the provider at once. Yields audio as it comes back.
    */
-  synthesize(text: AsyncIterable<string>, options?: SynthesizeOptions): AsyncIterable<TtsFrame>;
-  /** Opens a connection ahead of need so the next synthesis pays no handshake. */
+  abstract synthesize(text: AsyncIterable<string>, options?: SynthesizeOptions): AsyncIterable<TtsFrame>;
+  /** Opens a connection ahead of need so the next synthesis pays no handshake (optional). */
   warmup?(): Promise<void>;
-  /** Closes warm connections. */
+  /** Closes warm connections (optional). */
   close?(): Promise<void>;
 }
