@@ -6,13 +6,17 @@ import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
 import { AudioFormatError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel } from '../streams/channel';
+import { CallGuard, type CallLimits, callHook } from './guard';
 import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
 /** Events of a {@link BrowserCall}. */
 export interface BrowserCallEvents {
   start: [{ sampleRate: number }];
-  /** A malformed message from the page (the call goes on). */
+  /**
+   * A malformed message from the page (the call goes on), or why the guard closed the call (no
+   * `start` in time, audio before `start`, audio faster than real time, no message for too long).
+   */
   error: [ProtocolError | AudioFormatError];
   end: [];
 }
@@ -32,25 +36,30 @@ export class BrowserCall extends EventEmitter<BrowserCallEvents> {
   readonly input: AsyncIterable<AudioFrame>;
   /** The agent's audio to the page. */
   readonly output: BrowserOutput;
-  /** Resolves once the page said `start`. */
+  /** Resolves once the page said `start`; rejects if the socket closes before it. */
   readonly started: Promise<{ sampleRate: number }>;
-  private readonly frames = new Channel<AudioFrame>(500);
+  private readonly frames: Channel<AudioFrame>;
+  private readonly guard: CallGuard;
   private rate = 0;
+  private settleStart!: (s: { sampleRate: number } | Error) => void;
 
-  constructor(readonly socket: WebSocket) {
+  constructor(readonly socket: WebSocket, limits: CallLimits = {}) {
     super();
+    this.guard = new CallGuard(socket, limits, 'browser', (e) => this.emit('error', e));
+    this.frames = new Channel<AudioFrame>(this.guard.limits.maxQueuedFrames);
     this.input = this.frames;
-    let resolveStart!: (s: { sampleRate: number }) => void;
-    this.started = new Promise((r) => (resolveStart = r));
+    this.started = new Promise((resolve, reject) => (this.settleStart = (s) => (s instanceof Error ? reject(s) : resolve(s))));
+    this.started.catch(() => {});
     this.output = new BrowserOutput(this);
     socket.on('message', (data, isBinary) => {
       try {
-        this.onMessage(data as Buffer, isBinary, resolveStart);
+        this.onMessage(data as Buffer, isBinary);
       } catch (err) {
         this.emit('error', err as ProtocolError);
       }
     });
     socket.on('close', () => {
+      this.settleStart(new ProtocolError('the page closed before its start message', { provider: 'browser' }));
       this.frames.close();
       this.output.hangUp();
       this.emit('end');
@@ -85,11 +94,13 @@ export class BrowserCall extends EventEmitter<BrowserCallEvents> {
     this.socket.close(1000);
   }
 
-  private onMessage(data: Buffer, isBinary: boolean, resolveStart: (s: { sampleRate: number }) => void): void {
+  private onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
-      if (!this.rate) throw new ProtocolError('audio before the start message', { provider: 'browser' });
+      if (!this.rate) return this.guard.close('audio before the start message');
       if (data.length % 2) throw new AudioFormatError(`PCM16 audio must have an even byte length, got ${data.length}`);
-      if (data.length) this.frames.offer({ samples: new Int16Array(Uint8Array.from(data).buffer), sampleRate: this.rate });
+      if (!data.length || !this.guard.admit((data.length * 500) / this.rate)) return;
+      if (this.frames.size >= this.frames.capacity) return this.guard.overflow();
+      this.frames.offer({ samples: new Int16Array(Uint8Array.from(data).buffer), sampleRate: this.rate });
       return;
     }
     let msg: Record<string, unknown>;
@@ -99,15 +110,19 @@ export class BrowserCall extends EventEmitter<BrowserCallEvents> {
       throw new ProtocolError('browser message is not JSON', { provider: 'browser' });
     }
     if (msg?.type === 'start') {
+      if (this.rate) throw new ProtocolError('a second start message', { provider: 'browser' });
       const rate = Number(msg.sampleRate);
       if (!(SUPPORTED_RATES as readonly number[]).includes(rate)) {
         this.send({ type: 'error', message: `unsupported sample rate ${msg.sampleRate}` });
         this.socket.close(1003, 'unsupported sample rate');
-        throw new AudioFormatError(`browser announced an unsupported sample rate: ${String(msg.sampleRate)}`);
+        const err = new AudioFormatError(`browser announced an unsupported sample rate: ${String(msg.sampleRate).slice(0, 40)}`);
+        this.settleStart(err);
+        throw err;
       }
       this.rate = rate;
+      this.guard.started();
       this.send({ type: 'ready', sampleRate: rate });
-      resolveStart({ sampleRate: rate });
+      this.settleStart({ sampleRate: rate });
       this.emit('start', { sampleRate: rate });
     } else if (msg?.type === 'played' && typeof msg.ms === 'number' && Number.isFinite(msg.ms)) {
       this.output.reportPlayed(msg.ms);
@@ -180,11 +195,11 @@ export class BrowserOutput implements AudioOutput {
   }
 }
 
-/** Options of {@link browserHandler}. */
-export interface BrowserHandlerOptions {
-  /** Called for every accepted connection. */
+/** Options of {@link browserHandler}; the {@link CallLimits} apply to each call. */
+export interface BrowserHandlerOptions extends CallLimits {
+  /** Called for every accepted connection. A hook that throws (or rejects) ends that call only. */
   onCall(call: BrowserCall, request: IncomingMessage): void | Promise<void>;
-  /** Decides whether a connection may open (cookies, tokens...). Default: allow. */
+  /** Decides whether a connection may open (cookies, tokens...). Default: allow. A hook that throws refuses the connection (401). */
   authorize?(request: IncomingMessage): boolean | Promise<boolean>;
   /**
    * Origins allowed to connect, e.g. `['https://app.example.com']`. By default only same-origin
@@ -209,11 +224,13 @@ export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
         const allowed = options.allowedOrigins ? options.allowedOrigins.includes(origin) : safeHost(origin) === req.headers.host;
         if (!allowed) return refuse(socket, 403, 'Forbidden');
       }
-      if (options.authorize && !(await Promise.resolve(options.authorize(req)).catch(() => false))) return refuse(socket, 401, 'Unauthorized');
+      const authorize = options.authorize;
+      if (authorize && !(await callHook(() => authorize(req)).catch(() => false))) return refuse(socket, 401, 'Unauthorized');
+      if (socket.destroyed) return; // the client left while the hook ran
       if (options.maxCalls !== undefined && wss.clients.size >= options.maxCalls) return refuse(socket, 503, 'Service Unavailable');
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const call = new BrowserCall(ws);
-        void Promise.resolve(options.onCall(call, req)).catch(() => ws.close(1011));
+        const call = new BrowserCall(ws, options);
+        void callHook(() => options.onCall(call, req)).catch(() => ws.close(1011));
       });
     },
   };

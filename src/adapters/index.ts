@@ -10,3 +10,4 @@ export * from './sox';
 export * from './twilio';
 export * from './browser';
 export * from './browser-client';
+export * from './guard';

@@ -7,6 +7,7 @@ import type { AudioFrame } from '../audio/frame';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { AudioFormatError, ProtocolError } from '../errors';
 import { Channel, sleep } from '../streams/channel';
+import { CallGuard, type CallLimits, callHook } from './guard';
 import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
@@ -23,8 +24,12 @@ export interface TwilioStart {
 export interface TwilioCallEvents {
   start: [TwilioStart];
   dtmf: [string];
-  /** A malformed or unexpected message (the call goes on). */
-  error: [ProtocolError];
+  /**
+   * A malformed or unexpected message (the call goes on), or why the guard closed the call (no
+   * `start` in time, media before `start`, audio faster than real time, no message for too long,
+   * an unsupported media format).
+   */
+  error: [ProtocolError | AudioFormatError];
   stop: [];
 }
 
@@ -38,25 +43,30 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
   readonly input: AsyncIterable<AudioFrame>;
   /** The agent's audio back to the caller. */
   readonly output: TwilioOutput;
-  /** Resolves with the `start` message. */
+  /** Resolves with the `start` message; rejects if the socket closes before it. */
   readonly started: Promise<TwilioStart>;
-  private readonly frames = new Channel<AudioFrame>(500);
+  private readonly frames: Channel<AudioFrame>;
+  private readonly guard: CallGuard;
   private streamSid = '';
+  private settleStart!: (s: TwilioStart | Error) => void;
 
-  constructor(readonly socket: WebSocket) {
+  constructor(readonly socket: WebSocket, limits: CallLimits = {}) {
     super();
+    this.guard = new CallGuard(socket, limits, 'twilio', (e) => this.emit('error', e));
+    this.frames = new Channel<AudioFrame>(this.guard.limits.maxQueuedFrames);
     this.input = this.frames;
     this.output = new TwilioOutput(this);
-    let resolveStart!: (s: TwilioStart) => void;
-    this.started = new Promise((r) => (resolveStart = r));
+    this.started = new Promise((resolve, reject) => (this.settleStart = (s) => (s instanceof Error ? reject(s) : resolve(s))));
+    this.started.catch(() => {});
     socket.on('message', (data, isBinary) => {
       try {
-        this.onMessage(isBinary ? undefined : String(data), resolveStart);
+        this.onMessage(isBinary ? undefined : String(data));
       } catch (err) {
-        this.emit('error', err instanceof ProtocolError ? err : new ProtocolError(`Twilio message could not be handled: ${(err as Error).message}`, { provider: 'twilio' }));
+        this.emit('error', err instanceof ProtocolError || err instanceof AudioFormatError ? err : new ProtocolError(`Twilio message could not be handled: ${(err as Error).message}`, { provider: 'twilio' }));
       }
     });
     socket.on('close', () => {
+      this.settleStart(new ProtocolError('the Twilio stream closed before its start message', { provider: 'twilio' }));
       this.frames.close();
       this.output.hangUp();
     });
@@ -78,7 +88,7 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
     this.socket.close(1000);
   }
 
-  private onMessage(text: string | undefined, resolveStart: (s: TwilioStart) => void): void {
+  private onMessage(text: string | undefined): void {
     if (text === undefined) throw new ProtocolError('Twilio sends only JSON text frames; got a binary frame', { provider: 'twilio' });
     let msg: Record<string, any>;
     try {
@@ -93,21 +103,32 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
       case 'start': {
         const s = msg.start ?? {};
         const fmt = s.mediaFormat;
+        if (this.guard.isStarted) throw new ProtocolError('a second Twilio start message', { provider: 'twilio' });
         if (fmt && (fmt.encoding !== 'audio/x-mulaw' || Number(fmt.sampleRate) !== 8000 || Number(fmt.channels ?? 1) !== 1)) {
-          throw new AudioFormatError(`Twilio media format ${JSON.stringify(fmt)} is not mu-law 8 kHz mono`);
+          // Nothing else can be decoded: end the stream rather than leave it open with no call.
+          const err = new AudioFormatError(`Twilio media format ${JSON.stringify(fmt).slice(0, 200)} is not mu-law 8 kHz mono`, { provider: 'twilio' });
+          this.settleStart(err);
+          this.socket.close(1003, 'media format must be mu-law 8 kHz mono');
+          throw err;
         }
+        this.guard.started();
         this.streamSid = String(msg.streamSid ?? s.streamSid ?? '');
         const start: TwilioStart = { streamSid: this.streamSid, callSid: String(s.callSid ?? ''), accountSid: String(s.accountSid ?? ''), tracks: Array.isArray(s.tracks) ? s.tracks.map(String) : ['inbound'], customParameters: { ...(s.customParameters ?? {}) } };
-        resolveStart(start);
+        this.settleStart(start);
         this.emit('start', start);
         return;
       }
       case 'media': {
+        if (!this.guard.isStarted) return this.guard.close('media before the start message');
         const m = msg.media;
         if (!m || typeof m.payload !== 'string') throw new ProtocolError('Twilio media message without a payload', { provider: 'twilio' });
         if (m.track && m.track !== 'inbound') return;
-        const bytes = Buffer.from(m.payload, 'base64');
-        if (bytes.length) this.frames.offer({ samples: decodeMulaw(bytes), sampleRate: 8000 });
+        const payload: string = m.payload;
+        if (payload.length % 4 || !BASE64.test(payload)) throw new ProtocolError('Twilio media payload is not base64', { provider: 'twilio' });
+        const length = (payload.length / 4) * 3 - (payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0);
+        if (!length || !this.guard.admit(length / 8)) return; // 8 mu-law bytes a millisecond
+        if (this.frames.size >= this.frames.capacity) return this.guard.overflow();
+        this.frames.offer({ samples: decodeMulaw(Buffer.from(payload, 'base64')), sampleRate: 8000 });
         return;
       }
       case 'mark':
@@ -125,6 +146,8 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
     }
   }
 }
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * The agent's audio to Twilio: mu-law 8 kHz `media` messages, a `mark` after each write, `clear`
@@ -193,9 +216,9 @@ export class TwilioOutput implements AudioOutput {
   }
 }
 
-/** Options of {@link twilioHandler}. */
-export interface TwilioHandlerOptions {
-  /** Called for every call. */
+/** Options of {@link twilioHandler}; the {@link CallLimits} apply to each call. */
+export interface TwilioHandlerOptions extends CallLimits {
+  /** Called for every call. A hook that throws (or rejects) ends that call only. */
   onCall(call: TwilioCall, request: IncomingMessage): void | Promise<void>;
   /** Validates `X-Twilio-Signature` on the upgrade with this auth token. */
   authToken?: string;
@@ -211,7 +234,10 @@ export interface TwilioHandlerOptions {
  */
 export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
-  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => void Promise.resolve(options.onCall(new TwilioCall(ws), req)).catch(() => ws.close(1011)));
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const call = new TwilioCall(ws, options);
+    void callHook(() => options.onCall(call, req)).catch(() => ws.close(1011));
+  });
   return {
     wss,
     handleUpgrade(req, socket, head) {

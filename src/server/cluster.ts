@@ -7,12 +7,22 @@ export interface ClusterOptions {
   workers?: number;
   /** Starts one worker's server (for example `createVoiceServer(...).listen(8080)`). */
   start(): void | Promise<void>;
+  /**
+   * Delay before replacing a worker that died, doubled for each worker in a row that died within
+   * `stableMs` of starting, up to `maxRestartDelayMs` (default 100 ms, up to 30 000 ms).
+   */
+  restartDelayMs?: number;
+  /** Most delay between replacements of failing workers (default 30 000 ms). */
+  maxRestartDelayMs?: number;
+  /** A worker that lived this long resets the backoff (default 10 000 ms). */
+  stableMs?: number;
 }
 
 /**
  * Runs `start` in one worker process per core with `node:cluster` (the workers share the listening
  * port). A worker that dies is replaced; SIGTERM to the primary is passed to every worker, which
- * drain (see `handleSignals`), and the primary exits once they have.
+ * drain (see `handleSignals`), and the primary exits once they have. Workers that keep dying at
+ * start are replaced with exponential backoff, not in a tight loop.
  */
 export function runCluster(options: ClusterOptions): void {
   if (!cluster.isPrimary) {
@@ -21,13 +31,30 @@ export function runCluster(options: ClusterOptions): void {
   }
   const n = options.workers ?? availableParallelism();
   let stopping = false;
-  for (let i = 0; i < n; i++) cluster.fork();
-  cluster.on('exit', () => {
-    if (!stopping) cluster.fork();
-    else if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  let failures = 0;
+  const pending = new Set<NodeJS.Timeout>();
+  const born = new Map<number, number>();
+  const fork = () => born.set(cluster.fork().id, performance.now());
+  for (let i = 0; i < n; i++) fork();
+  cluster.on('exit', (worker) => {
+    const lived = performance.now() - (born.get(worker.id) ?? 0);
+    born.delete(worker.id);
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    failures = lived >= (options.stableMs ?? 10_000) ? 0 : failures + 1;
+    const delay = failures ? Math.min(options.maxRestartDelayMs ?? 30_000, (options.restartDelayMs ?? 100) * 2 ** (failures - 1)) : 0;
+    const restart = setTimeout(() => {
+      pending.delete(restart);
+      if (!stopping) fork();
+    }, delay);
+    pending.add(restart);
   });
   process.once('SIGTERM', () => {
     stopping = true;
+    for (const t of pending) clearTimeout(t);
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
   });
 }

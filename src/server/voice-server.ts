@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { type Span, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import { EventEmitter } from 'eventemitter3';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
+import type { CallLimits } from '../adapters/guard';
 import { type TwilioCall, twilioHandler, twiml } from '../adapters/twilio';
 import type { AudioInput, AudioOutput } from '../adapters/types';
-import { ConfigError } from '../errors';
+import { ConfigError, VoxlineError } from '../errors';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
 
 /** What the agent factory learns about a call. */
@@ -24,35 +26,52 @@ export interface CallInfo {
 export interface VoiceServerOptions {
   /** Builds the session of each call (options, or a ready `VoiceSession`). */
   agent(call: CallInfo): VoiceSessionOptions | VoiceSession | Promise<VoiceSessionOptions | VoiceSession>;
-  /** Most calls at once; over it, calls are refused with 503 so a balancer retries elsewhere (default 100). */
+  /**
+   * Most connections at once (default 100): a slot is taken at the WebSocket upgrade, before the
+   * call starts, and freed when the socket closes; over it, upgrades are refused with 503 so a
+   * balancer retries elsewhere.
+   */
   maxCalls?: number;
+  /** Limits on each call's socket: start and idle timeouts, heartbeats, input rate (see {@link CallLimits}). */
+  limits?: CallLimits;
   /** Twilio: the public base URL Twilio reaches (e.g. `https://agent.example.com`), and the auth token to check signatures. */
   twilio?: { publicUrl?: string; authToken?: string };
   /** Browsers: origins allowed and an authorisation hook (see `browserHandler`). */
   browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize'>;
   /** How long a drain lets calls finish before ending them (default 30 000 ms). */
   drainTimeoutMs?: number;
+  /** After `drainTimeoutMs`, how long ending the remaining calls may take before their sockets are cut (default 5000 ms). */
+  closeTimeoutMs?: number;
   /** Drain and exit on SIGTERM (default false). */
   handleSignals?: boolean;
   /** Prometheus registry to use (default: a new one). */
   registry?: Registry;
 }
 
+/** Events of a {@link VoiceServer}. */
+export interface VoiceServerEvents {
+  /** A call failed: the agent factory threw, or its session ended with an error. */
+  call_error: [error: VoxlineError, call: CallInfo];
+}
+
 /** A running voice server. */
-export interface VoiceServer {
+export interface VoiceServer extends EventEmitter<VoiceServerEvents> {
   /** The HTTP server (listen on it, or use {@link VoiceServer.listen}). */
   readonly server: Server;
   /** The Prometheus registry behind `/metrics`. */
   readonly registry: Registry;
-  /** Calls in progress. */
+  /** Calls in progress (sessions running). */
   readonly activeCalls: number;
+  /** Sockets accepted and not yet closed, started or not: what `maxCalls` limits. */
+  readonly connections: number;
   /** True once draining started. */
   readonly draining: boolean;
   /** Listens on `port` (0 for any) and resolves to the port. */
   listen(port: number, host?: string): Promise<number>;
   /**
-   * Stops taking calls (`/readyz` says 503, new calls are refused), lets the active ones finish up
-   * to `drainTimeoutMs`, then ends the rest politely (their audio drains), and closes.
+   * Stops taking calls (`/readyz` says 503, new upgrades are refused, a connection that starts its
+   * call now is closed), waits for every accepted socket up to `drainTimeoutMs`, then ends the
+   * rest politely (their audio drains) and cuts whatever is left after `closeTimeoutMs`.
    */
   drain(): Promise<void>;
 }
@@ -73,19 +92,39 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     active: new Gauge({ name: 'voxline_active_calls', help: 'Calls in progress', registers: [registry] }),
     calls: new Counter({ name: 'voxline_calls_total', help: 'Calls accepted, by channel', labelNames: ['channel'], registers: [registry] }),
     refused: new Counter({ name: 'voxline_calls_refused_total', help: 'Calls refused (at capacity or draining)', registers: [registry] }),
+    failed: new Counter({ name: 'voxline_calls_failed_total', help: 'Calls that failed (the agent factory threw, or the session ended with an error), by channel', labelNames: ['channel'], registers: [registry] }),
+    connections: new Gauge({ name: 'voxline_connections', help: 'Sockets accepted and not yet closed (what maxCalls limits)', registers: [registry] }),
     turns: new Counter({ name: 'voxline_turns_total', help: 'Completed agent turns', registers: [registry] }),
     v2v: new Histogram({ name: 'voxline_voice_to_voice_seconds', help: 'End of user speech to first agent audio', buckets: [0.4, 0.5, 0.6, 0.65, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3], registers: [registry] }),
     errors: new Counter({ name: 'voxline_provider_errors_total', help: 'Errors by provider and code', labelNames: ['provider', 'code'], registers: [registry] }),
     bargeIns: new Counter({ name: 'voxline_barge_ins_total', help: 'Times the user interrupted the agent', registers: [registry] }),
   };
   const tracer = trace.getTracer('voxline');
+  const events = new EventEmitter<VoiceServerEvents>();
   const sessions = new Set<VoiceSession>();
+  let slots = 0;
   let draining = false;
-  const canAccept = () => !draining && sessions.size < maxCalls;
+  const canAccept = () => !draining && slots < maxCalls;
+  const failed = (info: CallInfo, err: unknown, what: string) => {
+    const e = err instanceof VoxlineError ? err : new ConfigError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    m.failed.inc({ channel: info.channel });
+    m.errors.inc({ provider: e.provider ?? 'agent', code: e.code });
+    events.emit('call_error', e, info);
+  };
 
   const runCall = async (info: CallInfo, input: AudioInput, output: AudioOutput, onSession?: (s: VoiceSession) => void) => {
-    const made = await options.agent(info);
-    const session = made instanceof VoiceSession ? made : new VoiceSession(made);
+    if (draining) {
+      m.refused.inc();
+      return void (await output.close());
+    }
+    let session: VoiceSession;
+    try {
+      const made = await options.agent(info);
+      session = made instanceof VoiceSession ? made : new VoiceSession(made);
+    } catch (err) {
+      failed(info, err, 'the agent factory failed');
+      return void (await output.close());
+    }
     sessions.add(session);
     m.active.set(sessions.size);
     m.calls.inc({ channel: info.channel });
@@ -102,6 +141,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       await session.run({ input, output });
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+      failed(info, err, 'the session failed');
     } finally {
       span.end();
       sessions.delete(session);
@@ -123,17 +163,21 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   };
 
   const twilio = twilioHandler({
+    ...options.limits,
     authToken: options.twilio?.authToken,
     publicUrl: options.twilio?.publicUrl ? `${options.twilio.publicUrl.replace(/^http/, 'ws')}/twilio` : undefined,
     onCall: async (call: TwilioCall, request) => {
+      call.on('error', (e) => m.errors.inc({ provider: 'twilio', code: e.code }));
       const start = await call.started;
       await runCall({ channel: 'twilio', request, callSid: start.callSid, parameters: start.customParameters }, call.input, call.output);
     },
   });
   const browser = browserHandler({
+    ...options.limits,
     allowedOrigins: options.browser?.allowedOrigins,
     authorize: options.browser?.authorize,
     onCall: async (call: BrowserCall, request) => {
+      call.on('error', (e) => m.errors.inc({ provider: 'browser', code: e.code }));
       await call.started;
       await runCall({ channel: 'browser', request }, call.input, call.output, (s) => call.attach(s));
     },
@@ -159,14 +203,20 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   });
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
+    const handler = path === '/twilio' ? twilio : path === '/browser' ? browser : undefined;
+    if (!handler) return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     if (!canAccept()) {
       m.refused.inc();
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    if (path === '/twilio') return void twilio.handleUpgrade(req, socket, head);
-    if (path === '/browser') return void browser.handleUpgrade(req, socket, head);
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    // The slot is taken now, before the call starts, and freed when the socket closes.
+    slots++;
+    m.connections.set(slots);
+    socket.once('close', () => m.connections.set(--slots));
+    void Promise.resolve()
+      .then(() => handler.handleUpgrade(req, socket, head))
+      .catch(() => socket.destroy());
   });
 
   let drainPromise: Promise<void> | undefined;
@@ -174,30 +224,38 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     drainPromise ??= (async () => {
       draining = true;
       server.close();
+      const pause = () => new Promise((r) => setTimeout(r, 50));
       const deadline = performance.now() + (options.drainTimeoutMs ?? 30_000);
-      while (sessions.size && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      // Past the deadline: end what is left, letting the audio already queued play out.
-      await Promise.all([...sessions].map((s) => s.close({ reason: 'server draining', drain: true })));
+      while (slots && performance.now() < deadline) await pause();
+      // Past the deadline: end what is left, letting the audio already queued play out, but
+      // never waiting on a provider that does not answer for longer than closeTimeoutMs.
+      const closing = Promise.all([...sessions].map((s) => s.close({ reason: 'server draining', drain: true })));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closing, new Promise((r) => (timer = setTimeout(r, options.closeTimeoutMs ?? 5000)))]);
+      clearTimeout(timer);
+      for (const ws of [...twilio.wss.clients, ...browser.wss.clients]) ws.terminate();
       server.closeAllConnections();
+      for (let i = 0; slots && i < 20; i++) await pause();
     })();
     return drainPromise;
   };
   if (options.handleSignals) process.once('SIGTERM', () => void drain().then(() => process.exit(0)));
 
-  return {
-    server,
-    registry,
-    get activeCalls() {
-      return sessions.size;
+  return Object.defineProperties(
+    Object.assign(events, {
+      server,
+      registry,
+      listen: (port: number, host = '0.0.0.0') =>
+        new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+        }),
+      drain,
+    }),
+    {
+      activeCalls: { get: () => sessions.size, enumerable: true },
+      connections: { get: () => slots, enumerable: true },
+      draining: { get: () => draining, enumerable: true },
     },
-    get draining() {
-      return draining;
-    },
-    listen: (port, host = '0.0.0.0') =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => resolve((server.address() as { port: number }).port));
-      }),
-    drain,
-  };
+  ) as VoiceServer;
 }

@@ -1,0 +1,124 @@
+import type { WebSocket } from 'ws';
+import { ProtocolError } from '../errors';
+
+/**
+ * Limits on one call's WebSocket, shared by the Twilio and browser endpoints: what a stranger's
+ * socket may cost the server. Every limit has a safe default.
+ */
+export interface CallLimits {
+  /** Close a connection that has not sent its start message after this long (default 5000 ms). */
+  startTimeoutMs?: number;
+  /** Close a started call that has sent nothing for this long (default 15 000 ms). */
+  idleTimeoutMs?: number;
+  /** Ping the client this often; one that has not answered the previous ping is closed (default 10 000 ms; 0 disables). */
+  heartbeatMs?: number;
+  /**
+   * Audio accepted ahead of real time (default 2000 ms). A client may send at most the call's
+   * duration plus this much audio: the excess is dropped, never forwarded (STT is billed by audio
+   * time), and a client more than 10 s ahead is closed.
+   */
+  burstMs?: number;
+  /** Frames queued for the session at most (default 500, 10 s of 20 ms frames); more are dropped. */
+  maxQueuedFrames?: number;
+}
+
+/** Close codes the guard uses (RFC 6455 section 7.4.1). */
+const POLICY = 1008;
+
+/**
+ * Enforces {@link CallLimits} on one socket: the start timeout, heartbeats, the input-idle timeout
+ * and the real-time rate limit. The adapter calls `started()` on its start message and `admit()`
+ * for each audio message before decoding it.
+ */
+export class CallGuard {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private startedAt = 0;
+  private receivedMs = 0;
+  private offeredMs = 0;
+  private lastMessage = performance.now();
+  private alive = true;
+  private warned = false;
+  readonly limits: Required<CallLimits>;
+
+  constructor(private readonly socket: WebSocket, limits: CallLimits, private readonly provider: string, private readonly report: (err: ProtocolError) => void) {
+    this.limits = { startTimeoutMs: 5000, idleTimeoutMs: 15_000, heartbeatMs: 10_000, burstMs: 2000, maxQueuedFrames: 500, ...limits };
+    const l = this.limits;
+    this.timers.push(setTimeout(() => { if (!this.startedAt) this.close('no start message'); }, l.startTimeoutMs));
+    if (l.heartbeatMs > 0) {
+      this.timers.push(setInterval(() => {
+        // A client that answered neither the last ping nor with any message is gone (no FIN).
+        if (!this.alive) return void socket.terminate();
+        this.alive = false;
+        if (socket.readyState === socket.OPEN) socket.ping();
+      }, l.heartbeatMs));
+      socket.on('pong', () => (this.alive = true));
+    }
+    socket.on('message', () => {
+      this.lastMessage = performance.now();
+      this.alive = true;
+    });
+    socket.once('close', () => this.dispose());
+  }
+
+  /** The start message arrived: the clock of the rate limit and the idle timeout start. */
+  started(): void {
+    if (this.startedAt) return;
+    this.startedAt = performance.now();
+    const idle = this.limits.idleTimeoutMs;
+    this.timers.push(setInterval(() => {
+      if (performance.now() - this.lastMessage >= idle) this.close(`no message for ${idle} ms`);
+    }, Math.max(20, idle / 4)));
+  }
+
+  /** True once the start message arrived. */
+  get isStarted(): boolean {
+    return this.startedAt > 0;
+  }
+
+  /**
+   * Whether `ms` of audio may be taken now: false (drop it) past real time plus the burst
+   * allowance; a client far ahead of real time is closed.
+   */
+  admit(ms: number): boolean {
+    const allowed = performance.now() - this.startedAt + this.limits.burstMs;
+    this.offeredMs += ms;
+    if (this.receivedMs + ms <= allowed) {
+      this.receivedMs += ms;
+      return true;
+    }
+    if (this.offeredMs > allowed + 10_000) this.close('audio sent faster than real time');
+    else this.warnOnce('audio sent faster than real time: the excess is dropped');
+    return false;
+  }
+
+  /** Reports (once per call) that frames were dropped because the session is not keeping up. */
+  overflow(): void {
+    this.warnOnce(`more than ${this.limits.maxQueuedFrames} audio frames waiting: the excess is dropped`);
+  }
+
+  /** Closes the socket with a policy-violation code and reports why. */
+  close(why: string): void {
+    this.report(new ProtocolError(`${this.provider} connection closed: ${why}`, { provider: this.provider }));
+    if (this.socket.readyState <= this.socket.OPEN) this.socket.close(POLICY, why);
+    // A client that ignores the close handshake is cut after a second.
+    const t = setTimeout(() => this.socket.terminate(), 1000);
+    t.unref();
+    this.dispose();
+  }
+
+  private warnOnce(message: string): void {
+    if (this.warned) return;
+    this.warned = true;
+    this.report(new ProtocolError(message, { provider: this.provider }));
+  }
+
+  private dispose(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.length = 0;
+  }
+}
+
+/** Calls a user hook, turning a synchronous throw into a rejected promise. */
+export function callHook<T>(hook: () => T | Promise<T>): Promise<T> {
+  return new Promise<T>((resolve) => resolve(hook()));
+}
