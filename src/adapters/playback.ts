@@ -1,10 +1,10 @@
 import type { AudioFrame } from '../audio/frame';
-import { sleep } from '../streams/channel';
+import { type Clock, realClock } from '../streams/clock';
 import type { AudioOutput } from './types';
 
 /** One stretch of audio as it was (or will be) played, on the wall clock. */
 export interface PlayedSegment {
-  /** `performance.now()` when it starts playing. */
+  /** When it starts playing, on the playback's clock (`performance.now()` by default). */
   startAt: number;
   samples: Int16Array;
 }
@@ -20,7 +20,7 @@ export class PlaybackClock {
   /** Segments of audio in play order, when recording is on. */
   readonly segments: PlayedSegment[] = [];
 
-  constructor(readonly sampleRate: number, private readonly recording = false) {}
+  constructor(readonly sampleRate: number, private readonly recording = false, readonly time: Clock = realClock) {}
 
   /** Milliseconds written and not cleared. */
   get writtenMs(): number {
@@ -29,7 +29,7 @@ export class PlaybackClock {
 
   /** Milliseconds queued and not yet played. */
   get queuedMs(): number {
-    return Math.max(0, this.endAt - performance.now());
+    return Math.max(0, this.endAt - this.time.now());
   }
 
   /** Milliseconds played so far. */
@@ -39,7 +39,7 @@ export class PlaybackClock {
 
   /** Accounts for a frame; returns when it starts playing. */
   add(frame: AudioFrame): number {
-    const now = performance.now();
+    const now = this.time.now();
     const startAt = Math.max(now, this.endAt);
     const ms = (frame.samples.length * 1000) / frame.sampleRate;
     this.endAt = startAt + ms;
@@ -50,7 +50,7 @@ export class PlaybackClock {
 
   /** Drops what has not played yet. Returns the milliseconds dropped. */
   clear(): number {
-    const now = performance.now();
+    const now = this.time.now();
     const dropped = this.queuedMs;
     this.written -= dropped;
     this.endAt = Math.min(this.endAt, now);
@@ -75,8 +75,8 @@ export class Pacer {
   private wake = new AbortController();
   private stopped = false;
 
-  constructor(sampleRate: number, private readonly bufferMs: number, recording = false) {
-    this.clock = new PlaybackClock(sampleRate, recording);
+  constructor(sampleRate: number, private readonly bufferMs: number, recording = false, time: Clock = realClock) {
+    this.clock = new PlaybackClock(sampleRate, recording, time);
   }
 
   /** True once {@link Pacer.stop} was called. */
@@ -88,7 +88,7 @@ export class Pacer {
   async pace(frame: AudioFrame): Promise<void> {
     this.clock.add(frame);
     const ahead = this.clock.queuedMs - this.bufferMs;
-    if (ahead > 0 && !this.stopped) await sleep(ahead, this.wake.signal).catch(() => {});
+    if (ahead > 0 && !this.stopped) await this.clock.time.sleep(ahead, this.wake.signal).catch(() => {});
   }
 
   /** Drops the queued audio and wakes a writer waiting in `pace`. */
@@ -101,7 +101,7 @@ export class Pacer {
   /** Resolves when the queued audio has played (or on `clear`/`stop`). */
   async drain(): Promise<void> {
     const q = this.clock.queuedMs;
-    if (q > 0 && !this.stopped) await sleep(q, this.wake.signal).catch(() => {});
+    if (q > 0 && !this.stopped) await this.clock.time.sleep(q, this.wake.signal).catch(() => {});
   }
 
   /** Stops for good: no more waiting. */
@@ -119,18 +119,20 @@ export interface VirtualSpeakerOptions {
   bufferMs?: number;
   /** Keep every played segment (for a recording of the conversation). Default false. */
   record?: boolean;
+  /** The time source it plays on (default: the wall clock; `acceleratedClock()` in tests). */
+  clock?: Clock;
 }
 
 /** An output that plays in real time into nothing: for tests, benchmarks and servers. */
 export class VirtualSpeaker implements AudioOutput {
   readonly sampleRate: number;
   private readonly pacer: Pacer;
-  /** `performance.now()` of every `clear()` call, for measurements. */
+  /** Time of every `clear()` call on the speaker's clock, for measurements. */
   readonly clears: number[] = [];
 
   constructor(options: VirtualSpeakerOptions = {}) {
     this.sampleRate = options.sampleRate ?? 16000;
-    this.pacer = new Pacer(this.sampleRate, options.bufferMs ?? 200, options.record ?? false);
+    this.pacer = new Pacer(this.sampleRate, options.bufferMs ?? 200, options.record ?? false, options.clock);
   }
 
   /** The playback accounting (with the played segments when recording). */
@@ -151,7 +153,7 @@ export class VirtualSpeaker implements AudioOutput {
   }
 
   clear(): void {
-    this.clears.push(performance.now());
+    this.clears.push(this.clock.time.now());
     this.pacer.clear();
   }
 

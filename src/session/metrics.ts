@@ -1,4 +1,4 @@
-/** Timestamps of one turn, in `performance.now()` milliseconds. */
+/** Timestamps of one turn, in milliseconds of the session's clock (`performance.now()` by default). */
 export interface TurnTimestamps {
   /** When the user stopped speaking (from the STT's word timings and the input's arrival times). */
   endOfSpeech: number;

@@ -3,9 +3,10 @@ import type { AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
 import { isAbortError } from '../errors';
-import { runToolLoop } from '../llm/loop';
+import { type LoopEvent, runToolLoop } from '../llm/loop';
 import type { ChatMessage, LlmUsage } from '../llm/types';
 import { Channel } from '../streams/channel';
+import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import { SentenceChunker } from '../tts/chunker';
 import type { TtsFrame } from '../tts/types';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
@@ -56,6 +57,10 @@ export class ReplyPath {
     private readonly host: ReplyHost,
   ) {}
 
+  private get clock(): Clock {
+    return this.opts.clock ?? realClock;
+  }
+
   /** The reply being played, if any. */
   get current(): ActiveReply | undefined {
     return this.active;
@@ -71,31 +76,24 @@ export class ReplyPath {
     const filler = typeof this.opts.toolFiller === 'string' ? { text: this.opts.toolFiller, afterMs: 700 } : this.opts.toolFiller;
     const events = this.host.events;
     const pushChunk = (c: string) => {
-      ts.firstTextToTts ??= performance.now();
+      ts.firstTextToTts ??= this.clock.now();
       this.host.usage.ttsCharacters += c.length;
       chunks.offer(c);
     };
-    ts.llmRequest = performance.now();
+    ts.llmRequest = this.clock.now();
     const done = (async () => {
-      let fillerTimer: NodeJS.Timeout | undefined;
+      let fillerTimer: ClockTimer | undefined;
       try {
-        const loop = runToolLoop(this.opts.llm, work, {
-          tools: this.opts.tools,
-          maxSteps: this.opts.maxToolSteps,
-          signal,
-          beforeToolCall: this.opts.toolHooks?.beforeToolCall,
-          afterToolCall: this.opts.toolHooks?.afterToolCall,
-        });
-        for await (const ev of loop) {
+        for await (const ev of agentLoop(this.opts, work, signal)) {
           if (ev.type === 'text') {
-            ts.llmFirstToken ??= performance.now();
+            ts.llmFirstToken ??= this.clock.now();
             for (const c of chunker.push(ev.delta)) pushChunk(c);
           } else if (ev.type === 'tool_call') events.emit('tool_call', ev.call);
           else if (ev.type === 'tools_started') {
             for (const c of chunker.flush()) pushChunk(c);
-            if (filler) fillerTimer = setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
+            if (filler) fillerTimer = this.clock.setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
           } else if (ev.type === 'tool_result') {
-            clearTimeout(fillerTimer);
+            this.clock.clearTimeout(fillerTimer);
             events.emit('tool_result', { call: ev.call, outcome: ev.outcome });
           } else if (ev.type === 'usage') this.addUsage(ev.usage);
         }
@@ -103,7 +101,7 @@ export class ReplyPath {
       } catch (err) {
         if (!isAbortError(err)) return err;
       } finally {
-        clearTimeout(fillerTimer);
+        this.clock.clearTimeout(fillerTimer);
         chunks.close();
       }
       return undefined;
@@ -159,7 +157,7 @@ export class ReplyPath {
     try {
       for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
-        if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = performance.now();
+        if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = this.clock.now();
         if (frame.alignment) {
           const a = frame.alignment;
           for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: audioMs + a.startMs[i]!, chars: a.chars[i]! });
@@ -174,7 +172,7 @@ export class ReplyPath {
           reply.speaking = true;
           reply.startWrittenMs = output.writtenMs;
           if (turn && ts) {
-            ts.firstAudioOut = performance.now();
+            ts.firstAudioOut = this.clock.now();
             const latency = latencyOf(ts);
             if (latency) {
               this.host.metrics.turns.push(latency);
@@ -208,6 +206,11 @@ export class ReplyPath {
     usage.llmCompletionTokens += u.completionTokens;
     this.host.events.emit('usage', { ...usage });
   }
+}
+
+/** The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of `opts`. */
+export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal): AsyncGenerator<LoopEvent> {
+  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, beforeToolCall: opts.toolHooks?.beforeToolCall, afterToolCall: opts.toolHooks?.afterToolCall });
 }
 
 function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {

@@ -1,7 +1,9 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
 import { ConfigError, VoxlineError, ProviderError } from '../errors';
+import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
+import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
 import { type Played, ReplyPath } from './reply';
@@ -37,7 +39,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private closing?: Promise<void>;
   private closeReason = 'closed';
   private running = false;
-  private resume?: { text: string; timer: NodeJS.Timeout };
+  private resume?: { text: string; timer: ClockTimer };
 
   constructor(options: VoiceSessionOptions) {
     super();
@@ -57,7 +59,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
         words: () => {
           // Words followed the local speech start: it was a real barge-in.
           if (!this.resume) return;
-          clearTimeout(this.resume.timer);
+          this.clock.clearTimeout(this.resume.timer);
           this.resume = undefined;
         },
         userTurn: (turn) => this.onUserTurn(turn),
@@ -67,6 +69,10 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       },
       this.stop.signal,
     );
+  }
+
+  private get clock(): Clock {
+    return this.opts.clock ?? realClock;
   }
 
   /** True while the agent's audio is playing. */
@@ -83,7 +89,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.running = true;
     this.output = output;
     this.replies.output = output;
-    this.startedAt = performance.now();
+    this.startedAt = this.clock.now();
     const onAbort = () => void this.close({ reason: 'aborted' });
     signal?.addEventListener('abort', onAbort, { once: true });
     void this.opts.tts.warmup?.().catch(() => {});
@@ -119,7 +125,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.closing ??= (async () => {
       this.closeReason = options.reason ?? 'closed';
       this.turns.dispose();
-      clearTimeout(this.resume?.timer);
+      this.clock.clearTimeout(this.resume?.timer);
       if (options.drain) await this.replies.current?.done.catch(() => {});
       else this.replies.current?.abort.abort();
       this.stop.abort();
@@ -140,8 +146,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private onUserTurn({ text, endOfSpeech, sttFinal }: { text: string; endOfSpeech: number; sttFinal: number }): void {
     this.emit('user_turn', { text });
     this.transcript.push({ role: 'user', text, at: endOfSpeech - this.startedAt });
-    const phrase = this.opts.hangUpPhrases?.find((p) => new RegExp(`\\b${escapeRegExp(p)}\\b`, 'i').test(text));
-    if (phrase) {
+    if (hangUpPhraseIn(text, this.opts.hangUpPhrases)) {
       this.pushHistory({ role: 'user', content: text });
       void this.enqueue(async () => {
         if (this.opts.goodbye) await this.speak(this.opts.goodbye, { record: true });
@@ -160,18 +165,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   }
 
   private pushHistory(...messages: ChatMessage[]): void {
-    this.history.push(...messages);
-    const limit = this.opts.historyLimit;
-    if (limit && this.history.length > limit) {
-      let drop = this.history.length - limit;
-      // Never leave a tool result without the call that asked for it.
-      while (drop < this.history.length && this.history[drop]!.role === 'tool') drop++;
-      this.history.splice(0, drop);
-    }
-  }
-
-  private messages(): ChatMessage[] {
-    return this.opts.instructions ? [{ role: 'system', content: this.opts.instructions }, ...this.history] : [...this.history];
+    appendHistory(this.history, messages, this.opts.historyLimit);
   }
 
   /**
@@ -181,19 +175,19 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private interrupt(eventAt: number, local = false): void {
     const reply = this.replies.cut();
     if (!reply) return;
-    const latencyMs = performance.now() - eventAt;
+    const latencyMs = this.clock.now() - eventAt;
     this.metrics.bargeIn.push(latencyMs);
     const heard = this.replies.heard(reply);
     this.emit('interrupted', { heardText: heard, fullText: reply.text, latencyMs });
     if (local && this.opts.bargeIn !== false) {
-      clearTimeout(this.resume?.timer);
+      this.clock.clearTimeout(this.resume?.timer);
       // Resume at the start of the sentence that was cut off.
       const cut = reply.text.indexOf(heard) >= 0 ? heard.length : 0;
       const sentenceStart = Math.max(0, ...['. ', '! ', '? '].map((p) => reply.text.lastIndexOf(p, cut) + 2).filter((i) => i > 1 && i <= cut));
       const rest = reply.text.slice(sentenceStart).trim();
       const resume = {
         text: rest,
-        timer: setTimeout(() => {
+        timer: this.clock.setTimeout(() => {
           if (this.resume !== resume || this.stop.signal.aborted) return;
           this.resume = undefined;
           // No words followed: noise, not the user. Say the rest.
@@ -207,7 +201,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   /** One agent turn: LLM (with tools) → sentence chunks → TTS → output. */
   private async respond(userText: string, ts: TurnTimestamps): Promise<void> {
     this.pushHistory({ role: 'user', content: userText });
-    const work = this.messages();
+    const work = withInstructions(this.history, this.opts.instructions);
     const base = work.length;
     const index = ++this.turnIndex;
     const abort = new AbortController();
@@ -219,7 +213,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.stop.signal.removeEventListener('abort', onStop);
     // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
-    this.record(played, abort, ts.firstAudioOut ?? performance.now());
+    this.record(played, abort, ts.firstAudioOut ?? this.clock.now());
     if (llmError) {
       this.fail(llmError);
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });
@@ -234,7 +228,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const abort = new AbortController();
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
-    const startAt = performance.now();
+    const startAt = this.clock.now();
     const played = await this.replies.play(chunks, abort);
     this.stop.signal.removeEventListener('abort', onStop);
     if (record) this.record(played, abort, startAt);
@@ -264,8 +258,4 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   get cost(): number {
     return this.opts.prices ? costOf(this.usage, this.opts.prices) : 0;
   }
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

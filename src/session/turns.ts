@@ -1,6 +1,7 @@
 import type { AudioInput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import type { VadEvent } from '../audio/vad';
+import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import type { SttEvent } from '../stt/types';
 import type { TurnEndPolicy, VoiceSessionOptions } from './types';
 
@@ -30,17 +31,21 @@ export interface TurnHost {
 export class TurnTaker {
   private pending: string[] = [];
   private pendingEnd?: number;
-  private silenceTimer?: NodeJS.Timeout;
-  private vadTurnTimer?: NodeJS.Timeout;
+  private silenceTimer?: ClockTimer;
+  private vadTurnTimer?: ClockTimer;
   private arrivals: { end: number; at: number }[] = [];
   private audioSec = 0;
   private vadQueue: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly opts: Pick<VoiceSessionOptions, 'turnEnd' | 'bargeIn' | 'vad' | 'vadTurnEndMs'>,
+    private readonly opts: Pick<VoiceSessionOptions, 'turnEnd' | 'bargeIn' | 'vad' | 'vadTurnEndMs' | 'clock'>,
     private readonly host: TurnHost,
     private readonly signal: AbortSignal,
   ) {}
+
+  private get clock(): Clock {
+    return this.opts.clock ?? realClock;
+  }
 
   /** Passes the input through, noting when each bit of audio arrived (to time end of speech). */
   async *tap(input: AudioInput): AsyncGenerator<AudioFrame> {
@@ -48,7 +53,7 @@ export class TurnTaker {
       const dur = frame.samples.length / frame.sampleRate;
       this.audioSec += dur;
       this.host.audio(dur);
-      this.arrivals.push({ end: this.audioSec, at: performance.now() });
+      this.arrivals.push({ end: this.audioSec, at: this.clock.now() });
       if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
       if (this.opts.vad) {
         const vad = this.opts.vad;
@@ -61,8 +66,8 @@ export class TurnTaker {
 
   /** Stops the timers. */
   dispose(): void {
-    clearTimeout(this.silenceTimer);
-    clearTimeout(this.vadTurnTimer);
+    this.clock.clearTimeout(this.silenceTimer);
+    this.clock.clearTimeout(this.vadTurnTimer);
   }
 
   /** Wall time at which audio position `sec` was captured. */
@@ -70,7 +75,7 @@ export class TurnTaker {
     const a = this.arrivals;
     let lo = 0;
     let hi = a.length - 1;
-    if (hi < 0) return performance.now();
+    if (hi < 0) return this.clock.now();
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (a[mid]!.end < sec) lo = mid + 1;
@@ -84,12 +89,12 @@ export class TurnTaker {
     for (const ev of events) {
       if (this.signal.aborted) return;
       if (ev.type === 'speech_start') {
-        clearTimeout(this.vadTurnTimer);
+        this.clock.clearTimeout(this.vadTurnTimer);
         this.host.speechStarted('vad');
-        if (this.opts.bargeIn !== false) this.host.bargeIn(performance.now(), true);
+        if (this.opts.bargeIn !== false) this.host.bargeIn(this.clock.now(), true);
       } else {
-        clearTimeout(this.vadTurnTimer);
-        this.vadTurnTimer = setTimeout(() => this.flush(), this.opts.vadTurnEndMs ?? 700);
+        this.clock.clearTimeout(this.vadTurnTimer);
+        this.vadTurnTimer = this.clock.setTimeout(() => this.flush(), this.opts.vadTurnEndMs ?? 700);
       }
     }
   }
@@ -100,13 +105,13 @@ export class TurnTaker {
     if ((ev.type === 'interim' || ev.type === 'final') && ev.text.trim()) this.host.words();
     switch (ev.type) {
       case 'speech_started':
-        clearTimeout(this.silenceTimer);
+        this.clock.clearTimeout(this.silenceTimer);
         this.host.speechStarted('stt');
-        if (bargeIn && bargeIn.minWords === 0) this.host.bargeIn(performance.now(), false);
+        if (bargeIn && bargeIn.minWords === 0) this.host.bargeIn(this.clock.now(), false);
         return;
       case 'interim':
         this.host.transcript(ev.text, false);
-        if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(performance.now(), false);
+        if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(this.clock.now(), false);
         return;
       case 'final': {
         if (!ev.text.trim()) {
@@ -116,7 +121,7 @@ export class TurnTaker {
         this.host.transcript(ev.text, true);
         const words = countWords(ev.text);
         if (this.host.replying()) {
-          if (bargeIn && words >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(performance.now(), false);
+          if (bargeIn && words >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(this.clock.now(), false);
           else if (bargeIn && !this.pending.length) return; // a backchannel ("uh-huh") while the agent talks
         }
         this.pending.push(ev.text.trim());
@@ -124,8 +129,8 @@ export class TurnTaker {
         const policy = this.policy();
         if (policy === 'speech_final' && ev.endOfTurn) this.flush();
         else if (typeof policy === 'object') {
-          clearTimeout(this.silenceTimer);
-          this.silenceTimer = setTimeout(() => this.flush(), policy.silenceMs);
+          this.clock.clearTimeout(this.silenceTimer);
+          this.silenceTimer = this.clock.setTimeout(() => this.flush(), policy.silenceMs);
         }
         return;
       }
@@ -141,11 +146,11 @@ export class TurnTaker {
 
   /** Ends the user's turn now if they said anything. */
   flush(): void {
-    clearTimeout(this.silenceTimer);
-    clearTimeout(this.vadTurnTimer);
+    this.clock.clearTimeout(this.silenceTimer);
+    this.clock.clearTimeout(this.vadTurnTimer);
     if (!this.pending.length || this.signal.aborted) return;
     const text = this.pending.join(' ');
-    const sttFinal = performance.now();
+    const sttFinal = this.clock.now();
     const endOfSpeech = Math.min(sttFinal, this.wallTimeOf(this.pendingEnd ?? this.audioSec));
     this.pending = [];
     this.pendingEnd = undefined;

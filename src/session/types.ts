@@ -6,6 +6,7 @@ import type { SttStream } from '../stt/types';
 import type { ChunkerOptions } from '../tts/chunker';
 import type { TtsStream } from '../tts/types';
 import type { VoxlineError } from '../errors';
+import type { Clock } from '../streams/clock';
 import type { PriceTable, TurnLatency, TurnTimestamps, Usage } from './metrics';
 
 /** When a user turn ends. */
@@ -67,6 +68,13 @@ export interface VoiceSessionOptions {
   vad?: Vad;
   /** With `vad`: end the user's turn this long after local speech end if the STT has not (default 700 ms). */
   vadTurnEndMs?: number;
+  /**
+   * Where the session's time comes from: its timers (silence, VAD turn end, tool filler, resume
+   * after noise) and the timestamps of its latency metrics. Default: the wall clock. Tests give
+   * the same `acceleratedClock()` (from `voxline/testing`) to the session, the emulators, the
+   * scripted caller and the virtual speaker.
+   */
+  clock?: Clock;
 }
 
 /** A completed turn with its latency breakdown. */

@@ -91,7 +91,7 @@ export class AuraEmulator extends Emulator {
           buffer += msg.text;
           return;
         case 'Flush': {
-          const now = performance.now();
+          const now = this.clock.now();
           flushes.push(now);
           while (flushes.length && flushes[0]! < now - 60_000) flushes.shift();
           if (flushes.length > 20) ws.send(JSON.stringify({ type: 'Warning', description: 'Too many flushes: at most 20 per 60 seconds', code: 'FLUSH_LIMIT' }));

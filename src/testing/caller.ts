@@ -1,7 +1,7 @@
 import type { AudioFrame } from '../audio/frame';
 import { resample } from '../audio/resample';
 import type { VoiceSession } from '../session/session';
-import { sleep } from '../streams/channel';
+import { type Clock, realClock } from '../streams/clock';
 import type { Synthesizer } from '../tts/speech';
 
 /** When a scripted caller says its next line. */
@@ -32,11 +32,13 @@ export interface ScriptedCallerOptions {
   leadMs?: number;
   /** Longest wait for a cue before going on anyway (default 20 000 ms). */
   cueTimeoutMs?: number;
+  /** The clock the frames are paced by and cues are timed on (default: the wall clock). */
+  clock?: Clock;
   /** Called with progress while lines are synthesised. */
   onSynthesis?: (done: number, total: number) => void;
 }
 
-/** A line as it was spoken: its audio and when it started and ended on the wall clock. */
+/** A line as it was spoken: its audio and when it started and ended on the caller's clock. */
 export interface SpokenLine {
   text: string;
   audio: Int16Array;
@@ -75,21 +77,22 @@ export class ScriptedCaller {
   /** The microphone: real-time frames for `session`, ending after the last line and `tailMs`. */
   async *input(session: VoiceSession, tailMs = 1500): AsyncGenerator<AudioFrame> {
     if (this.audio.length !== this.lines.length) await this.prepare();
+    const clock = this.options.clock ?? realClock;
     const per = Math.round((this.rate * (this.options.frameMs ?? 20)) / 1000);
     const frameMs = (per * 1000) / this.rate;
     let agentStartedAt = 0;
     let agentDone = 0;
-    const onStart = () => (agentStartedAt = performance.now());
-    const onEnd = () => (agentDone = performance.now());
+    const onStart = () => (agentStartedAt = clock.now());
+    const onEnd = () => (agentDone = clock.now());
     session.on('agent_speech_started', onStart);
     session.on('agent_speech_ended', onEnd);
-    const start = performance.now();
+    const start = clock.now();
     let n = 0;
     const tick = async (): Promise<void> => {
       const due = start + n * frameMs;
       n++;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
+      const wait = due - clock.now();
+      if (wait > 1) await clock.sleep(wait);
     };
     const silence = new Int16Array(per);
     try {
@@ -97,12 +100,12 @@ export class ScriptedCaller {
       let previousLineAt = start;
       for (const [i, line] of this.lines.entries()) {
         const cue = line.cue ?? { after: 'agent_done' };
-        const cueStart = performance.now();
+        const cueStart = clock.now();
         // Cues count what the agent did since the previous line began (it may answer before the
         // line's trailing silence is over).
         let ready = cue.after === 'previous' || (i === 0 && cue.after === 'agent_done' && !session.agentSpeaking);
         let readyAt = ready ? cueStart : 0;
-        while (performance.now() - cueStart < (this.options.cueTimeoutMs ?? 20_000)) {
+        while (clock.now() - cueStart < (this.options.cueTimeoutMs ?? 20_000)) {
           if (!ready) {
             if (cue.after === 'agent_done' && agentDone > previousLineAt && agentDone >= agentStartedAt && !session.agentSpeaking) {
               ready = true;
@@ -114,29 +117,29 @@ export class ScriptedCaller {
             }
           }
           const delay = cue.after === 'agent_speaking' ? cue.delayMs ?? 800 : cue.pauseMs ?? (i === 0 ? 0 : 400);
-          if (ready && performance.now() - readyAt >= delay) break;
+          if (ready && clock.now() - readyAt >= delay) break;
           await tick();
           yield { samples: silence, sampleRate: this.rate };
         }
         const audio = this.audio[i]!;
-        previousLineAt = performance.now();
+        previousLineAt = clock.now();
         let startedAt = 0;
         for (let off = 0; off < audio.length; off += per) {
           const samples = new Int16Array(per);
           samples.set(audio.subarray(off, off + per));
           await tick();
           if (!startedAt) {
-            startedAt = performance.now();
+            startedAt = clock.now();
             this.current = { text: line.text, audio, startedAt: startedAt - frameMs, endedAt: 0 };
           }
           yield { samples, sampleRate: this.rate };
         }
         // The last frame's audio ends when it is delivered.
         this.current = undefined;
-        this.spoken.push({ text: line.text, audio, startedAt: startedAt - frameMs, endedAt: performance.now() - (per - (audio.length % per || per)) * (1000 / this.rate) });
+        this.spoken.push({ text: line.text, audio, startedAt: startedAt - frameMs, endedAt: clock.now() - (per - (audio.length % per || per)) * (1000 / this.rate) });
       }
-      const until = performance.now() + tailMs;
-      while (performance.now() < until || session.agentSpeaking) { await tick(); yield { samples: silence, sampleRate: this.rate }; }
+      const until = clock.now() + tailMs;
+      while (clock.now() < until || session.agentSpeaking) { await tick(); yield { samples: silence, sampleRate: this.rate }; }
     } finally {
       session.off('agent_speech_started', onStart);
       session.off('agent_speech_ended', onEnd);

@@ -1,3 +1,4 @@
+import type { ClockTimer } from '../streams/clock';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
@@ -88,7 +89,7 @@ export class DeepgramEmulator extends Emulator {
     let metadataSent = false;
     let closing = false;
     let carry: Buffer | undefined;
-    let idle: NodeJS.Timeout | undefined;
+    let idle: ClockTimer | undefined;
     const resetIdle = () => {
       this.cancel(idle);
       idle = this.later(this.opts.idleTimeoutMs ?? 10_000, () =>

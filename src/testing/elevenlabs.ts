@@ -1,3 +1,4 @@
+import type { ClockTimer } from '../streams/clock';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { encodeMulaw } from '../audio/mulaw';
@@ -150,7 +151,7 @@ export class ElevenLabsEmulator extends Emulator {
     const fault = { ...this.faults };
     this.faults.closeMidStream = undefined;
     this.faults.stall = undefined;
-    let inactivity: NodeJS.Timeout | undefined;
+    let inactivity: ClockTimer | undefined;
     const touch = () => {
       this.cancel(inactivity);
       inactivity = this.later(inactivityMs, () =>

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 
 /** Everything an emulator received, for assertions in tests. */
 export interface EmulatorRecord {
@@ -39,6 +40,8 @@ export interface EmulatorOptions {
   maxPayload?: number;
   /** Delay before answering each WebSocket handshake, to emulate a distant service (default 0). */
   handshakeDelayMs?: number;
+  /** The clock of every delay the emulator emulates (default: the wall clock). */
+  clock?: Clock;
 }
 
 /** Serves one accepted WebSocket connection. */
@@ -62,7 +65,7 @@ export class Emulator {
   private readonly wsRoutes = new Map<string, WsRoute>();
   private readonly httpRoutes = new Map<string, HttpRoute>();
   private readonly sockets = new Set<WebSocket>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new Set<ClockTimer>();
   private listening?: Promise<void>;
 
   constructor(protected readonly options: EmulatorOptions = {}) {
@@ -110,7 +113,7 @@ export class Emulator {
 
   /** Closes every connection and the server. */
   async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
+    for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
     for (const ws of this.sockets) ws.terminate();
     this.wss.close();
@@ -136,9 +139,14 @@ export class Emulator {
   /** Checks a request before it is served (auth, parameters); a result refuses it. */
   protected guard: Guard = () => undefined;
 
+  /** The clock of the emulated delays. */
+  protected get clock(): Clock {
+    return this.options.clock ?? realClock;
+  }
+
   /** A timer that is cleared when the emulator closes. */
-  protected later(ms: number, fn: () => void): NodeJS.Timeout {
-    const t = setTimeout(() => {
+  protected later(ms: number, fn: () => void): ClockTimer {
+    const t = this.clock.setTimeout(() => {
       this.timers.delete(t);
       fn();
     }, ms);
@@ -147,9 +155,9 @@ export class Emulator {
   }
 
   /** Cancels a timer made with {@link Emulator.later}. */
-  protected cancel(t: NodeJS.Timeout | undefined): void {
+  protected cancel(t: ClockTimer | undefined): void {
     if (!t) return;
-    clearTimeout(t);
+    this.clock.clearTimeout(t);
     this.timers.delete(t);
   }
 

@@ -18,3 +18,4 @@ export * from './text-session';
 export * from './expect';
 export * from './replies';
 export * from './realtime';
+export * from './clock';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sleep } from '../streams/channel';
+import type { Clock } from '../streams/clock';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions } from './emulator';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
@@ -172,9 +172,10 @@ export class OpenAiEmulator extends Emulator {
     const finish = toolCalls.length ? 'tool_calls' : 'stop';
     const ttft = this.opts.timeToFirstTokenMs ?? 320;
     const gap = 1000 / (this.opts.tokensPerSecond ?? 60);
-    const start = performance.now();
+    const clock = this.clock;
+    const start = clock.now();
     if (!request.stream) {
-      await sleep(ttft + gap * Math.max(0, tokens.length - 1));
+      await this.clock.sleep(ttft + gap * Math.max(0, tokens.length - 1));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
         id, object: 'chat.completion', created, model: request.model,
         choices: [{ index: 0, message: { role: 'assistant', content: toolCalls.length ? null : reply.content ?? '', ...(toolCalls.length ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } })) } : {}) }, finish_reason: finish, logprobs: null }],
@@ -211,25 +212,25 @@ export class OpenAiEmulator extends Emulator {
       return true;
     };
     try {
-      await pause(start + ttft - performance.now(), ac.signal);
+      await pause(clock, start + ttft - clock.now(), ac.signal);
       write(chunk({ role: 'assistant', content: toolCalls.length ? null : '', refusal: null }));
       for (let i = 0; i < tokens.length; i++) {
-        if (i > 0) await pause(start + ttft + i * gap - performance.now(), ac.signal);
-        if (!write(chunk({ content: tokens[i] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+        if (i > 0) await pause(clock, start + ttft + i * gap - clock.now(), ac.signal);
+        if (!write(chunk({ content: tokens[i] }))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
       }
       // Tool calls: a header fragment each, then argument fragments interleaved across calls.
       if (toolCalls.length) {
         for (const c of toolCalls) write(chunk({ tool_calls: [{ index: c.index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }));
         const pieces = toolCalls.map((c) => c.args.match(/[\s\S]{1,7}/g) ?? []);
         for (let k = 0; k < Math.max(...pieces.map((p) => p.length)); k++) {
-          await pause(gap, ac.signal);
+          await pause(clock, gap, ac.signal);
           for (const c of toolCalls) {
             const piece = pieces[c.index]![k];
-            if (piece !== undefined && !write(chunk({ tool_calls: [{ index: c.index, function: { arguments: piece } }] }))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+            if (piece !== undefined && !write(chunk({ tool_calls: [{ index: c.index, function: { arguments: piece } }] }))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
           }
         }
       }
-      if (!write(chunk({}, finish))) return fault.stall ? void (await sleep(600_000, ac.signal)) : undefined;
+      if (!write(chunk({}, finish))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
       if (request.stream_options?.include_usage) write({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage });
       write('[DONE]');
       res.end();
@@ -240,8 +241,8 @@ export class OpenAiEmulator extends Emulator {
 }
 
 /** Sleeps `ms` when positive; with no delay to wait, goes on at once (zero-latency emulation). */
-async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms > 0) await sleep(ms, signal);
+async function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  if (ms > 0) await clock.sleep(ms, signal);
   else signal.throwIfAborted();
 }
 

@@ -1,8 +1,8 @@
 import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
-import { runToolLoop } from '../llm/loop';
 import type { ChatMessage, LlmStream, ToolCall } from '../llm/types';
 import { type Usage, costOf } from '../session/metrics';
+import { agentLoop } from '../session/reply';
 import type { VoiceSessionOptions } from '../session/session';
 import { SentenceChunker } from '../tts/chunker';
 import { TurnExpectation } from './expect';
@@ -117,14 +117,7 @@ export class TextSession {
     };
     let llmError: unknown;
     try {
-      const loop = runToolLoop(this.opts.llm, work, {
-        tools: this.opts.tools,
-        maxSteps: this.opts.maxToolSteps,
-        signal: options.signal,
-        beforeToolCall: this.opts.toolHooks?.beforeToolCall,
-        afterToolCall: this.opts.toolHooks?.afterToolCall,
-      });
-      for await (const ev of loop) {
+      for await (const ev of agentLoop(this.opts, work, options.signal)) {
         if (ev.type === 'text') addChunks(chunker.push(ev.delta));
         else if (ev.type === 'tool_call') {
           endSegment();

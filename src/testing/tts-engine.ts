@@ -1,5 +1,5 @@
 import { resample } from '../audio/resample';
-import { sleep } from '../streams/channel';
+import { type Clock, realClock } from '../streams/clock';
 import type { Synthesizer } from '../tts/speech';
 
 /** One piece of synthesised audio with the characters it speaks (times relative to the piece). */
@@ -18,6 +18,8 @@ export interface TtsTiming {
   realtimeFactor?: number;
   /** Audio per message, ms (default 100). */
   chunkMs?: number;
+  /** The clock of these delays (default: the wall clock). */
+  clock?: Clock;
 }
 
 /**
@@ -47,7 +49,7 @@ export class TtsStreamer {
   /** Queues `text` for synthesis now. */
   speak(text: string): void {
     if (!text.trim()) return;
-    this.jobs.push({ text, at: performance.now() });
+    this.jobs.push({ text, at: (this.timing.clock ?? realClock).now() });
     if (!this.running) void this.run();
   }
 
@@ -80,14 +82,15 @@ export class TtsStreamer {
     const ttfa = this.timing.timeToFirstAudioMs ?? 180;
     const rtf = this.timing.realtimeFactor ?? 0.5;
     const chunkMs = this.timing.chunkMs ?? 100;
+    const clock = this.timing.clock ?? realClock;
     try {
       while (this.jobs.length && !this.stop.signal.aborted) {
         const job = this.jobs.shift()!;
         const gen = this.generation;
         const audio = await this.synth(job.text);
         const samples = audio.sampleRate === this.outRate ? audio.samples : resample(audio.samples, audio.sampleRate, this.outRate);
-        const wait = job.at + ttfa - performance.now();
-        if (wait > 0) await sleep(wait, this.stop.signal);
+        const wait = job.at + ttfa - clock.now();
+        if (wait > 0) await clock.sleep(wait, this.stop.signal);
         const per = Math.round((this.outRate * chunkMs) / 1000);
         const totalMs = (samples.length * 1000) / this.outRate;
         const chars = [...job.text];
@@ -106,7 +109,7 @@ export class TtsStreamer {
             charStartTimesMs: idx.map((i) => Math.round(i * charMs - t0)),
             charsDurationsMs: idx.map(() => Math.round(charMs)),
           });
-          if (off + per < samples.length) await sleep(chunkMs * rtf, this.stop.signal);
+          if (off + per < samples.length) await clock.sleep(chunkMs * rtf, this.stop.signal);
         }
       }
     } catch {

@@ -1,0 +1,28 @@
+import { sleep as sleepReal } from './channel';
+
+/** A pending timer of a {@link Clock}. */
+export type ClockTimer = object;
+
+/**
+ * Where time comes from: the session, the pacing of audio, the scripted caller and the emulators
+ * read the time and set their timers through one of these. The default, {@link realClock}, is the
+ * wall clock; `acceleratedClock()` from `voxline/testing` runs tests faster than real time.
+ */
+export interface Clock {
+  /** Monotonic milliseconds, like `performance.now()`. */
+  now(): number;
+  /** Runs `fn` once, `ms` from now. */
+  setTimeout(fn: () => void, ms: number): ClockTimer;
+  /** Cancels a timer (no-op for `undefined` or a timer that already ran). */
+  clearTimeout(timer: ClockTimer | undefined): void;
+  /** Resolves after `ms`, or rejects with an abort error when `signal` aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The wall clock: `performance.now()` and the global timers. */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout | undefined),
+  sleep: sleepReal,
+};
