@@ -23,11 +23,46 @@ export function parseOutputFormat(format: string): { rate: number; encoding: 'pc
   return undefined;
 }
 
+/** An alignment as the emulator sends it (the keys of the official SDK's `Alignment`). */
+export interface EmulatedAlignment {
+  chars: string[];
+  charStartTimesMs: number[];
+  charDurationsMs: number[];
+}
+
+/** An audio message of the emulator (`AudioOutput`, with `contextId` on the multi-context socket). */
+export interface EmulatedAudio {
+  audio: string;
+  alignment: EmulatedAlignment;
+  normalizedAlignment: EmulatedAlignment;
+  contextId?: string;
+}
+
+/** The final message: after end of input, or when a context ends. */
+export interface EmulatedFinal {
+  isFinal: true;
+  contextId?: string;
+}
+
+/** An error message, sent before a 1008 close. */
+export interface EmulatedError {
+  message: string;
+  error: string;
+  code: number;
+}
+
+function audioMessage(piece: TtsPiece, encoding: 'pcm' | 'ulaw'): EmulatedAudio {
+  const bytes = encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
+  const alignment: EmulatedAlignment = { chars: piece.chars, charStartTimesMs: piece.charStartTimesMs, charDurationsMs: piece.charsDurationsMs };
+  return { audio: bytes.toString('base64'), normalizedAlignment: alignment, alignment };
+}
+
 /**
  * A local emulator of ElevenLabs' `stream-input` text-to-speech WebSocket (PROTOCOLS.md 2.1):
  * `xi-api-key` header or key in the first message, the `" "` init message with voice settings
- * and `chunk_length_schedule`, text chunks, `flush`, `""` as end of stream; base64 audio messages
- * with alignment, `isFinal`, the inactivity timeout and its 1008 close.
+ * and `chunk_length_schedule`, text chunks, `flush`, `auto_mode`, `""` as end of stream; base64
+ * audio messages with alignment (`charDurationsMs`, as the official SDK's `Alignment`), `isFinal`,
+ * the inactivity timeout and its 1008 close; and `multi-stream-input` (see `serveMulti`).
  */
 export class ElevenLabsEmulator extends Emulator {
   private synth?: Synthesizer;
@@ -46,46 +81,74 @@ export class ElevenLabsEmulator extends Emulator {
     this.ws(/^\/v1\/text-to-speech\/[^/]+\/multi-stream-input$/, (ws, req, url) => this.serveMulti(ws, req, url));
   }
 
-  /** Contexts open now on multi-context sockets (for assertions). */
+  /** Contexts open now on multi-context sockets (for assertions): a context counts until its `isFinal`. */
   openContexts = 0;
+  /** The most contexts that were open at once on one socket (the service allows 5). */
+  mostContexts = 0;
 
   /**
    * The multi-context socket (PROTOCOLS.md 2.2): every message carries `context_id`; a context's
-   * first message initialises it; `flush` speaks its text; `close_context` stops its audio and ends
-   * it with `isFinal`; `close_socket` ends everything. At most 5 contexts at once.
+   * first message initialises it; `flush` (or, with `auto_mode=true`, any text) speaks its text;
+   * `close_context` drops the text not yet flushed while flushed text keeps generating under the
+   * old `contextId`, then ends the context with `isFinal`; an idle context is closed the same way
+   * after `inactivity_timeout`; `close_socket` closes every context, then the socket. At most 5
+   * contexts at once, counted until their `isFinal`.
    */
   private serveMulti(ws: WebSocket, req: IncomingMessage, url: URL): void {
-    const format = parseOutputFormat(url.searchParams.get('output_format') ?? 'pcm_24000');
+    const q = url.searchParams;
+    const format = parseOutputFormat(q.get('output_format') ?? 'pcm_24000');
     const fail = (error: string, message: string) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 }));
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 } satisfies EmulatedError));
       ws.close(1008, error);
     };
     if (!format) return fail('invalid_output_format', 'unsupported output_format');
+    const autoMode = q.get('auto_mode') === 'true';
+    const inactivityMs = Math.min(180, Number(q.get('inactivity_timeout') ?? 20)) * 1000;
     let authed = req.headers['xi-api-key'] !== undefined;
-    const contexts = new Map<string, { streamer: TtsStreamer; buffer: string }>();
+    const contexts = new Map<string, { streamer: TtsStreamer; buffer: string; closing: boolean; idle?: NodeJS.Timeout }>();
     const fault = { ...this.faults };
     this.faults.closeMidStream = undefined;
     this.faults.stall = undefined;
     let sent = 0;
+    let closingSocket = false;
     const end = (id: string) => {
       const c = contexts.get(id);
       if (!c) return;
+      this.cancel(c.idle);
       c.streamer.dispose();
       contexts.delete(id);
       this.openContexts--;
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ isFinal: true, contextId: id }));
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ isFinal: true, contextId: id } satisfies EmulatedFinal));
+      if (closingSocket && !contexts.size) ws.close(1000);
+    };
+    // Text not yet flushed is dropped; what was flushed is still spoken (under this contextId), then isFinal.
+    const close = (id: string) => {
+      const c = contexts.get(id);
+      if (!c || c.closing) return;
+      c.closing = true;
+      c.buffer = '';
+      this.cancel(c.idle);
+      void c.streamer.whenIdle().then(() => end(id));
+    };
+    const touch = (id: string) => {
+      const c = contexts.get(id);
+      if (!c || c.closing) return;
+      this.cancel(c.idle);
+      c.idle = this.later(inactivityMs, () => close(id));
     };
     ws.on('message', (data, isBinary) => {
       const msg = isBinary ? undefined : parseJson(data);
       this.record.messages.push(msg ?? { unparsed: String(data) });
       if (!msg) return fail('invalid_message', 'Messages must be JSON objects.');
       if (msg.close_socket === true) {
-        for (const id of [...contexts.keys()]) end(id);
-        return void ws.close(1000);
+        closingSocket = true;
+        if (!contexts.size) return void ws.close(1000);
+        for (const id of [...contexts.keys()]) close(id);
+        return;
       }
       const id = typeof msg.context_id === 'string' ? msg.context_id : 'default';
       let ctx = contexts.get(id);
-      if (msg.close_context === true) return end(id);
+      if (msg.close_context === true) return close(id);
       if (!ctx) {
         if (!authed) {
           const key = msg['xi-api-key'] ?? msg['xi_api_key'];
@@ -101,22 +164,26 @@ export class ElevenLabsEmulator extends Emulator {
             return void ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
           }
           sent++;
-          const bytes = format.encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
-          const alignment = { charStartTimesMs: piece.charStartTimesMs, charsDurationsMs: piece.charsDurationsMs, chars: piece.chars };
-          ws.send(JSON.stringify({ audio: bytes.toString('base64'), normalizedAlignment: alignment, alignment, contextId: id }));
+          ws.send(JSON.stringify({ ...audioMessage(piece, format.encoding), contextId: id } satisfies EmulatedAudio));
         });
-        ctx = { streamer, buffer: '' };
+        ctx = { streamer, buffer: '', closing: false };
         contexts.set(id, ctx);
         this.openContexts++;
+        this.mostContexts = Math.max(this.mostContexts, contexts.size);
       }
+      if (ctx.closing) return;
+      touch(id);
       if (typeof msg.text === 'string' && msg.text !== ' ') ctx.buffer += msg.text;
-      if (msg.flush === true || ctx.buffer.length >= 120) {
+      if (msg.flush === true || (autoMode && ctx.buffer.trim()) || ctx.buffer.length >= 120) {
         ctx.streamer.speak(ctx.buffer);
         ctx.buffer = '';
       }
     });
     ws.on('close', () => {
-      for (const c of contexts.values()) c.streamer.dispose();
+      for (const c of contexts.values()) {
+        this.cancel(c.idle);
+        c.streamer.dispose();
+      }
       this.openContexts -= contexts.size;
       contexts.clear();
     });
@@ -135,9 +202,10 @@ export class ElevenLabsEmulator extends Emulator {
   private serve(ws: WebSocket, req: IncomingMessage, url: URL): void {
     const q = url.searchParams;
     const fail = (error: string, message: string) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 }));
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ message, error, code: 1008 } satisfies EmulatedError));
       ws.close(1008, error);
     };
+    const autoMode = q.get('auto_mode') === 'true';
     const format = parseOutputFormat(q.get('output_format') ?? 'pcm_24000');
     if (!format) return fail('invalid_output_format', `The emulator supports pcm_8000/16000/22050/24000/44100 and ulaw_8000, not ${q.get('output_format')}`);
     const inactivityMs = Math.min(180, Number(q.get('inactivity_timeout') ?? 20)) * 1000;
@@ -172,10 +240,8 @@ export class ElevenLabsEmulator extends Emulator {
         this.faults.malformed = false;
         ws.send('{"audio": "AAAA", "isFinal": nul');
       }
-      const bytes = format.encoding === 'ulaw' ? Buffer.from(encodeMulaw(piece.samples)) : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
-      const alignment = { charStartTimesMs: piece.charStartTimesMs, charsDurationsMs: piece.charsDurationsMs, chars: piece.chars };
       sent++;
-      ws.send(JSON.stringify({ audio: bytes.toString('base64'), isFinal: null, normalizedAlignment: alignment, alignment }));
+      ws.send(JSON.stringify(audioMessage(piece, format.encoding) satisfies EmulatedAudio));
     });
     const speakUpTo = (flushAll: boolean) => {
       if (flushAll) {
@@ -227,13 +293,13 @@ export class ElevenLabsEmulator extends Emulator {
         void streamer.whenIdle().then(() => {
           this.cancel(inactivity);
           if (ws.readyState !== ws.OPEN) return;
-          ws.send(JSON.stringify({ isFinal: true }));
+          ws.send(JSON.stringify({ isFinal: true } satisfies EmulatedFinal));
           ws.close(1000, '');
         });
         return;
       }
       buffer += text;
-      if (msg.flush === true) speakUpTo(true);
+      if (msg.flush === true || (autoMode && buffer.trim())) speakUpTo(true);
       else if (msg.try_trigger_generation === true && buffer.length >= 50) speakUpTo(true);
       else speakUpTo(false);
     });

@@ -1,8 +1,10 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { Pcm16Decoder } from '../audio/pcm16';
+import { AbortError, AuthError, ConfigError, ProviderError, TimeoutError } from '../errors';
 import { checkApiKey } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
+import { TextInput } from './text-input';
 import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
@@ -22,26 +24,33 @@ export interface ElevenLabsTtsOptions {
   apiKey: string;
   /** Voice id. */
   voiceId: string;
-  /** Model id (default `eleven_flash_v2_5`). */
+  /** Model id (default `eleven_flash_v2_5`). `eleven_v3` needs `multiContext: false`. */
   model?: string;
   /** `pcm_8000|16000|22050|24000|44100` or `ulaw_8000` (default `pcm_24000`). */
   outputFormat?: 'pcm_8000' | 'pcm_16000' | 'pcm_22050' | 'pcm_24000' | 'pcm_44100' | 'ulaw_8000';
+  /** Voice settings; only what is set here is sent, the rest keeps the voice's saved settings. */
   voiceSettings?: VoiceSettings;
-  /** Characters buffered before each generation (default ElevenLabs' `[120,160,250,290]`). */
+  /** Characters buffered before each generation when `autoMode` is off (ElevenLabs' default `[120,160,250,290]`). */
   chunkLengthSchedule?: number[];
   /**
-   * Send each text chunk with `flush: true` so it is spoken at once (default true: voxline sends
-   * whole sentences). Set false when feeding raw tokens, to let the schedule decide.
+   * `auto_mode=true` (default): ElevenLabs speaks each chunk as it arrives, for whole sentences or
+   * clauses (what `sentences()` yields). Set false when feeding raw tokens, so that the chunk
+   * schedule decides. Either way the last text of a reply is sent with `flush: true`.
    */
-  flushEachChunk?: boolean;
-  /** Seconds the provider keeps an idle socket (default 180, the maximum). */
+  autoMode?: boolean;
+  /**
+   * `sync_alignment=true` (default): every audio message carries its alignment, which voxline
+   * uses for the text heard before a barge-in and to resend only the unspoken text after a drop.
+   */
+  syncAlignment?: boolean;
+  /** Seconds the provider keeps an idle socket or context (default 180, the maximum); voxline sends a keep-alive at half of it. */
   inactivityTimeoutSec?: number;
   language?: string;
   /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
   maxReconnects?: number;
   /** Base URL (default `wss://api.elevenlabs.io`). */
   baseUrl?: string;
-  /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
+  /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms). */
   stallTimeoutMs?: number;
   /**
    * The multi-context socket (`multi-stream-input`, default true): one socket for the whole call,
@@ -51,21 +60,60 @@ export interface ElevenLabsTtsOptions {
   multiContext?: boolean;
 }
 
+/** An alignment as ElevenLabs sends it; older spellings of the keys are read too. @internal */
+export interface ElevenLabsAlignmentWire {
+  chars?: string[] | null;
+  charStartTimesMs?: number[] | null;
+  charDurationsMs?: number[] | null;
+  /** Older spec spelling of `charDurationsMs`. */
+  charsDurationsMs?: number[] | null;
+  /** Oldest spec spelling of `charStartTimesMs`. */
+  char_start_times_ms?: number[] | null;
+  /** Oldest spec spelling of `charDurationsMs`. */
+  chars_durations_ms?: number[] | null;
+}
+
+/** A server message of `stream-input` or `multi-stream-input`, as {@link ElevenLabsTts} reads it. @internal */
+export interface ElevenLabsServerWire {
+  audio?: string | null;
+  alignment?: ElevenLabsAlignmentWire | null;
+  normalizedAlignment?: ElevenLabsAlignmentWire | null;
+  isFinal?: boolean | null;
+  /** The examples' spelling of `isFinal`. */
+  is_final?: boolean | null;
+  contextId?: string | null;
+  /** The AudioOutputMulti schema's spelling of `contextId`. */
+  context_id?: string | null;
+  error?: string;
+  message?: string;
+  code?: number;
+}
+
+type Message = ElevenLabsServerWire & { closed?: number };
+
+/** At most this many contexts may be open on one multi-context socket. */
+const MAX_CONTEXTS = 5;
+
 /**
  * ElevenLabs streaming TTS. By default one `multi-stream-input` socket serves the whole call, with
- * a context per reply (barge-in closes the context; its late audio is dropped). With
- * `multiContext: false`, `stream-input`: a socket per reply, the next one opened ahead of need so
- * a turn never pays a handshake. Either way a socket that drops mid-reply is replaced and the
- * text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
+ * a context per reply: the reply's last text goes with `flush`, then `close_context`, and the reply
+ * ends on that context's `isFinal`. Barge-in closes the context and drops its late audio; a context
+ * counts toward the limit of 5 until its `isFinal`, and a full socket hands the next reply to a
+ * fresh one. With `multiContext: false`, `stream-input`: a socket per reply, the next one opened
+ * ahead of need so a turn never pays a handshake. Either way a socket that drops mid-reply is
+ * replaced and the text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
  */
 export class ElevenLabsTts extends TtsStream {
   readonly provider = 'elevenlabs';
   readonly sampleRate: number;
   private readonly ulaw: boolean;
+  private readonly multiContext: boolean;
   private readonly pool: WarmSocket;
   private readonly url: string;
-  private multi?: Promise<WebSocket>;
-  private readonly routes = new Map<string, (msg: Record<string, unknown>) => void>();
+  private readonly keepAliveMs: number;
+  private current?: Promise<MultiSocket>;
+  private readonly sockets = new Set<MultiSocket>();
+  private closing = false;
   private contextSeq = 0;
 
   readonly #apiKey: string;
@@ -80,172 +128,183 @@ export class ElevenLabsTts extends TtsStream {
     const format = options.outputFormat ?? 'pcm_24000';
     const [kind, rate] = format.split('_');
     if ((kind !== 'pcm' && kind !== 'ulaw') || !Number(rate)) throw new ConfigError(`ElevenLabsTts: unsupported outputFormat ${format}`);
+    const model = options.model ?? 'eleven_flash_v2_5';
+    this.multiContext = options.multiContext ?? true;
+    if (this.multiContext && model.startsWith('eleven_v3')) throw new ConfigError(`ElevenLabsTts: ${model} does not support the multi-context socket; set multiContext: false`);
     this.ulaw = kind === 'ulaw';
     this.sampleRate = Number(rate);
-    const q = new URLSearchParams({ model_id: options.model ?? 'eleven_flash_v2_5', output_format: format, inactivity_timeout: String(options.inactivityTimeoutSec ?? 180) });
+    const inactivity = options.inactivityTimeoutSec ?? 180;
+    this.keepAliveMs = Math.max(100, (inactivity * 1000) / 2);
+    const q = new URLSearchParams({ model_id: model, output_format: format, inactivity_timeout: String(inactivity) });
+    if (options.autoMode ?? true) q.set('auto_mode', 'true');
+    if (options.syncAlignment ?? true) q.set('sync_alignment', 'true');
     if (options.language) q.set('language_code', options.language);
-    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${(options.multiContext ?? true) ? 'multi-stream-input' : 'stream-input'}?${q}`;
-    this.pool = new WarmSocket(() => this.open(), '{"text":""}');
+    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${this.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
+    // A space keeps an idle stream-input socket from its inactivity timeout.
+    this.pool = new WarmSocket(() => this.open(), '{"text":""}', { message: '{"text":" "}', everyMs: this.keepAliveMs });
+  }
+
+  /** The first message of a socket or context: only the settings the user gave. */
+  private initMessage(contextId?: string): Record<string, unknown> {
+    const { voiceSettings, chunkLengthSchedule } = this.#options;
+    return {
+      text: ' ',
+      ...(contextId !== undefined ? { context_id: contextId } : {}),
+      ...(voiceSettings && Object.keys(voiceSettings).length ? { voice_settings: voiceSettings } : {}),
+      ...(chunkLengthSchedule ? { generation_config: { chunk_length_schedule: chunkLengthSchedule } } : {}),
+    };
   }
 
   private async open(): Promise<WebSocket> {
     const ws = await openSocket(this.url, { 'xi-api-key': this.#apiKey }, this.provider);
-    ws.send(JSON.stringify({
-      text: ' ',
-      voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.#options.voiceSettings },
-      generation_config: { chunk_length_schedule: this.#options.chunkLengthSchedule ?? [120, 160, 250, 290] },
-    }));
+    ws.send(JSON.stringify(this.initMessage()));
     return ws;
   }
 
   override warmup(): Promise<void> {
-    return (this.#options.multiContext ?? true) ? this.multiSocket().then(() => undefined, () => undefined) : this.pool.warm();
+    return this.multiContext ? this.socket().then(() => undefined, () => undefined) : this.pool.warm();
   }
 
   override async close(): Promise<void> {
-    if (!(this.#options.multiContext ?? true)) return this.pool.close();
-    const p = this.multi;
-    this.multi = undefined;
-    if (!p) return;
-    try {
-      const ws = await p;
-      if (ws.readyState === 1) ws.send('{"close_socket":true}');
-      ws.close(1000);
-    } catch {
-      // never opened
+    this.closing = true;
+    if (!this.multiContext) return this.pool.close();
+    const p = this.current;
+    this.current = undefined;
+    await p?.catch(() => undefined);
+    for (const m of this.sockets) shut(m);
+  }
+
+  /** The socket new replies go to, opened if needed. */
+  private socket(): Promise<MultiSocket> {
+    if (this.current) return this.current;
+    const p = openSocket(this.url, { 'xi-api-key': this.#apiKey }, this.provider).then((ws) => {
+      const m: MultiSocket = { ws, open: new Set(), routes: new Map(), retired: false };
+      const openedAt = performance.now();
+      this.sockets.add(m);
+      ws.on('message', (data) => {
+        const msg = parse(data);
+        const id = msg.contextId ?? msg.context_id;
+        if (typeof id !== 'string') {
+          for (const route of [...m.routes.values()]) route(msg);
+          return;
+        }
+        m.routes.get(id)?.(msg); // audio of a closed context has no route: dropped
+        if (msg.isFinal === true || msg.is_final === true) {
+          m.open.delete(id);
+          m.routes.delete(id);
+          if (m.retired && !m.open.size) shut(m);
+        }
+      });
+      ws.on('close', (code, reason) => {
+        this.sockets.delete(m);
+        if (this.current === p) this.current = undefined;
+        m.open.clear();
+        const routes = [...m.routes.values()];
+        m.routes.clear();
+        for (const route of routes) route({ closed: code, message: String(reason) });
+        // Keep a socket warm: the provider closes one that sat idle for its inactivity timeout.
+        if (!this.closing && !m.retired && !routes.length && !this.current && performance.now() - openedAt > 1000) void this.socket().catch(() => undefined);
+      });
+      return m;
+    });
+    this.current = p;
+    p.catch(() => {
+      if (this.current === p) this.current = undefined;
+    });
+    return p;
+  }
+
+  /** A socket with room for one more context, `id` counted in it. */
+  private async acquire(id: string): Promise<MultiSocket> {
+    for (;;) {
+      const p = this.socket();
+      const m = await p;
+      if (m.ws.readyState !== 1 || m.retired) {
+        if (this.current === p) this.current = undefined;
+        continue;
+      }
+      if (m.open.size < MAX_CONTEXTS) {
+        m.open.add(id);
+        return m;
+      }
+      // Full of contexts that are still finishing: it closes once they have; the next reply starts on a fresh socket.
+      m.retired = true;
+      if (this.current === p) this.current = undefined;
     }
   }
 
-  /** The call's one multi-context socket; messages go to the reply whose context they carry. */
-  private multiSocket(): Promise<WebSocket> {
-    this.multi ??= openSocket(this.url, { 'xi-api-key': this.#apiKey }, this.provider).then((ws) => {
-      ws.on('message', (data) => {
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(String(data)) as Record<string, unknown>;
-        } catch {
-          msg = { error: 'protocol', message: 'a message that is not JSON' };
-        }
-        const id = (msg.contextId ?? msg.context_id) as string | undefined;
-        if (id !== undefined) this.routes.get(id)?.(msg); // audio of a closed context is dropped
-        else for (const route of this.routes.values()) route(msg);
-      });
-      ws.on('close', (code, reason) => {
-        this.multi = undefined;
-        for (const route of this.routes.values()) route({ closed: code, message: String(reason) });
-      });
-      return ws;
-    });
-    this.multi.catch(() => (this.multi = undefined));
-    return this.multi;
-  }
-
   private async *synthesizeMulti(text: AsyncIterable<string>, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
-    const provider = this.provider;
-    let ws = await this.multiSocket();
     const id = `ctx-${++this.contextSeq}`;
-    const out = new Channel<TtsFrame>(Infinity);
-    let sentText = '';
-    let sent = 0;
-    let spoken = 0;
-    let textDone = false;
-    let closed = false;
-    let reconnects = 0;
-    let quiet: NodeJS.Timeout | undefined;
-    let stallTimer: NodeJS.Timeout | undefined;
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
-    const arm = () => {
-      clearTimeout(stallTimer);
-      if (closed || sent <= spoken) return;
-      stallTimer = setTimeout(() => out.fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
+    let m = await this.acquire(id);
+    const send = (msg: Record<string, unknown>) => {
+      if (m.ws.readyState === 1) m.ws.send(JSON.stringify(msg));
+      r.touch();
     };
-    const init = (sock: WebSocket) =>
-      sock.send(JSON.stringify({
-        text: ' ',
-        context_id: id,
-        voice_settings: { stability: 0.5, similarity_boost: 0.75, style: 0, use_speaker_boost: true, ...this.#options.voiceSettings },
-        generation_config: { chunk_length_schedule: this.#options.chunkLengthSchedule ?? [120, 160, 250, 290] },
-      }));
+    const r = this.newReply(() => send({ text: '', context_id: id }));
+    let closeSent = false;
     const closeContext = () => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(stallTimer);
-      this.routes.delete(id);
-      if (ws.readyState === 1) ws.send(JSON.stringify({ context_id: id, close_context: true }));
+      if (closeSent) return;
+      closeSent = true;
+      send({ context_id: id, close_context: true });
     };
-    const maybeDone = () => {
-      clearTimeout(quiet);
-      if (!textDone) return;
-      if (spoken >= sent) {
-        closeContext();
-        out.close();
-      } else {
-        // Without alignment to count, end once the audio has been quiet for a while.
-        quiet = setTimeout(() => { closeContext(); out.close(); }, 1500);
-      }
-    };
-    this.routes.set(id, (msg) => {
+    let reconnects = 0;
+    const route = (msg: Message) => {
       if (msg.closed !== undefined) {
-        if (closed) return;
-        if (reconnects >= (this.#options.maxReconnects ?? 2)) return out.fail(new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, retryable: true, code: 'connection_error' }));
-        reconnects++;
+        if (r.finished) return;
+        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, msg));
         // A new socket, the same context, and the text not yet spoken.
-        this.multiSocket().then(
+        this.acquire(id).then(
           (next) => {
-            if (closed) return;
-            ws = next;
-            init(next);
-            const rest = sentText.slice(Math.min(spoken, sentText.length));
-            if (rest.trim()) next.send(JSON.stringify({ text: rest, context_id: id, flush: true }));
-            arm();
+            if (r.finished) return void next.open.delete(id);
+            m = next;
+            m.routes.set(id, route);
+            send(this.initMessage(id));
+            const rest = r.unspoken();
+            if (rest.trim()) send({ text: rest, context_id: id, flush: true });
+            closeSent = false;
+            if (r.textDone) closeContext();
+            r.arm();
           },
-          (err) => out.fail(err),
+          (err) => r.fail(err),
         );
         return;
       }
-      arm();
-      if (typeof msg.error === 'string') {
-        const t = `${provider} error ${msg.error}: ${String(msg.message ?? '')}`;
-        return out.fail(/api_key|auth/i.test(msg.error) ? new AuthError(t, { provider }) : new ProviderError(t, { provider, retryable: msg.error !== 'protocol' }));
-      }
-      if (typeof msg.audio === 'string' && msg.audio) {
-        const bytes = Buffer.from(msg.audio, 'base64');
-        const samples = this.ulaw ? decodeMulaw(bytes) : new Int16Array(Uint8Array.from(bytes.subarray(0, bytes.length - (bytes.length % 2))).buffer);
-        const alignment = parseAlignment(msg.alignment ?? msg.normalizedAlignment);
-        if (alignment) spoken += alignment.chars.length;
-        out.offer({ samples, sampleRate: this.sampleRate, alignment });
-        maybeDone();
-      }
       if (msg.isFinal === true || msg.is_final === true) {
-        closed = true;
-        this.routes.delete(id);
-        out.close();
+        if (r.textDone) return r.close();
+        return r.fail(new ProviderError(`${this.provider} closed the context before the reply was complete`, { provider: this.provider, retryable: true }));
       }
-    });
-    init(ws);
+      r.handle(msg);
+    };
+    m.routes.set(id, route);
+    send(this.initMessage(id));
+    const input = new TextInput();
     const stop = linkedAbort(signal);
     const pump = (async () => {
       try {
         for await (const chunk of abortable(text, stop.signal)) {
-          if (!chunk.trim() || closed) continue;
-          const t = /\s$/.test(chunk) ? chunk : `${chunk} `;
-          sent += t.length;
-          sentText += t;
-          if (ws.readyState === 1) ws.send(JSON.stringify({ text: t, context_id: id, flush: true }));
-          arm();
+          const t = input.push(chunk);
+          if (!t || r.finished) continue;
+          send({ text: t, context_id: id });
+          r.noteSent(t);
         }
-        textDone = true;
-        maybeDone();
+        const rest = input.end();
+        send(rest ? { text: rest, context_id: id, flush: true } : { context_id: id, flush: true });
+        if (rest) r.noteSent(rest);
+        r.textDone = true;
+        closeContext(); // the reply ends on this context's isFinal
+        r.arm();
       } catch (err) {
-        if (!(stop.signal.aborted && !signal?.aborted)) out.fail(err);
+        if (!(stop.signal.aborted && !signal?.aborted)) r.fail(err);
       }
     })();
     try {
-      yield* abortable(out, signal);
+      yield* abortable(r.out, signal);
     } finally {
-      clearTimeout(quiet);
-      clearTimeout(stallTimer);
-      closeContext(); // on barge-in: no more audio for this context; what is in flight is dropped
+      r.dispose();
+      // On barge-in: no more audio for this context; what is still on its way is dropped. The
+      // context stays counted until its isFinal.
+      m.routes.delete(id);
+      if (m.open.has(id)) closeContext();
       stop.abort();
       stop.dispose();
       await pump;
@@ -254,113 +313,68 @@ export class ElevenLabsTts extends TtsStream {
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
     const { signal } = options;
-    const provider = this.provider;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
-    if (this.#options.multiContext ?? true) return yield* this.synthesizeMulti(text, signal);
-    const out = new Channel<TtsFrame>(Infinity);
-    const flushEach = this.#options.flushEachChunk ?? true;
+    if (this.multiContext) return yield* this.synthesizeMulti(text, signal);
     let ws: WebSocket | undefined;
-    let sent = '';
-    let spoken = 0;
-    let textDone = false;
-    let finished = false;
-    let reconnects = 0;
-    let stallTimer: NodeJS.Timeout | undefined;
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
-    // Armed while audio is owed: from the first text until the final message.
-    const arm = () => {
-      clearTimeout(stallTimer);
-      if (finished) return;
-      stallTimer = setTimeout(() => {
-        finished = true;
-        out.fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider }));
-      }, stallMs);
-    };
     const send = (msg: Record<string, unknown>) => {
       if (ws?.readyState === 1) ws.send(JSON.stringify(msg));
-      if (typeof msg.text === 'string' && msg.text.trim()) arm();
+      r.touch();
     };
+    const r = this.newReply(() => send({ text: ' ' }));
+    let reconnects = 0;
     const attach = (sock: WebSocket) => {
       ws = sock;
       sock.on('message', (data) => {
-        if (sent) arm();
-        let msg: Record<string, unknown>;
-        try {
-          msg = JSON.parse(String(data)) as Record<string, unknown>;
-        } catch {
-          return out.fail(new ProtocolError(`${provider} sent a message that is not JSON`, { provider }));
-        }
-        if (typeof msg.error === 'string' || (typeof msg.message === 'string' && msg.audio === undefined && !msg.isFinal)) {
-          const text = `${provider} error ${String(msg.error ?? '')}: ${String(msg.message ?? '')}`;
-          finished = true;
-          return out.fail(/api_key|auth/i.test(String(msg.error)) ? new AuthError(text, { provider }) : new ProviderError(text, { provider, retryable: msg.error === 'input_timeout_exceeded' }));
-        }
-        if (typeof msg.audio === 'string' && msg.audio) {
-          const bytes = Buffer.from(msg.audio, 'base64');
-          let samples: Int16Array;
-          if (this.ulaw) samples = decodeMulaw(bytes);
-          else {
-            if (bytes.length % 2) return out.fail(new ProtocolError(`${provider} sent PCM audio with an odd byte length`, { provider }));
-            samples = new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
-          }
-          const alignment = parseAlignment(msg.alignment ?? msg.normalizedAlignment);
-          if (alignment) spoken += alignment.chars.length;
-          out.offer({ samples, sampleRate: this.sampleRate, alignment });
-        }
-        if (msg.isFinal === true || msg.is_final === true) {
-          finished = true;
-          clearTimeout(stallTimer);
-          out.close();
-        }
+        const msg = parse(data);
+        r.handle(msg);
+        if (msg.isFinal === true || msg.is_final === true) r.close();
       });
       sock.on('close', (code, reason) => {
-        if (finished || ws !== sock) return;
-        if (reconnects >= (this.#options.maxReconnects ?? 2)) {
-          finished = true;
-          return out.fail(new ProviderError(`${provider} closed the stream: ${code} ${String(reason)}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
-        }
-        reconnects++;
+        if (r.finished || ws !== sock) return;
+        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, { closed: code, message: String(reason) }));
         ws = undefined;
         // Replace the socket and send again the text the provider had not spoken yet.
         this.open().then(
           (next) => {
-            if (finished) return void next.close(1000);
+            if (r.finished) return void next.close(1000);
             attach(next);
-            const rest = sent.slice(Math.min(spoken, sent.length));
+            const rest = r.unspoken();
             if (rest.trim()) send({ text: rest, flush: true });
-            if (textDone) send({ text: '' });
+            if (r.textDone) send({ text: '' });
+            r.arm();
           },
-          (err) => {
-            finished = true;
-            out.fail(err);
-          },
+          (err) => r.fail(err),
         );
       });
     };
     attach(await this.pool.take());
+    const input = new TextInput();
     const stop = linkedAbort(signal);
     const pump = (async () => {
       try {
         for await (const chunk of abortable(text, stop.signal)) {
-          if (finished) break;
-          if (!chunk.trim()) continue;
-          const t = /\s$/.test(chunk) ? chunk : `${chunk} `;
-          sent += t;
-          send(flushEach ? { text: t, flush: true } : { text: t, try_trigger_generation: true });
+          if (r.finished) break;
+          const t = input.push(chunk);
+          if (!t) continue;
+          send({ text: t });
+          r.noteSent(t);
         }
-        textDone = true;
-        send({ text: '' });
+        const rest = input.end();
+        if (rest) {
+          send({ text: rest, flush: true });
+          r.noteSent(rest);
+        }
+        r.textDone = true;
+        send({ text: '' }); // end of input: the rest is spoken, then isFinal
+        r.arm();
       } catch (err) {
-        if (stop.signal.aborted && !signal?.aborted) return;
-        finished = true;
-        out.fail(err);
+        if (!(stop.signal.aborted && !signal?.aborted)) r.fail(err);
       }
     })();
     try {
-      yield* abortable(out, signal);
+      yield* abortable(r.out, signal);
     } finally {
-      finished = true;
-      clearTimeout(stallTimer);
+      r.dispose();
       stop.abort();
       stop.dispose();
       const sock = ws;
@@ -369,14 +383,155 @@ export class ElevenLabsTts extends TtsStream {
       await pump.catch(() => {});
     }
   }
+
+  /** A new reply's settings; `keepAlive` is sent when no text went out for half the inactivity timeout. */
+  private newReply(keepAlive: () => void): Reply {
+    const pcm = new Pcm16Decoder();
+    return new Reply({
+      provider: this.provider,
+      sampleRate: this.sampleRate,
+      stallMs: this.#options.stallTimeoutMs ?? 10_000,
+      keepAliveMs: this.keepAliveMs,
+      decode: this.ulaw ? decodeMulaw : (audio) => pcm.push(audio),
+      keepAlive,
+    });
+  }
 }
 
-function parseAlignment(a: unknown): Alignment | undefined {
+interface ReplyConfig {
+  provider: string;
+  sampleRate: number;
+  stallMs: number;
+  keepAliveMs: number;
+  decode: (audio: Buffer) => Int16Array;
+  keepAlive: () => void;
+}
+
+interface MultiSocket {
+  ws: WebSocket;
+  /** Contexts opened and not yet ended by their `isFinal`. */
+  open: Set<string>;
+  /** The replies reading each context. */
+  routes: Map<string, (msg: Message) => void>;
+  /** Full: takes no new context and closes once its contexts have ended. */
+  retired: boolean;
+}
+
+function shut(m: MultiSocket): void {
+  if (m.ws.readyState === 1) m.ws.send('{"close_socket":true}');
+  m.ws.close(1000);
+}
+
+function parse(data: unknown): Message {
+  try {
+    const v = JSON.parse(String(data)) as unknown;
+    if (v && typeof v === 'object') return v as Message;
+  } catch {
+    // below
+  }
+  return { error: 'protocol', message: 'a message that is not JSON' };
+}
+
+function closedError(provider: string, msg: Message): ProviderError {
+  return new ProviderError(`${provider} closed the socket: ${String(msg.closed)} ${String(msg.message ?? '')}`.trim(), { provider, status: msg.closed, retryable: true, code: 'connection_error' });
+}
+
+/** The state of one reply: its audio, the text sent and how much of it alignment covered, its timers. */
+class Reply {
+  readonly out = new Channel<TtsFrame>(Infinity);
+  textDone = false;
+  finished = false;
+  private sent = '';
+  private cursor = 0;
+  private aligned = false;
+  private stall?: NodeJS.Timeout;
+  private idle?: NodeJS.Timeout;
+  private readonly provider: string;
+
+  constructor(private readonly cfg: ReplyConfig) {
+    this.provider = cfg.provider;
+    this.touch();
+  }
+
+  /** Text went out: audio is owed. */
+  noteSent(text: string): void {
+    this.sent += text;
+    this.arm();
+  }
+
+  /** The text sent that no alignment has covered yet. */
+  unspoken(): string {
+    return this.sent.slice(this.cursor);
+  }
+
+  /** Starts (or restarts) the stall timer while audio is owed. */
+  arm(): void {
+    clearTimeout(this.stall);
+    if (this.finished) return;
+    const ms = this.cfg.stallMs;
+    this.stall = setTimeout(() => this.fail(new TimeoutError(`${this.provider} sent no audio for ${ms} ms`, { provider: this.provider })), ms);
+  }
+
+  /** Something was sent: the keep-alive waits for the next pause. */
+  touch(): void {
+    clearTimeout(this.idle);
+    if (this.finished) return;
+    this.idle = setTimeout(() => {
+      if (!this.textDone) this.cfg.keepAlive();
+    }, this.cfg.keepAliveMs);
+  }
+
+  handle(msg: Message): void {
+    if (this.finished) return;
+    if (typeof msg.error === 'string' || (typeof msg.message === 'string' && msg.audio == null && !msg.isFinal)) {
+      const t = `${this.provider} error ${String(msg.error ?? '')}: ${String(msg.message ?? '')}`;
+      return this.fail(/api_key|auth/i.test(String(msg.error)) ? new AuthError(t, { provider: this.provider }) : new ProviderError(t, { provider: this.provider, retryable: msg.error !== 'protocol' }));
+    }
+    if (typeof msg.audio !== 'string' || !msg.audio) return;
+    const samples = this.cfg.decode(Buffer.from(msg.audio, 'base64'));
+    const alignment = parseAlignment(msg.alignment ?? msg.normalizedAlignment);
+    if (alignment) this.advance(alignment.chars.join(''));
+    // Audio is still owed until the end of input is answered, or while sent text has not been aligned.
+    if (this.textDone || (this.aligned && this.cursor < this.sent.trimEnd().length)) this.arm();
+    else clearTimeout(this.stall);
+    if (samples.length || alignment) this.out.offer({ samples, sampleRate: this.cfg.sampleRate, alignment });
+  }
+
+  /** Moves the cursor past the text an alignment covers (its chars may carry spaces at either end). */
+  private advance(chars: string): void {
+    this.aligned = true;
+    const core = chars.trim();
+    if (!core) return;
+    const at = this.sent.indexOf(core, this.cursor);
+    this.cursor = at >= 0 && at - this.cursor <= 2 ? at + core.length : Math.min(this.sent.length, this.cursor + chars.length);
+    while (this.cursor < this.sent.length && /\s/.test(this.sent[this.cursor]!)) this.cursor++;
+  }
+
+  close(): void {
+    if (this.finished) return;
+    this.dispose();
+    this.out.close();
+  }
+
+  fail(err: unknown): void {
+    if (this.finished) return;
+    this.dispose();
+    this.out.fail(err);
+  }
+
+  dispose(): void {
+    this.finished = true;
+    clearTimeout(this.stall);
+    clearTimeout(this.idle);
+  }
+}
+
+/** Reads an alignment in any of the spellings ElevenLabs has used. @internal */
+export function parseAlignment(a: ElevenLabsAlignmentWire | null | undefined): Alignment | undefined {
   if (!a || typeof a !== 'object') return undefined;
-  const x = a as Record<string, unknown>;
-  const chars = x.chars;
-  const start = x.charStartTimesMs ?? x.char_start_times_ms;
-  const dur = x.charsDurationsMs ?? x.chars_durations_ms;
+  const chars = a.chars;
+  const start = a.charStartTimesMs ?? a.char_start_times_ms;
+  const dur = a.charDurationsMs ?? a.charsDurationsMs ?? a.chars_durations_ms;
   if (!Array.isArray(chars) || !Array.isArray(start) || !Array.isArray(dur)) return undefined;
   return { chars: chars.map(String), startMs: start.map(Number), durationsMs: dur.map(Number) };
 }

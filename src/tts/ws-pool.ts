@@ -30,10 +30,19 @@ export function openSocket(url: string, headers: Record<string, string>, provide
  */
 export class WarmSocket {
   private next?: Promise<WebSocket>;
+  private stopKeepAlive?: () => void;
   private closed = false;
 
-  /** @param goodbye a message sent before closing an unused socket (the protocol's end of stream). */
-  constructor(private readonly open: () => Promise<WebSocket>, private readonly goodbye?: string) {}
+  /**
+   * @param goodbye a message sent before closing an unused socket (the protocol's end of stream).
+   * @param keepAlive a message sent every `everyMs` while a socket waits unused, so the provider's
+   * inactivity timeout does not close it.
+   */
+  constructor(
+    private readonly open: () => Promise<WebSocket>,
+    private readonly goodbye?: string,
+    private readonly keepAlive?: { message: string; everyMs: number },
+  ) {}
 
   /** Starts opening a socket if none is warm. */
   warm(): Promise<void> {
@@ -42,7 +51,18 @@ export class WarmSocket {
       const p = this.open();
       this.next = p;
       p.then(
-        (ws) => ws.once('close', () => { if (this.next === p) this.next = undefined; }),
+        (ws) => {
+          const ka = this.keepAlive;
+          if (ka && this.next === p) {
+            const timer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(ka.message), ka.everyMs);
+            this.stopKeepAlive = () => clearInterval(timer);
+          }
+          ws.once('close', () => {
+            if (this.next !== p) return;
+            this.stopKeepAlive?.();
+            this.next = undefined;
+          });
+        },
         () => { if (this.next === p) this.next = undefined; },
       );
     }
@@ -53,6 +73,8 @@ export class WarmSocket {
   async take(): Promise<WebSocket> {
     const p = this.next ?? this.open();
     this.next = undefined;
+    this.stopKeepAlive?.();
+    this.stopKeepAlive = undefined;
     let ws: WebSocket;
     try {
       ws = await p;
@@ -67,6 +89,7 @@ export class WarmSocket {
   /** Closes the warm socket and stops warming. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopKeepAlive?.();
     const p = this.next;
     this.next = undefined;
     if (p) {

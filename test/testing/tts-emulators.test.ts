@@ -37,8 +37,8 @@ describe('ElevenLabsEmulator', () => {
     expect(c.at[0]! - t0).toBeLessThan(140);
     let bytes = 0;
     for (const m of audio) {
-      expect(m.isFinal).toBeNull();
       expect(m.alignment.chars.length).toBe(m.alignment.charStartTimesMs.length);
+      expect(m.alignment.charDurationsMs.length).toBe(m.alignment.chars.length);
       expect(m.normalizedAlignment).toEqual(m.alignment);
       bytes += Buffer.from(m.audio, 'base64').length;
     }
@@ -148,9 +148,13 @@ describe('ElevenLabsEmulator multi-context socket', () => {
     const audio = c.msgs.filter((m) => m.audio);
     expect(audio.length).toBeGreaterThan(0);
     expect(audio.every((m) => m.contextId === 'a' && m.alignment.chars.length === m.alignment.charStartTimesMs.length)).toBe(true);
+    c.ws.send(JSON.stringify({ text: 'Not flushed, never spoken. ', context_id: 'a' }));
     c.ws.send(JSON.stringify({ context_id: 'a', close_context: true }));
-    await sleep(30);
+    // The flushed text is still spoken under its contextId, then the context ends with isFinal.
+    while (!c.msgs.some((m) => m.isFinal)) await sleep(20);
     expect(c.msgs.at(-1)).toEqual({ isFinal: true, contextId: 'a' });
+    expect(c.msgs.filter((m) => m.audio).flatMap((m) => m.alignment.chars).join('')).toBe('Hello there. ');
+    expect(emu.openContexts).toBe(0);
     for (const id of ['1', '2', '3', '4', '5']) c.ws.send(JSON.stringify({ text: ' ', context_id: id }));
     c.ws.send(JSON.stringify({ text: ' ', context_id: '6' }));
     const closed = await c.closed;

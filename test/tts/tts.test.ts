@@ -56,20 +56,20 @@ describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
 });
 
 describe('ElevenLabsTts', () => {
-  it('sends the protocol exactly: init with settings and schedule, text ending in a space with flush, then EOS', async () => {
+  it('sends the protocol exactly: init with the settings given, text ending in a space, the rest flushed, then EOS', async () => {
     emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
     await emu.start();
     tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseUrl: emu.wsUrl, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90], multiContext: false });
     const frames = await collect(tts.synthesize(chunks('Hi.', 'Bye')));
-    expect(emu.record.connections[0]).toMatchObject({ path: '/v1/text-to-speech/v1/stream-input', query: { model_id: 'eleven_turbo_v2_5', output_format: 'pcm_24000', inactivity_timeout: '180' } });
+    expect(emu.record.connections[0]).toMatchObject({ path: '/v1/text-to-speech/v1/stream-input', query: { model_id: 'eleven_turbo_v2_5', output_format: 'pcm_24000', inactivity_timeout: '180', auto_mode: 'true', sync_alignment: 'true' } });
     expect(emu.record.connections[0]!.headers['xi-api-key']).toBe('xi');
-    const init = { text: ' ', voice_settings: { stability: 0.4, similarity_boost: 0.75, style: 0, use_speaker_boost: true, speed: 1.1 }, generation_config: { chunk_length_schedule: [50, 90] } };
+    const init = { text: ' ', voice_settings: { stability: 0.4, speed: 1.1 }, generation_config: { chunk_length_schedule: [50, 90] } };
     expect(emu.record.messages[0]).toEqual(init);
     // The next reply's socket is warmed (and initialised) while this one speaks.
     expect(emu.record.messages.filter((m) => m.text === ' ')).toEqual([init, init]);
     expect(emu.record.messages.filter((m) => m.text !== ' ')).toEqual([
-      { text: 'Hi. ', flush: true },
-      { text: 'Bye ', flush: true },
+      { text: 'Hi. ' },
+      { text: 'Bye ' },
       { text: '' },
     ]);
     expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('')).toBe('Hi. Bye ');
@@ -116,22 +116,19 @@ describe('ElevenLabsTts multi-context', () => {
     emu = el;
     await el.start();
     tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }); // multi-context by default
-    let maxOpen = 0;
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController();
       let n = 0;
-      await (async () => { for await (const _ of tts!.synthesize(chunks(`Reply number ${i} is long enough to be interrupted after two frames.`), { signal: ac.signal })) { maxOpen = Math.max(maxOpen, el.openContexts); if (++n === 2) ac.abort(); } })().catch(() => {});
+      await (async () => { for await (const _ of tts!.synthesize(chunks(`Reply number ${i} is long enough to be interrupted after two frames.`), { signal: ac.signal })) { if (++n === 2) ac.abort(); } })().catch(() => {});
     }
     const last = await collect(tts.synthesize(chunks('The last one.')));
     expect(last.flatMap((f) => f.alignment?.chars ?? []).join('')).toBe('The last one. '); // nothing from the cut replies
     await sleep(30);
-    expect(maxOpen).toBeLessThanOrEqual(5);
-    expect(el.openContexts).toBe(0);
-    expect(el.record.connections.length).toBe(1);
-    expect(el.record.connections[0]!.path).toBe('/v1/text-to-speech/v/multi-stream-input');
+    expect(el.mostContexts).toBeLessThanOrEqual(5);
+    expect(el.record.connections.every((c) => c.path === '/v1/text-to-speech/v/multi-stream-input')).toBe(true);
     const closes = el.record.messages.filter((m) => m.close_context === true);
     expect(closes.length).toBe(21);
-    expect(el.record.messages.filter((m) => m.text === ' ').every((m) => typeof m.context_id === 'string' && 'voice_settings' in m)).toBe(true);
+    expect(el.record.messages.filter((m) => m.text === ' ').every((m) => typeof m.context_id === 'string')).toBe(true);
   }, 30_000);
 });
 
