@@ -105,7 +105,7 @@ export class ElevenLabsEmulator extends Emulator {
     const autoMode = q.get('auto_mode') === 'true';
     const inactivityMs = Math.min(180, Number(q.get('inactivity_timeout') ?? 20)) * 1000;
     let authed = req.headers['xi-api-key'] !== undefined;
-    const contexts = new Map<string, { streamer: TtsStreamer; buffer: string; closing: boolean; idle?: NodeJS.Timeout }>();
+    const contexts = new Map<string, { streamer: TtsStreamer; buffer: string; closing: boolean; idle?: ClockTimer }>();
     const fault = { ...this.faults };
     this.faults.closeMidStream = undefined;
     this.faults.stall = undefined;
