@@ -17,8 +17,13 @@ export interface OpenAiLlmOptions {
   /** System prompt. */
   instructions?: string;
   temperature?: number;
-  /** Upper bound on reply tokens (`max_tokens`). */
+  /** Upper bound on reply tokens, reasoning tokens included (sent as {@link OpenAiLlmOptions.maxTokensParam}). */
   maxTokens?: number;
+  /**
+   * The body field that carries `maxTokens`: `max_completion_tokens` (default; OpenAI deprecated
+   * `max_tokens` and its o-series models refuse it) or `max_tokens` for servers that know only that.
+   */
+  maxTokensParam?: 'max_completion_tokens' | 'max_tokens';
   /** Headers sent with every request. */
   headers?: Record<string, string>;
   /** Retries of 429 and 5xx answers; they happen before the first token only (default 2). */
@@ -29,8 +34,17 @@ export interface OpenAiLlmOptions {
   extraBody?: Record<string, unknown>;
   /** Provider name in errors and metrics (default `openai`). */
   provider?: string;
-  /** Longest wait for the first chunk or between chunks before a `TimeoutError` (default 15 000 ms). */
+  /**
+   * Longest wait, once the reply has started, between two chunks before a `TimeoutError`
+   * (default 15 000 ms).
+   */
   stallTimeoutMs?: number;
+  /**
+   * Longest wait for the first token of each attempt, from the request to the first chunk that
+   * carries something (text, a tool call, reasoning, a finish), before a `TimeoutError` (default
+   * 60 000 ms: reasoning models think first). The package's waits between retries are not counted.
+   */
+  firstTokenTimeoutMs?: number;
 }
 
 /**
@@ -45,6 +59,7 @@ export class OpenAiLlm extends LlmStream {
   readonly instructions?: string;
   readonly #client: OpenAI;
   readonly #options: Omit<OpenAiLlmOptions, 'apiKey' | 'client'>;
+  readonly #fetch: Fetch;
 
   constructor(options: OpenAiLlmOptions) {
     super();
@@ -57,6 +72,9 @@ export class OpenAiLlm extends LlmStream {
     this.model = options.model;
     this.instructions = options.instructions;
     this.#client = client ?? new OpenAI({ apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries ?? 2, timeout: options.timeoutMs ?? 60_000, defaultHeaders: options.headers });
+    // The client's own fetch (a given client may have a custom one), wrapped per request to time each attempt.
+    const own: unknown = Reflect.get(this.#client, 'fetch');
+    this.#fetch = typeof own === 'function' ? (own as Fetch) : (url, init) => globalThis.fetch(url, init);
   }
 
   async *respond(history: readonly ChatMessage[], options: RespondOptions = {}): AsyncGenerator<LlmEvent> {
@@ -71,66 +89,82 @@ export class OpenAiLlm extends LlmStream {
       stream_options: { include_usage: true },
       ...(options.tools?.length ? { tools: options.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters as Record<string, unknown> } })) } : {}),
       ...(this.#options.temperature !== undefined ? { temperature: this.#options.temperature } : {}),
-      ...(this.#options.maxTokens !== undefined ? { max_tokens: this.#options.maxTokens } : {}),
+      ...(this.#options.maxTokens !== undefined ? { [this.#options.maxTokensParam ?? 'max_completion_tokens']: this.#options.maxTokens } : {}),
     };
-    const calls = new Map<number, { id: string; name: string; arguments: string }>();
-    // A request that stalls (before the first chunk or between chunks) is cut and reported.
+    const calls = new ToolCallAssembler(this.provider);
+    // The first token of each attempt has its own budget; then each gap between chunks has the
+    // stall budget. Between attempts (the package's retry waits) no timer runs.
     const ac = linkedAbort(signal);
+    const firstMs = this.#options.firstTokenTimeoutMs ?? 60_000;
     const stallMs = this.#options.stallTimeoutMs ?? 15_000;
-    let stalled = false;
+    let timedOut: TimeoutError | undefined;
     let timer: NodeJS.Timeout | undefined;
-    const arm = () => {
+    const arm = (ms: number, message: string) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        stalled = true;
+        timedOut = new TimeoutError(message, { provider: this.provider });
         ac.abort();
-      }, stallMs);
+      }, ms);
     };
-    const stallError = () => new TimeoutError(`${this.provider} sent nothing for ${stallMs} ms`, { provider: this.provider });
+    const armFirst = () => arm(firstMs, `${this.provider} sent no first token within ${firstMs} ms`);
+    const inner = this.#fetch;
+    const client = this.#client.withOptions({
+      fetch: async (url, init) => {
+        armFirst();
+        try {
+          const res = await inner(url, init);
+          // An error answer ends the attempt: a retry wait may follow.
+          if (!res.ok) clearTimeout(timer);
+          return res;
+        } catch (err) {
+          clearTimeout(timer);
+          throw err;
+        }
+      },
+    });
     let stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>;
     let finish: string | undefined;
-    arm();
+    let started = false;
+    armFirst();
     try {
       try {
-        stream = await this.#client.chat.completions.create(body, { signal: ac.signal, headers: options.headers });
+        // The package does not abort its retry waits: race them with the signal.
+        stream = await raceAbort(client.chat.completions.create(body, { signal: ac.signal, headers: options.headers }), ac.signal);
       } catch (err) {
-        throw stalled ? stallError() : this.mapError(err, signal);
+        throw timedOut ?? this.mapError(err, signal);
       }
       try {
         for await (const chunk of stream) {
-          arm();
+          if (started || carriesToken(chunk)) {
+            started = true;
+            arm(stallMs, `${this.provider} sent nothing for ${stallMs} ms`);
+          }
           if (chunk.usage) yield { type: 'usage', usage: { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens, totalTokens: chunk.usage.total_tokens } };
           const choice = chunk.choices?.[0];
           if (!choice) continue;
           const delta = choice.delta ?? {};
           if (delta.content) yield { type: 'text', delta: delta.content };
-          for (const tc of delta.tool_calls ?? []) {
-            if (typeof tc.index !== 'number') throw new ProtocolError(`${this.provider} sent a tool-call fragment without an index`, { provider: this.provider });
-            const cur = calls.get(tc.index) ?? { id: '', name: '', arguments: '' };
-            if (tc.id) cur.id = tc.id;
-            if (tc.function?.name) cur.name += tc.function.name;
-            if (tc.function?.arguments) cur.arguments += tc.function.arguments;
-            calls.set(tc.index, cur);
-          }
+          for (const tc of delta.tool_calls ?? []) calls.add(tc);
           if (choice.finish_reason) {
             finish = choice.finish_reason;
-            for (const [, c] of [...calls].sort((a, b) => a[0] - b[0])) {
-              if (!c.name) throw new ProtocolError(`${this.provider} sent a tool call without a name`, { provider: this.provider });
-              yield { type: 'tool_call', call: { id: c.id || `call_${c.name}`, name: c.name, arguments: c.arguments } };
-            }
-            calls.clear();
+            yield* calls.drain();
           }
         }
       } catch (err) {
-        throw stalled ? stallError() : this.mapError(err, signal);
+        throw timedOut ?? this.mapError(err, signal);
       }
     } finally {
       clearTimeout(timer);
       ac.dispose();
     }
     // The openai package ends the loop silently when aborted mid-stream.
-    if (stalled) throw stallError();
+    if (timedOut) throw timedOut;
     if (signal?.aborted) throw new AbortError('LLM request aborted');
+    // A stream that ended without a finish_reason still delivers the calls it carried.
+    if (calls.size) {
+      finish ??= 'tool_calls';
+      yield* calls.drain();
+    }
     yield { type: 'finish', reason: finish ?? 'stop' };
   }
 
@@ -148,5 +182,78 @@ export class OpenAiLlm extends LlmStream {
     }
     if (err instanceof SyntaxError || /JSON/.test(String((err as Error)?.message))) return new ProtocolError(`${provider} sent a malformed stream event: ${(err as Error).message}`, { provider, cause: err });
     return new ProviderError(`${provider} error: ${(err as Error)?.message ?? String(err)}`, { provider, cause: err });
+  }
+}
+
+type Fetch = (url: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+type ToolCallDelta = OpenAI.Chat.Completions.ChatCompletionChunk.Choice.Delta.ToolCall;
+
+/** True when a chunk carries something of the reply (not just the opening role or an empty text). */
+function carriesToken(chunk: OpenAI.Chat.Completions.ChatCompletionChunk): boolean {
+  if (chunk.usage) return true;
+  const choice = chunk.choices?.[0];
+  if (!choice) return false;
+  if (choice.finish_reason) return true;
+  // content, tool_calls, refusal, and non-standard fields such as reasoning_content.
+  return Object.entries(choice.delta ?? {}).some(([k, v]) => k !== 'role' && v !== null && v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0));
+}
+
+/** Resolves or rejects like `p`, or rejects with an `AbortError` as soon as `signal` aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new AbortError('LLM request aborted'));
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new AbortError('LLM request aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  // A late failure of the abandoned request is nobody's concern.
+  p.catch(() => {});
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
+/**
+ * Assembles streamed tool-call fragments into calls. A fragment belongs to the call of its
+ * `index` (OpenAI), else of its `id` (Gemini's compatible endpoint sends no index), else to the
+ * last call opened (argument pieces with neither). A name is assigned, never appended (servers
+ * that repeat it would double it).
+ */
+class ToolCallAssembler {
+  private readonly calls: { id: string; name: string; arguments: string }[] = [];
+  private readonly byIndex = new Map<number, { id: string; name: string; arguments: string }>();
+  private readonly byId = new Map<string, { id: string; name: string; arguments: string }>();
+
+  constructor(private readonly provider: string) {}
+
+  get size(): number {
+    return this.calls.length;
+  }
+
+  add(tc: ToolCallDelta): void {
+    const index = typeof tc.index === 'number' ? tc.index : undefined;
+    let cur = index !== undefined ? this.byIndex.get(index) : tc.id ? this.byId.get(tc.id) : this.calls[this.calls.length - 1];
+    // The same index with another id is a new call (servers that number every call 0).
+    if (cur && tc.id && cur.id && tc.id !== cur.id) cur = this.byId.get(tc.id);
+    if (!cur) {
+      cur = { id: '', name: '', arguments: '' };
+      this.calls.push(cur);
+    }
+    if (index !== undefined) this.byIndex.set(index, cur);
+    if (tc.id) {
+      cur.id = tc.id;
+      this.byId.set(tc.id, cur);
+    }
+    if (tc.function?.name) cur.name = tc.function.name;
+    if (tc.function?.arguments) cur.arguments += tc.function.arguments;
+  }
+
+  /** The calls collected so far, in the order they were opened; the assembler is emptied. */
+  *drain(): Generator<LlmEvent> {
+    const calls = this.calls.splice(0);
+    this.byIndex.clear();
+    this.byId.clear();
+    for (const c of calls) {
+      if (!c.name) throw new ProtocolError(`${this.provider} sent a tool call without a name`, { provider: this.provider });
+      yield { type: 'tool_call', call: { id: c.id || `call_${c.name}`, name: c.name, arguments: c.arguments } };
+    }
   }
 }

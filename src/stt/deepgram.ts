@@ -4,6 +4,7 @@ import { encodeMulaw } from '../audio/mulaw';
 import { ProtocolError, ProviderError } from '../errors';
 import { checkApiKey } from '../provider';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
+import type { DeepgramResultsWire, DeepgramSpeechStartedWire, DeepgramUtteranceEndWire } from './deepgram-wire';
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link DeepgramStt}. Query options follow Deepgram's live API. */
@@ -102,30 +103,34 @@ export class DeepgramStt extends SttStream {
 export function parseDeepgram(msg: Record<string, unknown>, provider = 'deepgram'): { events: SttEvent[]; ackedTo?: number; error?: ProviderError } {
   switch (msg.type) {
     case 'Results': {
-      const alt = (msg.channel as { alternatives?: { transcript?: unknown; words?: unknown[] }[] } | undefined)?.alternatives?.[0];
-      if (!alt || typeof alt.transcript !== 'string' || typeof msg.start !== 'number' || typeof msg.duration !== 'number') {
+      const r = msg as unknown as DeepgramResultsWire;
+      const alt = r.channel?.alternatives?.[0];
+      if (!alt || typeof alt.transcript !== 'string' || typeof r.start !== 'number' || typeof r.duration !== 'number') {
         throw new ProtocolError(`${provider} sent a Results message without channel.alternatives[0].transcript, start or duration`, { provider });
       }
-      const words: SttWord[] = (alt.words ?? []).map((w) => {
-        const x = w as Record<string, unknown>;
-        return { word: String(x.punctuated_word ?? x.word ?? ''), start: Number(x.start), end: Number(x.end), confidence: typeof x.confidence === 'number' ? x.confidence : undefined };
-      });
+      const words: SttWord[] = (Array.isArray(alt.words) ? alt.words : []).map((w) => ({
+        word: String(w.punctuated_word ?? w.word ?? ''),
+        start: Number(w.start),
+        end: Number(w.end),
+        confidence: typeof w.confidence === 'number' ? w.confidence : undefined,
+      }));
       const text = alt.transcript;
-      if (msg.is_final) {
-        const ackedTo = msg.start + msg.duration;
+      if (r.is_final) {
+        const ackedTo = r.start + r.duration;
         // Empty finals are normal (silence); only a speech_final one still ends a turn.
-        if (!text && !msg.speech_final) return { events: [], ackedTo };
-        return { events: [{ type: 'final', text, words, endOfTurn: msg.speech_final === true, start: msg.start, end: ackedTo }], ackedTo };
+        if (!text && !r.speech_final) return { events: [], ackedTo };
+        return { events: [{ type: 'final', text, words, endOfTurn: r.speech_final === true, start: r.start, end: ackedTo }], ackedTo };
       }
       return { events: text ? [{ type: 'interim', text, words }] : [] };
     }
     case 'SpeechStarted':
-      return { events: [{ type: 'speech_started', timestamp: Number(msg.timestamp ?? 0) }] };
+      return { events: [{ type: 'speech_started', timestamp: Number((msg as unknown as DeepgramSpeechStartedWire).timestamp ?? 0) }] };
     case 'UtteranceEnd':
-      return { events: [{ type: 'utterance_end', lastWordEnd: Number(msg.last_word_end ?? 0) }] };
+      return { events: [{ type: 'utterance_end', lastWordEnd: Number((msg as unknown as DeepgramUtteranceEndWire).last_word_end ?? 0) }] };
     case 'Metadata':
       return { events: [] };
     case 'Error':
+      // Not in the official SDK's v1 message union; shape from the listen v1 AsyncAPI (PROTOCOLS.md 1.4).
       return { events: [], error: new ProviderError(`${provider} error ${String(msg.variant ?? '')}: ${String(msg.description ?? msg.message ?? '')}`.trim(), { provider }) };
     default:
       return { events: [] };

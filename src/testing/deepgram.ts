@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
+import { metadataMessage, resultsMessage, resultsMetadata, schemaErrorMessage, speechStartedMessage, utteranceEndMessage } from './deepgram-messages';
 import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
 import { SttEngine, type SttEngineEvent, type SttScript, scriptOf } from './stt-engine';
 
@@ -102,7 +103,7 @@ export class DeepgramEmulator extends Emulator {
       this.cancel(idle);
       ws.close(code, reason);
     };
-    const send = (msg: Record<string, unknown>) => {
+    const send = (msg: object) => {
       if (closed || ws.readyState !== ws.OPEN) return;
       if (fault.stall && sent >= fault.stall.afterMessages) return;
       if (this.faults.malformed) {
@@ -112,18 +113,12 @@ export class DeepgramEmulator extends Emulator {
       sent++;
       ws.send(JSON.stringify(msg));
     };
-    const metadata = { request_id: requestId, model_uuid: modelUuid, model_info: { name: q.get('model') ?? 'general', version: '2024-01-26.8851', arch: 'base' } };
+    const metadata = resultsMetadata(requestId, modelUuid, q.get('model') ?? 'general');
     emit = (events: SttEngineEvent[]) => {
       for (const ev of events) {
-        if (ev.type === 'speech_started') send({ type: 'SpeechStarted', channel: [0], timestamp: ev.timestamp });
-        else if (ev.type === 'utterance_end') send({ type: 'UtteranceEnd', channel: [0, 1], last_word_end: ev.lastWordEnd });
-        else
-          send({
-            type: 'Results', channel_index: [0, 1], duration: ev.duration, start: ev.start,
-            is_final: ev.isFinal, speech_final: ev.speechFinal, from_finalize: ev.fromFinalize,
-            channel: { alternatives: [{ transcript: ev.text, confidence: ev.words.length ? 0.98 : 0, words: ev.words }] },
-            metadata,
-          });
+        if (ev.type === 'speech_started') send(speechStartedMessage(ev.timestamp));
+        else if (ev.type === 'utterance_end') send(utteranceEndMessage(ev.lastWordEnd));
+        else send(resultsMessage(ev, metadata));
       }
     };
     resetIdle();
@@ -154,7 +149,7 @@ export class DeepgramEmulator extends Emulator {
       const msg = parseJson(data);
       this.record.messages.push(msg ?? { unparsed: String(data) });
       if (!msg || typeof msg.type !== 'string') {
-        send({ type: 'Error', variant: 'SchemaError', description: 'Failed to parse the client text message.', message: String(data).slice(0, 200) });
+        send(schemaErrorMessage('Failed to parse the client text message.', String(data).slice(0, 200)));
         return;
       }
       if (msg.type === 'KeepAlive') return;
@@ -165,7 +160,7 @@ export class DeepgramEmulator extends Emulator {
         // The remaining audio is processed, then the last Results, the Metadata summary, a normal close.
         const finish = () => {
           emit(engine.finalize());
-          send({ type: 'Metadata', transaction_key: 'deprecated', request_id: requestId, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', created: new Date().toISOString(), duration: engine.receivedMs / 1000, channels, models: [modelUuid], model_info: { [modelUuid]: metadata.model_info } });
+          send(metadataMessage(requestId, engine.receivedMs / 1000, channels));
           metadataSent = !closed;
           close(1000, '');
         };
@@ -175,7 +170,7 @@ export class DeepgramEmulator extends Emulator {
         return;
       }
       if (msg.type === 'Configure') return;
-      send({ type: 'Error', variant: 'SchemaError', description: `Unknown message type ${msg.type}`, message: String(data).slice(0, 200) });
+      send(schemaErrorMessage(`Unknown message type ${msg.type}`, String(data).slice(0, 200)));
     });
     ws.on('close', (code) => {
       this.closes.push({ code, by: closed ? 'server' : 'client', metadataSent });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../streams/clock';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
@@ -38,6 +39,11 @@ export interface OpenAiEmulatorOptions extends EmulatorOptions {
   synthesizer?: Synthesizer;
   /** Timing of `POST /v1/audio/speech`. */
   speech?: TtsTiming;
+  /**
+   * Interleave the argument fragments of parallel tool calls (a fault some compatible servers
+   * have). By default calls are streamed one after another, as OpenAI does.
+   */
+  interleaveToolCalls?: boolean;
 }
 
 function textOf(content: unknown): string {
@@ -95,7 +101,8 @@ export function tokenize(text: string): string[] {
 /**
  * A local emulator of an OpenAI-compatible `POST /v1/chat/completions` endpoint (PROTOCOLS.md
  * section 3): SSE chunks with content deltas, streamed `tool_calls` fragments (parallel calls
- * interleaved), `finish_reason`, the usage chunk, `[DONE]`; error bodies for 400/401/429/500.
+ * one after another, as OpenAI sends them), `finish_reason`, the usage chunk, `[DONE]`; error
+ * bodies for 400/401/429/500, and the 400 that reasoning models answer to `max_tokens`.
  */
 export class OpenAiEmulator extends Emulator {
   /** Replaces the responder. */
@@ -151,8 +158,8 @@ export class OpenAiEmulator extends Emulator {
 
   /** Serves one chat-completions request. Used by the gateway emulator too. */
   async serveChat(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
-    const error = (status: number, message: string, type = 'invalid_request_error', param: string | null = null) =>
-      res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': `req_${randomUUID()}` }).end(JSON.stringify({ error: { message, type, param, code: null } }));
+    const error = (status: number, message: string, type = 'invalid_request_error', param: string | null = null, code: string | null = null) =>
+      res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': `req_${randomUUID()}` }).end(JSON.stringify({ error: { message, type, param, code } }));
     let request: ChatRequest;
     try {
       request = JSON.parse(body.toString('utf8')) as ChatRequest;
@@ -161,6 +168,10 @@ export class OpenAiEmulator extends Emulator {
     }
     if (typeof request.model !== 'string' || !request.model) return void error(400, "you must provide a model parameter", 'invalid_request_error', 'model');
     if (!Array.isArray(request.messages) || request.messages.length === 0) return void error(400, "'messages' must be a non-empty array", 'invalid_request_error', 'messages');
+    // OpenAI's reasoning models refuse the deprecated max_tokens.
+    if (request.max_tokens !== undefined && /^(o\d|gpt-5)/.test(request.model)) {
+      return void error(400, "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", 'invalid_request_error', 'max_tokens', 'unsupported_parameter');
+    }
     const reply = await this.responder(request);
     const id = `chatcmpl-${randomUUID().slice(0, 12)}`;
     const created = Math.floor(Date.now() / 1000);
@@ -191,8 +202,9 @@ export class OpenAiEmulator extends Emulator {
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     let sent = 0;
-    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null) =>
-      ({ id, object: 'chat.completion.chunk', created, model: request.model, system_fingerprint: 'fp_emulator', service_tier: 'default', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], usage: null });
+    // Chunks are typed by the openai package's own ChatCompletionChunk: a drifted field fails the build.
+    const chunk = (delta: ChatCompletionChunk.Choice.Delta, finishReason: ChatCompletionChunk.Choice['finish_reason'] = null) =>
+      ({ id, object: 'chat.completion.chunk', created, model: request.model, system_fingerprint: 'fp_emulator', service_tier: 'default', choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }], usage: null }) satisfies ChatCompletionChunk;
     const write = (data: unknown): boolean => {
       if (fault.stall && sent >= fault.stall.afterMessages) return false;
       const cut = fault.closeMidStream;
@@ -218,20 +230,25 @@ export class OpenAiEmulator extends Emulator {
         if (i > 0) await pause(clock, start + ttft + i * gap - clock.now(), ac.signal);
         if (!write(chunk({ content: tokens[i] }))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
       }
-      // Tool calls: a header fragment each, then argument fragments interleaved across calls.
+      // Tool calls: each call's header fragment (id, name), then its argument fragments; calls one
+      // after another as OpenAI sends them, or interleaved across calls when asked.
       if (toolCalls.length) {
-        for (const c of toolCalls) write(chunk({ tool_calls: [{ index: c.index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] }));
+        const header = (c: (typeof toolCalls)[number]) => chunk({ tool_calls: [{ index: c.index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
+        const piece = (c: (typeof toolCalls)[number], arguments_: string) => chunk({ tool_calls: [{ index: c.index, function: { arguments: arguments_ } }] });
         const pieces = toolCalls.map((c) => c.args.match(/[\s\S]{1,7}/g) ?? []);
-        for (let k = 0; k < Math.max(...pieces.map((p) => p.length)); k++) {
-          await pause(clock, gap, ac.signal);
-          for (const c of toolCalls) {
-            const piece = pieces[c.index]![k];
-            if (piece !== undefined && !write(chunk({ tool_calls: [{ index: c.index, function: { arguments: piece } }] }))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
-          }
+        const order: [number, number][] = []; // [call, piece]; piece -1 is the header
+        if (this.opts.interleaveToolCalls) {
+          for (const c of toolCalls) order.push([c.index, -1]);
+          for (let k = 0; k < Math.max(...pieces.map((p) => p.length)); k++) for (const c of toolCalls) if (pieces[c.index]![k] !== undefined) order.push([c.index, k]);
+        } else for (const c of toolCalls) order.push([c.index, -1], ...pieces[c.index]!.map((_, k): [number, number] => [c.index, k]));
+        for (const [i, k] of order) {
+          if (k >= 0) await pause(clock, gap, ac.signal);
+          const c = toolCalls[i]!;
+          if (!write(k < 0 ? header(c) : piece(c, pieces[i]![k]!))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
         }
       }
       if (!write(chunk({}, finish))) return fault.stall ? void (await clock.sleep(600_000, ac.signal)) : undefined;
-      if (request.stream_options?.include_usage) write({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage });
+      if (request.stream_options?.include_usage) write({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [], usage } satisfies ChatCompletionChunk);
       write('[DONE]');
       res.end();
     } catch {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { AbortError, AuthError, OpenAiLlm, ProviderError, ProtocolError, gateway, runToolLoop, tool, type ChatMessage, type LlmEvent, ToolError } from '../../src/index';
+import { AbortError, AuthError, OpenAiLlm, TimeoutError, ProviderError, ProtocolError, gateway, runToolLoop, tool, type ChatMessage, type LlmEvent, ToolError } from '../../src/index';
 import { OpenAiEmulator, GatewayEmulator } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
@@ -28,8 +28,8 @@ describe('OpenAiLlm', () => {
     expect(emu.record.bodies[0]).toMatchObject({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, temperature: 0.3, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'hello' }] });
   });
 
-  it('assembles parallel tool calls from fragments', async () => {
-    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5, responder: () => ({ toolCalls: [{ name: 'lookup_order', arguments: { order_id: 'A-1' } }, { name: 'lookup_order', arguments: { order_id: 'B-22' } }] }) });
+  it('assembles parallel tool calls from fragments, even interleaved', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5, interleaveToolCalls: true, responder: () => ({ toolCalls: [{ name: 'lookup_order', arguments: { order_id: 'A-1' } }, { name: 'lookup_order', arguments: { order_id: 'B-22' } }] }) });
     await emu.start();
     const llm = new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'm' });
     const events = await collect(llm.respond(user('x'), { tools: [lookupOrder] }));
@@ -102,6 +102,66 @@ describe('OpenAiLlm', () => {
     const err = await (async () => { for await (const e of fast.respond(user('tell me a story'), { signal: ac2.signal })) { if (e.type === 'text') { seen.push(e.delta); if (seen.length === 2) ac2.abort(); } } })().catch((e) => e);
     expect(err).toBeInstanceOf(AbortError);
     expect(seen.length).toBe(2);
+  });
+
+  it('sends max_completion_tokens (reasoning models refuse max_tokens), or max_tokens when asked', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5 });
+    await emu.start();
+    const events = await collect(new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'o4-mini', maxTokens: 200, maxRetries: 0 }).respond(user('hello')));
+    expect(events.some((e) => e.type === 'text')).toBe(true);
+    expect(emu.record.bodies[0]).toMatchObject({ max_completion_tokens: 200 });
+    expect(emu.record.bodies[0]).not.toHaveProperty('max_tokens');
+    await collect(new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'llama3.1', maxTokens: 50, maxTokensParam: 'max_tokens' }).respond(user('hello')));
+    expect(emu.record.bodies[1]).toMatchObject({ max_tokens: 50 });
+    expect(emu.record.bodies[1]).not.toHaveProperty('max_completion_tokens');
+  });
+
+  it('does not count the retry waits after a 429 as a stall', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5 });
+    await emu.start();
+    emu.inject({ refuse: { count: 1, status: 429, retryAfter: 0.8 } });
+    const llm = new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'm', maxRetries: 1, stallTimeoutMs: 300, firstTokenTimeoutMs: 400 });
+    const events = await collect(llm.respond(user('hello')));
+    expect(events.some((e) => e.type === 'text')).toBe(true);
+    expect(emu.record.bodies.length).toBe(1);
+  });
+
+  it('gives the first token its own budget, longer than the stall budget, and enforces both', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 700 });
+    await emu.start();
+    const slowStart = new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'o3', stallTimeoutMs: 300, firstTokenTimeoutMs: 2000 });
+    expect((await collect(slowStart.respond(user('hello')))).some((e) => e.type === 'text')).toBe(true);
+    const t0 = performance.now();
+    const err = await collect(new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'o3', firstTokenTimeoutMs: 250 }).respond(user('hello'))).catch((e) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err.message).toMatch(/first token within 250 ms/);
+    expect(performance.now() - t0).toBeLessThan(650);
+    emu.opts.timeToFirstTokenMs = 5;
+    emu.inject({ stall: { afterMessages: 3 } });
+    const stall = await collect(new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'm', stallTimeoutMs: 200 }).respond(user('tell me a story'))).catch((e) => e);
+    expect(stall).toBeInstanceOf(TimeoutError);
+    expect(stall.message).toMatch(/nothing for 200 ms/);
+  });
+
+  it('an abort during a retry wait rejects at once', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5 });
+    await emu.start();
+    emu.inject({ refuse: { count: 1, status: 429, retryAfter: 5 } });
+    const llm = new OpenAiLlm({ apiKey: 'sk', baseURL: emu.baseURL, model: 'm', maxRetries: 1 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 200);
+    const t0 = performance.now();
+    await expect(collect(llm.respond(user('hi'), { signal: ac.signal }))).rejects.toBeInstanceOf(AbortError);
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('still times each attempt through a ready client with its own fetch', async () => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 5 });
+    await emu.start();
+    let fetched = 0;
+    const client = new OpenAI({ apiKey: 'sk', baseURL: emu.baseURL, fetch: (url, init) => { fetched++; return fetch(url, init); } });
+    await collect(new OpenAiLlm({ client, model: 'm' }).respond(user('hi')));
+    expect(fetched).toBe(1);
   });
 
   it('works through the gateway with one key and a tag header', async () => {

@@ -53,8 +53,8 @@ describe('OpenAiEmulator', () => {
     expect(emu.record.bodies[0]).toMatchObject({ model: 'gpt-4o-mini' });
   });
 
-  it('streams parallel tool calls as interleaved fragments that assemble to valid JSON', async () => {
-    emu = new OpenAiEmulator({ timeToFirstTokenMs: 10, responder: () => ({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }, { name: 'get_time', arguments: { tz: 'Europe/Paris' } }] }) });
+  it.each([false, true])('streams parallel tool calls (interleaved: %s) as fragments that assemble to valid JSON', async (interleaveToolCalls) => {
+    emu = new OpenAiEmulator({ timeToFirstTokenMs: 10, interleaveToolCalls, responder: () => ({ toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }, { name: 'get_time', arguments: { tz: 'Europe/Paris' } }] }) });
     await emu.start();
     const { events } = await sse(`${emu.baseURL}/chat/completions`, { model: 'm', stream: true, messages: [{ role: 'user', content: 'x' }], tools: [] });
     const calls: Record<number, { id?: string; name?: string; args: string }> = {};
@@ -72,7 +72,9 @@ describe('OpenAiEmulator', () => {
     expect(JSON.parse(calls[0]!.args)).toEqual({ city: 'Paris' });
     expect(JSON.parse(calls[1]!.args)).toEqual({ tz: 'Europe/Paris' });
     expect(calls[0]!.name).toBe('get_weather');
-    expect(order.indexOf(1)).toBeLessThan(order.lastIndexOf(0)); // interleaved
+    // OpenAI sends calls one after another (PROTOCOLS.md 3.3); interleaving is an opt-in fault.
+    if (interleaveToolCalls) expect(order.indexOf(1)).toBeLessThan(order.lastIndexOf(0));
+    else expect(order).toEqual([...order].sort());
     expect(events.find((e) => e !== '[DONE]' && e.choices[0]?.finish_reason)!.choices[0].finish_reason).toBe('tool_calls');
   });
 

@@ -1,0 +1,58 @@
+import type { SttEngineEvent } from './stt-engine';
+
+/**
+ * The server messages the Deepgram emulator sends, one builder per type. Internal: every message
+ * goes through these, and test/contract/deepgram.test.ts checks at compile time that what they
+ * build matches the official `@deepgram/sdk` types field by field.
+ */
+
+/** The `metadata` object every `Results` carries. */
+export function resultsMetadata(requestId: string, modelUuid: string, model: string) {
+  return { request_id: requestId, model_uuid: modelUuid, model_info: { name: model, version: '2024-01-26.8851', arch: 'base' } };
+}
+
+/** `Results` of one recogniser result. */
+export function resultsMessage(ev: Extract<SttEngineEvent, { type: 'result' }>, metadata: ReturnType<typeof resultsMetadata>) {
+  return {
+    type: 'Results' as const,
+    channel_index: [0, 1],
+    duration: ev.duration,
+    start: ev.start,
+    is_final: ev.isFinal,
+    speech_final: ev.speechFinal,
+    from_finalize: ev.fromFinalize,
+    channel: { alternatives: [{ transcript: ev.text, confidence: ev.words.length ? 0.98 : 0, words: ev.words }] },
+    metadata,
+  };
+}
+
+/** `SpeechStarted`: speech began `timestamp` seconds into the stream. */
+export function speechStartedMessage(timestamp: number) {
+  return { type: 'SpeechStarted' as const, channel: [0], timestamp };
+}
+
+/** `UtteranceEnd`: the gap after the last final word reached `utterance_end_ms`. */
+export function utteranceEndMessage(lastWordEnd: number) {
+  return { type: 'UtteranceEnd' as const, channel: [0, 1], last_word_end: lastWordEnd };
+}
+
+/** `Metadata`: the summary sent after `CloseStream`, before the close. */
+export function metadataMessage(requestId: string, durationSec: number, channels: number) {
+  return {
+    type: 'Metadata' as const,
+    transaction_key: 'deprecated',
+    request_id: requestId,
+    sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    created: new Date().toISOString(),
+    duration: durationSec,
+    channels,
+  };
+}
+
+/**
+ * `Error` for an unparseable or unknown client message. Not in the official SDK's v1 types; the
+ * shape is from Deepgram's listen v1 AsyncAPI (PROTOCOLS.md 1.4), so it is not contract-checked.
+ */
+export function schemaErrorMessage(description: string, message: string) {
+  return { type: 'Error' as const, variant: 'SchemaError', description, message };
+}
