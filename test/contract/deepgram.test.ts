@@ -133,9 +133,10 @@ describe('DeepgramStt against the official messages', () => {
   it('sends KeepAlive as a text frame of the SDK shape', async () => {
     const server = await replayWs((ws) => ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && ws.close(1000)));
     cleanup = server.close;
-    async function* gap() { yield* await utteranceFrames(0, 100, 0); await sleep(300); }
+    async function* gap() { yield* await utteranceFrames(0, 100, 0); await sleep(700); }
     await collect(new DeepgramStt({ apiKey: 'k', url: server.url, keepAliveMs: 100 }).transcribe(gap()));
-    expect(server.received[0]).toEqual(control.keepAlive);
+    expect(server.received.length).toBeGreaterThan(1);
+    expect(server.received.slice(0, -1).every((m) => JSON.stringify(m) === JSON.stringify(control.keepAlive))).toBe(true);
     expect(server.received.at(-1)).toEqual(control.closeStream);
   });
 });
