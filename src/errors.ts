@@ -89,9 +89,12 @@ function scrubCause(cause: unknown, depth = 0): unknown {
 export class ProviderError extends VoxlineError {
   /** HTTP status or WebSocket close code, when there is one. */
   readonly status?: number;
-  constructor(message: string, options: VoxlineErrorOptions & { status?: number; code?: ErrorCode } = {}) {
+  /** The provider's own machine-readable error code, when it sent one (e.g. Cartesia's `error_code`). */
+  readonly providerCode?: string;
+  constructor(message: string, options: VoxlineErrorOptions & { status?: number; code?: ErrorCode; providerCode?: string } = {}) {
     super(options.code ?? 'provider_error', message, options);
     this.status = options.status;
+    this.providerCode = options.providerCode;
   }
 }
 

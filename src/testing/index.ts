@@ -9,6 +9,7 @@ export * from './stt-engine';
 export * from './tts-engine';
 export * from './deepgram';
 export * from './elevenlabs';
+export * from './cartesia';
 export * from './openai';
 export * from './gateway';
 export * from './caller';

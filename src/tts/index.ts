@@ -7,3 +7,4 @@ export * from './gateway';
 export * from './local';
 export * from './aura';
 export * from './openai';
+export * from './cartesia';

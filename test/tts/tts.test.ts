@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AuthError, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
-import { AuraEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
+import { AbortError, AuthError, CartesiaTts, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
-let emu: ElevenLabsEmulator | GatewayEmulator | AuraEmulator | OpenAiEmulator | undefined;
+let emu: ElevenLabsEmulator | GatewayEmulator | AuraEmulator | OpenAiEmulator | CartesiaEmulator | undefined;
 let tts: TtsStream | undefined;
 afterEach(async () => { await tts?.close?.(); await emu?.close(); emu = undefined; tts = undefined; });
 
@@ -18,6 +18,8 @@ const providers: [string, number, () => Promise<TtsStream>][] = [
   ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl, encoding: 'mulaw' }); }],
   ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
   ['openai sse', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL, streamFormat: 'sse' }); }],
+  ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.wsUrl }); }],
+  ['cartesia pcm_mulaw 8000', 8000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.wsUrl, encoding: 'pcm_mulaw' }); }],
   ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
 ];
 

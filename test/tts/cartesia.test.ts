@@ -1,0 +1,245 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, wordsToAlignment, type TtsFrame, type TtsStream } from '../../src/index';
+import { virtualSpeaker } from '../../src/adapters/index';
+import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
+import { collect, sleep } from '../helpers';
+
+let emus: { close(): Promise<void> }[] = [];
+let tts: TtsStream | undefined;
+afterEach(async () => { await tts?.close?.(); tts = undefined; await Promise.all(emus.map((e) => e.close())); emus = []; });
+
+async function up<T extends { start(): Promise<string>; close(): Promise<void> }>(e: T): Promise<T> {
+  emus.push(e);
+  await e.start();
+  return e;
+}
+const cartesia = (o: ConstructorParameters<typeof CartesiaEmulator>[0] = {}) => up(new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10, realtimeFactor: 0.2, ...o }));
+async function* chunks(...parts: (string | number)[]) { for (const p of parts) { if (typeof p === 'number') await sleep(p); else { yield p; await sleep(5); } } }
+const spokenText = (frames: TtsFrame[]) => frames.flatMap((f) => f.alignment?.chars ?? []).join('');
+const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.length / f.sampleRate, 0);
+const inputs = (emu: CartesiaEmulator) => emu.record.messages.filter((m) => typeof m.transcript === 'string');
+
+describe('CartesiaTts', () => {
+  it('sends the documented protocol: headers, one context per reply, continuations, the same fields every time, an empty continue:false last', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'voice-1', model: 'sonic-3', language: 'en', generationConfig: { speed: 1.1 }, baseURL: emu.baseURL });
+    const frames = await collect(tts.synthesize(chunks('Hi there.', 'Bye now.')));
+    expect(emu.record.connections[0]).toMatchObject({ path: '/tts/websocket' });
+    expect(emu.record.connections[0]!.headers.authorization).toBe('Bearer sk_car');
+    expect(emu.record.connections[0]!.headers['cartesia-version']).toBe('2026-08-14');
+    const sent = inputs(emu);
+    const common = { model_id: 'sonic-3', voice: { mode: 'id', id: 'voice-1' }, output_format: { container: 'raw', encoding: 'pcm_s16le', sample_rate: 24000 }, add_timestamps: true, use_normalized_timestamps: false, language: 'en', generation_config: { speed: 1.1 } };
+    const ctx = sent[0]!.context_id;
+    expect(typeof ctx).toBe('string');
+    expect(sent).toEqual([
+      { ...common, context_id: ctx, transcript: 'Hi there. ', continue: true },
+      { ...common, context_id: ctx, transcript: 'Bye now. ', continue: true },
+      { ...common, context_id: ctx, transcript: '', continue: false },
+    ]);
+    expect(spokenText(frames)).toBe('Hi there. Bye now. '); // word timestamps mapped onto the text sent
+    expect(seconds(frames)).toBeCloseTo(('Hi there.Bye now.'.length * 65) / 1000, 1);
+    // a second reply is a new context on the same socket
+    await collect(tts.synthesize(chunks('Again.')));
+    expect(inputs(emu).at(-1)!.context_id).not.toBe(ctx);
+    expect(emu.record.connections.length).toBe(1);
+  });
+
+  it('word timestamps become alignment at the right place in the audio (what the user heard)', async () => {
+    const emu = await cartesia({ synthesizer: toneSynthesizer({ msPerChar: 50 }) });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000 });
+    const text = 'One two three. Four five six.';
+    const frames = await collect(tts.synthesize(chunks('One two three.', 'Four five six.')));
+    // absolute time of each aligned character: the audio before its frame plus its offset
+    let at = 0;
+    const times: { c: string; t: number }[] = [];
+    for (const f of frames) {
+      f.alignment?.chars.forEach((c, i) => times.push({ c, t: at + f.alignment!.startMs[i]! }));
+      at += (f.samples.length * 1000) / f.sampleRate;
+    }
+    expect(times.map((x) => x.c).join('')).toBe(`${text} `);
+    // The tone voice speaks 50 ms per character: 700 ms for each chunk, its 15 characters (the
+    // space the client adds included) spread evenly by the emulator.
+    const startOf = (w: string) => times[text.indexOf(w)]!.t;
+    expect(at).toBeCloseTo(1400, -1);
+    expect(startOf('One')).toBe(0);
+    expect(startOf('two')).toBeCloseTo((4 * 700) / 15, 0);
+    expect(startOf('Four')).toBeCloseTo(700, 0);
+    expect(startOf('six')).toBeCloseTo(700 + (10 * 700) / 15, 0);
+    expect(times.every((x, i) => i === 0 || x.t >= times[i - 1]!.t)).toBe(true);
+  });
+
+  it('barge-in cancels the context and drops its late audio; 10 in a row leave no context open', async () => {
+    const emu = await cartesia({ realtimeFactor: 0.3 });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000 });
+    let maxOpen = 0;
+    for (let i = 0; i < 10; i++) {
+      const ac = new AbortController();
+      let n = 0;
+      await (async () => { for await (const _ of tts!.synthesize(chunks(`Reply number ${i} is long enough to be interrupted after two frames.`), { signal: ac.signal })) { maxOpen = Math.max(maxOpen, emu.openContexts); if (++n === 2) ac.abort(); } })().catch(() => {});
+    }
+    const last = await collect(tts.synthesize(chunks('The last one.')));
+    expect(spokenText(last)).toBe('The last one. '); // nothing from the cut replies
+    expect(seconds(last)).toBeCloseTo(('The last one.'.length * 65) / 1000, 1);
+    await sleep(30);
+    const cancels = emu.record.messages.filter((m) => m.cancel === true);
+    expect(cancels.length).toBe(10);
+    expect(cancels.every((m) => Object.keys(m).sort().join() === 'cancel,context_id')).toBe(true);
+    expect(maxOpen).toBeLessThanOrEqual(1);
+    expect(emu.openContexts).toBe(0);
+    expect(emu.record.connections.length).toBe(1);
+  }, 30_000);
+
+  it('a socket that drops mid-reply is replaced and only the unspoken text is sent again, in a new context', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000 });
+    const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
+    emu.inject({ closeMidStream: { afterMessages: 12, code: 1011 } });
+    const frames = await collect(tts.synthesize(chunks(text, 'And one more.')));
+    expect(spokenText(frames)).toBe(`${text} And one more. `);
+    expect(emu.record.connections.length).toBe(2);
+    const sent = inputs(emu);
+    const contexts = [...new Set(sent.map((m) => m.context_id))];
+    expect(contexts.length).toBe(2);
+    const resent = sent.filter((m) => m.context_id === contexts[1]).map((m) => m.transcript as string).join('');
+    expect(resent.length).toBeGreaterThan(5);
+    expect(`${text} And one more. `.endsWith(resent)).toBe(true);
+    expect(resent.startsWith('This sentence is long')).toBe(false); // not the whole reply again
+    expect(resent.endsWith('And one more. ')).toBe(true);
+  });
+
+  it('a stalled reply becomes a TimeoutError', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, stallTimeoutMs: 300 });
+    emu.inject({ stall: { afterMessages: 2 } });
+    const t0 = performance.now();
+    const err = await collect(tts.synthesize(chunks('A sentence that will stall after two chunks of audio.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('no stall while the reply waits for text: a pause longer than the stall timeout is fine', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, stallTimeoutMs: 400, contextIdleMs: 5000 });
+    const frames = await collect(tts.synthesize(chunks('First.', 700, 'Second.')));
+    expect(spokenText(frames)).toBe('First. Second. ');
+  });
+
+  it('after a pause longer than the context lifetime (a slow tool) the rest of the reply goes in a new context', async () => {
+    const emu = await cartesia({ contextExpiryMs: 400 });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, contextIdleMs: 250 });
+    const frames = await collect(tts.synthesize(chunks('Let me check.', 900, 'It shipped today.')));
+    expect(spokenText(frames)).toBe('Let me check. It shipped today. ');
+    expect(new Set(inputs(emu).map((m) => m.context_id)).size).toBe(2);
+    // without it, the emulator answers as the expired context would
+    const stubborn = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, contextIdleMs: 60_000 });
+    const err = await collect(stubborn.synthesize(chunks('Let me check.', 900, 'It shipped today.'))).catch((e) => e);
+    await stubborn.close();
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err.providerCode).toBe('context_closed');
+  });
+
+  it('an error message becomes a typed error with Cartesia\'s code and status', async () => {
+    const emu = await cartesia({ concurrencyLimit: 0 });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL });
+    const err = await collect(tts.synthesize(chunks('Hello.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ provider: 'cartesia', status: 429, code: 'rate_limited', providerCode: 'concurrency_limit_exceeded', retryable: true });
+    expect(err.message).toContain('Concurrency limit exceeded');
+  });
+
+  it('refuses a wrong key with AuthError, the key not in the message', async () => {
+    const emu = await cartesia({ apiKey: 'right' });
+    tts = new CartesiaTts({ apiKey: 'sentinel-cartesia-key-321', voiceId: 'v', baseURL: emu.baseURL });
+    const err = await collect(tts.synthesize(chunks('Hi.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect(err.message).not.toContain('sentinel-cartesia-key-321');
+  });
+
+  it('reopens the socket when Cartesia closes it for idleness, so the next turn is warm', async () => {
+    const emu = await cartesia({ idleTimeoutMs: 1300 });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL });
+    await tts.warmup!();
+    await sleep(1600);
+    expect(emu.record.connections.length).toBe(2);
+    expect(emu.openConnections).toBe(1);
+    const frames = await collect(tts.synthesize(chunks('Still here.')));
+    expect(spokenText(frames)).toBe('Still here. ');
+    expect(emu.record.connections.length).toBe(2);
+  });
+
+  it('rejects options Cartesia does not offer', () => {
+    expect(() => new CartesiaTts({ apiKey: 'k', voiceId: 'v', sampleRate: 12345 as 8000 })).toThrow(/sampleRate/);
+    expect(() => new CartesiaTts({ apiKey: 'k', voiceId: 'v', maxBufferDelayMs: 6000 })).toThrow(/maxBufferDelayMs/);
+    expect(() => new CartesiaTts({ apiKey: 'k', voiceId: '' })).toThrow(/voiceId/);
+  });
+});
+
+describe('wordsToAlignment', () => {
+  it('maps words onto the text sent, punctuation and spaces included, and skips what it cannot find by one token', () => {
+    const text = 'Hello, world! It costs $5 today. ';
+    const { alignment, next } = wordsToAlignment(text, 0, { words: ['Hello', 'world', 'It', 'costs', 'five', 'today'], start: [0, 0.5, 1, 1.2, 1.5, 2], end: [0.4, 0.9, 1.1, 1.4, 1.9, 2.4] }, 100);
+    expect(alignment.chars.join('')).toBe(text);
+    expect(next).toBe(text.length);
+    expect(alignment.startMs[0]).toBe(100);
+    const at = (s: string) => alignment.startMs[text.indexOf(s)];
+    expect(at('world')).toBe(600);
+    expect(at('$5')).toBe(1600); // "five" is not in the text: it takes the next token
+    expect(at('day.')).toBeCloseTo(2100 + 2 * (400 / 6)); // "today." is spread over the word's time
+    expect(at(' today')).toBe(2000); // the space after "$5", at its end
+    // the next message goes on from where this one stopped
+    const more = wordsToAlignment('Hi there. Bye now. ', 3, { words: ['there', 'Bye'], start: [0.1, 0.5], end: [0.4, 0.7] });
+    expect(more.alignment.chars.join('')).toBe('there. Bye ');
+    expect(more.next).toBe(14);
+  });
+});
+
+describe('CartesiaTts in chains', () => {
+  it('fallback(): when Cartesia fails mid-reply the unspoken text goes to the next provider', async () => {
+    const a = await cartesia();
+    const b = await up(new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.1 }));
+    const chain = fallback([new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: a.baseURL, sampleRate: 16000, maxReconnects: 0 }), new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: b.wsUrl, outputFormat: 'pcm_16000' })]);
+    tts = chain;
+    const switches: { from: string; to: string }[] = [];
+    chain.on('switch', (s) => switches.push(s));
+    a.inject({ closeMidStream: { afterMessages: 6, code: 1011 } });
+    const text = ['The first sentence is long enough to be cut off in the middle.', 'And a second one follows it.'];
+    const frames = await collect(chain.synthesize(chunks(...text)));
+    expect(spokenText(frames).replace(/\s+/g, ' ').trim()).toBe(text.join(' '));
+    expect(switches).toMatchObject([{ from: 'cartesia', to: 'elevenlabs' }]);
+    const sentToB = b.record.messages.filter((m) => typeof m.text === 'string' && (m.text as string).trim()).map((m) => (m.text as string).trim());
+    expect(sentToB[0]!.startsWith('The first')).toBe(false); // only what Cartesia had not said
+    expect(text.join(' ').endsWith(sentToB.join(' '))).toBe(true);
+  });
+
+  it("gateway: aig.tts('cartesia/sonic-2') speaks through the gateway's TTS endpoint", async () => {
+    const gw = await up(new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10 }));
+    tts = gateway({ apiKey: 'sk-aig', baseURL: gw.baseURL }).tts('cartesia/sonic-2', { voice: 'katie' });
+    const frames = await collect(tts.synthesize(chunks('Hello from Sonic.')));
+    expect(seconds(frames)).toBeCloseTo(('Hello from Sonic.'.length * 65) / 1000, 1);
+    expect(gw.record.connections[0]).toMatchObject({ path: '/v1/audio/speech/stream', query: { model: 'cartesia/sonic-2', voice: 'katie' } });
+  });
+
+  it('VoiceSession: on barge-in the history keeps only the words the user heard, by Cartesia timestamps', async () => {
+    const dg = await up(new DeepgramEmulator({ script: ['Tell me a story please', 'Wait what are your hours'] }));
+    const oa = await up(new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80 }));
+    const ca = await cartesia({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3 });
+    const session = new VoiceSession({
+      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+      tts: new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: ca.baseURL, sampleRate: 16000 }),
+    });
+    const caller = new ScriptedCaller({ lines: ['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    const interrupted: { fullText: string }[] = [];
+    session.on('interrupted', (e) => interrupted.push(e));
+    await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000 }) });
+    expect(interrupted.length).toBe(1);
+    const story = String(session.history[1]!.content);
+    expect(story.endsWith('…')).toBe(true);
+    const heard = story.slice(0, -1);
+    expect(heard.length).toBeGreaterThan(5);
+    expect(interrupted[0]!.fullText.startsWith(heard)).toBe(true);
+    expect(heard.length).toBeLessThan(interrupted[0]!.fullText.length);
+    expect(ca.record.messages.some((m) => m.cancel === true)).toBe(true);
+    expect(session.history[2]).toEqual({ role: 'user', content: 'Wait what are your hours' });
+  }, 30_000);
+});
