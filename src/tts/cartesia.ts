@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, type VoxlineError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, type VoxlineError } from '../errors';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
-import type { Alignment, SynthesizeOptions, TtsFrame, TtsStream } from './types';
+import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
 
 /** Sample rates Cartesia's raw output formats offer. */
@@ -163,46 +164,54 @@ type Route = (msg: CartesiaServerMessage | { fault: VoxlineError } | { closed: {
  * replaced and the unspoken text is sent again; a stalled reply becomes a `TimeoutError`; an
  * `error` message becomes a `ProviderError` whose `providerCode` is Cartesia's `error_code`.
  */
-export class CartesiaTts implements TtsStream {
+export class CartesiaTts extends TtsStream {
   readonly provider = 'cartesia';
   readonly sampleRate: number;
+  /** Model id. */
+  readonly model: string;
+  /** Voice id. */
+  readonly voice: string;
   readonly #apiKey: string;
+  readonly #options: Omit<CartesiaTtsOptions, 'apiKey'>;
   private readonly url: string;
   private readonly fields: Omit<CartesiaGenerationRequest, 'transcript' | 'context_id' | 'continue'>;
   private socketPromise?: Promise<WebSocket>;
   private readonly routes = new Map<string, Route>();
   private closed = false;
 
-  constructor(private readonly options: CartesiaTtsOptions) {
-    if (!options?.apiKey) throw new ConfigError('CartesiaTts needs an apiKey');
+  constructor(options: CartesiaTtsOptions) {
+    super();
+    const { apiKey, ...rest } = options ?? ({} as CartesiaTtsOptions);
+    this.#apiKey = checkApiKey('CartesiaTts', apiKey);
+    this.#options = rest;
     if (!options.voiceId) throw new ConfigError('CartesiaTts needs a voiceId');
-    registerSecret(options.apiKey);
-    this.#apiKey = options.apiKey;
     const encoding = options.encoding ?? 'pcm_s16le';
     if (encoding !== 'pcm_s16le' && encoding !== 'pcm_mulaw') throw new ConfigError(`CartesiaTts: unsupported encoding ${String(encoding)}`);
     const rate = options.sampleRate ?? (encoding === 'pcm_mulaw' ? 8000 : 24000);
     if (![8000, 16000, 22050, 24000, 44100, 48000].includes(rate)) throw new ConfigError(`CartesiaTts: unsupported sampleRate ${rate}`);
     if (options.maxBufferDelayMs !== undefined && !(options.maxBufferDelayMs >= 0 && options.maxBufferDelayMs <= 5000)) throw new ConfigError('CartesiaTts: maxBufferDelayMs must be between 0 and 5000');
     this.sampleRate = rate;
+    this.model = options.model ?? 'sonic-3';
+    this.voice = options.voiceId;
     const timestamps = options.addTimestamps ?? true;
     this.fields = {
-      model_id: options.model ?? 'sonic-3',
-      voice: { mode: 'id', id: options.voiceId },
+      model_id: this.model,
+      voice: { mode: 'id', id: this.voice },
       output_format: { container: 'raw', encoding, sample_rate: rate },
       ...(timestamps ? { add_timestamps: true, use_normalized_timestamps: false } : {}),
       ...(options.language ? { language: options.language } : {}),
       ...(options.generationConfig ? { generation_config: options.generationConfig } : {}),
       ...(options.maxBufferDelayMs !== undefined ? { max_buffer_delay_ms: options.maxBufferDelayMs } : {}),
     };
-    this.url = `${toWsBase(options.baseURL ?? 'wss://api.cartesia.ai')}/tts/websocket`;
+    this.url = `${checkBaseURL('CartesiaTts', options, 'wss://api.cartesia.ai', 'ws')}/tts/websocket`;
   }
 
-  warmup(): Promise<void> {
+  override warmup(): Promise<void> {
     this.closed = false;
     return this.socket().then(() => undefined, () => undefined);
   }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.closed = true;
     const p = this.socketPromise;
     this.socketPromise = undefined;
@@ -217,7 +226,7 @@ export class CartesiaTts implements TtsStream {
   /** The call's one socket; messages go to the reply whose context they carry. */
   private socket(): Promise<WebSocket> {
     if (this.socketPromise) return this.socketPromise;
-    const p = openSocket(this.url, { Authorization: `Bearer ${this.#apiKey}`, 'Cartesia-Version': this.options.cartesiaVersion ?? '2026-08-14' }, this.provider).then((ws) => {
+    const p = openSocket(this.url, { Authorization: `Bearer ${this.#apiKey}`, 'Cartesia-Version': this.#options.cartesiaVersion ?? '2026-08-14' }, this.provider).then((ws) => {
       const openedAt = performance.now();
       ws.on('message', (data) => {
         let msg: CartesiaServerMessage | undefined;
@@ -254,8 +263,8 @@ export class CartesiaTts implements TtsStream {
     const provider = this.provider;
     const timestamps = this.fields.add_timestamps === true;
     const mulaw = this.fields.output_format.encoding === 'pcm_mulaw';
-    const stallMs = this.options.stallTimeoutMs ?? 10_000;
-    const idleMs = this.options.contextIdleMs ?? 600;
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
+    const idleMs = this.#options.contextIdleMs ?? 600;
     const out = new Channel<TtsFrame>(Infinity);
     let ws = await this.socket();
     let ctx = '';
@@ -293,7 +302,7 @@ export class CartesiaTts implements TtsStream {
       arm();
     };
     const reconnect = ({ code, reason }: { code: number; reason: string }) => {
-      if (reconnects >= (this.options.maxReconnects ?? 2)) return finish(new ProviderError(`${provider} closed the socket: ${code} ${reason}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
+      if (reconnects >= (this.#options.maxReconnects ?? 2)) return finish(new ProviderError(`${provider} closed the socket: ${code} ${reason}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
       reconnects++;
       this.routes.delete(ctx);
       // A new socket, a new context, and the text not yet spoken.
@@ -466,15 +475,4 @@ function relative(a: Alignment, atMs: number): Alignment {
 
 function concat(a: Alignment, b: Alignment): Alignment {
   return { chars: [...a.chars, ...b.chars], startMs: [...a.startMs, ...b.startMs], durationsMs: [...a.durationsMs, ...b.durationsMs] };
-}
-
-function toWsBase(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new ConfigError(`CartesiaTts: baseURL is not a URL: ${JSON.stringify(url.slice(0, 100))}`);
-  }
-  if (!['http:', 'https:', 'ws:', 'wss:'].includes(u.protocol)) throw new ConfigError(`CartesiaTts: baseURL must be http(s) or ws(s), not ${u.protocol}`);
-  return url.replace(/^http/, 'ws').replace(/\/+$/, '');
 }

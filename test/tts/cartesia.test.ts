@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, wordsToAlignment, type TtsFrame, type TtsStream } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
@@ -165,6 +166,13 @@ describe('CartesiaTts', () => {
     const frames = await collect(tts.synthesize(chunks('Still here.')));
     expect(spokenText(frames)).toBe('Still here. ');
     expect(emu.record.connections.length).toBe(2);
+  });
+
+  it('keeps the key out of sight: not in util.inspect, not in errors', () => {
+    const t = new CartesiaTts({ apiKey: 'sk_car_secret_9876', voiceId: 'v9', model: 'sonic-3' });
+    expect(inspect(t, { breakLength: Infinity })).toBe("CartesiaTts { provider: 'cartesia', model: 'sonic-3', voice: 'v9', sampleRate: 24000 }");
+    expect(JSON.stringify(t)).not.toContain('sk_car_secret_9876');
+    expect(() => new CartesiaTts({ apiKey: 'k', voiceId: 'v', baseUrl: 'wss://x' } as never)).toThrow(/renamed `baseURL`/);
   });
 
   it('rejects options Cartesia does not offer', () => {
