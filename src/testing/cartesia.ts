@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { encodeMulaw } from '../audio/mulaw';
+import type { ClockTimer } from '../streams/clock';
 import type { CartesiaChunk, CartesiaDone, CartesiaErrorMessage, CartesiaFlushDone, CartesiaServerMessage, CartesiaTimestamps, CartesiaWordTimestamps } from '../tts/cartesia';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
@@ -35,8 +36,8 @@ interface Context {
   /** Flushes whose `flush_done` is owed once what came before them is spoken. */
   flushes: number[];
   word?: { text: string; startMs: number; endMs: number };
-  bufferTimer?: NodeJS.Timeout;
-  expiry?: NodeJS.Timeout;
+  bufferTimer?: ClockTimer;
+  expiry?: ClockTimer;
 }
 
 /**
@@ -79,7 +80,7 @@ export class CartesiaEmulator extends Emulator {
     this.faults.stall = undefined;
     let sent = 0;
     let stalled = false;
-    let idle: NodeJS.Timeout | undefined;
+    let idle: ClockTimer | undefined;
     const touch = () => {
       this.cancel(idle);
       idle = this.later(this.opts.idleTimeoutMs ?? 300_000, () => ws.close(1000, 'idle timeout'));
