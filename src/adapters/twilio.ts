@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import querystring from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -255,14 +256,59 @@ export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
 }
 
 /**
- * Checks Twilio's request signature: base64 HMAC-SHA1, keyed by the auth token, of the URL
- * followed by the POST parameters sorted by name, each name followed by its value.
+ * Checks Twilio's `X-Twilio-Signature` as twilio-node's `validateRequest` does: base64
+ * HMAC-SHA1, keyed by the auth token, of the URL followed by the POST parameters sorted by name,
+ * each name followed by its value (a repeated parameter's values deduplicated and sorted, each
+ * with its name). Since Twilio is not consistent about the port and the query's escaping, the URL
+ * is tried without its port, with the scheme's default port, and both again with the query
+ * re-encoded the legacy way (`querystring`). `wss:`/`ws:` URLs take 443/80 like `https:`/`http:`.
  */
-export function validateTwilioSignature(authToken: string, url: string, params: Record<string, string>, signature: string): boolean {
-  const data = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
-  const expected = createHmac('sha1', authToken).update(data).digest();
-  const given = Buffer.from(signature, 'base64');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+export function validateTwilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]>, signature: string | undefined): boolean {
+  if (typeof signature !== 'string' || !signature) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  const candidates = [withoutPort(parsed), withPort(parsed)];
+  candidates.push(...candidates.map(withLegacyQuery));
+  const given = Buffer.from(signature);
+  return candidates.some((u) => {
+    const expected = Buffer.from(twilioSignature(authToken, u, params));
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+function twilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]>): string {
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, k) => {
+      const v = params[k]!;
+      return acc + (typeof v === 'string' ? k + v : [...new Set(v)].sort().map((x) => k + x).join(''));
+    }, url);
+  return createHmac('sha1', authToken).update(Buffer.from(data, 'utf8')).digest('base64');
+}
+
+function withoutPort(u: URL): string {
+  const copy = new URL(u);
+  copy.port = '';
+  return copy.toString();
+}
+
+function withPort(u: URL): string {
+  if (u.port) return u.toString();
+  const port = u.protocol === 'https:' || u.protocol === 'wss:' ? ':443' : ':80';
+  const auth = u.username || u.password ? `${u.username}${u.password ? `:${u.password}` : ''}@` : '';
+  return `${u.protocol}//${auth}${u.host}${port}${u.pathname}${u.search}${u.hash}`;
+}
+
+function withLegacyQuery(url: string): string {
+  const u = new URL(url);
+  if (!u.search) return url;
+  const qs = querystring.stringify(querystring.parse(u.search.slice(1)));
+  u.search = '';
+  return `${u.toString()}?${qs}`;
 }
 
 /** A TwiML answer that connects the call to a bidirectional media stream at `streamUrl`. */
