@@ -13,6 +13,6 @@ const dg = new DeepgramEmulator({ script: cfg.script ?? ['check my order please'
 const oa = new OpenAiEmulator({ timeToFirstTokenMs: cfg.fast ? 5 : 320, tokensPerSecond: cfg.fast ? 1000 : 60, responder: reply });
 const el = new ElevenLabsEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs, maxPayload: 8 << 20 });
 await Promise.all([dg.start(), oa.start(), el.start()]);
-console.log(JSON.stringify({ listen: dg.listenUrl, llm: oa.baseURL, tts: el.wsUrl }));
+console.log(JSON.stringify({ listen: dg.baseURL, llm: oa.baseURL, tts: el.baseURL }));
 process.stdin.resume();
 process.stdin.on('end', () => void Promise.all([dg.close(), oa.close(), el.close()]).then(() => process.exit(0)));

@@ -58,9 +58,9 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
   await Promise.all(Array.from({ length: n }, async (_, k) => {
     await new Promise((r) => setTimeout(r, (k * 20) % 1000)); // stagger starts over a second
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'bench', url: urls.listen }),
+      stt: new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
       llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
-      tts: new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' }),
       ...(opts.vad ? { vad: await opts.vad() } : {}),
       ...(opts.bargeOnSpeechStart ? { bargeIn: { minWords: 0 } } : {}),
     });

@@ -43,7 +43,7 @@ async function streamingVsNaive(urls: Urls) {
   // 2. The same replies through voxline's streaming path and through a naive pipeline that waits for
   // the whole LLM reply before calling TTS. Measured from the LLM request to the first audio.
   const llm = new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 });
-  const tts = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+  const tts = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' });
   await tts.warmup();
   const history = [{ role: 'user' as const, content: 'tell me a story' }];
   const streaming: number[] = [];
@@ -79,12 +79,12 @@ async function warmVsCold() {
   };
   const warm: number[] = [];
   const cold: number[] = [];
-  const pooled = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+  const pooled = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' });
   await pooled.warmup();
   for (let i = 0; i < (quick ? 3 : 10); i++) {
     warm.push(await once(pooled));
     await new Promise((r) => setTimeout(r, 150)); // the next socket warms between turns
-    const fresh = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseUrl: urls.tts, outputFormat: 'pcm_16000' });
+    const fresh = new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' });
     cold.push(await once(fresh));
     await fresh.close();
   }
@@ -93,7 +93,7 @@ async function warmVsCold() {
   const { toneSynthesizer } = await import('../src/index');
   const tone = await toneSynthesizer({ sampleRate: 16000 })('x'.repeat(12));
   const sttRun = async (openEarlyMs: number) => {
-    const stt = new DeepgramStt({ apiKey: 'bench', url: urls.listen });
+    const stt = new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen });
     let speechEnd = 0;
     const frames = async function* () {
       const silence = new Int16Array(320);
@@ -210,9 +210,9 @@ async function soak() {
   let turns = 0;
   const one = async () => {
     const s = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'b', url: emu.urls.listen }),
+      stt: new DeepgramStt({ apiKey: 'b', baseURL: emu.urls.listen }),
       llm: new OpenAiLlm({ apiKey: 'b', baseURL: emu.urls.llm, model: 'b' }),
-      tts: new ElevenLabsTts({ apiKey: 'b', voiceId: 'b', baseUrl: emu.urls.tts, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'b', voiceId: 'b', baseURL: emu.urls.tts, outputFormat: 'pcm_16000' }),
     });
     s.on('turn', () => turns++);
     await s.run({ input: (async function* () { yield* frames; })(), output: new InstantOutput() });

@@ -63,9 +63,9 @@ async function providers(): Promise<{ stt: SttStream; llm: LlmStream; tts: TtsSt
   const el = new ElevenLabsEmulator({ timeToFirstAudioMs: 180, synthesizer: await espeakSynthesizer({ voice: 'en-us+f3' }) });
   await Promise.all([dg.start(), llm.start(), el.start()]);
   return {
-    stt: new DeepgramStt({ apiKey: 'offline', url: dg.listenUrl }),
+    stt: new DeepgramStt({ apiKey: 'offline', baseURL: dg.baseURL }),
     llm: new OpenAiLlm({ apiKey: 'offline', baseURL: llm.baseURL, model: 'emulated' }),
-    tts: new ElevenLabsTts({ apiKey: 'offline', voiceId: 'emulated', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+    tts: new ElevenLabsTts({ apiKey: 'offline', voiceId: 'emulated', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     stop: async () => void (await Promise.all([dg.close(), llm.close(), el.close()])),
     label: 'local emulators (no keys, no network) at 140/320/180 ms',
   };

@@ -14,9 +14,9 @@ const said = await voice('Hello is anybody there');
 await writeFile('question.wav', writeWav(said.samples, said.sampleRate));
 
 // #region by-hand
-const stt = new DeepgramStt({ apiKey: 'key', url: dg.listenUrl });
+const stt = new DeepgramStt({ apiKey: 'key', baseURL: dg.baseURL });
 const llm = new OpenAiLlm({ apiKey: 'key', baseURL: llmEmu.baseURL, model: 'any' });
-const tts = new ElevenLabsTts({ apiKey: 'key', voiceId: 'any', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' });
+const tts = new ElevenLabsTts({ apiKey: 'key', voiceId: 'any', baseURL: el.baseURL, outputFormat: 'pcm_16000' });
 
 const history: ChatMessage[] = [];
 for await (const ev of stt.transcribe(wavFileInput('question.wav'))) {

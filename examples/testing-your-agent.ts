@@ -19,9 +19,9 @@ const tts = new ElevenLabsEmulator({ synthesizer: toneSynthesizer() });
 await Promise.all([stt.start(), llm.start(), tts.start()]);
 
 const session = new VoiceSession({
-  stt: new DeepgramStt({ apiKey: 'test', url: stt.listenUrl }),
+  stt: new DeepgramStt({ apiKey: 'test', baseURL: stt.baseURL }),
   llm: new OpenAiLlm({ apiKey: 'test', baseURL: llm.baseURL, model: 'test' }),
-  tts: new ElevenLabsTts({ apiKey: 'test', voiceId: 'test', baseUrl: tts.wsUrl }),
+  tts: new ElevenLabsTts({ apiKey: 'test', voiceId: 'test', baseURL: tts.baseURL }),
 });
 const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer() });
 await session.run({ input: caller.input(session), output: virtualSpeaker() });

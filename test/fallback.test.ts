@@ -37,7 +37,7 @@ describe('fallback chains', () => {
   it('TTS: the text not yet spoken goes to the next provider when one drops mid-sentence', async () => {
     const a = await up(new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.1 }));
     const b = await up(new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.1 }));
-    const tts = fallback([new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: a.wsUrl, outputFormat: 'pcm_16000', maxReconnects: 0 }), new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: b.wsUrl, outputFormat: 'pcm_16000' })]);
+    const tts = fallback([new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: a.baseURL, outputFormat: 'pcm_16000', maxReconnects: 0 }), new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: b.baseURL, outputFormat: 'pcm_16000' })]);
     const switches: unknown[] = [];
     tts.on('switch', (s) => switches.push(s));
     a.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
@@ -54,7 +54,7 @@ describe('fallback chains', () => {
   it('STT: the audio since the last final is replayed to the next provider; nothing is lost', async () => {
     const a = await up(new DeepgramEmulator({ script: ['first words', 'second words'] }));
     const b = await up(new DeepgramEmulator({ script: ['second words'] }));
-    const stt = fallback([new DeepgramStt({ apiKey: 'k', url: a.listenUrl, maxReconnects: 0, provider: 'primary' }), new DeepgramStt({ apiKey: 'k', url: b.listenUrl, provider: 'backup' })]);
+    const stt = fallback([new DeepgramStt({ apiKey: 'k', baseURL: a.baseURL, maxReconnects: 0, provider: 'primary' }), new DeepgramStt({ apiKey: 'k', baseURL: b.baseURL, provider: 'backup' })]);
     a.inject({ closeMidStream: { afterMs: 1900, code: 1011, reason: 'NET-0000' } });
     const events = await collect(stt.transcribe(paced([...(await utteranceFrames(800, 200, 700)), ...(await utteranceFrames(1000, 0, 600))])));
     const finals = events.filter((e): e is Extract<SttEvent, { type: 'final' }> => e.type === 'final');

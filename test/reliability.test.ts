@@ -35,7 +35,7 @@ describe('stalls become typed timeouts', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
     await started(el);
     el.inject({ stall: { afterMessages: 1 } });
-    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, stallTimeoutMs: 300 });
+    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, stallTimeoutMs: 300 });
     const err = await collect(tts.synthesize((async function* () { yield 'A sentence long enough to need several audio messages.'; })())).catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     await tts.close();
@@ -53,9 +53,9 @@ describe('no leaks', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const make = (llmKey = 'good') => new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: llmKey, baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
       onProviderError: 'close',
     });
     const voice = toneSynthesizer({ msPerChar: 45 });
@@ -94,19 +94,19 @@ describe('secrets never leak', () => {
     try {
       const aig = gateway({ apiKey: SENTINEL, baseURL: gw.baseURL });
       const attempts = [
-        collect(new DeepgramStt({ apiKey: SENTINEL, url: dg.listenUrl }).transcribe((async function* () { yield* await utteranceFrames(300); })())),
+        collect(new DeepgramStt({ apiKey: SENTINEL, baseURL: dg.baseURL }).transcribe((async function* () { yield* await utteranceFrames(300); })())),
         collect(aig.stt('deepgram/nova-3').transcribe((async function* () { yield* await utteranceFrames(300); })())),
         collect(aig.stt('deepgram/nova-3', { realtime: true }).transcribe((async function* () { yield* await utteranceFrames(300); })())),
         collect(new OpenAiLlm({ apiKey: SENTINEL, baseURL: oa.baseURL, model: 'm' }).respond([{ role: 'user', content: 'hi' }])),
         collect(aig.llm('m').respond([{ role: 'user', content: 'hi' }])),
-        collect(new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseUrl: el.wsUrl }).synthesize((async function* () { yield 'Hi.'; })())),
+        collect(new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseURL: el.baseURL }).synthesize((async function* () { yield 'Hi.'; })())),
         collect(aig.tts('m').synthesize((async function* () { yield 'Hi.'; })())),
       ].map((p) => p.catch((e: unknown) => e));
       caught.push(...(await Promise.all(attempts)));
       const session = new VoiceSession({
-        stt: new DeepgramStt({ apiKey: 'other', url: dg.listenUrl }),
+        stt: new DeepgramStt({ apiKey: 'other', baseURL: dg.baseURL }),
         llm: new OpenAiLlm({ apiKey: SENTINEL, baseURL: oa.baseURL, model: 'm' }),
-        tts: new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseUrl: el.wsUrl }),
+        tts: new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseURL: el.baseURL }),
       });
       const events: unknown[] = [];
       for (const name of ['error', 'transcript', 'turn', 'closed'] as const) session.on(name, (e: unknown) => events.push(e));
@@ -201,9 +201,9 @@ describe('options and shutdown', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer() });
     await started<{ start(): Promise<string>; close(): Promise<void> }>(dg, oa, el);
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL }),
     });
     const input = (async function* () { for (;;) { yield { samples: new Int16Array(320), sampleRate: 16000 }; await sleep(20); } })();
     const run = session.run({ input, output: virtualSpeaker() });
@@ -217,7 +217,7 @@ describe('options and shutdown', () => {
   });
 
   it('aborting a run rejects nothing and closes', async () => {
-    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', url: 'ws://127.0.0.1:9/v1/listen', maxReconnects: 0 }), llm: new OpenAiLlm({ apiKey: 'k', model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: 'ws://127.0.0.1:9' }) });
+    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: 'ws://127.0.0.1:9/v1', maxReconnects: 0 }), llm: new OpenAiLlm({ apiKey: 'k', model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: 'ws://127.0.0.1:9/v1' }) });
     const errors: unknown[] = [];
     session.on('error', (e) => errors.push(e));
     await session.run({ input: (async function* () { yield { samples: new Int16Array(320), sampleRate: 16000 }; })(), output: virtualSpeaker() });

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { linkedAbort } from '../streams/channel';
 import { LlmStream, type ChatMessage, type LlmEvent, type RespondOptions } from './types';
 
@@ -71,7 +71,7 @@ export class OpenAiLlm extends LlmStream {
     this.provider = options.provider ?? 'openai';
     this.model = options.model;
     this.instructions = options.instructions;
-    this.#client = client ?? new OpenAI({ apiKey, baseURL: options.baseURL, maxRetries: options.maxRetries ?? 2, timeout: options.timeoutMs ?? 60_000, defaultHeaders: options.headers });
+    this.#client = client ?? new OpenAI({ apiKey, baseURL: checkBaseURL('OpenAiLlm', options, 'https://api.openai.com/v1', 'http'), maxRetries: options.maxRetries ?? 2, timeout: options.timeoutMs ?? 60_000, defaultHeaders: options.headers });
     // The client's own fetch (a given client may have a custom one), wrapped per request to time each attempt.
     const own: unknown = Reflect.get(this.#client, 'fetch');
     this.#fetch = typeof own === 'function' ? (own as Fetch) : (url, init) => globalThis.fetch(url, init);

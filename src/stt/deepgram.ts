@@ -2,7 +2,7 @@ import type { AudioFrame } from '../audio/frame';
 import { assertSampleRate } from '../audio/frame';
 import { encodeMulaw } from '../audio/mulaw';
 import { ProtocolError, ProviderError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import type { DeepgramResultsWire, DeepgramSpeechStartedWire, DeepgramUtteranceEndWire } from './deepgram-wire';
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
@@ -35,8 +35,13 @@ export interface DeepgramSttOptions extends WsSttOptions {
   keyterms?: string[];
   /** Any other query parameters (`diarize`, `redact`, `tag`, ...). */
   query?: Record<string, string | number | boolean>;
-  /** Endpoint (default `wss://api.deepgram.com/v1/listen`). */
-  url?: string;
+  /**
+   * Base URL: scheme, host and path up to the API version (default `wss://api.deepgram.com/v1`;
+   * `https:` is taken as `wss:`). `/listen` is appended.
+   */
+  baseURL?: string;
+  /** Endpoint path after `baseURL` (default `/listen`; the gateway's Deepgram-shaped endpoint is `/realtime`). */
+  path?: string;
   /** `token` for Deepgram keys (default), `bearer` for short-lived JWTs or gateways. */
   authScheme?: 'token' | 'bearer';
   /** Provider name in errors and metrics (default `deepgram`). */
@@ -75,7 +80,7 @@ export class DeepgramStt extends SttStream {
     if (options.language) q.set('language', options.language);
     for (const k of options.keyterms ?? []) q.append('keyterm', k);
     for (const [k, v] of Object.entries(options.query ?? {})) q.set(k, String(v));
-    this.#url = `${options.url ?? 'wss://api.deepgram.com/v1/listen'}?${q}`;
+    this.#url = `${checkBaseURL('DeepgramStt', options, 'wss://api.deepgram.com/v1', 'ws')}${options.path ?? '/listen'}?${q}`;
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {

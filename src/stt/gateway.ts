@@ -1,6 +1,6 @@
 import type { AudioFrame } from '../audio/frame';
 import { ProtocolError, ProviderError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
@@ -10,8 +10,8 @@ export interface GatewaySttOptions extends Omit<WsSttOptions, 'keepAliveMs'> {
   apiKey: string;
   /** Model id, e.g. `deepgram/nova-3`. */
   model: string;
-  /** Gateway base URL, e.g. `https://api.aigateway.sh/v1` (its WebSocket form is derived). */
-  baseURL: string;
+  /** Gateway base URL (default `https://api.aigateway.sh/v1`; its `wss:` form is used). */
+  baseURL?: string;
 }
 
 /**
@@ -30,7 +30,7 @@ export class GatewayStt extends SttStream {
     const { apiKey, ...rest } = options ?? ({} as GatewaySttOptions);
     this.#apiKey = checkApiKey('GatewayStt', apiKey);
     this.#options = rest;
-    this.#url = `${toWs(options.baseURL)}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
+    this.#url = `${checkBaseURL('GatewayStt', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
@@ -65,9 +65,4 @@ export function parseGatewayStt(msg: Record<string, unknown>): { events: SttEven
   const endOfTurn = msg.speech_final !== false;
   if (!msg.transcript && !endOfTurn) return { events: [], ackedTo: end };
   return { events: [{ type: 'final', text: msg.transcript, words, endOfTurn, start, end }], ackedTo: end };
-}
-
-/** `https://host/v1` → `wss://host/v1`. */
-export function toWs(url: string): string {
-  return url.replace(/\/+$/, '').replace(/^http(s?):/, 'ws$1:');
 }

@@ -194,11 +194,6 @@ export class ElevenLabsEmulator extends Emulator {
     return super.start();
   }
 
-  /** `ws://127.0.0.1:PORT`: the base URL to give an ElevenLabs client. */
-  get baseUrl(): string {
-    return this.wsUrl;
-  }
-
   private serve(ws: WebSocket, req: IncomingMessage, url: URL): void {
     const q = url.searchParams;
     const fail = (error: string, message: string) => {

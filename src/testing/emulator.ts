@@ -106,6 +106,14 @@ export class Emulator {
     return this.httpUrl.replace('http:', 'ws:');
   }
 
+  /**
+   * `http://127.0.0.1:PORT/v1`: the `baseURL` to give the matching client (scheme, host and path
+   * up to the API version; WebSocket clients use its `ws:` form).
+   */
+  get baseURL(): string {
+    return `${this.httpUrl}/v1`;
+  }
+
   /** Number of WebSocket connections open now. */
   get openConnections(): number {
     return this.sockets.size;

@@ -45,11 +45,6 @@ export class GatewayEmulator extends Emulator {
     return super.start();
   }
 
-  /** `http://127.0.0.1:PORT/v1`: the gateway base URL. */
-  get baseURL(): string {
-    return `${this.httpUrl}/v1`;
-  }
-
   private serveStt(ws: WebSocket, url: URL): void {
     if (!url.searchParams.get('model')) return void ws.close(1008, 'model is required');
     let emit: (events: SttEngineEvent[]) => void = () => {};

@@ -151,11 +151,6 @@ export class OpenAiEmulator extends Emulator {
     res.end();
   }
 
-  /** `http://127.0.0.1:PORT/v1`: the `baseURL` to give the openai package. */
-  get baseURL(): string {
-    return `${this.httpUrl}/v1`;
-  }
-
   /** Serves one chat-completions request. Used by the gateway emulator too. */
   async serveChat(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
     const error = (status: number, message: string, type = 'invalid_request_error', param: string | null = null, code: string | null = null) =>

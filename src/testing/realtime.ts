@@ -98,11 +98,6 @@ export class RealtimeEmulator extends Emulator {
     this.ws('/v1/realtime', (ws, _req, url) => this.serve(ws, url));
   }
 
-  /** `http://127.0.0.1:PORT/v1`: the `baseURL` to give a client. */
-  get baseURL(): string {
-    return `${this.httpUrl}/v1`;
-  }
-
   private serve(ws: WebSocket, url: URL): void {
     const model = url.searchParams.get('model')!;
     const fault = { ...this.faults };

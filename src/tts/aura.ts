@@ -1,7 +1,7 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { AbortError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
@@ -16,8 +16,11 @@ export interface DeepgramAuraTtsOptions {
   encoding?: 'linear16' | 'mulaw';
   /** 8000, 16000, 24000 (default), 32000 or 48000 (mulaw: 8000 or 16000). */
   sampleRate?: number;
-  /** Endpoint (default `wss://api.deepgram.com/v1/speak`). */
-  url?: string;
+  /**
+   * Base URL: scheme, host and path up to the API version (default `wss://api.deepgram.com/v1`;
+   * `https:` is taken as `wss:`). `/speak` is appended.
+   */
+  baseURL?: string;
   /** Longest wait for audio after a flush (default 10 000 ms). */
   stallTimeoutMs?: number;
 }
@@ -49,7 +52,7 @@ export class DeepgramAuraTts extends TtsStream {
       throw new ConfigError(`DeepgramAuraTts: unsupported sampleRate ${this.sampleRate} for ${encoding}`);
     }
     const q = new URLSearchParams({ model: options.model ?? 'aura-2-thalia-en', encoding, sample_rate: String(this.sampleRate) });
-    this.url = `${options.url ?? 'wss://api.deepgram.com/v1/speak'}?${q}`;
+    this.url = `${checkBaseURL('DeepgramAuraTts', options, 'wss://api.deepgram.com/v1', 'ws')}/speak?${q}`;
   }
 
   private connection(): Promise<WebSocket> {

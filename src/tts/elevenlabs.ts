@@ -2,7 +2,7 @@ import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, AuthError, ConfigError, ProviderError, TimeoutError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TextInput } from './text-input';
 import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
@@ -48,8 +48,11 @@ export interface ElevenLabsTtsOptions {
   language?: string;
   /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
   maxReconnects?: number;
-  /** Base URL (default `wss://api.elevenlabs.io`). */
-  baseUrl?: string;
+  /**
+   * Base URL: scheme, host and path up to the API version (default `wss://api.elevenlabs.io/v1`;
+   * `https:` is taken as `wss:`). `/text-to-speech/<voice>/...` is appended.
+   */
+  baseURL?: string;
   /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms). */
   stallTimeoutMs?: number;
   /**
@@ -139,7 +142,7 @@ export class ElevenLabsTts extends TtsStream {
     if (options.autoMode ?? true) q.set('auto_mode', 'true');
     if (options.syncAlignment ?? true) q.set('sync_alignment', 'true');
     if (options.language) q.set('language_code', options.language);
-    this.url = `${(options.baseUrl ?? 'wss://api.elevenlabs.io').replace(/\/+$/, '')}/v1/text-to-speech/${encodeURIComponent(options.voiceId)}/${this.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
+    this.url = `${checkBaseURL('ElevenLabsTts', options, 'wss://api.elevenlabs.io/v1', 'ws')}/text-to-speech/${encodeURIComponent(options.voiceId)}/${this.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
     // A space keeps an idle stream-input socket from its inactivity timeout.
     this.pool = new WarmSocket(() => this.open(), '{"text":""}', { message: '{"text":" "}', everyMs: this.keepAliveMs });
   }

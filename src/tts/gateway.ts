@@ -1,8 +1,7 @@
 import type WebSocket from 'ws';
 import { AbortError, ConfigError, ProviderError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
-import { toWs } from '../stt/gateway';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
@@ -14,8 +13,8 @@ export interface GatewayTtsOptions {
   model: string;
   /** Voice name or id, e.g. `rachel`. */
   voice?: string;
-  /** Gateway base URL, e.g. `https://api.aigateway.sh/v1`. */
-  baseURL: string;
+  /** Gateway base URL (default `https://api.aigateway.sh/v1`; its `wss:` form is used). */
+  baseURL?: string;
 }
 
 /**
@@ -33,7 +32,7 @@ export class GatewayTts extends TtsStream {
     if (!options.model) throw new ConfigError('GatewayTts needs a model');
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
-    const url = `${toWs(options.baseURL)}/audio/speech/stream?${q}`;
+    const url = `${checkBaseURL('GatewayTts', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/speech/stream?${q}`;
     this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${apiKey}` }, this.provider), '{"text":""}');
   }
 

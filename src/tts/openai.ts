@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
-import { checkApiKey } from '../provider';
+import { checkApiKey, checkBaseURL } from '../provider';
 import { abortable } from '../streams/channel';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 
@@ -43,7 +43,7 @@ export class OpenAiTts extends TtsStream {
     if (apiKey !== undefined) checkApiKey('OpenAiTts', apiKey);
     this.#options = rest;
     if (options.speed !== undefined && !(options.speed >= 0.25 && options.speed <= 4)) throw new ConfigError('OpenAiTts speed must be between 0.25 and 4');
-    this.#client = client ?? new OpenAI({ apiKey, baseURL: options.baseURL, maxRetries: 1 });
+    this.#client = client ?? new OpenAI({ apiKey, baseURL: checkBaseURL('OpenAiTts', options, 'https://api.openai.com/v1', 'http'), maxRetries: 1 });
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {

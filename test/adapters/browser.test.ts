@@ -74,9 +74,9 @@ describe('browser adapter', () => {
     const { server, url } = await serve(async (call) => {
       const { sampleRate } = await call.started;
       const session = new VoiceSession({
-        stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+        stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
         llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: sampleRate === 16000 ? 'pcm_16000' : 'pcm_24000' }),
+        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: sampleRate === 16000 ? 'pcm_16000' : 'pcm_24000' }),
       });
       sessions.push(session);
       call.attach(session);

@@ -108,9 +108,9 @@ describe('Twilio Media Streams adapter', () => {
     const done = new Promise<void>((resolve) => {
       void serve(async (call) => {
         session = new VoiceSession({
-          stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+          stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
           llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'ulaw_8000' }),
+          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'ulaw_8000' }),
         });
         await session.run({ input: call.input, output: call.output });
         resolve();

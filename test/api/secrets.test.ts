@@ -65,9 +65,9 @@ describe('no secret in util.inspect / console.log of a public object', () => {
     emus.push(dg, oa, el);
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: SENTINEL, url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: SENTINEL, baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: SENTINEL, baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: SENTINEL, voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     });
     const views: string[] = [shown(session)];
     session.on('agent_speech_started', () => views.push(shown(session)));

@@ -54,9 +54,9 @@ describe('VoiceSession with a local VAD', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 15 }), timeToFirstAudioMs: 50 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
       ...(vad ? { vad: await sileroVad() } : {}),
     });
     const output = virtualSpeaker();

@@ -45,7 +45,7 @@ describe.skipIf(!haveNginx)('two workers behind a real nginx', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 180 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     try {
-      const env = { ...process.env, STT_URL: dg.listenUrl, LLM_URL: oa.baseURL, TTS_URL: el.wsUrl };
+      const env = { ...process.env, STT_URL: dg.baseURL, LLM_URL: oa.baseURL, TTS_URL: el.baseURL };
       const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
       const [p1, p2, pn] = [await freePort(), await freePort(), await freePort()];
       const w1 = await start(process.execPath, ['--import', tsx, join(root, 'test/fixtures/server-worker.ts'), String(p1)], env, /listening/);

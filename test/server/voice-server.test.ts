@@ -17,9 +17,9 @@ async function setup(maxCalls = 10) {
     maxCalls,
     drainTimeoutMs: 3000,
     agent: () => ({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     }),
   });
   const port = await vs.listen(0, '127.0.0.1');

@@ -19,9 +19,9 @@ async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessi
   emus.push(dg, oa, el);
   await Promise.all([dg.start(), oa.start(), el.start()]);
   const session = new VoiceSession({
-    stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+    stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
     llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
-    tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+    tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     instructions: 'You are a test agent.',
     ...opts,
   });
@@ -109,7 +109,7 @@ describe('VoiceSession failure policies', () => {
       const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 30 }), timeToFirstAudioMs: 30 });
       emus.push(el);
       await Promise.all([dg.start(), el.start()]);
-      const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }), apology: 'Sorry, say again?' });
+      const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }), apology: 'Sorry, say again?' });
       const errors: unknown[] = [];
       session.on('error', (e) => errors.push(e));
       const caller = new ScriptedCaller({ lines: ['Tell me a story please', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
@@ -128,7 +128,7 @@ describe('VoiceSession failure policies', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer() });
     emus.push(dg, oa, el);
     await Promise.all([dg.start(), oa.start(), el.start()]);
-    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }), llm: new OpenAiLlm({ apiKey: 'wrong-key-sentinel', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl }), onProviderError: 'close' });
+    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'wrong-key-sentinel', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL }), onProviderError: 'close' });
     const errors: any[] = [];
     const closed: any[] = [];
     session.on('error', (e) => errors.push(e));
@@ -152,9 +152,9 @@ describe('VoiceSession usage and budget', () => {
     emus.push(dg, oa, el);
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
       prices: { sttPerMinute: 0.01, llmPromptPer1k: 0.5, llmCompletionPer1k: 1.5, ttsPer1kChars: 0.3 },
       budget: 0.005,
       goodbye: 'Sorry, I have to go now.',

@@ -13,7 +13,7 @@ async function* concat(...parts: ReturnType<typeof utteranceFrames>[]) {
 
 /** Each STT provider must pass the same behaviour checks. */
 const providers: [string, () => Promise<{ stt: SttStream; emu: DeepgramEmulator | GatewayEmulator }>][] = [
-  ['deepgram', async () => { const e = new DeepgramEmulator({ apiKey: 'dg', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: new DeepgramStt({ apiKey: 'dg', url: e.listenUrl }) }; }],
+  ['deepgram', async () => { const e = new DeepgramEmulator({ apiKey: 'dg', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: new DeepgramStt({ apiKey: 'dg', baseURL: e.baseURL }) }; }],
   ['gateway', async () => { const e = new GatewayEmulator({ apiKey: 'sk-aig', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: gateway({ apiKey: 'sk-aig', baseURL: e.baseURL }).stt('deepgram/nova-3') }; }],
   ['gateway realtime', async () => { const e = new GatewayEmulator({ apiKey: 'sk-aig', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: gateway({ apiKey: 'sk-aig', baseURL: e.baseURL }).stt('deepgram/nova-3', { realtime: true }) }; }],
 ];
@@ -66,7 +66,7 @@ describe('DeepgramStt', () => {
   it('sends every query option and the Token header', async () => {
     emu = new DeepgramEmulator({ apiKey: 'dg' });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl, model: 'nova-2-phonecall', language: 'en-US', keyterms: ['voxline'], query: { diarize: true } });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL, model: 'nova-2-phonecall', language: 'en-US', keyterms: ['voxline'], query: { diarize: true } });
     await collect(stt.transcribe(concat(utteranceFrames(300, 0, 100))));
     const c = emu.record.connections[0]!;
     expect(c.query).toMatchObject({ model: 'nova-2-phonecall', encoding: 'linear16', sample_rate: '16000', channels: '1', interim_results: 'true', endpointing: '300', utterance_end_ms: '1000', vad_events: 'true', smart_format: 'true', punctuate: 'true', language: 'en-US', keyterm: 'voxline', diarize: 'true' });
@@ -77,7 +77,7 @@ describe('DeepgramStt', () => {
   it('sends mulaw at 8 kHz when asked', async () => {
     emu = new DeepgramEmulator({ script: ['phone call'] });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl, encoding: 'mulaw' });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL, encoding: 'mulaw' });
     const events = await collect(stt.transcribe(concat(utteranceFrames(800, 200, 400))));
     expect(emu.record.connections[0]!.query).toMatchObject({ encoding: 'mulaw', sample_rate: '8000' });
     expect(emu.record.audioBytes).toBe(1.4 * 8000);
@@ -87,7 +87,7 @@ describe('DeepgramStt', () => {
   it('sends KeepAlive during silence so the idle timeout never fires', async () => {
     emu = new DeepgramEmulator({ idleTimeoutMs: 300 });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl, keepAliveMs: 100 });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL, keepAliveMs: 100 });
     async function* gap() { yield* await utteranceFrames(100, 0, 0); await sleep(700); yield* await utteranceFrames(100, 0, 0); }
     await collect(stt.transcribe(gap()));
     expect(emu.record.messages.filter((m) => m.type === 'KeepAlive').length).toBeGreaterThanOrEqual(4);
@@ -97,7 +97,7 @@ describe('DeepgramStt', () => {
   it('reconnects after a drop mid-utterance and replays the unacknowledged audio: nothing is lost', async () => {
     emu = new DeepgramEmulator({ script: ['before the drop', 'during the drop'] });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL });
     emu.inject({ closeMidStream: { afterMs: 1900, code: 1011, reason: 'NET-0000' } });
     // utterance 1: 0.2-1.0 s (final at ~1.14 s); utterance 2: 1.7-2.7 s, dropped at 1.9 s.
     const events = await collect(stt.transcribe(paced([...(await utteranceFrames(800, 200, 700)), ...(await utteranceFrames(1000, 0, 600))])));
@@ -112,7 +112,7 @@ describe('DeepgramStt', () => {
     emu = new DeepgramEmulator();
     await emu.start();
     emu.inject({ refuse: { count: 10, status: 503 } });
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl, maxReconnects: 2 });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL, maxReconnects: 2 });
     const err = await collect(stt.transcribe(paced(await utteranceFrames(2000)))).catch((e) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err.retryable).toBe(true);
@@ -122,7 +122,7 @@ describe('DeepgramStt', () => {
   it('refuses a wrong key with AuthError naming the provider, never the key', async () => {
     emu = new DeepgramEmulator({ apiKey: 'right' });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'sentinel-secret-key-123', url: (emu as DeepgramEmulator).listenUrl });
+    const stt = new DeepgramStt({ apiKey: 'sentinel-secret-key-123', baseURL: (emu as DeepgramEmulator).baseURL });
     const err = await collect(stt.transcribe(concat(utteranceFrames(300)))).catch((e) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect(err.provider).toBe('deepgram');
@@ -133,14 +133,14 @@ describe('DeepgramStt', () => {
     emu = new DeepgramEmulator();
     await emu.start();
     emu.inject({ malformed: true });
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL });
     await expect(collect(stt.transcribe(concat(utteranceFrames(800))))).rejects.toBeInstanceOf(ProtocolError);
   });
 
   it('sends Finalize on request and yields the from-finalize final', async () => {
     emu = new DeepgramEmulator({ script: ['flush me now'] });
     await emu.start();
-    const stt = new DeepgramStt({ apiKey: 'dg', url: (emu as DeepgramEmulator).listenUrl });
+    const stt = new DeepgramStt({ apiKey: 'dg', baseURL: (emu as DeepgramEmulator).baseURL });
     const frames = await utteranceFrames(1000, 100, 0);
     const t = stt.transcribe(paced([...frames, ...(await utteranceFrames(0, 300, 0))]));
     setTimeout(() => t.finalize(), 1000);
@@ -157,7 +157,7 @@ describe('DeepgramStt', () => {
 
     it('close() sends CloseStream and still yields the final of the speech in progress', async () => {
       const dg = await lastWords();
-      const t = new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
+      const t = new DeepgramStt({ apiKey: 'dg', baseURL: dg.baseURL }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
       const started = performance.now();
       setTimeout(() => void t.close!(), 900);
       const events = await collect(t);
@@ -170,7 +170,7 @@ describe('DeepgramStt', () => {
 
     it('on break, the socket stays open until the service has sent its Metadata and closed', async () => {
       const dg = await lastWords();
-      for await (const ev of new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)))) if (ev.type === 'interim') break;
+      for await (const ev of new DeepgramStt({ apiKey: 'dg', baseURL: dg.baseURL }).transcribe(paced(await utteranceFrames(4000, 100, 0)))) if (ev.type === 'interim') break;
       await sleep(450);
       expect(dg.record.messages.at(-1)).toEqual({ type: 'CloseStream' });
       expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
@@ -182,7 +182,7 @@ describe('DeepgramStt', () => {
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 700);
       const started = performance.now();
-      await expect(collect(new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl }).transcribe(paced(await utteranceFrames(4000, 100, 0)), { signal: ac.signal }))).rejects.toBeInstanceOf(AbortError);
+      await expect(collect(new DeepgramStt({ apiKey: 'dg', baseURL: dg.baseURL }).transcribe(paced(await utteranceFrames(4000, 100, 0)), { signal: ac.signal }))).rejects.toBeInstanceOf(AbortError);
       expect(performance.now() - started).toBeLessThan(900);
       await sleep(450);
       expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
@@ -190,7 +190,7 @@ describe('DeepgramStt', () => {
 
     it('gives up waiting after closeTimeoutMs', async () => {
       const dg = await lastWords({ closeStreamDelayMs: 10_000 });
-      const t = new DeepgramStt({ apiKey: 'dg', url: dg.listenUrl, closeTimeoutMs: 300 }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
+      const t = new DeepgramStt({ apiKey: 'dg', baseURL: dg.baseURL, closeTimeoutMs: 300 }).transcribe(paced(await utteranceFrames(4000, 100, 0)));
       const done = collect(t);
       await sleep(600);
       const started = performance.now();

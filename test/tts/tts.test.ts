@@ -11,11 +11,11 @@ async function* chunks(...parts: string[]) { for (const p of parts) { yield p; a
 const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.length / f.sampleRate, 0);
 
 const providers: [string, number, () => Promise<TtsStream>][] = [
-  ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' }); }],
-  ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'ulaw_8000' }); }],
-  ['elevenlabs stream-input', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: false }); }],
-  ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl }); }],
-  ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', url: emu.speakUrl, encoding: 'mulaw' }); }],
+  ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000' }); }],
+  ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'ulaw_8000' }); }],
+  ['elevenlabs stream-input', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false }); }],
+  ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL }); }],
+  ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL, encoding: 'mulaw' }); }],
   ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
   ['openai sse', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL, streamFormat: 'sse' }); }],
   ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.wsUrl }); }],
@@ -61,7 +61,7 @@ describe('ElevenLabsTts', () => {
   it('sends the protocol exactly: init with the settings given, text ending in a space, the rest flushed, then EOS', async () => {
     emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseUrl: emu.wsUrl, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90], multiContext: false });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', model: 'eleven_turbo_v2_5', baseURL: emu.baseURL, voiceSettings: { stability: 0.4, speed: 1.1 }, chunkLengthSchedule: [50, 90], multiContext: false });
     const frames = await collect(tts.synthesize(chunks('Hi.', 'Bye')));
     expect(emu.record.connections[0]).toMatchObject({ path: '/v1/text-to-speech/v1/stream-input', query: { model_id: 'eleven_turbo_v2_5', output_format: 'pcm_24000', inactivity_timeout: '180', auto_mode: 'true', sync_alignment: 'true' } });
     expect(emu.record.connections[0]!.headers['xi-api-key']).toBe('xi');
@@ -80,7 +80,7 @@ describe('ElevenLabsTts', () => {
   it('re-sends the unspoken text on a new connection when the socket drops mid-sentence', async () => {
     emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000', multiContext: false });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false });
     const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
     emu.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
     const frames = await collect(tts.synthesize(chunks(text)));
@@ -94,7 +94,7 @@ describe('ElevenLabsTts', () => {
   it('refuses a wrong key with AuthError and no key in the message', async () => {
     emu = new ElevenLabsEmulator({ apiKey: 'right', synthesizer: toneSynthesizer() });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'sentinel-xi-key-555', voiceId: 'v', baseUrl: emu.wsUrl });
+    tts = new ElevenLabsTts({ apiKey: 'sentinel-xi-key-555', voiceId: 'v', baseURL: emu.baseURL });
     const err = await collect(tts.synthesize(chunks('Hi.'))).catch((e) => e);
     expect(err).toBeInstanceOf(AuthError);
     expect(err.message).not.toContain('sentinel-xi-key-555');
@@ -105,7 +105,7 @@ describe('ElevenLabsTts multi-context', () => {
   it('replaces a socket that drops mid-reply and sends the unspoken text in the same context', async () => {
     emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 });
     await emu.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseUrl: emu.wsUrl, outputFormat: 'pcm_16000' });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v1', baseURL: emu.baseURL, outputFormat: 'pcm_16000' });
     const text = 'This sentence is long enough to be cut in the middle by a dropped socket.';
     emu.inject({ closeMidStream: { afterMessages: 3, code: 1011 } });
     const frames = await collect(tts.synthesize(chunks(text)));
@@ -117,7 +117,7 @@ describe('ElevenLabsTts multi-context', () => {
     const el = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10, realtimeFactor: 0.2 });
     emu = el;
     await el.start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }); // multi-context by default
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }); // multi-context by default
     for (let i = 0; i < 20; i++) {
       const ac = new AbortController();
       let n = 0;
@@ -138,7 +138,7 @@ describe('DeepgramAuraTts', () => {
   it('speaks Speak + Flush per chunk on one socket, and Clears on cancel so the next reply is clean', async () => {
     emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20, realtimeFactor: 0.3 });
     await emu.start();
-    tts = new DeepgramAuraTts({ apiKey: 'dg', url: (emu as AuraEmulator).speakUrl, model: 'aura-2-thalia-en', sampleRate: 16000 });
+    tts = new DeepgramAuraTts({ apiKey: 'dg', baseURL: (emu as AuraEmulator).baseURL, model: 'aura-2-thalia-en', sampleRate: 16000 });
     await collect(tts.synthesize(chunks('Hi.', 'Bye.')));
     expect(emu.record.connections[0]!.query).toEqual({ model: 'aura-2-thalia-en', encoding: 'linear16', sample_rate: '16000' });
     expect(emu.record.connections[0]!.headers.authorization).toBe('Token dg');
