@@ -30,9 +30,9 @@ async function serve(options: Partial<VoiceServerOptions> = {}, withProviders = 
     await Promise.all([dg.start(), oa.start(), el.start()]);
     cleanup.push(() => Promise.all([dg!.close(), oa.close(), el.close()]));
     agent = () => ({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg!.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg!.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
-      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     });
   }
   const vs: VoiceServer = createVoiceServer({ agent, drainTimeoutMs: 2000, ...options });
