@@ -97,7 +97,7 @@ describe('DeepgramStt against the official messages', () => {
       });
     });
     cleanup = server.close;
-    const stt = new DeepgramStt({ apiKey: 'k', url: server.url, keyterms: ['tranquility'], query: { diarize: true } });
+    const stt = new DeepgramStt({ apiKey: 'k', baseURL: server.baseURL, keyterms: ['tranquility'], query: { diarize: true } });
     async function* audio() { yield* await utteranceFrames(0, 300, 0); await sleep(200); }
     const events = await collect(stt.transcribe(audio()));
     expect(events).toEqual<SttEvent[]>([
@@ -123,7 +123,7 @@ describe('DeepgramStt against the official messages', () => {
       });
     });
     cleanup = server.close;
-    const t = new DeepgramStt({ apiKey: 'k', url: server.url }).transcribe(paced(await utteranceFrames(0, 600, 0)));
+    const t = new DeepgramStt({ apiKey: 'k', baseURL: server.baseURL }).transcribe(paced(await utteranceFrames(0, 600, 0)));
     setTimeout(() => t.finalize(), 200);
     const events = await collect(t);
     expect(events).toMatchObject([{ type: 'final', text: 'Ensure domestic tranquility.', endOfTurn: false }]);
@@ -134,7 +134,7 @@ describe('DeepgramStt against the official messages', () => {
     const server = await replayWs((ws) => ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && ws.close(1000)));
     cleanup = server.close;
     async function* gap() { yield* await utteranceFrames(0, 100, 0); await sleep(700); }
-    await collect(new DeepgramStt({ apiKey: 'k', url: server.url, keepAliveMs: 100 }).transcribe(gap()));
+    await collect(new DeepgramStt({ apiKey: 'k', baseURL: server.baseURL, keepAliveMs: 100 }).transcribe(gap()));
     expect(server.received.length).toBeGreaterThan(1);
     expect(server.received.slice(0, -1).every((m) => JSON.stringify(m) === JSON.stringify(control.keepAlive))).toBe(true);
     expect(server.received.at(-1)).toEqual(control.closeStream);

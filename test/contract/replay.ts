@@ -22,6 +22,7 @@ export async function replayWs(serve: (ws: WebSocket, received: Record<string, u
   const port = (server.address() as AddressInfo).port;
   return {
     url: `ws://127.0.0.1:${port}/v1/listen`,
+    baseURL: `ws://127.0.0.1:${port}/v1`,
     received,
     query,
     close: async () => {

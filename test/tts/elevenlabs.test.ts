@@ -28,7 +28,7 @@ const start = async (opts: ConstructorParameters<typeof ElevenLabsEmulator>[0] =
 describe.each([true, false])('ElevenLabsTts (multiContext: %s)', (multiContext) => {
   it('reads the alignment as the service spells it (charDurationsMs) and asks for sync_alignment and auto_mode', async () => {
     const el = await start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', multiContext });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000', multiContext });
     const frames = await collect(tts.synthesize(chunks('Hello there.', 'Bye.')));
     expect(heard(frames)).toBe('Hello there. Bye. ');
     expect(frames.every((f) => f.alignment!.durationsMs.length === f.alignment!.chars.length && f.alignment!.durationsMs.every((d) => d > 0))).toBe(true);
@@ -37,12 +37,12 @@ describe.each([true, false])('ElevenLabsTts (multiContext: %s)', (multiContext) 
 
   it('sends voice settings only as set, and none at all when none are set', async () => {
     const el = await start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, multiContext });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, multiContext });
     await collect(tts.synthesize(chunks('Hi.')));
     const init = el.record.messages.find((m) => m.text === ' ')!;
     expect(init).toEqual(multiContext ? { text: ' ', context_id: 'ctx-1' } : { text: ' ' });
     await tts.close();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, multiContext, voiceSettings: { speed: 1.1 } });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, multiContext, voiceSettings: { speed: 1.1 } });
     el.record.messages.length = 0;
     await collect(tts.synthesize(chunks('Hi.')));
     expect(el.record.messages.find((m) => m.text === ' ')!.voice_settings).toEqual({ speed: 1.1 });
@@ -50,7 +50,7 @@ describe.each([true, false])('ElevenLabsTts (multiContext: %s)', (multiContext) 
 
   it('does not split raw tokens into wrong words, and sends sentence chunks as before', async () => {
     const el = await start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', multiContext });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000', multiContext });
     const frames = await collect(tts.synthesize(chunks('Your', ' orde', 'r', ' is', ' ready.')));
     expect(texts(el.record.messages)).toEqual(['Your ', 'order ', 'is ', 'ready. ']);
     expect(heard(frames)).toBe('Your order is ready. ');
@@ -69,7 +69,7 @@ describe.each([true, false])('ElevenLabsTts (multiContext: %s)', (multiContext) 
       }
       if (m.close_context === true || m.text === '') ws.send(JSON.stringify({ isFinal: true, ...ctx(m) }));
     });
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: server.url, multiContext });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: `${server.url}/v1`, multiContext });
     const frames = await collect(tts.synthesize(chunks('Hi.')));
     expect(frames.flatMap((f) => [...f.samples])).toEqual([1000, -2000, 3000]);
   });
@@ -87,7 +87,7 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
         ws.send(JSON.stringify({ isFinal: true, contextId: id }));
       }, 50);
     });
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: server.url, outputFormat: 'pcm_16000' });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: `${server.url}/v1`, outputFormat: 'pcm_16000' });
     const frames = await collect(tts.synthesize(chunks('Hi.')));
     expect(frames.map((f) => f.samples.length)).toEqual([160, 320]);
     const ctx = server.messages.filter((m) => m.context_id === 'ctx-1');
@@ -96,7 +96,7 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
 
   it('counts a cut context until its isFinal and starts the next reply on a fresh socket rather than pass 5', async () => {
     const el = await start({ realtimeFactor: 0.5, timeToFirstAudioMs: 5 });
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000' });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' });
     // Each reply's text is all sent (and generating) when the barge-in comes: it keeps generating after close_context.
     for (let i = 0; i < 8; i++) {
       const ac = new AbortController();
@@ -113,7 +113,7 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
 
   it('keeps a context alive through a long pause in the middle of a reply', async () => {
     const el = await start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', inactivityTimeoutSec: 0.4 });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000', inactivityTimeoutSec: 0.4 });
     async function* slow() { yield 'Before the pause.'; await sleep(900); yield 'After it.'; }
     const frames = await collect(tts.synthesize(slow()));
     expect(heard(frames)).toBe('Before the pause. After it. ');
@@ -129,7 +129,7 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
 describe('ElevenLabsTts stream-input warm socket', () => {
   it('keeps the warm socket alive through a long pause, so the next reply pays no handshake', async () => {
     const el = await start();
-    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseUrl: el.wsUrl, outputFormat: 'pcm_16000', multiContext: false, inactivityTimeoutSec: 0.4 });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000', multiContext: false, inactivityTimeoutSec: 0.4 });
     await tts.warmup();
     await sleep(1000);
     expect(el.openConnections).toBe(1);
