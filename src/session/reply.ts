@@ -15,17 +15,25 @@ import type { VoiceSessionEvents, VoiceSessionOptions } from './types';
 /** The reply being played. */
 export interface ActiveReply {
   abort: AbortController;
+  /** The text sent to TTS so far. */
   text: string;
+  /** The provider's alignment: when each character is spoken, from the reply's first audio. */
   spoken: { atMs: number; chars: string }[];
+  /** Milliseconds of audio received from TTS so far. */
+  audioMs: number;
+  /** True once the TTS has sent all the audio of `text`. */
+  complete: boolean;
   startWrittenMs: number;
   done: Promise<void>;
   speaking: boolean;
+  /** Set by a barge-in: how much had played and the whole words of it the user heard. */
+  cut?: { playedMs: number; heard: string };
 }
 
-/** What a played reply said, and the part of it the user heard. */
+/** What a played reply said, and, cut off by a barge-in, what of it the user heard. */
 export interface Played {
   text: string;
-  heard: string;
+  cut?: { playedMs: number; heard: string };
 }
 
 /** The turn a reply answers, for its latency record. */
@@ -51,6 +59,8 @@ export class ReplyPath {
   /** Where the agent's audio goes (set when the session runs). */
   output?: AudioOutput;
   private active?: ActiveReply;
+  /** Characters and milliseconds of audio of replies received in full without alignment. */
+  private readonly measured = { chars: 0, ms: 0 };
 
   constructor(
     private readonly opts: VoiceSessionOptions,
@@ -119,23 +129,46 @@ export class ReplyPath {
   }
 
   /**
-   * Cuts the reply being played: aborts it and drops the output's queued audio. Returns the
-   * reply, or undefined if none was playing.
+   * Cuts the reply being played: aborts it, drops the output's queued audio and notes what the
+   * user heard of it. Returns the reply, or undefined if none was playing.
    */
   cut(): ActiveReply | undefined {
     const reply = this.active;
     if (!reply || reply.abort.signal.aborted) return undefined;
     reply.abort.abort();
     this.output?.clear();
+    const playedMs = reply.speaking ? Math.max(0, (this.output?.playedMs ?? 0) - reply.startWrittenMs) : 0;
+    reply.cut = { playedMs, heard: this.heard(reply, playedMs) };
     return reply;
   }
 
-  /** The part of a reply the user actually heard: audio played, mapped to text by the alignment. */
-  heard(reply: ActiveReply): string {
-    const heardMs = Math.max(0, (this.output?.playedMs ?? 0) - reply.startWrittenMs);
-    let text = '';
-    for (const s of reply.spoken) if (s.atMs <= heardMs) text += s.chars;
-    return text.trim();
+  /**
+   * The whole words of a reply heard in its first `playedMs` of audio: mapped by the provider's
+   * alignment when it sends one, else estimated from the voice's speaking rate.
+   */
+  private heard(reply: ActiveReply, playedMs: number): string {
+    if (reply.spoken.length) {
+      let heard = '';
+      let all = '';
+      for (const s of reply.spoken) {
+        all += s.chars;
+        if (s.atMs + 1e-6 < playedMs) heard += s.chars;
+      }
+      return wholeWords(all, heard.length);
+    }
+    return wholeWords(reply.text, Math.floor((playedMs / 1000) * this.charsPerSecond(reply) + 1e-6));
+  }
+
+  /**
+   * Characters per second of a reply without alignment: exact once all its audio arrived; else
+   * what this session measured on earlier replies (or the configured default), but never more
+   * than the text sent over the audio received (the audio cannot say more than it was sent).
+   */
+  private charsPerSecond(reply: ActiveReply): number {
+    const sent = reply.audioMs > 0 ? (reply.text.length * 1000) / reply.audioMs : Infinity;
+    if (reply.complete) return sent;
+    const known = this.measured.ms > 0 ? (this.measured.chars * 1000) / this.measured.ms : (this.opts.speakingRate ?? 15);
+    return Math.min(known, sent);
   }
 
   /** Streams chunks through TTS to the output; returns the text spoken and the part heard. */
@@ -144,7 +177,7 @@ export class ReplyPath {
     const events = this.host.events;
     const ts = turn?.ts;
     let done!: () => void;
-    const reply: ActiveReply = { abort, text: '', spoken: [], startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
+    const reply: ActiveReply = { abort, text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
     this.active = reply;
     const sent = (async function* () {
       for await (const c of chunks) {
@@ -153,21 +186,20 @@ export class ReplyPath {
       }
     })();
     let resampler: Resampler | undefined;
-    let audioMs = 0;
     try {
       for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
         if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = this.clock.now();
         if (frame.alignment) {
           const a = frame.alignment;
-          for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: audioMs + a.startMs[i]!, chars: a.chars[i]! });
+          for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: reply.audioMs + a.startMs[i]!, chars: a.chars[i]! });
         }
         let out: AudioFrame = frame;
         if (frame.sampleRate !== output.sampleRate) {
           resampler ??= new Resampler(frame.sampleRate, output.sampleRate);
           out = { samples: resampler.process(frame.samples), sampleRate: output.sampleRate };
         }
-        audioMs += (frame.samples.length * 1000) / frame.sampleRate;
+        reply.audioMs += (frame.samples.length * 1000) / frame.sampleRate;
         if (!reply.speaking) {
           reply.speaking = true;
           reply.startWrittenMs = output.writtenMs;
@@ -184,12 +216,15 @@ export class ReplyPath {
         if (out.samples.length) await output.write(out);
         if (abort.signal.aborted) break;
       }
-      if (!reply.spoken.length) {
-        // No alignment from this provider: assume characters are spread evenly over the audio.
-        const chars = [...reply.text];
-        chars.forEach((c, i) => reply.spoken.push({ atMs: (i / Math.max(1, chars.length)) * audioMs, chars: c }));
+      if (!abort.signal.aborted) {
+        reply.complete = true;
+        if (!reply.spoken.length && reply.audioMs > 0) {
+          // The voice's speaking rate, for the next reply cut off before all its audio arrived.
+          this.measured.chars += reply.text.length;
+          this.measured.ms += reply.audioMs;
+        }
+        await waitOrAbort(output.drain(), abort.signal);
       }
-      if (!abort.signal.aborted) await waitOrAbort(output.drain(), abort.signal);
     } catch (err) {
       if (!isAbortError(err) && !abort.signal.aborted) this.host.fail(err);
     } finally {
@@ -197,7 +232,7 @@ export class ReplyPath {
       if (reply.speaking) events.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
       done();
     }
-    return { text: reply.text, heard: abort.signal.aborted ? this.heard(reply) : reply.text };
+    return { text: reply.text, cut: reply.cut };
   }
 
   private addUsage(u: LlmUsage): void {
@@ -211,6 +246,15 @@ export class ReplyPath {
 /** The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of `opts`. */
 export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal): AsyncGenerator<LoopEvent> {
   return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, beforeToolCall: opts.toolHooks?.beforeToolCall, afterToolCall: opts.toolHooks?.afterToolCall });
+}
+
+/** `text` cut at `chars` characters, rounded down to a whole word (never mid-word), trimmed. */
+export function wholeWords(text: string, chars: number): string {
+  if (chars <= 0) return '';
+  if (chars >= text.length) return text.trim();
+  const inWord = !/\s/.test(text[chars]!) && !/\s/.test(text[chars - 1]!);
+  const cut = inWord ? text.slice(0, chars).search(/\S*$/) : chars;
+  return text.slice(0, cut).trim();
 }
 
 function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {

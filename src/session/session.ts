@@ -46,6 +46,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (!options?.stt || !options.llm || !options.tts) throw new ConfigError('VoiceSession needs stt, llm and tts');
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
+    if (options.speakingRate !== undefined && !(options.speakingRate > 0)) throw new ConfigError('speakingRate must be a positive number of characters per second');
     const te = options.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
     this.opts = options;
@@ -177,8 +178,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (!reply) return;
     const latencyMs = this.clock.now() - eventAt;
     this.metrics.bargeIn.push(latencyMs);
-    const heard = this.replies.heard(reply);
-    this.emit('interrupted', { heardText: heard, fullText: reply.text, latencyMs });
+    const { heard, playedMs } = reply.cut!;
+    this.emit('interrupted', { heardText: heard, fullText: reply.text, latencyMs, playedMs });
     if (local && this.opts.bargeIn !== false) {
       this.clock.clearTimeout(this.resume?.timer);
       // Resume at the start of the sentence that was cut off.
@@ -213,7 +214,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.stop.signal.removeEventListener('abort', onStop);
     // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
-    this.record(played, abort, ts.firstAudioOut ?? this.clock.now());
+    this.record(played, ts.firstAudioOut ?? this.clock.now());
     if (llmError) {
       this.fail(llmError);
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });
@@ -231,16 +232,19 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const startAt = this.clock.now();
     const played = await this.replies.play(chunks, abort);
     this.stop.signal.removeEventListener('abort', onStop);
-    if (record) this.record(played, abort, startAt);
+    if (record) this.record(played, startAt);
   }
 
-  /** Records what the agent said (or, cut off, what the user heard) in history and transcript. */
-  private record(played: Played, abort: AbortController, at: number): void {
-    const interrupted = abort.signal.aborted && !this.stop.signal.aborted;
-    if (!played.text && !interrupted) return;
-    const said = interrupted ? played.heard : played.text;
-    if (said) this.pushHistory({ role: 'assistant', content: interrupted ? `${said}…` : said });
-    this.transcript.push({ role: 'agent', text: said, at: at - this.startedAt, ...(interrupted ? { interrupted: true } : {}) });
+  /**
+   * Records what the agent said in history and transcript; cut off by a barge-in, what the user
+   * heard of it (as the `interrupted` event said), marked as cut off, or nothing if none played.
+   */
+  private record({ text, cut }: Played, at: number): void {
+    if (cut && cut.playedMs <= 0) return;
+    if (!cut && !text) return;
+    const said = cut ? cut.heard : text;
+    this.pushHistory({ role: 'assistant', content: cut ? `${said}…` : said });
+    this.transcript.push({ role: 'agent', text: said, at: at - this.startedAt, ...(cut ? { interrupted: true } : {}) });
   }
 
   private checkBudget(): void {

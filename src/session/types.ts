@@ -75,6 +75,12 @@ export interface VoiceSessionOptions {
    * scripted caller and the virtual speaker.
    */
   clock?: Clock;
+  /**
+   * Characters per second the voice speaks, used to tell what the user heard of a reply cut off
+   * by a barge-in when the TTS sends no alignment, until the session has measured the voice on a
+   * reply it received in full (default 15).
+   */
+  speakingRate?: number;
 }
 
 /** A completed turn with its latency breakdown. */
@@ -104,7 +110,12 @@ export interface VoiceSessionEvents {
   turn: [TurnEvent];
   agent_speech_started: [{ text: string }];
   agent_speech_ended: [{ text: string; interrupted: boolean }];
-  interrupted: [{ heardText: string; fullText: string; latencyMs: number }];
+  /**
+   * The agent was cut off. `heardText` is what the user heard (whole words; `history` and
+   * `transcript` record the same), `fullText` what had been sent to TTS, `playedMs` how much of
+   * the reply's audio had played.
+   */
+  interrupted: [{ heardText: string; fullText: string; latencyMs: number; playedMs: number }];
   tool_call: [ToolCall];
   tool_result: [{ call: ToolCall; outcome: ToolOutcome }];
   usage: [Usage];

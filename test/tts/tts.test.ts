@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AuthError, CartesiaTts, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { AbortError, AuthError, CartesiaTts, Channel, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
+import { virtualSpeaker } from '../../src/adapters/index';
 import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
@@ -54,6 +55,79 @@ describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
     expect(first).toBeLessThan(200);
     await sleep(30);
     expect(emu!.openConnections).toBe(1); // the next reply's socket, already open
+  });
+});
+
+const GREETING = 'Thanks for calling the test line. I can help you with orders, returns and store hours, and I will keep this short so you can get on with your day.';
+
+/**
+ * Speaks GREETING through `tts` in a VoiceSession and barges in once `atMs` of it has played.
+ * Returns what the session recorded and the characters actually played: by the alignment when the
+ * provider sent one, else by the tone voice's 65 ms per character of each chunk.
+ */
+async function bargeInAt(tts: TtsStream, atMs: number) {
+  const frames: TtsFrame[] = [];
+  const chunksSent: string[] = [];
+  const spy: TtsStream = {
+    provider: tts.provider,
+    sampleRate: tts.sampleRate,
+    async *synthesize(text, options) {
+      const seen = (async function* () { for await (const c of text) { chunksSent.push(c); yield c; } })();
+      for await (const f of tts.synthesize(seen, options)) { frames.push(f); yield f; }
+    },
+    close: () => tts.close?.() ?? Promise.resolve(),
+  };
+  const stt = new Channel<SttEvent>(4);
+  const session = new VoiceSession({
+    stt: { provider: 'fake', sampleRate: 16000, transcribe: (_audio, o) => { o?.signal?.addEventListener('abort', () => stt.close()); return { [Symbol.asyncIterator]: () => stt[Symbol.asyncIterator](), finalize() {} }; } },
+    llm: { provider: 'fake', model: 'none', async *respond() {} },
+    tts: spy,
+    greeting: GREETING,
+  });
+  const output = virtualSpeaker({ sampleRate: 16000 });
+  let event: { heardText: string; fullText: string; playedMs: number } | undefined;
+  let played = 0;
+  session.on('interrupted', (e) => { event = e; played = output.playedMs; });
+  const running = session.run({ input: (async function* () {})(), output });
+  while (output.playedMs < atMs) await sleep(5);
+  stt.offer({ type: 'interim', text: 'wait stop', words: [] });
+  while (!event) await sleep(5);
+  await session.close();
+  await running;
+  let truth = '';
+  if (frames.some((f) => f.alignment)) {
+    let at = 0;
+    for (const f of frames) {
+      f.alignment?.chars.forEach((c, i) => { if (at + f.alignment!.startMs[i]! < played) truth += c; });
+      at += (f.samples.length * 1000) / f.sampleRate;
+    }
+  } else {
+    let left = played;
+    for (const c of chunksSent) {
+      const ms = Math.max(150, c.trim().length * 65);
+      if (left >= ms) { truth += `${c} `; left -= ms; } else { truth += c.slice(0, Math.floor(left / 65)); break; }
+    }
+  }
+  return { session, event: event!, played, truth: truth.replace(/\s+/g, ' '), aligned: frames.some((f) => f.alignment) };
+}
+
+describe.each([...providers, ['local', 16000, async () => new LocalTts({ sampleRate: 16000 })] as (typeof providers)[number]])('barge-in on %s: what the user heard', (_name, _rate, make) => {
+  it('records the heard part, in whole words, alike in the event, history and transcript', async () => {
+    tts = await make();
+    const { session, event, played, truth, aligned } = await bargeInAt(tts, 3000);
+    const heard = event.heardText;
+    expect(event.playedMs).toBeCloseTo(played, 0);
+    // a prefix of the reply, cut between words
+    expect(GREETING.startsWith(heard)).toBe(true);
+    expect(GREETING.length === heard.length || /\s/.test(GREETING[heard.length]!)).toBe(true);
+    // against the characters played: within one word with alignment; without, within one word
+    // plus 10 % of what was played (the speaking rate is estimated)
+    const word = Math.max(...GREETING.split(' ').map((w) => w.length)) + 1;
+    const tolerance = aligned ? word : word + 0.1 * truth.length;
+    expect(truth.length).toBeGreaterThan(20);
+    expect(Math.abs(heard.length - truth.length)).toBeLessThanOrEqual(tolerance);
+    expect(session.history).toEqual([{ role: 'assistant', content: `${heard}…` }]);
+    expect(session.transcript.map(({ role, text, interrupted }) => ({ role, text, interrupted }))).toEqual([{ role: 'agent', text: heard, interrupted: true }]);
   });
 });
 
