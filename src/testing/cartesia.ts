@@ -67,8 +67,8 @@ export class CartesiaEmulator extends Emulator {
     return super.start();
   }
 
-  /** `ws://127.0.0.1:PORT`: the base URL to give a Cartesia client. */
-  get baseURL(): string {
+  /** `ws://127.0.0.1:PORT`: the base URL to give a Cartesia client (Cartesia's paths carry no version). */
+  override get baseURL(): string {
     return this.wsUrl;
   }
 

@@ -205,7 +205,7 @@ describe('CartesiaTts in chains', () => {
   it('fallback(): when Cartesia fails mid-reply the unspoken text goes to the next provider', async () => {
     const a = await cartesia();
     const b = await up(new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.1 }));
-    const chain = fallback([new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: a.baseURL, sampleRate: 16000, maxReconnects: 0 }), new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseUrl: b.wsUrl, outputFormat: 'pcm_16000' })]);
+    const chain = fallback([new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: a.baseURL, sampleRate: 16000, maxReconnects: 0 }), new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: b.baseURL, outputFormat: 'pcm_16000' })]);
     tts = chain;
     const switches: { from: string; to: string }[] = [];
     chain.on('switch', (s) => switches.push(s));
@@ -232,7 +232,7 @@ describe('CartesiaTts in chains', () => {
     const oa = await up(new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80 }));
     const ca = await cartesia({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3 });
     const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'k', url: dg.listenUrl }),
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
       tts: new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: ca.baseURL, sampleRate: 16000 }),
     });
