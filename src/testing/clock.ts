@@ -1,3 +1,5 @@
+import { createHook } from 'node:async_hooks';
+import { abortReason } from '../streams/channel';
 import { type Clock, realClock } from '../streams/clock';
 
 /**
@@ -20,4 +22,120 @@ export function acceleratedClock(speed: number): Clock {
     clearTimeout: realClock.clearTimeout,
     sleep: (ms, signal) => realClock.sleep(ms / speed, signal),
   };
+}
+
+interface VirtualTimer {
+  due: number;
+  seq: number;
+  fn: () => void;
+}
+
+/** The timers of one virtual clock, and its time. */
+interface VirtualTime {
+  now: number;
+  timers: VirtualTimer[];
+}
+
+// One driver for every virtual clock in the process. It counts the callbacks the event loop runs
+// (I/O, timers, immediates, promise jobs) and moves a clock's time to its next timer only after
+// the loop has gone round `settle` times with nothing but the driver's own check to run.
+const pending = new Set<VirtualTime>();
+let callbacks = 0;
+const activity = createHook({ before: () => void callbacks++ });
+let driving = false;
+let quiet = 0;
+let seen = -1;
+let settle = 3;
+
+function drive(): void {
+  if (!pending.size) {
+    driving = false;
+    activity.disable();
+    return;
+  }
+  // One callback between two checks is the check itself.
+  quiet = callbacks - seen <= 1 ? quiet + 1 : 0;
+  seen = callbacks;
+  setImmediate(drive);
+  if (quiet < settle) return;
+  quiet = 0;
+  // The clock whose next timer is nearest in its own time goes first.
+  let next: VirtualTime | undefined;
+  for (const c of pending) if (!next || c.timers[0]!.due - c.now < next.timers[0]!.due - next.now) next = c;
+  const t = next!.timers.shift()!;
+  if (!next!.timers.length) pending.delete(next!);
+  next!.now = Math.max(next!.now, t.due);
+  t.fn();
+}
+
+function schedule(time: VirtualTime): void {
+  pending.add(time);
+  if (driving) return;
+  driving = true;
+  quiet = 0;
+  seen = -1;
+  activity.enable();
+  setImmediate(drive);
+}
+
+/** Options of {@link virtualClock}. */
+export interface VirtualClockOptions {
+  /**
+   * Turns of the event loop with nothing else to run before time moves on (default 3; shared by
+   * every virtual clock of the process, the last one made sets it).
+   */
+  settleTurns?: number;
+  /**
+   * Where its time starts (default 1000). Fixed, not `performance.now()`: runs then compute the
+   * same floating-point times and take the same branches.
+   */
+  startMs?: number;
+}
+
+/**
+ * A discrete-event clock for tests whose every delay is emulated: time stands still while the
+ * process has work to do (socket messages between the session and the emulators, parsing, audio
+ * encoding) and jumps to the next timer once the event loop is idle. A call then runs as fast as
+ * the CPU allows, and the same test gives the same events, in the same order, with the same times
+ * and latencies, on a fast machine or a loaded one.
+ *
+ * Give the same one to the emulators, the scripted caller, the virtual speaker and the session.
+ * Anything that waits on the wall clock (a real provider, a tool sleeping with `setTimeout`)
+ * looks infinitely slow to it: use {@link acceleratedClock} or the real clock for those.
+ */
+export function virtualClock(options: VirtualClockOptions = {}): Clock {
+  if (options.settleTurns !== undefined) settle = Math.max(1, options.settleTurns);
+  const time: VirtualTime = { now: options.startMs ?? 1000, timers: [] };
+  let seq = 0;
+  const clock: Clock = {
+    now: () => time.now,
+    setTimeout: (fn, ms) => {
+      const timers = time.timers;
+      const t: VirtualTimer = { due: time.now + Math.max(0, ms), seq: seq++, fn };
+      let i = timers.length;
+      while (i > 0 && (timers[i - 1]!.due > t.due || (timers[i - 1]!.due === t.due && timers[i - 1]!.seq > t.seq))) i--;
+      timers.splice(i, 0, t);
+      schedule(time);
+      return t;
+    },
+    clearTimeout: (timer) => {
+      const i = time.timers.indexOf(timer as VirtualTimer);
+      if (i >= 0) time.timers.splice(i, 1);
+      if (!time.timers.length) pending.delete(time);
+    },
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(abortReason(signal));
+        const onAbort = () => {
+          clock.clearTimeout(t);
+          reject(abortReason(signal!));
+        };
+        const t = clock.setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, ms);
+        signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+  };
+  return clock;
 }

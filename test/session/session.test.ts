@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, VoiceSession, tool, toneSynthesizer, type VoiceSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, type CallerLine, type OpenAiEmulatorOptions } from '../../src/testing/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine, type OpenAiEmulatorOptions } from '../../src/testing/index';
+
+// Every delay (caller, emulators, speaker, session timers) on one virtual clock: the calls run as fast
+// as the CPU allows, with the same events and latencies every run.
+const clock = virtualClock();
 
 let emus: { close(): Promise<void> }[] = [];
 afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
@@ -13,9 +17,9 @@ const lookupOrder = tool<{ order_id: string }>({
 
 async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOptions> = {}, llmOpts: OpenAiEmulatorOptions = {}) {
   const script = lines.map((l) => (typeof l === 'string' ? l : l.text));
-  const dg = new DeepgramEmulator({ script });
-  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, ...llmOpts });
-  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3 });
+  const dg = new DeepgramEmulator({ script, clock });
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock, ...llmOpts });
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
   emus.push(dg, oa, el);
   await Promise.all([dg.start(), oa.start(), el.start()]);
   const session = new VoiceSession({
@@ -23,14 +27,15 @@ async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessi
     llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
     tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     instructions: 'You are a test agent.',
+    clock,
     ...opts,
   });
-  const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+  const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
   const events: { name: string; data: unknown }[] = [];
   for (const name of ['turn', 'interrupted', 'tool_call', 'tool_result', 'error', 'closed', 'user_turn', 'agent_speech_started'] as const) {
     session.on(name, (data: unknown) => events.push({ name, data }));
   }
-  const output = virtualSpeaker({ sampleRate: 16000 });
+  const output = virtualSpeaker({ sampleRate: 16000, clock });
   await session.run({ input: caller.input(session, 800), output });
   return { session, events, caller, output, oa, dg, el, of: (n: string) => events.filter((e) => e.name === n).map((e) => e.data as any) };
 }
@@ -86,7 +91,7 @@ describe('VoiceSession end to end', () => {
   });
 
   it('speaks a filler while a slow tool runs, and reports a failing tool to the model', async () => {
-    const slow = tool({ name: 'lookup_order', description: '', parameters: { type: 'object' }, execute: async () => { await new Promise((r) => setTimeout(r, 1500)); throw new Error('warehouse offline'); } });
+    const slow = tool({ name: 'lookup_order', description: '', parameters: { type: 'object' }, execute: async () => { await clock.sleep(1500); throw new Error('warehouse offline'); } });
     const { session, of } = await converse(['Where is order B-2'], { tools: [slow], toolFiller: { text: 'One moment please.', afterMs: 300 } });
     expect(of('tool_result')[0].outcome.ok).toBe(false);
     const agent = session.transcript.filter((e) => e.role === 'agent').map((e) => e.text).join(' ');
@@ -99,21 +104,21 @@ describe('VoiceSession end to end', () => {
 describe('VoiceSession failure policies', () => {
   it('apologises after an LLM failure mid-stream and goes on', async () => {
     const emuHook: OpenAiEmulatorOptions = {};
-    const dg = new DeepgramEmulator({ script: ['Tell me a story please', 'Hello again'] });
+    const dg = new DeepgramEmulator({ script: ['Tell me a story please', 'Hello again'], clock });
     emus.push(dg);
     const run = await (async () => {
-      const oa = new OpenAiEmulator({ timeToFirstTokenMs: 30, ...emuHook });
+      const oa = new OpenAiEmulator({ timeToFirstTokenMs: 30, clock, ...emuHook });
       emus.push(oa);
       await oa.start();
       oa.inject({ closeMidStream: { afterMessages: 4 } });
-      const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 30 }), timeToFirstAudioMs: 30 });
+      const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 30 }), timeToFirstAudioMs: 30, clock });
       emus.push(el);
       await Promise.all([dg.start(), el.start()]);
-      const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }), apology: 'Sorry, say again?' });
+      const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }), apology: 'Sorry, say again?', clock });
       const errors: unknown[] = [];
       session.on('error', (e) => errors.push(e));
-      const caller = new ScriptedCaller({ lines: ['Tell me a story please', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
-      await session.run({ input: caller.input(session, 500), output: virtualSpeaker() });
+      const caller = new ScriptedCaller({ lines: ['Tell me a story please', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+      await session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) });
       return { session, errors };
     })();
     expect(run.errors[0]).toBeInstanceOf(ProviderError);
@@ -123,18 +128,18 @@ describe('VoiceSession failure policies', () => {
   });
 
   it('closes cleanly on a provider failure when the policy says so', async () => {
-    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'] });
-    const oa = new OpenAiEmulator({ apiKey: 'right', timeToFirstTokenMs: 30 });
-    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer() });
+    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
+    const oa = new OpenAiEmulator({ apiKey: 'right', timeToFirstTokenMs: 30, clock });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), clock });
     emus.push(dg, oa, el);
     await Promise.all([dg.start(), oa.start(), el.start()]);
-    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'wrong-key-sentinel', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL }), onProviderError: 'close' });
+    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'wrong-key-sentinel', baseURL: oa.baseURL, model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL }), onProviderError: 'close', clock });
     const errors: any[] = [];
     const closed: any[] = [];
     session.on('error', (e) => errors.push(e));
     session.on('closed', (c) => closed.push(c));
-    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
-    await session.run({ input: caller.input(session, 500), output: virtualSpeaker() });
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+    await session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) });
     expect(errors[0].code).toBe('auth_error');
     expect(errors[0].message).not.toContain('wrong-key-sentinel');
     expect(closed).toEqual([{ reason: 'provider error' }]);
@@ -146,9 +151,9 @@ describe('VoiceSession failure policies', () => {
 
 describe('VoiceSession usage and budget', () => {
   it('estimates cost from a price table and ends the call politely at the budget', async () => {
-    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'] });
-    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 30 });
-    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 30 });
+    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 30, clock });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 30, clock });
     emus.push(dg, oa, el);
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const session = new VoiceSession({
@@ -158,11 +163,12 @@ describe('VoiceSession usage and budget', () => {
       prices: { sttPerMinute: 0.01, llmPromptPer1k: 0.5, llmCompletionPer1k: 1.5, ttsPer1kChars: 0.3 },
       budget: 0.005,
       goodbye: 'Sorry, I have to go now.',
+      clock,
     });
     const closed: unknown[] = [];
     session.on('closed', (c) => closed.push(c));
-    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
-    await session.run({ input: caller.input(session, 500), output: virtualSpeaker() });
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+    await session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) });
     expect(closed).toEqual([{ reason: 'budget reached' }]);
     expect(session.cost).toBeGreaterThanOrEqual(0.005);
     expect(session.history.at(-1)).toEqual({ role: 'assistant', content: 'Sorry, I have to go now.' });

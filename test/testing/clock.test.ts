@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { realClock } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { acceleratedClock } from '../../src/testing/index';
+import { acceleratedClock, virtualClock } from '../../src/testing/index';
 
 describe('acceleratedClock', () => {
   it('runs its timers and sleeps in its own time, in order, faster than the wall clock', async () => {
@@ -39,5 +39,39 @@ describe('acceleratedClock', () => {
     expect(speaker.clears[0]).toBeGreaterThanOrEqual(start + 990);
     expect(realClock.now()).toBeLessThan(speaker.clears[0]!); // the clock runs ahead of the wall clock
     await speaker.close();
+  });
+});
+
+describe('virtualClock', () => {
+  it('stands still while the process works and jumps to the next timer when it is idle', async () => {
+    const clock = virtualClock();
+    const t0 = clock.now();
+    expect(t0).toBe(1000);
+    const fired: [string, number][] = [];
+    clock.setTimeout(() => fired.push(['late', clock.now() - t0]), 60_000);
+    clock.setTimeout(() => fired.push(['early', clock.now() - t0]), 250);
+    clock.setTimeout(() => fired.push(['same time, set first', clock.now() - t0]), 500);
+    clock.setTimeout(() => fired.push(['same time, set second', clock.now() - t0]), 500);
+    clock.clearTimeout(clock.setTimeout(() => fired.push(['cancelled', 0]), 100));
+    // While the process has work to do, however long it takes, the clock stands still.
+    for (let i = 0; i < 200; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(clock.now()).toBe(t0);
+    const real0 = performance.now();
+    await clock.sleep(70_000);
+    expect(fired).toEqual([['early', 250], ['same time, set first', 500], ['same time, set second', 500], ['late', 60_000]]);
+    expect(clock.now() - t0).toBe(70_000);
+    expect(performance.now() - real0).toBeLessThan(5_000); // 70 s of clock time, at once
+    const ac = new AbortController();
+    const sleeping = clock.sleep(1000, ac.signal);
+    ac.abort();
+    await expect(sleeping).rejects.toThrow();
+  });
+
+  it('drives several clocks at once, each in its own time', async () => {
+    const a = virtualClock();
+    const b = virtualClock({ startMs: 0 });
+    await Promise.all([a.sleep(1000), b.sleep(5000), a.sleep(3000)]);
+    expect(a.now()).toBe(4000);
+    expect(b.now()).toBe(5000);
   });
 });
