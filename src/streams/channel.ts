@@ -141,16 +141,20 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
   }
   throwIfAborted(signal);
   const it = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(abortReason(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => {});
+  // One listener for the whole iteration, rejecting whichever `next()` is pending. (Racing each
+  // `next()` against one never-settling promise would keep every item alive until the end.)
+  let reject: ((err: Error) => void) | undefined;
+  const onAbort = () => reject?.(abortReason(signal));
+  signal.addEventListener('abort', onAbort, { once: true });
   let done = false;
   try {
     for (;;) {
-      const r = await Promise.race([it.next(), aborted]);
+      const r = await new Promise<IteratorResult<T>>((resolve, fail) => {
+        reject = fail;
+        if (signal.aborted) return fail(abortReason(signal));
+        it.next().then(resolve, fail);
+      });
+      reject = undefined;
       if (r.done) {
         done = true;
         return;
@@ -158,7 +162,7 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
       yield r.value;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort!);
+    signal.removeEventListener('abort', onAbort);
     if (!done) void Promise.resolve(it.return?.()).catch(() => {});
   }
 }

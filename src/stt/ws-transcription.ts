@@ -35,7 +35,16 @@ export interface WsSttOptions {
    * before closing the socket anyway (default 2000 ms).
    */
   closeTimeoutMs?: number;
+  /**
+   * A socket that stays open but answers nothing for this long while audio is sent is treated as
+   * dropped: it is probed with the protocol's finalize message where there is one, then replaced,
+   * and the unacknowledged audio replayed (default 10 000 ms; twice that without a finalize probe).
+   */
+  stallTimeoutMs?: number;
 }
+
+/** Most bytes waiting in the provider socket's send buffer before the audio pump waits. */
+const MAX_BUFFERED = 256 * 1024;
 
 interface Chunk {
   t0: number;
@@ -68,6 +77,9 @@ export class WsTranscription implements Transcription {
   private finished = false;
   private lastSend = 0;
   private keepAlive?: NodeJS.Timeout;
+  private watchdog?: NodeJS.Timeout;
+  private unansweredSince = 0;
+  private probed = false;
   private retryTimer?: NodeJS.Timeout;
   private endTimer?: NodeJS.Timeout;
   private started = false;
@@ -147,6 +159,7 @@ export class WsTranscription implements Transcription {
     this.finished = true;
     this.stop.abort();
     clearInterval(this.keepAlive);
+    clearInterval(this.watchdog);
     clearTimeout(this.retryTimer);
     clearTimeout(this.endTimer);
     const ws = this.ws;
@@ -172,7 +185,35 @@ export class WsTranscription implements Transcription {
     if (this.ws?.readyState === WebSocket.OPEN) {
       this.ws.send(bytes);
       this.lastSend = performance.now();
+      this.unansweredSince ||= this.lastSend;
     }
+  }
+
+  /** Backpressure: waits while the socket's send buffer is full (a slow or stalled provider). */
+  private async writable(): Promise<void> {
+    while (!this.finished && (this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Replaces a socket that is open but has answered nothing for `stallTimeoutMs` of audio. */
+  private checkStall(ws: WebSocket): void {
+    const stallMs = this.opts.stallTimeoutMs ?? 10_000;
+    const probe = this.#proto.finalizeMessage;
+    const limit = probe ? stallMs : 2 * stallMs;
+    if (!this.unansweredSince || this.ending || performance.now() - this.unansweredSince < limit) return;
+    if (probe && !this.probed) {
+      // Silence may be quiet: ask for a result; a live provider answers it.
+      this.probed = true;
+      this.unansweredSince = performance.now() - stallMs / 2;
+      return void ws.send(probe);
+    }
+    const provider = this.#proto.provider;
+    this.ws = undefined;
+    ws.removeAllListeners();
+    ws.on('error', () => {});
+    ws.terminate();
+    clearInterval(this.keepAlive);
+    clearInterval(this.watchdog);
+    this.retry(new ProviderError(`${provider} answered nothing for ${Math.round(limit)} ms of audio (stalled)`, { provider, retryable: true, code: 'timeout' }));
   }
 
   private async pump(): Promise<void> {
@@ -185,6 +226,7 @@ export class WsTranscription implements Transcription {
         this.pending.push(chunk);
         const window = this.opts.replayWindowSec ?? 30;
         while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
+        await this.writable();
         this.send(bytes);
       }
       this.beginEnd();
@@ -202,6 +244,11 @@ export class WsTranscription implements Transcription {
       this.offsetSec = this.pending[0]?.t0 ?? this.audioSec;
       for (const c of this.pending) ws.send(c.bytes);
       this.lastSend = performance.now();
+      this.unansweredSince = this.pending.length ? this.lastSend : 0;
+      this.probed = false;
+      clearInterval(this.watchdog);
+      const stallMs = this.opts.stallTimeoutMs ?? 10_000;
+      this.watchdog = setInterval(() => this.checkStall(ws), Math.max(20, stallMs / 8));
       if (this.ending) ws.send(this.#proto.closeMessage);
       clearInterval(this.keepAlive);
       const every = this.opts.keepAliveMs ?? 4000;
@@ -225,6 +272,8 @@ export class WsTranscription implements Transcription {
       this.retry(new ProviderError(`${provider} refused the connection (HTTP ${status})`, { provider, status, retryable: true, code: 'connection_error' }));
     });
     ws.on('message', (data, isBinary) => {
+      this.unansweredSince = 0;
+      this.probed = false;
       if (isBinary) return;
       let msg: Record<string, unknown>;
       try {
@@ -247,14 +296,20 @@ export class WsTranscription implements Transcription {
       for (const ev of parsed.events) this.out.offer(shiftSttEvent(ev, this.offsetSec));
       if (parsed.ackedTo !== undefined) this.reconnects = 0;
     });
-    ws.on('error', () => {});
+    let opened = false;
+    let failure: Error | undefined;
+    ws.once('open', () => (opened = true));
+    ws.on('error', (err) => (failure ??= err));
     ws.on('close', (code, reason) => {
       if (this.finished || this.ws !== ws) return;
       this.ws = undefined;
       clearInterval(this.keepAlive);
+      clearInterval(this.watchdog);
       const why = String(reason);
       if (this.ending && code === 1000) return this.shutdown(false);
       if (/DATA-/.test(why) || code === 1008) return this.fail(new ProviderError(`${provider} closed the stream: ${code} ${why}`, { provider, status: code }));
+      // Never opened (refused, unreachable, DNS): say so, not "1006".
+      if (!opened && failure) return this.retry(new ProviderError(`${provider}: could not connect to ${new URL(this.#proto.url).host} (${failure.message})`, { provider, retryable: true, code: 'connection_error', cause: failure }));
       this.retry(new ProviderError(`${provider} connection closed unexpectedly: ${code} ${why}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
     });
   }

@@ -125,7 +125,8 @@ export class SttEngine {
 
   /** Finalize: the utterance in progress becomes final now (`from_finalize`). */
   finalize(): SttEngineEvent[] {
-    if (this.speechStartMs < 0) return [];
+    // Nothing being said: Deepgram still answers, with an empty final up to the audio received.
+    if (this.speechStartMs < 0) return [{ type: 'result', text: '', words: [], start: round3(this.audioMs / 1000), duration: 0, isFinal: true, speechFinal: false, fromFinalize: true }];
     this.cancelFinal?.();
     const ev = this.result(this.endAt >= 0 ? this.endAt : this.audioMs, true, false, true);
     this.endAt = -1;

@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { AbortError, ConfigError, ProviderError } from '../errors';
+import { AbortError, ConfigError, ProviderError, TimeoutError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
@@ -15,6 +15,11 @@ export interface GatewayTtsOptions {
   voice?: string;
   /** Gateway base URL (default `https://api.aigateway.sh/v1`; its `wss:` form is used). */
   baseURL?: string;
+  /**
+   * Text sent (or the end of the text) with no answer for this long makes the reply fail with a
+   * `TimeoutError` instead of waiting forever (default 10 000 ms).
+   */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -25,11 +30,13 @@ export class GatewayTts extends TtsStream {
   readonly provider = 'gateway';
   readonly sampleRate = 24000;
   private readonly pool: WarmSocket;
+  private readonly stallMs: number;
 
   constructor(options: GatewayTtsOptions) {
     super();
     const apiKey = checkApiKey('GatewayTts', options?.apiKey);
     if (!options.model) throw new ConfigError('GatewayTts needs a model');
+    this.stallMs = options.stallTimeoutMs ?? 10_000;
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
     const url = `${checkBaseURL('GatewayTts', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/speech/stream?${q}`;
@@ -51,7 +58,22 @@ export class GatewayTts extends TtsStream {
     const out = new Channel<TtsFrame>(Infinity);
     let done = false;
     let carry: Buffer | undefined;
+    // Stall timer: armed by text the gateway has not answered yet, reset by every answer.
+    let stall: NodeJS.Timeout | undefined;
+    const sent = (msg: string) => {
+      ws.send(msg);
+      stall ??= setTimeout(() => {
+        done = true;
+        out.fail(new TimeoutError(`gateway TTS answered nothing for ${this.stallMs} ms`, { provider: this.provider }));
+        ws.terminate();
+      }, this.stallMs);
+    };
+    const answered = () => {
+      clearTimeout(stall);
+      stall = undefined;
+    };
     ws.on('message', (data, isBinary) => {
+      answered();
       if (!isBinary) {
         done = true;
         return out.fail(new ProviderError(`gateway TTS error: ${String(data).slice(0, 200)}`, { provider: this.provider }));
@@ -63,6 +85,7 @@ export class GatewayTts extends TtsStream {
       if (even.length) out.offer({ samples: new Int16Array(even.buffer, even.byteOffset, even.length / 2), sampleRate: this.sampleRate });
     });
     ws.on('close', (code, reason) => {
+      answered();
       if (done) return;
       done = true;
       if (code === 1000) out.close();
@@ -71,8 +94,8 @@ export class GatewayTts extends TtsStream {
     const stop = linkedAbort(signal);
     const pump = (async () => {
       try {
-        for await (const chunk of abortable(text, stop.signal)) if (chunk.trim() && ws.readyState === 1) ws.send(JSON.stringify({ text: chunk }));
-        if (ws.readyState === 1) ws.send(JSON.stringify({ text: '' }));
+        for await (const chunk of abortable(text, stop.signal)) if (chunk.trim() && ws.readyState === 1 && !done) sent(JSON.stringify({ text: chunk }));
+        if (ws.readyState === 1 && !done) sent(JSON.stringify({ text: '' }));
       } catch (err) {
         if (!(stop.signal.aborted && !signal?.aborted)) out.fail(err);
       }
@@ -81,6 +104,7 @@ export class GatewayTts extends TtsStream {
       yield* abortable(out, signal);
     } finally {
       done = true;
+      answered();
       stop.abort();
       stop.dispose();
       if (ws.readyState <= 1) ws.close(1000);

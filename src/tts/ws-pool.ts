@@ -86,20 +86,29 @@ export class WarmSocket {
     return ws;
   }
 
-  /** Closes the warm socket and stops warming. */
-  async close(): Promise<void> {
+  /**
+   * Closes the warm socket and stops warming. Resolves within `deadlineMs` (default 2000 ms) even
+   * if the socket is still opening; it is closed as soon as it opens.
+   */
+  async close(deadlineMs = 2000): Promise<void> {
     this.closed = true;
     this.stopKeepAlive?.();
     const p = this.next;
     this.next = undefined;
-    if (p) {
-      try {
-        const ws = await p;
+    if (!p) return;
+    const closing = p.then(
+      (ws) => {
         if (this.goodbye && ws.readyState === WebSocket.OPEN) ws.send(this.goodbye);
         ws.close(1000);
-      } catch {
-        // nothing open
-      }
-    }
+        // A peer that never completes the close handshake is cut.
+        const cut = setTimeout(() => ws.terminate(), deadlineMs);
+        cut.unref();
+        ws.once('close', () => clearTimeout(cut));
+      },
+      () => {}, // nothing open
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([closing, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+    clearTimeout(timer);
   }
 }

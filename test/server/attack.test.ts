@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, VoxlineError, createVoiceServer, toneSynthesizer, type VoiceServer, type VoiceServerOptions } from '../../src/index';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
+import { WebSocketServer } from 'ws';
+import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, TimeoutError, VoxlineError, abortable, createVoiceServer, toneSynthesizer, type AudioFrame, type VoiceServer, type VoiceServerOptions } from '../../src/index';
 import { twilioHandler, type TwilioCall } from '../../src/adapters/index';
 import type { Channel } from '../../src/streams/channel';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
@@ -129,9 +133,9 @@ describe('attack suite', () => {
   it('6. a client flooding audio gets about real time forwarded to the STT, and is closed', async () => {
     const { ws, dg } = await serve({}, true);
     const flood = (await open(`${ws}/browser`)) as WebSocket;
+    const t0 = performance.now();
     flood.send(start16k);
     await sleep(100);
-    const t0 = performance.now();
     const frame = Buffer.alloc(640); // 20 ms at 16 kHz
     for (let i = 0; i < 3000 && flood.readyState === WebSocket.OPEN; i++) {
       flood.send(frame); // 60 s of audio, as fast as the socket goes
@@ -196,7 +200,158 @@ describe('attack suite', () => {
   }, 20_000);
 });
 
+/** A WebSocket server that accepts and then never answers (and, with `deaf`, never reads). */
+async function silentWsServer(deaf = false): Promise<{ url: string; connections: () => number }> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await new Promise((r) => wss.once('listening', r));
+  let n = 0;
+  wss.on('connection', (ws) => {
+    n++;
+    if (deaf) (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+  });
+  cleanup.push(() => new Promise((r) => {
+    for (const c of wss.clients) c.terminate();
+    wss.close(r);
+  }));
+  return { url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}`, connections: () => n };
+}
+
+/** Resolves to what `p` settles to, or 'hung' after `ms`. */
+const within = <T>(p: Promise<T>, ms: number) => Promise.race([p.then((v) => ({ ok: v }), (e: unknown) => ({ err: e })), sleep(ms).then(() => 'hung' as const)]);
+
+describe('attack suite: providers and streams', () => {
+  it('2. abortable() keeps no item it has passed on: memory is flat over a 30-minute call', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const frames = 30 * 60 * 50; // 30 minutes of 20 ms frames
+    async function* mic(): AsyncGenerator<AudioFrame> {
+      for (let i = 0; i < frames; i++) yield { samples: new Int16Array(320), sampleRate: 16000 };
+    }
+    const used = () => {
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const ac = new AbortController();
+    const before = used();
+    let n = 0;
+    let mid = 0;
+    for await (const f of abortable(mic(), ac.signal)) {
+      n += f.samples.length ? 1 : 0;
+      if (n === frames / 2) mid = used();
+    }
+    const grown = used() - before;
+    expect(n).toBe(frames);
+    // 57.6 MB of audio went through; what is kept must not grow with it.
+    expect(grown).toBeLessThan(5e6);
+    expect(Math.abs(mid - before)).toBeLessThan(5e6);
+  });
+
+  it('5. a TTS that accepts and never answers fails the reply after its stall timeout, and close() has a deadline', async () => {
+    const { url } = await silentWsServer();
+    const tts = new GatewayTts({ apiKey: 'k', model: 'm', baseURL: `${url.replace('ws', 'http')}/v1`, stallTimeoutMs: 300 });
+    async function* text() {
+      yield 'Hello there.';
+    }
+    const frames = (async () => {
+      for await (const _ of tts.synthesize(text())) void _;
+    })();
+    const r = await within(frames, 3000);
+    expect(r).not.toBe('hung');
+    expect((r as { err: unknown }).err).toBeInstanceOf(TimeoutError);
+    await tts.close();
+
+    // A server that takes the TCP connection and never answers the handshake.
+    const held: import('node:net').Socket[] = [];
+    const tcp: TcpServer = createTcpServer((sock) => void held.push(sock));
+    await new Promise<void>((res) => tcp.listen(0, '127.0.0.1', res));
+    cleanup.push(() => new Promise((res) => {
+      for (const sock of held) sock.destroy();
+      tcp.close(res);
+    }));
+    const stuck = new GatewayTts({ apiKey: 'k', model: 'm', baseURL: `http://127.0.0.1:${(tcp.address() as { port: number }).port}/v1` });
+    void stuck.warmup();
+    const t0 = performance.now();
+    expect(await within(stuck.close(), 4000)).not.toBe('hung');
+    expect(performance.now() - t0).toBeLessThan(2500);
+  });
+
+  it('6. the STT socket applies backpressure: audio is not piled up in its send buffer', async () => {
+    const { url } = await silentWsServer(true); // takes the connection, never reads a byte
+    const stt = new DeepgramStt({ apiKey: 'k', url: `${url}/v1/listen` });
+    let pulled = 0;
+    const total = 30_000; // 10 minutes of audio, offered as fast as it is taken
+    async function* mic(): AsyncGenerator<AudioFrame> {
+      for (; pulled < total; pulled++) {
+        if (pulled % 50 === 0) await new Promise((r) => setImmediate(r)); // a fast source, not a frozen event loop
+        yield { samples: new Int16Array(320), sampleRate: 16000 };
+      }
+    }
+    const ac = new AbortController();
+    const run = (async () => {
+      for await (const _ of stt.transcribe(mic(), { signal: ac.signal })) void _;
+    })().catch(() => {});
+    await sleep(1500);
+    ac.abort();
+    await run;
+    // What the kernel and a 256 KiB send buffer hold, not the 19 MB offered.
+    expect(pulled).toBeLessThan(total / 2);
+  });
+
+  it('10. an STT socket that stays open but silent is replaced, and the audio replayed', async () => {
+    const dg = new DeepgramEmulator({ script: ['hello there'] });
+    await dg.start();
+    cleanup.push(() => dg.close());
+    dg.inject({ stall: { afterMessages: 0 } }); // the first connection answers nothing, ever
+    const stt = new DeepgramStt({ apiKey: 'k', url: dg.listenUrl, stallTimeoutMs: 300 });
+    const speech = await toneSynthesizer({ sampleRate: 16000, msPerChar: 45 })('hello there');
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    async function* mic(): AsyncGenerator<AudioFrame> {
+      yield { samples: new Int16Array(3200), sampleRate: 16000 };
+      yield speech;
+      yield { samples: new Int16Array(16000), sampleRate: 16000 };
+      await held; // the caller is still there
+    }
+    const finals: string[] = [];
+    const ac = new AbortController();
+    const run = (async () => {
+      for await (const ev of stt.transcribe(mic(), { signal: ac.signal })) {
+        if (ev.type === 'final' && ev.text) finals.push(ev.text);
+      }
+    })().catch(() => {});
+    const heard = await until(() => finals.length > 0, 4000);
+    ac.abort();
+    release();
+    await run;
+    expect(heard).toBe(true);
+    expect(finals[0]).toMatch(/hello there/i);
+    expect(dg.record.connections.length).toBe(2);
+  });
+});
+
 describe('errors that mislead', () => {
+  it('an unreachable STT is reported as a refused connection, not "1006"', async () => {
+    const tcp: TcpServer = createTcpServer();
+    await new Promise<void>((res) => tcp.listen(0, '127.0.0.1', res));
+    const port = (tcp.address() as { port: number }).port;
+    await new Promise((res) => tcp.close(res)); // nothing listens there now
+    const stt = new DeepgramStt({ apiKey: 'k', url: `ws://127.0.0.1:${port}/v1/listen`, maxReconnects: 0 });
+    async function* mic(): AsyncGenerator<AudioFrame> {
+      yield { samples: new Int16Array(320), sampleRate: 16000 };
+      await sleep(2000);
+    }
+    let err: unknown;
+    try {
+      for await (const _ of stt.transcribe(mic())) void _;
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VoxlineError);
+    expect((err as Error).message).toMatch(/could not connect to 127\.0\.0\.1:\d+ \(.*ECONNREFUSED/);
+    expect((err as Error).message).not.toMatch(/1006/);
+  });
+
   it('a Twilio media format that is not mu-law ends the stream with a typed error', async () => {
     const { ws, http } = await serve();
     const phone = (await open(`${ws}/twilio`)) as WebSocket;
