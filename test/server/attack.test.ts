@@ -278,7 +278,7 @@ describe('attack suite: providers and streams', () => {
 
   it('6. the STT socket applies backpressure: audio is not piled up in its send buffer', async () => {
     const { url } = await silentWsServer(true); // takes the connection, never reads a byte
-    const stt = new DeepgramStt({ apiKey: 'k', url: `${url}/v1/listen` });
+    const stt = new DeepgramStt({ apiKey: 'k', baseURL: `${url}/v1` });
     let pulled = 0;
     const total = 30_000; // 10 minutes of audio, offered as fast as it is taken
     async function* mic(): AsyncGenerator<AudioFrame> {
@@ -303,7 +303,7 @@ describe('attack suite: providers and streams', () => {
     await dg.start();
     cleanup.push(() => dg.close());
     dg.inject({ stall: { afterMessages: 0 } }); // the first connection answers nothing, ever
-    const stt = new DeepgramStt({ apiKey: 'k', url: dg.listenUrl, stallTimeoutMs: 300 });
+    const stt = new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL, stallTimeoutMs: 300 });
     const speech = await toneSynthesizer({ sampleRate: 16000, msPerChar: 45 })('hello there');
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -336,7 +336,7 @@ describe('errors that mislead', () => {
     await new Promise<void>((res) => tcp.listen(0, '127.0.0.1', res));
     const port = (tcp.address() as { port: number }).port;
     await new Promise((res) => tcp.close(res)); // nothing listens there now
-    const stt = new DeepgramStt({ apiKey: 'k', url: `ws://127.0.0.1:${port}/v1/listen`, maxReconnects: 0 });
+    const stt = new DeepgramStt({ apiKey: 'k', baseURL: `ws://127.0.0.1:${port}/v1`, maxReconnects: 0 });
     async function* mic(): AsyncGenerator<AudioFrame> {
       yield { samples: new Int16Array(320), sampleRate: 16000 };
       await sleep(2000);
