@@ -13,6 +13,21 @@ export interface ToolHooks {
   afterToolCall?(call: ToolCall, outcome: ToolOutcome): void | Promise<void>;
 }
 
+/**
+ * Runs one tool call with its hooks: `beforeToolCall` may veto it or answer for it, then the
+ * arguments are validated and the handler runs (see {@link runTool}), then `afterToolCall` sees
+ * the outcome.
+ */
+export async function callTool(tools: readonly Tool<any, unknown>[], call: ToolCall, hooks: ToolHooks, signal?: AbortSignal): Promise<ToolOutcome> {
+  const before = await hooks.beforeToolCall?.(call);
+  let outcome: ToolOutcome;
+  if (before && 'veto' in before) outcome = { ok: true, result: { refused: before.veto } };
+  else if (before && 'result' in before) outcome = { ok: true, result: before.result };
+  else outcome = await runTool(tools, call, signal);
+  await hooks.afterToolCall?.(call, outcome);
+  return outcome;
+}
+
 /** Events of a multi-step tool loop: the LLM's events plus tool outcomes. */
 export type LoopEvent = LlmEvent | { type: 'tool_result'; call: ToolCall; outcome: ToolOutcome } | { type: 'tools_started'; calls: ToolCall[] };
 
@@ -43,17 +58,7 @@ export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], optio
     if (!calls.length || step === maxSteps - 1) return; // no tools were offered on the last step
     history.push({ role: 'assistant', content: text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
     yield { type: 'tools_started', calls };
-    const outcomes = await Promise.all(
-      calls.map(async (call): Promise<ToolOutcome> => {
-        const before = await options.beforeToolCall?.(call);
-        let outcome: ToolOutcome;
-        if (before && 'veto' in before) outcome = { ok: true, result: { refused: before.veto } };
-        else if (before && 'result' in before) outcome = { ok: true, result: before.result };
-        else outcome = await runTool(tools, call, options.signal);
-        await options.afterToolCall?.(call, outcome);
-        return outcome;
-      }),
-    );
+    const outcomes = await Promise.all(calls.map((call) => callTool(tools, call, options, options.signal)));
     if (options.signal?.aborted) throw new AbortError('Turn aborted during a tool call');
     for (let i = 0; i < calls.length; i++) {
       history.push({ role: 'tool', tool_call_id: calls[i]!.id, content: outcomeContent(outcomes[i]!) });

@@ -17,7 +17,8 @@ import type {
 import WebSocket from 'ws';
 import { type AudioFrame, frameFromBytes, frameToBytes } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, registerSecret } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { checkApiKey, checkBaseURL, inspectSafely } from '../provider';
 import type { ChatMessage } from '../llm/types';
 import { Channel } from '../streams/channel';
 import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUsage } from './types';
@@ -68,37 +69,31 @@ export class OpenAiRealtime implements RealtimeModel {
   readonly output: 'audio' | 'text';
   readonly silenceMs?: number;
   readonly #apiKey: string;
-  private readonly url: string;
-  private readonly turnDetection: RealtimeAudioInputTurnDetection;
+  readonly #options: Omit<OpenAiRealtimeOptions, 'apiKey'>;
+  readonly #url: string;
+  readonly #turnDetection: RealtimeAudioInputTurnDetection;
 
-  constructor(private readonly options: OpenAiRealtimeOptions) {
-    if (!options?.apiKey) throw new ConfigError('OpenAiRealtime needs an apiKey');
-    registerSecret(options.apiKey);
-    this.#apiKey = options.apiKey;
-    this.provider = options.provider ?? 'openai';
-    this.model = options.model ?? 'gpt-realtime';
-    this.output = options.output ?? 'audio';
+  constructor(options: OpenAiRealtimeOptions) {
+    const { apiKey, ...rest } = options ?? ({} as OpenAiRealtimeOptions);
+    this.#apiKey = checkApiKey('OpenAiRealtime', apiKey);
+    this.#options = rest;
+    this.provider = rest.provider ?? 'openai';
+    this.model = rest.model ?? 'gpt-realtime';
+    this.output = rest.output ?? 'audio';
     if (this.output !== 'audio' && this.output !== 'text') throw new ConfigError(`OpenAiRealtime output must be 'audio' or 'text'`);
-    const td = options.turnDetection ?? 'server_vad';
-    this.turnDetection = typeof td === 'string' ? { type: td } : td;
-    if (this.turnDetection.type !== 'server_vad' && this.turnDetection.type !== 'semantic_vad') throw new ConfigError(`OpenAiRealtime turnDetection must be server_vad or semantic_vad`);
+    const td = rest.turnDetection ?? 'server_vad';
+    this.#turnDetection = typeof td === 'string' ? { type: td } : td;
+    if (this.#turnDetection.type !== 'server_vad' && this.#turnDetection.type !== 'semantic_vad') throw new ConfigError(`OpenAiRealtime turnDetection must be server_vad or semantic_vad`);
     // The documented default silence of server_vad is 500 ms; semantic_vad's wait varies.
-    if (this.turnDetection.type === 'server_vad') this.silenceMs = this.turnDetection.silence_duration_ms ?? 500;
-    const base = (options.baseURL ?? 'https://api.openai.com/v1').replace(/\/+$/, '');
-    let url: URL;
-    try {
-      url = new URL(`${base}/realtime`);
-    } catch {
-      throw new ConfigError(`OpenAiRealtime baseURL is not a URL: ${base}`);
-    }
-    url.protocol = url.protocol === 'http:' || url.protocol === 'ws:' ? 'ws:' : 'wss:';
+    if (this.#turnDetection.type === 'server_vad') this.silenceMs = this.#turnDetection.silence_duration_ms ?? 500;
+    const url = new URL(`${checkBaseURL('OpenAiRealtime', rest, 'https://api.openai.com/v1', 'ws')}/realtime`);
     url.searchParams.set('model', this.model);
-    this.url = url.toString();
+    this.#url = url.toString();
   }
 
   /** The session configuration sent in `session.update`. */
   sessionConfig(config: RealtimeConnectConfig): RealtimeSessionCreateRequest {
-    const o = this.options;
+    const o = this.#options;
     return {
       ...o.session,
       type: 'realtime',
@@ -108,7 +103,7 @@ export class OpenAiRealtime implements RealtimeModel {
       audio: {
         input: {
           format: { type: 'audio/pcm', rate: REALTIME_RATE },
-          turn_detection: { ...this.turnDetection, create_response: true, interrupt_response: config.interruptResponse ?? false },
+          turn_detection: { ...this.#turnDetection, create_response: true, interrupt_response: config.interruptResponse ?? false },
           ...(o.transcription === false ? {} : { transcription: o.transcription ?? { model: 'gpt-4o-mini-transcribe' } }),
           ...(o.noiseReduction ? { noise_reduction: { type: o.noiseReduction } } : {}),
         },
@@ -119,11 +114,13 @@ export class OpenAiRealtime implements RealtimeModel {
 
   /** Opens the socket, configures the session and resolves once the server confirmed it. */
   async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal } = {}): Promise<RealtimeConnection> {
-    const conn = new OpenAiRealtimeConnection(this.provider, this.url, this.#apiKey, this.sessionConfig(config), config, this.options);
+    const conn = new OpenAiRealtimeConnection(this.provider, this.#url, this.#apiKey, this.sessionConfig(config), config, this.#options);
     await conn.open(options.signal);
     return conn;
   }
 }
+
+inspectSafely(OpenAiRealtime);
 
 /** The voxline history as Realtime conversation items (to restore a conversation on a new socket). */
 export function historyItems(history: readonly ChatMessage[]): ConversationItem[] {
@@ -165,15 +162,18 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   private readonly receivedMs = new Map<string, number>();
   private iterated = false;
   private readonly stop = new AbortController();
+  readonly #apiKey: string;
 
   constructor(
     private readonly provider: string,
     private readonly url: string,
-    private readonly apiKey: string,
+    apiKey: string,
     private readonly session: RealtimeSessionCreateRequest,
     private readonly config: RealtimeConnectConfig,
-    private readonly options: OpenAiRealtimeOptions,
-  ) {}
+    private readonly options: Pick<OpenAiRealtimeOptions, 'connectTimeoutMs' | 'maxReconnects'>,
+  ) {
+    this.#apiKey = apiKey;
+  }
 
   get audioMs(): number {
     return this.sentMs;
@@ -185,7 +185,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     const provider = this.provider;
     const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(this.url, { headers: { Authorization: `Bearer ${this.apiKey}` }, handshakeTimeout: timeoutMs, maxPayload: 16 << 20 });
+      const ws = new WebSocket(this.url, { headers: { Authorization: `Bearer ${this.#apiKey}` }, handshakeTimeout: timeoutMs, maxPayload: 16 << 20 });
       this.ws = ws;
       let settled = false;
       const settle = (err?: unknown) => {
@@ -363,8 +363,9 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     this.send({ type: 'input_audio_buffer.append', audio: frameToBytes({ samples, sampleRate: REALTIME_RATE }).toString('base64') } satisfies InputAudioBufferAppendEvent);
   }
 
-  respond(options: { instructions?: string } = {}): void {
-    this.send({ type: 'response.create', ...(options.instructions ? { response: { instructions: options.instructions } } : {}) } satisfies ResponseCreateEvent);
+  respond(options: { instructions?: string; tools?: boolean } = {}): void {
+    const response = { ...(options.instructions ? { instructions: options.instructions } : {}), ...(options.tools === false ? { tool_choice: 'none' as const } : {}) };
+    this.send({ type: 'response.create', ...(Object.keys(response).length ? { response } : {}) } satisfies ResponseCreateEvent);
   }
 
   cancel(responseId?: string): void {

@@ -64,8 +64,11 @@ export interface RealtimeConnectConfig {
 export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
   /** Appends the user's audio (resampled to the model's rate). */
   appendAudio(frame: AudioFrame): void;
-  /** Asks for a response now, optionally with instructions for this response only. */
-  respond(options?: { instructions?: string }): void;
+  /**
+   * Asks for a response now, optionally with instructions for this response only, or with
+   * `tools: false` to forbid function calls in it.
+   */
+  respond(options?: { instructions?: string; tools?: boolean }): void;
   /** Cancels a response in progress. */
   cancel(responseId?: string): void;
   /** Cuts the model's copy of an assistant audio item at `audioEndMs` (what the user heard). */

@@ -257,7 +257,8 @@ export function wholeWords(text: string, chars: number): string {
   return text.slice(0, cut).trim();
 }
 
-function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
+/** Resolves when `p` settles or `signal` aborts, whichever comes first. */
+export function waitOrAbort(p: Promise<void>, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const onAbort = () => resolve();

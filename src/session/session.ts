@@ -6,11 +6,12 @@ import type { ChatMessage } from '../llm/types';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
-import { type Played, ReplyPath } from './reply';
+import { type ActiveReply, type Played, ReplyPath } from './reply';
+import { RealtimeBrain } from './realtime';
 import { TurnTaker } from './turns';
-import type { TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
+import type { RealtimeSessionOptions, TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
-export type { BargeInOptions, TranscriptEntry, TurnEndPolicy, TurnEvent, VoiceSessionEvents, VoiceSessionOptions } from './types';
+export type { BargeInOptions, RealtimeSessionOptions, TranscriptEntry, TurnEndPolicy, TurnEvent, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
 /**
  * The voice agent: wires an {@link SttStream}, an {@link LlmStream} and a {@link TtsStream}
@@ -31,6 +32,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private readonly stop = new AbortController();
   private readonly turns: TurnTaker;
   private readonly replies: ReplyPath;
+  /** With a realtime model as the brain: it replaces the STT, turn-taking and reply path. */
+  private readonly brain?: RealtimeBrain;
   private output?: AudioOutput;
   private transcription?: Transcription;
   private queue: Promise<void> = Promise.resolve();
@@ -41,18 +44,32 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private running = false;
   private resume?: { text: string; timer: ClockTimer };
 
-  constructor(options: VoiceSessionOptions) {
+  constructor(options: VoiceSessionOptions | RealtimeSessionOptions) {
     super();
-    if (!options?.stt || !options.llm || !options.tts) throw new ConfigError('VoiceSession needs stt, llm and tts');
+    const realtime = options && 'realtime' in options && options.realtime ? (options as RealtimeSessionOptions) : undefined;
+    if (realtime && ('stt' in realtime || 'llm' in realtime || 'tts' in realtime)) throw new ConfigError('VoiceSession takes either a realtime model or stt, llm and tts, not both');
+    if (!realtime && (!options || !('stt' in options) || !options.stt || !options.llm || !options.tts)) throw new ConfigError('VoiceSession needs stt, llm and tts (or a realtime model)');
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
     if (options.speakingRate !== undefined && !(options.speakingRate > 0)) throw new ConfigError('speakingRate must be a positive number of characters per second');
-    const te = options.turnEnd;
+    // In realtime mode the pipeline stages are absent: run(), speak() and close() branch on the brain first.
+    this.opts = options as VoiceSessionOptions;
+    const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
-    this.opts = options;
-    this.replies = new ReplyPath(options, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
+    if (realtime) {
+      this.brain = new RealtimeBrain(
+        realtime,
+        {
+          events: this, usage: this.usage, metrics: this.metrics, history: this.history,
+          pushHistory: (...m) => this.pushHistory(...m), userTurn: (t) => this.onUserTurn(t),
+          record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err),
+        },
+        this.stop.signal,
+      );
+    }
+    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
     this.turns = new TurnTaker(
-      options,
+      this.opts,
       {
         speechStarted: (source) => this.emit('user_speech_started', { source }),
         transcript: (text, final) => this.emit('transcript', { text, final }),
@@ -78,7 +95,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /** True while the agent's audio is playing. */
   get agentSpeaking(): boolean {
-    return this.replies.current?.speaking ?? false;
+    return this.current?.speaking ?? false;
+  }
+
+  /** The reply being played, if any. */
+  private get current(): ActiveReply | undefined {
+    return this.brain ? this.brain.current : this.replies.current;
   }
 
   /**
@@ -93,24 +115,32 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.startedAt = this.clock.now();
     const onAbort = () => void this.close({ reason: 'aborted' });
     signal?.addEventListener('abort', onAbort, { once: true });
-    void this.opts.tts.warmup?.().catch(() => {});
     if (this.opts.greeting) this.enqueue(() => this.speak(this.opts.greeting!, { record: true }));
-    this.transcription = this.opts.stt.transcribe(this.turns.tap(input), { signal: this.stop.signal });
     try {
-      for await (const ev of this.transcription) this.turns.onStt(ev);
-      // The input ended: let the agent finish what it is saying.
-      this.turns.flush();
+      if (this.brain) await this.brain.run(input, output);
+      else await this.listen(input);
       await this.queue;
       await this.close({ reason: 'input ended', drain: true });
     } catch (err) {
       if (!this.stop.signal.aborted) {
         this.fail(err);
-        await this.close({ reason: 'stt failed' });
+        await this.close({ reason: this.brain ? 'provider error' : 'stt failed' });
+        // A realtime model that is gone for good ends the call: the caller hears of it.
+        if (this.brain) throw err;
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await this.closing;
     }
+  }
+
+  /** The pipeline's input side: STT events into turns until the input ends. */
+  private async listen(input: AudioInput): Promise<void> {
+    void this.opts.tts.warmup?.().catch(() => {});
+    this.transcription = this.opts.stt.transcribe(this.turns.tap(input), { signal: this.stop.signal });
+    for await (const ev of this.transcription) this.turns.onStt(ev);
+    // The input ended: let the agent finish what it is saying.
+    this.turns.flush();
   }
 
   /** Speaks `text` now (after anything already queued). */
@@ -127,13 +157,14 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       this.closeReason = options.reason ?? 'closed';
       this.turns.dispose();
       this.clock.clearTimeout(this.resume?.timer);
-      if (options.drain) await this.replies.current?.done.catch(() => {});
-      else this.replies.current?.abort.abort();
+      if (options.drain) await this.current?.done.catch(() => {});
+      else this.current?.abort.abort();
       this.stop.abort();
       if (options.drain) await this.output?.drain().catch(() => {});
-      await this.replies.current?.done.catch(() => {});
+      await this.current?.done.catch(() => {});
+      await this.brain?.close().catch(() => {});
       await this.output?.close().catch(() => {});
-      await this.opts.tts.close?.().catch(() => {});
+      await this.opts.tts?.close?.().catch(() => {});
       this.emit('closed', { reason: this.closeReason });
     })();
     return this.closing;
@@ -155,6 +186,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       });
       return;
     }
+    // A realtime model answers on its own.
+    if (this.brain) return void this.pushHistory({ role: 'user', content: text });
     const ts: TurnTimestamps = { endOfSpeech, sttFinal, llmRequest: 0 };
     void this.enqueue(() => this.respond(text, ts));
   }
@@ -225,6 +258,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /** Speaks fixed text (greeting, goodbye, apology). */
   private async speak(text: string, { record }: { record: boolean }): Promise<void> {
+    if (this.brain) return this.brain.say(text);
     const chunks = this.replies.fixed(text);
     const abort = new AbortController();
     const onStop = () => abort.abort();

@@ -71,7 +71,7 @@ export class TurnTaker {
   }
 
   /** Wall time at which audio position `sec` was captured. */
-  private wallTimeOf(sec: number): number {
+  wallTimeOf(sec: number): number {
     const a = this.arrivals;
     let lo = 0;
     let hi = a.length - 1;

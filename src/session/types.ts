@@ -8,6 +8,7 @@ import type { TtsStream } from '../tts/types';
 import type { VoxlineError } from '../errors';
 import type { Clock } from '../streams/clock';
 import type { PriceTable, TurnLatency, TurnTimestamps, Usage } from './metrics';
+import type { RealtimeModel } from '../realtime/types';
 
 /** When a user turn ends. */
 export type TurnEndPolicy = 'speech_final' | 'utterance_end' | { silenceMs: number };
@@ -81,6 +82,18 @@ export interface VoiceSessionOptions {
    * reply it received in full (default 15).
    */
   speakingRate?: number;
+}
+
+/**
+ * Options of a {@link VoiceSession} whose brain is a speech-to-speech model instead of `stt`,
+ * `llm` and `tts`: the model hears the user, detects the end of turns, calls the tools and speaks.
+ * Barge-in happens on the model's (or the local `vad`'s) speech start.
+ */
+export interface RealtimeSessionOptions extends Omit<VoiceSessionOptions, 'stt' | 'llm' | 'tts' | 'turnEnd' | 'vadTurnEndMs' | 'toolFiller' | 'chunker'> {
+  /** The model, e.g. `new OpenAiRealtime({ apiKey, voice: 'marin' })`. */
+  realtime: RealtimeModel;
+  /** How fixed text (greeting, goodbye, apology) is asked of the model (default: say exactly the text). */
+  sayInstructions?: (text: string) => string;
 }
 
 /** A completed turn with its latency breakdown. */

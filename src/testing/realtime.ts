@@ -298,7 +298,7 @@ export class RealtimeEmulator extends Emulator {
       } else if (i.type === 'function_call') messages.push({ role: 'assistant', content: null, tool_calls: [{ id: i.call_id, type: 'function', function: { name: i.name, arguments: i.arguments } }] });
       else if (i.type === 'function_call_output') messages.push({ role: 'tool', tool_call_id: i.call_id, content: i.output });
     }
-    const tools = (params.tools ?? c.session.tools ?? []).flatMap((t) => (t.type === 'function' && t.name ? [{ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } }] : []));
+    const tools = (params.tool_choice === 'none' ? [] : params.tools ?? c.session.tools ?? []).flatMap((t) => (t.type === 'function' && t.name ? [{ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } }] : []));
     return { model: c.session.model ?? 'gpt-realtime', messages, tools };
   }
 
@@ -315,7 +315,9 @@ export class RealtimeEmulator extends Emulator {
     let status: 'completed' | 'cancelled' = 'completed';
     try {
       const request = this.requestOf(c, params);
-      const reply = await this.responder(request);
+      // Instructions for this response that ask for exact words are followed, as the model does.
+      const exact = params.instructions && /\bsay exactly\b[^"]*"([\s\S]+)"\s*$/i.exec(params.instructions);
+      const reply = exact ? { content: exact[1]! } : await this.responder(request);
       await sleep(Math.max(0, start + (this.opts.timeToFirstAudioMs ?? 500) - performance.now()), r.abort.signal);
       if (reply.content) await this.message(c, r, reply.content);
       for (const call of reply.toolCalls ?? []) await this.functionCall(c, r, call.name, typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments));

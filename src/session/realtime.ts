@@ -1,0 +1,366 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { AudioInput, AudioOutput } from '../adapters/types';
+import type { AudioFrame } from '../audio/frame';
+import { Resampler } from '../audio/resample';
+import { isAbortError } from '../errors';
+import { callTool, outcomeContent } from '../llm/index';
+import type { ChatMessage, ToolCall } from '../llm/types';
+import type { RealtimeConnection, RealtimeEvent, RealtimeModel } from '../realtime/types';
+import { Channel, sleep } from '../streams/channel';
+import { realClock } from '../streams/clock';
+import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
+import { type ActiveReply, type Played, waitOrAbort, wholeWords } from './reply';
+import { TurnTaker } from './turns';
+import type { RealtimeSessionOptions, VoiceSessionEvents } from './types';
+
+/** What the realtime brain needs from the session it serves. */
+export interface RealtimeHost {
+  readonly events: EventEmitter<VoiceSessionEvents>;
+  readonly usage: Usage;
+  readonly metrics: SessionMetrics;
+  readonly history: ChatMessage[];
+  pushHistory(...messages: ChatMessage[]): void;
+  /** The user's turn ended (transcript known): events, transcript, history, hang-up phrases. */
+  userTurn(turn: { text: string; endOfSpeech: number; sttFinal: number }): void;
+  /** Records what the agent said or, cut off, what was heard of it. */
+  record(played: Played, at: number): void;
+  checkBudget(): void;
+  fail(err: unknown): void;
+}
+
+/** One segment of a reply's audio: an assistant audio item of the model. */
+interface Segment {
+  itemId: string;
+  text: string;
+  audioMs: number;
+  /** Output position at which its first sample was written. */
+  startWrittenMs?: number;
+}
+
+/** A reply of the model: one or more responses (tool calls continue it), played in order. */
+interface RealtimeReply extends ActiveReply {
+  responseId: string;
+  serverDone: boolean;
+  segments: Segment[];
+  audio: Channel<{ frame: AudioFrame; segment: Segment }>;
+  calls: ToolCall[];
+  steps: number;
+  ts?: TurnTimestamps;
+  index: number;
+  userText: string;
+  startedAt: number;
+  finished: boolean;
+  /** Tool results were sent; the next response continues this reply. */
+  followUp: boolean;
+}
+
+const DEFAULT_SAY = (text: string) => `Say exactly the following, and nothing else: "${text}"`;
+
+/**
+ * A `VoiceSession`'s brain when it is a speech-to-speech model: input audio goes to the model,
+ * its turn detection ends the user's turns, its audio goes to the output, tools run with the
+ * session's hooks, and on barge-in the response is cancelled and the model's copy of its audio
+ * truncated where the user stopped hearing it.
+ */
+export class RealtimeBrain {
+  private conn?: RealtimeConnection;
+  private output?: AudioOutput;
+  private reply?: RealtimeReply;
+  private readonly turns: TurnTaker;
+  private stopped?: { endOfSpeech: number; at: number; text?: string };
+  /** User turns by item, until their transcript arrives. */
+  private readonly userItems = new Map<string, { endOfSpeech: number; at: number; text?: string }>();
+  private turnIndex = 0;
+  private saying: (() => void)[] = [];
+  private readonly model: RealtimeModel;
+  private ready!: () => void;
+  private readonly connected = new Promise<void>((resolve) => (this.ready = resolve));
+
+  constructor(
+    private readonly opts: RealtimeSessionOptions,
+    private readonly host: RealtimeHost,
+    private readonly signal: AbortSignal,
+  ) {
+    this.model = opts.realtime;
+    this.turns = new TurnTaker(
+      { bargeIn: opts.bargeIn, vad: opts.vad, clock: opts.clock },
+      {
+        speechStarted: (source) => host.events.emit('user_speech_started', { source }),
+        transcript: () => {},
+        bargeIn: (eventAt) => this.interrupt(eventAt),
+        words: () => {},
+        userTurn: () => {},
+        audio: (seconds) => (host.usage.sttSeconds += seconds),
+        replying: () => this.reply !== undefined,
+        fail: (err) => host.fail(err),
+      },
+      signal,
+    );
+  }
+
+  private now(): number {
+    return (this.opts.clock ?? realClock).now();
+  }
+
+  /** The reply being played, if any. */
+  get current(): ActiveReply | undefined {
+    return this.reply;
+  }
+
+  /**
+   * Connects, streams the input to the model and plays its replies until the input ends and the
+   * last reply is over. Rejects when the connection fails for good.
+   */
+  async run(input: AudioInput, output: AudioOutput): Promise<void> {
+    this.output = output;
+    const conn = await this.model.connect({ instructions: this.opts.instructions, tools: this.opts.tools, history: () => this.host.history }, { signal: this.signal });
+    this.conn = conn;
+    this.ready();
+    const events = (async () => {
+      for await (const ev of conn) this.onEvent(ev);
+    })();
+    const pump = (async () => {
+      for await (const frame of this.turns.tap(input)) {
+        if (this.signal.aborted) return;
+        conn.appendAudio(frame);
+      }
+    })();
+    const ended = await Promise.race([pump.then(() => false), events.then(() => true)]);
+    // The input ended: let the model answer the last turn and finish speaking (bounded).
+    const until = this.now() + 15_000;
+    while (!ended && !this.signal.aborted && (this.stopped || this.reply || this.saying.length) && this.now() < until) {
+      if (await Promise.race([events.then(() => true), (this.reply?.done ?? sleep(50)).then(() => false)])) break;
+    }
+  }
+
+  /** Speaks `text` through the model (greeting, goodbye): resolves once it has been played. */
+  async say(text: string): Promise<void> {
+    await Promise.race([this.connected, sleep(30_000, this.signal)]).catch(() => {});
+    const conn = this.conn;
+    if (!conn || this.signal.aborted) return;
+    const current = this.reply;
+    if (current) {
+      this.cut(current, this.now(), false);
+      await current.done;
+      // The server takes one response at a time: wait for the cancelled one's response.done.
+      for (const until = this.now() + 2000; !current.serverDone && this.now() < until; ) await sleep(10, this.signal).catch(() => {});
+    }
+    const played = new Promise<void>((resolve) => this.saying.push(resolve));
+    conn.respond({ instructions: (this.opts.sayInstructions ?? DEFAULT_SAY)(text), tools: false });
+    // Bounded: a response that never comes must not hold the session's queue.
+    await Promise.race([played, sleep(30_000, this.signal)]).catch(() => {});
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    this.turns.dispose();
+    this.reply?.abort.abort();
+    for (const r of this.saying.splice(0)) r();
+    await this.conn?.close();
+  }
+
+  private onEvent(ev: RealtimeEvent): void {
+    const r = this.reply;
+    switch (ev.type) {
+      case 'speech_started':
+        this.host.events.emit('user_speech_started', { source: 'stt' });
+        if (this.opts.bargeIn !== false) this.interrupt(this.now());
+        return;
+      case 'speech_stopped': {
+        const at = this.now();
+        const speechEndSec = Math.max(0, ev.audioEndMs - (this.model.silenceMs ?? 0)) / 1000;
+        this.stopped = { endOfSpeech: Math.min(at, this.turns.wallTimeOf(speechEndSec)), at };
+        this.userItems.set(ev.itemId, this.stopped);
+        if (this.userItems.size > 16) this.userItems.delete(this.userItems.keys().next().value!);
+        return;
+      }
+      case 'user_transcript': {
+        const text = ev.text.trim();
+        const s = this.userItems.get(ev.itemId);
+        this.userItems.delete(ev.itemId);
+        if (!text || !s) return;
+        s.text = text;
+        this.host.userTurn({ text, endOfSpeech: s.endOfSpeech, sttFinal: s.at });
+        if (r?.ts && r.ts.endOfSpeech === s.endOfSpeech) r.userText = text;
+        return;
+      }
+      case 'response_started':
+        if (r?.followUp && !r.abort.signal.aborted) {
+          // A tool call's follow-up continues the same reply.
+          r.followUp = false;
+          r.responseId = ev.responseId;
+          r.serverDone = false;
+        } else this.startReply(ev.responseId);
+        return;
+      case 'audio': {
+        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        let seg = r.segments.at(-1);
+        if (!seg || seg.itemId !== ev.itemId) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
+        const ms = (ev.frame.samples.length * 1000) / ev.frame.sampleRate;
+        seg.audioMs += ms;
+        r.audioMs += ms;
+        if (r.ts && r.ts.llmFirstToken === undefined) r.ts.llmFirstToken = r.ts.firstTextToTts = r.ts.ttsFirstAudio = this.now();
+        r.audio.offer({ frame: ev.frame, segment: seg });
+        return;
+      }
+      case 'text': {
+        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        let seg = r.segments.find((s) => s.itemId === ev.itemId);
+        if (!seg) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
+        seg.text += ev.delta;
+        r.text += ev.delta;
+        return;
+      }
+      case 'tool_call':
+        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        r.calls.push(ev.call);
+        this.host.events.emit('tool_call', ev.call);
+        return;
+      case 'response_done': {
+        if (ev.usage) {
+          this.host.usage.llmPromptTokens += ev.usage.inputTokens;
+          this.host.usage.llmCompletionTokens += ev.usage.outputTokens;
+          this.host.events.emit('usage', { ...this.host.usage });
+        }
+        if (ev.error) this.host.fail(ev.error);
+        if (!r || r.responseId !== ev.responseId) return;
+        r.serverDone = true;
+        if (r.abort.signal.aborted) return;
+        if (r.calls.length && ev.status === 'completed') return void this.runTools(r).catch((err) => this.host.fail(err));
+        r.audio.close();
+        return;
+      }
+      case 'error':
+        this.host.fail(ev.error);
+        return;
+      case 'reconnected':
+        // The response in flight went with the old socket: play what came, then end the reply.
+        if (r && !r.serverDone) {
+          r.serverDone = true;
+          r.audio.close();
+        }
+        return;
+      case 'truncated':
+        return;
+    }
+  }
+
+  private startReply(responseId: string): void {
+    const output = this.output!;
+    let done!: () => void;
+    const s = this.stopped;
+    // The first response after the user's turn carries that turn's latency.
+    const ts: TurnTimestamps | undefined = s && !this.saying.length ? { endOfSpeech: s.endOfSpeech, sttFinal: s.at, llmRequest: s.at } : undefined;
+    this.stopped = undefined;
+    const r: RealtimeReply = {
+      abort: new AbortController(), text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((res) => (done = res)), speaking: false,
+      responseId, serverDone: false, segments: [], audio: new Channel(1 << 16), calls: [], steps: 1, ts, index: ts ? ++this.turnIndex : 0, userText: s?.text ?? '', startedAt: this.now(), finished: false, followUp: false,
+    };
+    const previous = this.reply;
+    this.reply = r;
+    const say = ts ? undefined : this.saying.shift();
+    // Replies play one after the other (a new one starts while the last is still playing when barge-in is off).
+    void (previous?.done ?? Promise.resolve()).then(() => this.play(r)).finally(() => {
+      r.finished = true;
+      if (this.reply === r) this.reply = undefined;
+      done();
+      say?.();
+      this.host.checkBudget();
+    });
+  }
+
+  /** Writes a reply's audio to the output, then records it. */
+  private async play(r: RealtimeReply): Promise<void> {
+    const output = this.output!;
+    const events = this.host.events;
+    let resampler: Resampler | undefined;
+    try {
+      for await (const { frame, segment } of r.audio) {
+        if (r.abort.signal.aborted) break;
+        let out = frame;
+        if (frame.sampleRate !== output.sampleRate) {
+          if (resampler?.inRate !== frame.sampleRate) resampler = new Resampler(frame.sampleRate, output.sampleRate);
+          out = { samples: resampler.process(frame.samples), sampleRate: output.sampleRate };
+        }
+        segment.startWrittenMs ??= output.writtenMs;
+        if (!r.speaking) {
+          r.speaking = true;
+          r.startWrittenMs = output.writtenMs;
+          if (r.ts) {
+            r.ts.firstAudioOut = this.now();
+            const latency = latencyOf(r.ts);
+            if (latency) {
+              this.host.metrics.turns.push(latency);
+              events.emit('turn', { index: r.index, userText: r.userText, timestamps: { ...r.ts }, latency });
+            }
+          }
+          events.emit('agent_speech_started', { text: r.text });
+        }
+        if (out.samples.length) await output.write(out);
+      }
+      if (!r.abort.signal.aborted) await waitOrAbort(output.drain(), r.abort.signal);
+    } catch (err) {
+      if (!isAbortError(err) && !r.abort.signal.aborted) this.host.fail(err);
+    } finally {
+      if (r.speaking) events.emit('agent_speech_ended', { text: r.text, interrupted: r.abort.signal.aborted });
+      // A reply cut before any of it was heard leaves no trace.
+      if (!this.signal.aborted && (r.speaking || !r.abort.signal.aborted)) this.host.record({ text: r.text.trim(), ...(r.cut ? { cut: r.cut } : {}) }, r.startedAt);
+    }
+  }
+
+  /** Runs the reply's tool calls with the session's hooks, gives the model their results and asks it to go on. */
+  private async runTools(r: RealtimeReply): Promise<void> {
+    const calls = r.calls.splice(0);
+    this.host.pushHistory({ role: 'assistant', content: r.text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
+    const outcomes = await Promise.all(calls.map((call) => callTool(this.opts.tools ?? [], call, this.opts.toolHooks ?? {}, r.abort.signal)));
+    for (const [i, call] of calls.entries()) {
+      const content = outcomeContent(outcomes[i]!);
+      this.host.pushHistory({ role: 'tool', tool_call_id: call.id, content });
+      this.host.events.emit('tool_result', { call, outcome: outcomes[i]! });
+      this.conn?.sendToolResult(call.id, content);
+    }
+    if (r.abort.signal.aborted || this.signal.aborted) return;
+    r.steps++;
+    r.followUp = true;
+    this.conn?.respond({ tools: r.steps < (this.opts.maxToolSteps ?? 5) });
+  }
+
+  /** What the user heard of a reply: per audio item, the share of its transcript that was played. */
+  private heard(r: RealtimeReply): string {
+    const played = this.output?.playedMs ?? 0;
+    let text = '';
+    for (const s of r.segments) {
+      if (s.startWrittenMs === undefined || !s.audioMs) continue;
+      const share = Math.min(1, Math.max(0, played - s.startWrittenMs) / s.audioMs);
+      text += `${wholeWords(s.text, Math.round(s.text.length * share))} `;
+    }
+    return text.trim();
+  }
+
+  /** The user barged in: stop the audio, cancel the response, truncate the model's copy at what was heard. */
+  private interrupt(eventAt: number): void {
+    const r = this.reply;
+    if (!r || r.abort.signal.aborted) return;
+    this.cut(r, eventAt, true);
+  }
+
+  private cut(r: RealtimeReply, eventAt: number, report: boolean): void {
+    const heard = this.heard(r);
+    const played = this.output?.playedMs ?? 0;
+    r.cut = { playedMs: r.speaking ? Math.max(0, played - r.startWrittenMs) : 0, heard };
+    r.abort.abort();
+    r.audio.drain();
+    r.audio.close();
+    this.output?.clear();
+    if (!r.serverDone) this.conn?.cancel(r.responseId);
+    for (const s of r.segments) {
+      const heardMs = s.startWrittenMs === undefined ? 0 : Math.max(0, played - s.startWrittenMs);
+      if (s.audioMs && heardMs < s.audioMs) this.conn?.truncate(s.itemId, heardMs);
+    }
+    if (!report) return;
+    const latencyMs = this.now() - eventAt;
+    this.host.metrics.bargeIn.push(latencyMs);
+    this.host.events.emit('interrupted', { heardText: heard, fullText: r.text.trim(), latencyMs, playedMs: r.cut.playedMs });
+  }
+}
+
