@@ -94,10 +94,11 @@ describe('VoiceSession with a realtime model', () => {
     const tr = emu.record.messages.find((m) => m.type === 'conversation.item.truncate') as any;
     expect(tr.audio_end_ms).toBeGreaterThan(500);
     expect(tr.audio_end_ms).toBeLessThan(20 * intr.fullText.length);
-    // Its memory of the story is what the user heard, give or take a syllable.
+    // Its memory of the story is what the user heard (voxline keeps whole words: the model may hold part of one more).
     const item = emu.sessions[0]!.items.find((i) => i.id === tr.item_id) as any;
     const kept: string = item.content[0].transcript;
-    expect(Math.abs(kept.trim().length - heard.length)).toBeLessThanOrEqual(4);
+    expect(kept.startsWith(heard)).toBe(true);
+    expect(kept.length - heard.length).toBeLessThanOrEqual(14);
   });
 
   it('survives a dropped socket: a new one with the conversation restored', async () => {
