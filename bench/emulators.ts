@@ -1,7 +1,7 @@
 // Runs the provider emulators in their own process, so the benchmark's CPU and memory figures
 // are voxline's alone. Prints one JSON line with the URLs, then serves until stdin closes.
 import { toneSynthesizer } from '../src/index';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../src/testing/index';
+import { AuraEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../src/testing/index';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { handshakeDelayMs?: number; script?: string[]; speechStartedDelayMs?: number; fast?: boolean };
 const reply = (req: ChatRequest) => {
@@ -12,7 +12,9 @@ const reply = (req: ChatRequest) => {
 const dg = new DeepgramEmulator({ script: cfg.script ?? ['check my order please'], finalDelayMs: 140, handshakeDelayMs: cfg.handshakeDelayMs, speechStartedDelayMs: cfg.speechStartedDelayMs });
 const oa = new OpenAiEmulator({ timeToFirstTokenMs: cfg.fast ? 5 : 320, tokensPerSecond: cfg.fast ? 1000 : 60, responder: reply });
 const el = new ElevenLabsEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs, maxPayload: 8 << 20 });
-await Promise.all([dg.start(), oa.start(), el.start()]);
-console.log(JSON.stringify({ listen: dg.baseURL, llm: oa.baseURL, tts: el.baseURL }));
+// Aura: the same voice and timing, without alignment.
+const aura = new AuraEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs });
+await Promise.all([dg.start(), oa.start(), el.start(), aura.start()]);
+console.log(JSON.stringify({ listen: dg.baseURL, llm: oa.baseURL, tts: el.baseURL, aura: aura.baseURL }));
 process.stdin.resume();
-process.stdin.on('end', () => void Promise.all([dg.close(), oa.close(), el.close()]).then(() => process.exit(0)));
+process.stdin.on('end', () => void Promise.all([dg.close(), oa.close(), el.close(), aura.close()]).then(() => process.exit(0)));

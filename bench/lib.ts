@@ -1,10 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
+import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
 import { VirtualSpeaker } from '../src/adapters/index';
 import { ScriptedCaller, type CallerLine } from '../src/testing/index';
+import { playedText, spyTts } from '../test/helpers';
 
-export interface Urls { listen: string; llm: string; tts: string }
+export interface Urls { listen: string; llm: string; tts: string; aura: string }
+
+/** The emulated TTS voices' milliseconds per character (bench/emulators.ts). */
+export const MS_PER_CHAR = 55;
 
 /** Starts the emulators in a child process. */
 export async function startEmulators(cfg: Record<string, unknown> = {}): Promise<{ urls: Urls; stop(): Promise<void> }> {
@@ -19,8 +23,12 @@ export async function startEmulators(cfg: Record<string, unknown> = {}): Promise
 /** An output that notes when each frame was written. */
 export class TimedSpeaker extends VirtualSpeaker {
   lastWrite = 0;
+  /** When the recent frames were written, and their milliseconds. */
+  readonly writes: { at: number; ms: number }[] = [];
   override write(frame: AudioFrame): Promise<void> {
     this.lastWrite = performance.now();
+    this.writes.push({ at: this.lastWrite, ms: (frame.samples.length * 1000) / frame.sampleRate });
+    if (this.writes.length > 400) this.writes.splice(0, 200);
     return super.write(frame);
   }
 }
@@ -28,6 +36,8 @@ export class TimedSpeaker extends VirtualSpeaker {
 export interface TurnRecord {
   /** Caller's end of speech → first agent audio written, measured outside the session. */
   v2v: number;
+  /** Which of the caller's lines the turn answers (0 first). */
+  line: number;
   latency: TurnEvent['latency'];
 }
 
@@ -36,6 +46,10 @@ export interface BargeRecord {
   toLastFrame: number;
   /** From the onset of the interrupting speech to `output.clear()`. */
   fromSpeech: number;
+  /** Milliseconds of agent audio written to the output after that onset. */
+  audioAfterOnset: number;
+  /** Characters of the recorded heard text minus those actually played (whole words: ≤ 0 by up to a word). */
+  heardError: number;
 }
 
 /** Options of {@link runSessions}. */
@@ -46,6 +60,10 @@ export interface RunOptions {
   vad?: () => Promise<Vad>;
   /** Barge-in on the STT's speech-started event instead of words. */
   bargeOnSpeechStart?: boolean;
+  /** The TTS: ElevenLabs (with alignment, default) or Deepgram Aura (none). */
+  tts?: 'elevenlabs' | 'aura';
+  /** Record what the TTS was sent and returned, to measure the heard-text error of barge-ins. */
+  spy?: boolean;
 }
 
 /** Runs `n` sessions at once, each a scripted caller speaking `lines` in real time. */
@@ -57,10 +75,12 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
   const t0 = performance.now();
   await Promise.all(Array.from({ length: n }, async (_, k) => {
     await new Promise((r) => setTimeout(r, (k * 20) % 1000)); // stagger starts over a second
+    const tts = opts.tts === 'aura' ? new DeepgramAuraTts({ apiKey: 'bench', baseURL: urls.aura, sampleRate: 16000 }) : new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' });
+    const spy = opts.spy ? spyTts(tts) : { tts, replies: [] };
     const session = new VoiceSession({
       stt: new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
       llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
-      tts: new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' }),
+      tts: spy.tts,
       ...(opts.vad ? { vad: await opts.vad() } : {}),
       ...(opts.bargeOnSpeechStart ? { bargeIn: { minWords: 0 } } : {}),
     });
@@ -68,17 +88,21 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
     const speaker = new TimedSpeaker({ sampleRate: 16000 });
     session.on('turn', (t) => {
       const said = caller.spoken[caller.spoken.length - 1];
-      if (said) turns.push({ v2v: t.timestamps.firstAudioOut! - said.endedAt, latency: t.latency });
+      if (said) turns.push({ v2v: t.timestamps.firstAudioOut! - said.endedAt, line: caller.spoken.length - 1, latency: t.latency });
     });
     session.on('interrupted', (i) => {
       const at = performance.now() - i.latencyMs;
       const clearedAt = performance.now();
       const line = caller.current;
+      const reply = spy.replies[spy.replies.length - 1];
+      const truth = reply ? playedText(reply, i.playedMs, MS_PER_CHAR).trim() : undefined;
       setTimeout(() => {
         // The onset of speech in the interrupting line (its audio may start with silence).
         let onset = 0;
         while (line && onset < line.audio.length && Math.abs(line.audio[onset]!) < 300) onset++;
-        barges.push({ toClear: i.latencyMs, toLastFrame: Math.max(0, speaker.lastWrite - at), fromSpeech: line ? clearedAt - (line.startedAt + onset / 16) : NaN });
+        const onsetAt = line ? line.startedAt + onset / 16 : NaN;
+        const audioAfterOnset = speaker.writes.filter((w) => w.at >= onsetAt).reduce((n, w) => n + w.ms, 0);
+        barges.push({ toClear: i.latencyMs, toLastFrame: Math.max(0, speaker.lastWrite - at), fromSpeech: clearedAt - onsetAt, audioAfterOnset, heardError: truth === undefined ? NaN : i.heardText.length - truth.length });
       }, 300);
     });
     const started = performance.now();

@@ -153,15 +153,33 @@ async function concurrency(urls: Urls) {
 }
 
 async function bargeIn(urls: Urls) {
-  // 5. Barge-in: the interrupting speech event -> output.clear(), and -> the last frame written.
+  // 5. Barge-in on the STT's words, with a TTS that sends alignment (ElevenLabs) and one that does
+  // not (Aura): the interrupting speech's onset and the STT event -> output.clear(), agent audio
+  // written after the onset, what was recorded as heard against what was played, and the
+  // voice-to-voice of the reply to the interruption.
   const lines: CallerLine[] = [{ text: 'tell me a story' }, { text: 'stop right there please', cue: { after: 'agent_speaking', delayMs: 900 } }];
-  const r = await runSessions(urls, quick ? 3 : 20, lines);
-  const clear = percentiles(r.barges.map((b) => b.toClear));
-  const last = percentiles(r.barges.map((b) => b.toLastFrame));
-  results.bargeIn = { toClear: clear, toLastFrame: last };
-  log(`\n5. Barge-in (${r.barges.length} interruptions)`);
-  log(`   event -> output.clear()  ${pct(clear)}`);
-  log(`   event -> last frame      ${pct(last)}`);
+  results.bargeIn = {};
+  for (const tts of ['elevenlabs', 'aura'] as const) {
+    const r = await runSessions(urls, quick ? 3 : 20, lines, { tts, spy: true });
+    const of = (f: (b: (typeof r.barges)[number]) => number) => percentiles(r.barges.map(f));
+    const row = {
+      onsetToClear: of((b) => b.fromSpeech),
+      eventToClear: of((b) => b.toClear),
+      eventToLastFrame: of((b) => b.toLastFrame),
+      audioAfterOnsetMs: of((b) => b.audioAfterOnset),
+      heardErrorChars: of((b) => Math.abs(b.heardError)),
+      heardErrorSigned: of((b) => b.heardError),
+      interruptionV2v: percentiles(r.turns.filter((t) => t.line === 1).map((t) => t.v2v)),
+    };
+    (results.bargeIn as Record<string, unknown>)[tts] = row;
+    log(`\n5. Barge-in, ${tts === 'aura' ? 'Deepgram Aura (no alignment)' : 'ElevenLabs (alignment)'} (${r.barges.length} interruptions, on the STT's words)`);
+    log(`   onset -> output.clear()     ${pct(row.onsetToClear)}`);
+    log(`   STT event -> clear()        ${pct(row.eventToClear)}`);
+    log(`   STT event -> last frame     ${pct(row.eventToLastFrame)}`);
+    log(`   agent audio after onset ms  ${pct(row.audioAfterOnsetMs)}`);
+    log(`   heard text error, chars     ${pct(row.heardErrorChars)}   (recorded - played: p50 ${row.heardErrorSigned.p50.toFixed(0)}, min ${row.heardErrorSigned.min.toFixed(0)}, max ${row.heardErrorSigned.max.toFixed(0)})`);
+    log(`   interruption voice-to-voice ${pct(row.interruptionV2v)}`);
+  }
 }
 
 async function localVad() {
@@ -300,20 +318,26 @@ ${ticks}${vline(PROVIDER_MS, '#6b7280', 'provider budget 640')}${vline(864, '#ef
 <path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/><text x="${x0 + 4}" y="${Y(0.5)}" font-size="9">50%</text><line x1="${x0 - 3}" y1="${Y(0.5)}" x2="${x0}" y2="${Y(0.5)}" stroke="#000"/></svg>\n`;
 }
 
+// `--only a,b` runs just those sections (latency, streaming, bargein, concurrency, vad, warm, soak,
+// server, throughput) and writes no result files.
+const only = process.argv.find((a) => a.startsWith('--only'))?.split('=')[1]?.split(',') ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined);
+const on = (name: string) => !only || only.includes(name);
 const emu = await startEmulators();
 console.log(`voxline benchmarks on ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}${quick ? ' (quick)' : ''}`);
-await latency(emu.urls);
-await streamingVsNaive(emu.urls);
-await bargeIn(emu.urls);
-await concurrency(emu.urls);
+if (on('latency')) await latency(emu.urls);
+if (on('streaming')) await streamingVsNaive(emu.urls);
+if (on('bargein')) await bargeIn(emu.urls);
+if (on('concurrency')) await concurrency(emu.urls);
 await emu.stop();
-await localVad();
-await warmVsCold();
-await soak();
-await serverLoad();
-throughput();
-await mkdir('bench/results', { recursive: true });
-await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));
-await writeFile('bench/results/chart.svg', chart());
-await writeFile('bench/results/latest.txt', rows.join('\n') + '\n');
-console.log('\nwrote bench/results/latest.json, latest.txt and chart.svg');
+if (on('vad')) await localVad();
+if (on('warm')) await warmVsCold();
+if (on('soak')) await soak();
+if (on('server')) await serverLoad();
+if (on('throughput')) throughput();
+if (!only) {
+  await mkdir('bench/results', { recursive: true });
+  await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));
+  await writeFile('bench/results/chart.svg', chart());
+  await writeFile('bench/results/latest.txt', rows.join('\n') + '\n');
+  console.log('\nwrote bench/results/latest.json, latest.txt and chart.svg');
+}

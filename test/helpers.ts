@@ -1,5 +1,5 @@
 import { toneSynthesizer } from '../src/index';
-import type { AudioFrame } from '../src/index';
+import type { AudioFrame, TtsFrame, TtsStream } from '../src/index';
 
 export const RATE = 16000;
 
@@ -33,4 +33,50 @@ export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
   return out;
+}
+
+/** One synthesis seen by {@link spyTts}: the chunks sent and the frames returned. */
+export interface SpiedReply {
+  chunks: string[];
+  frames: TtsFrame[];
+}
+
+/** Wraps a TTS to record, per synthesis, the chunks it is sent and the frames it returns. */
+export function spyTts(tts: TtsStream): { tts: TtsStream; replies: SpiedReply[] } {
+  const replies: SpiedReply[] = [];
+  const spy: TtsStream = {
+    provider: tts.provider,
+    sampleRate: tts.sampleRate,
+    async *synthesize(text, options) {
+      const reply: SpiedReply = { chunks: [], frames: [] };
+      replies.push(reply);
+      const seen = (async function* () { for await (const c of text) { reply.chunks.push(c); yield c; } })();
+      for await (const f of tts.synthesize(seen, options)) { reply.frames.push(f); yield f; }
+    },
+    warmup: () => tts.warmup?.() ?? Promise.resolve(),
+    close: () => tts.close?.() ?? Promise.resolve(),
+  };
+  return { tts: spy, replies };
+}
+
+/**
+ * The text played in the first `playedMs` of a reply (spaces collapsed): by the provider's
+ * alignment if it sent one, else at `msPerChar` per character of each chunk (the tone voice).
+ */
+export function playedText(reply: SpiedReply, playedMs: number, msPerChar = 65): string {
+  let text = '';
+  if (reply.frames.some((f) => f.alignment)) {
+    let at = 0;
+    for (const f of reply.frames) {
+      f.alignment?.chars.forEach((c, i) => { if (at + f.alignment!.startMs[i]! < playedMs) text += c; });
+      at += (f.samples.length * 1000) / f.sampleRate;
+    }
+  } else {
+    let left = playedMs;
+    for (const c of reply.chunks) {
+      const ms = Math.max(150, c.trim().length * msPerChar);
+      if (left >= ms) { text += `${c} `; left -= ms; } else { text += c.slice(0, Math.floor(left / msPerChar)); break; }
+    }
+  }
+  return text.replace(/\s+/g, ' ');
 }

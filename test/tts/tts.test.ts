@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, AuthError, CartesiaTts, Channel, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
-import { collect, sleep } from '../helpers';
+import { collect, playedText, sleep, spyTts } from '../helpers';
 
 let emu: ElevenLabsEmulator | GatewayEmulator | AuraEmulator | OpenAiEmulator | CartesiaEmulator | undefined;
 let tts: TtsStream | undefined;
@@ -66,22 +66,12 @@ const GREETING = 'Thanks for calling the test line. I can help you with orders, 
  * provider sent one, else by the tone voice's 65 ms per character of each chunk.
  */
 async function bargeInAt(tts: TtsStream, atMs: number) {
-  const frames: TtsFrame[] = [];
-  const chunksSent: string[] = [];
-  const spy: TtsStream = {
-    provider: tts.provider,
-    sampleRate: tts.sampleRate,
-    async *synthesize(text, options) {
-      const seen = (async function* () { for await (const c of text) { chunksSent.push(c); yield c; } })();
-      for await (const f of tts.synthesize(seen, options)) { frames.push(f); yield f; }
-    },
-    close: () => tts.close?.() ?? Promise.resolve(),
-  };
+  const spy = spyTts(tts);
   const stt = new Channel<SttEvent>(4);
   const session = new VoiceSession({
     stt: { provider: 'fake', sampleRate: 16000, transcribe: (_audio, o) => { o?.signal?.addEventListener('abort', () => stt.close()); return { [Symbol.asyncIterator]: () => stt[Symbol.asyncIterator](), finalize() {} }; } },
     llm: { provider: 'fake', model: 'none', async *respond() {} },
-    tts: spy,
+    tts: spy.tts,
     greeting: GREETING,
   });
   const output = virtualSpeaker({ sampleRate: 16000 });
@@ -94,21 +84,8 @@ async function bargeInAt(tts: TtsStream, atMs: number) {
   while (!event) await sleep(5);
   await session.close();
   await running;
-  let truth = '';
-  if (frames.some((f) => f.alignment)) {
-    let at = 0;
-    for (const f of frames) {
-      f.alignment?.chars.forEach((c, i) => { if (at + f.alignment!.startMs[i]! < played) truth += c; });
-      at += (f.samples.length * 1000) / f.sampleRate;
-    }
-  } else {
-    let left = played;
-    for (const c of chunksSent) {
-      const ms = Math.max(150, c.trim().length * 65);
-      if (left >= ms) { truth += `${c} `; left -= ms; } else { truth += c.slice(0, Math.floor(left / 65)); break; }
-    }
-  }
-  return { session, event: event!, played, truth: truth.replace(/\s+/g, ' '), aligned: frames.some((f) => f.alignment) };
+  const reply = spy.replies[0]!;
+  return { session, event: event!, played, truth: playedText(reply, played), aligned: reply.frames.some((f) => f.alignment) };
 }
 
 describe.each([...providers, ['local', 16000, async () => new LocalTts({ sampleRate: 16000 })] as (typeof providers)[number]])('barge-in on %s: what the user heard', (_name, _rate, make) => {
