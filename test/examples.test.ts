@@ -23,6 +23,14 @@ describe('the examples that run offline', () => {
     expect(existsSync(join(cwd, 'answer.wav'))).toBe(true);
   }, 60_000);
 
+  it('cartesia: a reply cut off by a barge-in, the words heard from Cartesia timestamps, then the next reply', async () => {
+    const { stdout } = await run('cartesia.ts');
+    const heard = /heard before the barge-in: "([^"]*)"/.exec(stdout)?.[1];
+    expect(heard?.split(' ').length).toBeGreaterThan(1);
+    expect('Our shop opens at nine in the morning and closes at six.'.startsWith(heard!)).toBe(true);
+    expect(existsSync(join(cwd, 'cartesia.wav'))).toBe(true);
+  }, 60_000);
+
   it('testing-your-agent: its own assertions pass', async () => {
     const { stdout } = await run('testing-your-agent.ts');
     expect(stdout).toMatch(/^ok: /);
