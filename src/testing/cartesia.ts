@@ -67,9 +67,9 @@ export class CartesiaEmulator extends Emulator {
     return super.start();
   }
 
-  /** `ws://127.0.0.1:PORT`: the base URL to give a Cartesia client (Cartesia's paths carry no version). */
+  /** `http://127.0.0.1:PORT`: the `baseURL` to give a Cartesia client (Cartesia's paths carry no version). */
   override get baseURL(): string {
-    return this.wsUrl;
+    return this.httpUrl;
   }
 
   private serve(ws: WebSocket): void {

@@ -19,8 +19,8 @@ const providers: [string, number, () => Promise<TtsStream>][] = [
   ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL, encoding: 'mulaw' }); }],
   ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
   ['openai sse', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL, streamFormat: 'sse' }); }],
-  ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.wsUrl }); }],
-  ['cartesia pcm_mulaw 8000', 8000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.wsUrl, encoding: 'pcm_mulaw' }); }],
+  ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL }); }],
+  ['cartesia pcm_mulaw 8000', 8000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL, encoding: 'pcm_mulaw' }); }],
   ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
 ];
 
