@@ -14,11 +14,34 @@ export interface AuraEmulatorOptions extends EmulatorOptions, TtsTiming {
 
 const RATES = new Set([8000, 16000, 24000, 32000, 48000]);
 
+/** The emulator's `Metadata` message (the official SDK's `SpeakV1Metadata`). */
+export interface AuraEmulatedMetadata {
+  type: 'Metadata';
+  request_id: string;
+  model_name: string;
+  model_version: string;
+  model_uuid: string;
+}
+
+/** `Flushed` or `Cleared` (the official SDK's `SpeakV1Flushed` / `SpeakV1Cleared`). */
+export interface AuraEmulatedAck {
+  type: 'Flushed' | 'Cleared';
+  sequence_id: number;
+}
+
+/** A `Warning` (the official SDK's `SpeakV1Warning`). */
+export interface AuraEmulatedWarning {
+  type: 'Warning';
+  description: string;
+  code: string;
+}
+
 /**
  * A local emulator of Deepgram Aura's streaming TTS WebSocket (`/v1/speak`, PROTOCOLS.md 5.2):
- * `Speak` buffers text, `Flush` speaks it (binary audio, then `Flushed`), `Clear` drops it
- * (`Cleared`), `Close` flushes and closes 1000; `Metadata` on connect, a `Warning` past 20
- * flushes a minute.
+ * `Speak` buffers text and speaks it up to its last sentence end, `Flush` speaks the rest (binary
+ * audio, then `Flushed` with the flush's `sequence_id`, counted from 0), `Clear` drops it
+ * (`Cleared`), `Close` closes 1000 at once; `Metadata` on connect; past 20 flushes a minute a
+ * `Warning`, and the flush is ignored.
  */
 export class AuraEmulator extends Emulator {
   private synth?: Synthesizer;
@@ -41,13 +64,16 @@ export class AuraEmulator extends Emulator {
   }
 
   private serve(ws: WebSocket, url: URL): void {
+    const warn = (description: string, code: string) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'Warning', description, code } satisfies AuraEmulatedWarning));
+    };
     const encoding = url.searchParams.get('encoding') ?? 'linear16';
     const rate = Number(url.searchParams.get('sample_rate') ?? 24000);
     if (!['linear16', 'mulaw'].includes(encoding) || !RATES.has(rate) || (encoding === 'mulaw' && rate !== 8000 && rate !== 16000)) {
-      ws.send(JSON.stringify({ type: 'Warning', description: `Unsupported encoding/sample_rate ${encoding}/${rate}`, code: 'INVALID_QUERY' }));
+      warn(`Unsupported encoding/sample_rate ${encoding}/${rate}`, 'INVALID_QUERY');
       return void ws.close(1008, 'invalid query');
     }
-    ws.send(JSON.stringify({ type: 'Metadata', request_id: randomUUID(), model_name: url.searchParams.get('model') ?? 'aura-2-thalia-en', model_version: '2025-01-01', model_uuid: randomUUID() }));
+    ws.send(JSON.stringify({ type: 'Metadata', request_id: randomUUID(), model_name: url.searchParams.get('model') ?? 'aura-2-thalia-en', model_version: '2025-01-01', model_uuid: randomUUID() } satisfies AuraEmulatedMetadata));
     let buffer = '';
     let sequence = 0;
     const flushes: number[] = [];
@@ -74,40 +100,44 @@ export class AuraEmulator extends Emulator {
       streamer.speak(buffer);
       buffer = '';
       flushChain = flushChain.then(() => streamer.whenIdle()).then(() => {
-        if (ws.readyState === ws.OPEN && !cleared.has(id)) ws.send(JSON.stringify({ type: 'Flushed', sequence_id: id }));
+        if (ws.readyState === ws.OPEN && !cleared.has(id)) ws.send(JSON.stringify({ type: 'Flushed', sequence_id: id } satisfies AuraEmulatedAck));
       });
     };
     const cleared = new Set<number>();
     ws.on('message', (data, isBinary) => {
       const msg = isBinary ? undefined : parseJson(data);
       this.record.messages.push(msg ?? { unparsed: String(data) });
-      if (!msg || typeof msg.type !== 'string' || closing) {
-        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'Warning', description: 'Could not parse the message', code: 'INVALID_MESSAGE' }));
-        return;
-      }
+      if (!msg || typeof msg.type !== 'string' || closing) return warn('Could not parse the message', 'INVALID_MESSAGE');
       switch (msg.type) {
-        case 'Speak':
-          if (typeof msg.text !== 'string') return void ws.send(JSON.stringify({ type: 'Warning', description: 'Speak needs text', code: 'INVALID_MESSAGE' }));
+        case 'Speak': {
+          if (typeof msg.text !== 'string') return warn('Speak needs text', 'INVALID_MESSAGE');
           buffer += msg.text;
+          // Whole sentences are spoken as they arrive; Flush speaks the rest.
+          const whole = /^[\s\S]*[.!?]["')\]]*\s/.exec(buffer)?.[0];
+          if (whole) {
+            streamer.speak(whole);
+            buffer = buffer.slice(whole.length);
+          }
           return;
+        }
         case 'Flush': {
           const now = this.clock.now();
-          flushes.push(now);
           while (flushes.length && flushes[0]! < now - 60_000) flushes.shift();
-          if (flushes.length > 20) ws.send(JSON.stringify({ type: 'Warning', description: 'Too many flushes: at most 20 per 60 seconds', code: 'FLUSH_LIMIT' }));
+          if (flushes.length >= 20) return warn('Too many Flush messages: at most 20 per 60 seconds; this one is ignored', 'EXCESSIVE_FLUSH');
+          flushes.push(now);
           return flush();
         }
         case 'Clear':
           for (let i = 0; i < sequence; i++) cleared.add(i);
           buffer = '';
           streamer.clear();
-          return void ws.send(JSON.stringify({ type: 'Cleared', sequence_id: sequence }));
+          return void ws.send(JSON.stringify({ type: 'Cleared', sequence_id: sequence } satisfies AuraEmulatedAck));
         case 'Close':
+          // Closes at once, without flushing (Deepgram doc tts-ws-close).
           closing = true;
-          if (buffer.trim()) flush();
-          return void flushChain.then(() => ws.close(1000));
+          return void ws.close(1000);
         default:
-          ws.send(JSON.stringify({ type: 'Warning', description: `Unknown message type ${msg.type}`, code: 'INVALID_MESSAGE' }));
+          warn(`Unknown message type ${msg.type}`, 'INVALID_MESSAGE');
       }
     });
     ws.on('close', () => streamer.dispose());

@@ -1,10 +1,20 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
+import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
+import { TextInput } from './text-input';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
+
+/** A warning from Deepgram Aura (e.g. too many flushes). */
+export interface AuraWarning {
+  /** Deepgram's code, e.g. `EXCESSIVE_FLUSH`. */
+  code: string;
+  /** What went wrong. */
+  description: string;
+}
 
 /** Options of {@link DeepgramAuraTts}. */
 export interface DeepgramAuraTtsOptions {
@@ -21,22 +31,43 @@ export interface DeepgramAuraTtsOptions {
    * `https:` is taken as `wss:`). `/speak` is appended.
    */
   baseURL?: string;
-  /** Longest wait for audio after a flush (default 10 000 ms). */
+  /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
   stallTimeoutMs?: number;
+  /** Longest wait for `Cleared` after a cancelled reply's `Clear`; past it the socket is replaced (default 2000 ms). */
+  clearTimeoutMs?: number;
+  /** Called with each `Warning` Deepgram sends (default: `process.emitWarning`). */
+  onWarning?: (warning: AuraWarning) => void;
+}
+
+/** A server text message of Aura's WebSocket, as {@link DeepgramAuraTts} reads it. @internal */
+export interface AuraServerWire {
+  type?: string;
+  sequence_id?: number;
+  description?: string;
+  code?: string;
+  /** The shape the service has been seen sending for a flush warning. */
+  warn_code?: string;
+  warn_msg?: string;
 }
 
 /**
- * Deepgram Aura streaming TTS over one WebSocket for the whole call: each chunk is sent as
- * `Speak` + `Flush`; a reply ends when its last `Flushed` arrives; cancelling sends `Clear` and
- * drops the audio still in flight, so the socket is ready for the next reply at once.
+ * Deepgram Aura streaming TTS over one WebSocket for the whole call: each chunk is sent as a
+ * `Speak` ending in a space, and one `Flush` ends the reply (Deepgram allows 20 a minute); the reply
+ * ends on the `Flushed` that answers it. Cancelling sends `Clear` and drops everything until
+ * `Cleared` (a late `Flushed` of the cancelled reply included); the next reply waits for it, at
+ * most `clearTimeoutMs`, after which the socket is replaced. `Warning`s go to `onWarning`.
  */
 export class DeepgramAuraTts extends TtsStream {
   readonly provider = 'deepgram-aura';
   readonly sampleRate: number;
   private readonly url: string;
   private socket?: Promise<WebSocket>;
-  private onMessage?: (data: Buffer, isBinary: boolean) => void;
-  private discarding = false;
+  private onMessage?: (msg: AuraServerWire | Buffer) => void;
+  /** Flushes sent and `Flushed` received on the current socket: the n-th `Flushed` answers the n-th `Flush`. */
+  private flushesSent = 0;
+  private flushesDone = 0;
+  /** While a `Clear` waits for its `Cleared`: everything else is dropped. */
+  private clearing?: { done: Promise<void>; resolve: () => void };
 
   readonly #apiKey: string;
   readonly #options: Omit<DeepgramAuraTtsOptions, 'apiKey'>;
@@ -56,20 +87,70 @@ export class DeepgramAuraTts extends TtsStream {
   }
 
   private connection(): Promise<WebSocket> {
-    this.socket ??= openSocket(this.url, { Authorization: `Token ${this.#apiKey}` }, this.provider).then((ws) => {
+    if (this.socket) return this.socket;
+    const p = openSocket(this.url, { Authorization: `Token ${this.#apiKey}` }, this.provider).then((ws) => {
+      this.flushesSent = this.flushesDone = 0;
       ws.on('message', (data, isBinary) => {
-        if (!isBinary && this.discarding && String(data).includes('"Cleared"')) this.discarding = false;
-        else if (isBinary && this.discarding) return;
-        this.onMessage?.(data as Buffer, isBinary);
+        if (this.socket !== p) return;
+        if (isBinary) {
+          if (!this.clearing) this.onMessage?.(data as Buffer);
+          return;
+        }
+        let msg: AuraServerWire;
+        try {
+          msg = JSON.parse(String(data)) as AuraServerWire;
+        } catch {
+          return this.onMessage?.({ type: 'NotJson' });
+        }
+        if (msg.type === 'Warning' || msg.warn_code !== undefined) return this.warn({ code: String(msg.code ?? msg.warn_code ?? ''), description: String(msg.description ?? msg.warn_msg ?? '') });
+        if (msg.type === 'Cleared') {
+          this.flushesDone = this.flushesSent; // every flush before the Clear is settled
+          return this.settle();
+        }
+        if (this.clearing) return; // a cancelled reply's audio and Flushed
+        if (msg.type === 'Flushed') this.flushesDone++;
+        this.onMessage?.(msg);
       });
-      ws.on('close', () => {
+      ws.on('close', (code) => {
+        if (this.socket !== p) return;
         this.socket = undefined;
-        this.discarding = false;
+        this.settle();
+        this.onMessage?.({ type: 'Closed', code: String(code) });
       });
       return ws;
     });
-    this.socket.catch(() => (this.socket = undefined));
-    return this.socket;
+    this.socket = p;
+    p.catch(() => {
+      if (this.socket === p) this.socket = undefined;
+    });
+    return p;
+  }
+
+  private warn(w: AuraWarning): void {
+    if (this.#options.onWarning) this.#options.onWarning(w);
+    else process.emitWarning(`${this.provider}: ${w.code} ${w.description}`.trim(), 'VoxlineWarning');
+  }
+
+  private settle(): void {
+    const c = this.clearing;
+    this.clearing = undefined;
+    c?.resolve();
+  }
+
+  /** Sends `Clear`; the socket is replaced if `Cleared` does not come in time. */
+  private clear(ws: WebSocket): void {
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const c = { done, resolve };
+    this.clearing = c;
+    ws.send('{"type":"Clear"}');
+    const deadline = setTimeout(() => {
+      if (this.clearing !== c) return;
+      this.socket = undefined;
+      ws.terminate();
+      this.settle();
+    }, this.#options.clearTimeoutMs ?? 2000);
+    void done.then(() => clearTimeout(deadline));
   }
 
   override warmup(): Promise<void> {
@@ -79,6 +160,7 @@ export class DeepgramAuraTts extends TtsStream {
   override async close(): Promise<void> {
     const p = this.socket;
     this.socket = undefined;
+    this.settle();
     if (!p) return;
     try {
       const ws = await p;
@@ -92,79 +174,68 @@ export class DeepgramAuraTts extends TtsStream {
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
     const { signal } = options;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
-    const ws = await this.connection();
+    await this.clearing?.done; // a cancelled reply's Clear settles first
+    const socket = this.connection();
+    const ws = await socket;
     const provider = this.provider;
     const out = new Channel<TtsFrame>(Infinity);
-    let pending = 0;
-    let textDone = false;
+    const pcm = new Pcm16Decoder();
+    let flush: number | undefined; // the ordinal of this reply's Flush
     let finished = false;
-    let carry: Buffer | undefined;
+    let completed = false;
     const stallMs = this.#options.stallTimeoutMs ?? 10_000;
     let stall: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(stall);
-      if (pending > 0) stall = setTimeout(() => out.fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
+      stall = setTimeout(() => fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
     };
-    const finish = () => {
-      if (textDone && pending === 0 && !finished) {
-        finished = true;
+    const fail = (err: unknown) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(stall);
+      out.fail(err);
+    };
+    this.onMessage = (msg) => {
+      if (finished) return;
+      if (Buffer.isBuffer(msg)) {
+        if (flush !== undefined) arm(); // audio is owed once the reply is flushed
+        const samples = this.#options.encoding === 'mulaw' ? decodeMulaw(msg) : pcm.push(msg);
+        if (samples.length) out.offer({ samples, sampleRate: this.sampleRate });
+        return;
+      }
+      if (msg.type === 'NotJson') return fail(new ProtocolError(`${provider} sent a message that is not JSON`, { provider }));
+      if (msg.type === 'Closed') return fail(new ProviderError(`${provider} closed the stream: ${msg.code}`, { provider, status: Number(msg.code), retryable: true, code: 'connection_error' }));
+      if (msg.type === 'Flushed' && flush !== undefined && this.flushesDone > flush) {
+        finished = completed = true;
         clearTimeout(stall);
         out.close();
       }
     };
-    this.onMessage = (data, isBinary) => {
-      arm();
-      if (isBinary) {
-        let buf = data;
-        if (this.#options.encoding === 'mulaw') return void out.offer({ samples: decodeMulaw(buf), sampleRate: this.sampleRate });
-        if (carry) buf = Buffer.concat([carry, buf]);
-        carry = buf.length % 2 ? Buffer.from(buf.subarray(buf.length - 1)) : undefined;
-        const even = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
-        if (even.length) out.offer({ samples: new Int16Array(even.buffer, even.byteOffset, even.length / 2), sampleRate: this.sampleRate });
-        return;
-      }
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(String(data)) as Record<string, unknown>;
-      } catch {
-        return out.fail(new ProtocolError(`${provider} sent a message that is not JSON`, { provider }));
-      }
-      if (msg.type === 'Flushed') {
-        pending = Math.max(0, pending - 1);
-        finish();
-      }
+    const input = new TextInput();
+    const speak = (t: string) => {
+      if (!t || ws.readyState !== 1) return;
+      ws.send(JSON.stringify({ type: 'Speak', text: t }));
     };
-    const onClose = (code: number) => {
-      if (!finished) out.fail(new ProviderError(`${provider} closed the stream: ${code}`, { provider, status: code, retryable: true, code: 'connection_error' }));
-    };
-    ws.on('close', onClose);
     const stop = linkedAbort(signal);
     const pump = (async () => {
       try {
-        for await (const chunk of abortable(text, stop.signal)) {
-          if (!chunk.trim() || ws.readyState !== 1) continue;
-          ws.send(JSON.stringify({ type: 'Speak', text: chunk }));
-          ws.send('{"type":"Flush"}');
-          pending++;
-          arm();
-        }
-        textDone = true;
-        finish();
+        for await (const chunk of abortable(text, stop.signal)) speak(input.push(chunk));
+        speak(input.end());
+        if (ws.readyState !== 1) return;
+        flush = this.flushesSent++;
+        ws.send('{"type":"Flush"}');
+        arm();
       } catch (err) {
-        if (!(stop.signal.aborted && !signal?.aborted)) out.fail(err);
+        if (!(stop.signal.aborted && !signal?.aborted)) fail(err);
       }
     })();
     try {
       yield* abortable(out, signal);
     } finally {
       clearTimeout(stall);
-      ws.off('close', onClose);
       this.onMessage = undefined;
-      if (!finished && ws.readyState === 1) {
-        // Cancelled mid-reply: drop what the provider still has, and the audio already on its way.
-        this.discarding = true;
-        ws.send('{"type":"Clear"}');
-      }
+      // Cut short (cancelled, failed): drop what the provider still has, and the audio already on its way.
+      if (!completed && ws.readyState === 1 && this.socket === socket) this.clear(ws);
       finished = true;
       stop.abort();
       stop.dispose();

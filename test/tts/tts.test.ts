@@ -186,14 +186,14 @@ describe('ElevenLabsTts multi-context', () => {
 });
 
 describe('DeepgramAuraTts', () => {
-  it('speaks Speak + Flush per chunk on one socket, and Clears on cancel so the next reply is clean', async () => {
+  it('speaks a Speak per chunk and one Flush on one socket, and Clears on cancel so the next reply is clean', async () => {
     emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20, realtimeFactor: 0.3 });
     await emu.start();
     tts = new DeepgramAuraTts({ apiKey: 'dg', baseURL: (emu as AuraEmulator).baseURL, model: 'aura-2-thalia-en', sampleRate: 16000 });
     await collect(tts.synthesize(chunks('Hi.', 'Bye.')));
     expect(emu.record.connections[0]!.query).toEqual({ model: 'aura-2-thalia-en', encoding: 'linear16', sample_rate: '16000' });
     expect(emu.record.connections[0]!.headers.authorization).toBe('Token dg');
-    expect(emu.record.messages).toEqual([{ type: 'Speak', text: 'Hi.' }, { type: 'Flush' }, { type: 'Speak', text: 'Bye.' }, { type: 'Flush' }]);
+    expect(emu.record.messages).toEqual([{ type: 'Speak', text: 'Hi. ' }, { type: 'Speak', text: 'Bye. ' }, { type: 'Flush' }]);
     const ac = new AbortController();
     let n = 0;
     await (async () => { for await (const _ of tts!.synthesize(chunks('A long sentence that will be cut off after a few frames of audio.'), { signal: ac.signal })) if (++n === 2) ac.abort(); })().catch(() => {});
