@@ -12,7 +12,8 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts'],
+    // examples/testing-your-agent.ts is itself a vitest file (the one users copy).
+    include: ['test/**/*.test.ts', 'examples/testing-your-agent.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -30,9 +30,4 @@ describe('the examples that run offline', () => {
     expect('Our shop opens at nine in the morning and closes at six.'.startsWith(heard!)).toBe(true);
     expect(existsSync(join(cwd, 'cartesia.wav'))).toBe(true);
   }, 60_000);
-
-  it('testing-your-agent: its own assertions pass', async () => {
-    const { stdout } = await run('testing-your-agent.ts');
-    expect(stdout).toMatch(/^ok: /);
-  }, 60_000);
 });
