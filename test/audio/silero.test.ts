@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, sileroVad, toneSynthesizer, type VadEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
@@ -37,6 +37,30 @@ describe('Silero VAD', () => {
     const noise = Int16Array.from({ length: n }, () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return (seed % 8000) - 4000; });
     const tone = Int16Array.from({ length: n }, (_, i) => Math.round(10000 * Math.sin((2 * Math.PI * 1000 * i) / 16000)));
     for (const audio of [silence, noise, tone]) expect(await events(audio)).toEqual([]);
+  });
+
+  it('runs ONNX Runtime on one thread, sequentially, with the user\'s options on top, one shared session per model and options', async () => {
+    const ort = (await import('onnxruntime-node')) as unknown as { InferenceSession: { create: (...a: unknown[]) => Promise<unknown> } };
+    const create = vi.spyOn(ort.InferenceSession, 'create');
+    try {
+      const a = await sileroVad({ sessionOptions: { graphOptimizationLevel: 'basic' } });
+      const b = await sileroVad({ sessionOptions: { graphOptimizationLevel: 'basic' } });
+      expect(create).toHaveBeenCalledTimes(1);
+      expect(create.mock.calls[0]![1]).toEqual({ intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'basic' });
+      await sileroVad({ sessionOptions: { graphOptimizationLevel: 'basic', intraOpNumThreads: 2 } });
+      expect(create).toHaveBeenCalledTimes(2);
+      expect(create.mock.calls[1]![1]).toMatchObject({ intraOpNumThreads: 2, interOpNumThreads: 1 });
+      // sharing the session, each VAD keeps its own state: the same audio gives the same result
+      const voice = await espeakSynthesizer();
+      const speech = await voice('Hello there, testing.');
+      const samples = resample(speech.samples, speech.sampleRate, 16000);
+      const run = async (vad: typeof a) => { const out: VadEvent[] = []; for (let i = 0; i < samples.length; i += 320) out.push(...(await vad.process({ samples: samples.subarray(i, i + 320), sampleRate: 16000 }))); return out; };
+      const [ea, eb] = await Promise.all([run(a), run(b)]);
+      expect(ea.length).toBeGreaterThan(0);
+      expect(eb).toEqual(ea);
+    } finally {
+      create.mockRestore();
+    }
   });
 
   it('is optional: a missing model is a ConfigError naming what to install', async () => {
