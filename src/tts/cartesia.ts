@@ -235,11 +235,18 @@ export class CartesiaTts extends TtsStream {
         } catch {
           // handled below
         }
+        const deliver = (route: Route | undefined, m: Parameters<Route>[0]) => {
+          try {
+            route?.(m);
+          } catch (err) {
+            route?.({ fault: new ProtocolError(`${this.provider} sent a message voxline could not read`, { provider: this.provider, cause: err }) });
+          }
+        };
         if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') {
           const fault = new ProtocolError(`${this.provider} sent a message that is not a JSON object with a type`, { provider: this.provider });
-          for (const route of [...this.routes.values()]) route({ fault });
-        } else if (typeof msg.context_id === 'string') this.routes.get(msg.context_id)?.(msg); // audio of a cancelled context is dropped
-        else for (const route of [...this.routes.values()]) route(msg);
+          for (const route of [...this.routes.values()]) deliver(route, { fault });
+        } else if (typeof msg.context_id === 'string') deliver(this.routes.get(msg.context_id), msg); // audio of a cancelled context is dropped
+        else for (const route of [...this.routes.values()]) deliver(route, msg);
       });
       ws.on('close', (code, reason) => {
         if (this.socketPromise === p) this.socketPromise = undefined;
@@ -364,6 +371,7 @@ export class CartesiaTts extends TtsStream {
     const begin = () => {
       ctx = randomUUID();
       base = audioMs;
+      carry = undefined;
       this.routes.set(ctx, onMessage);
     };
     begin();

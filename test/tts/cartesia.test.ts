@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, wordsToAlignment, type TtsFrame, type TtsStream } from '../../src/index';
+import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, wordsToAlignment, type TtsFrame, type TtsStream } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
@@ -146,6 +146,15 @@ describe('CartesiaTts', () => {
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ provider: 'cartesia', status: 429, code: 'rate_limited', providerCode: 'concurrency_limit_exceeded', retryable: true });
     expect(err.message).toContain('Concurrency limit exceeded');
+  });
+
+  it('a message that is not JSON fails the reply with a ProtocolError, and the next reply works', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL });
+    emu.inject({ malformed: true });
+    const err = await collect(tts.synthesize(chunks('Hello there.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(ProtocolError);
+    expect(spokenText(await collect(tts.synthesize(chunks('Again.'))))).toBe('Again. ');
   });
 
   it('refuses a wrong key with AuthError, the key not in the message', async () => {
