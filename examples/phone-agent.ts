@@ -3,14 +3,15 @@
 // Run: AIGATEWAY_API_KEY=... TWILIO_AUTH_TOKEN=... PUBLIC_HOST=agent.example.com npx tsx examples/phone-agent.ts
 import { createServer } from 'node:http';
 import { VoiceSession, gateway } from 'voxline';
-import { twilioHandler, twiml } from 'voxline/adapters';
+import { twilioHandler, twiml, validateTwilioSignature } from 'voxline/adapters';
 
 const host = process.env.PUBLIC_HOST ?? 'localhost:8080';
+const authToken = process.env.TWILIO_AUTH_TOKEN ?? '';      // required: twilioHandler refuses to start without it
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
 
 // #region phone
 const media = twilioHandler({
-  authToken: process.env.TWILIO_AUTH_TOKEN,            // checks X-Twilio-Signature
+  authToken,                                           // checks X-Twilio-Signature on every upgrade
   publicUrl: `wss://${host}/media`,
   onCall: async (call) => {
     const { callSid } = await call.started;
@@ -27,8 +28,15 @@ const media = twilioHandler({
 });
 
 const server = createServer((req, res) => {
-  // Twilio's voice webhook: connect the call to the media stream.
-  res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(`wss://${host}/media`));
+  // Twilio's voice webhook (a signed POST): connect the call to the media stream.
+  let body = '';
+  req.on('data', (d) => (body += d));
+  req.on('end', () => {
+    const params = Object.fromEntries(new URLSearchParams(body));
+    const signature = req.headers['x-twilio-signature'] as string | undefined;
+    if (req.method !== 'POST' || !validateTwilioSignature(authToken, `https://${host}${req.url}`, params, signature)) return void res.writeHead(403).end();
+    res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(`wss://${host}/media`));   // never a URL from a request header
+  });
 });
 server.on('upgrade', (req, socket, head) => media.handleUpgrade(req, socket, head));
 server.listen(8080);

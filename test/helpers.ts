@@ -1,3 +1,5 @@
+import { createHmac } from 'node:crypto';
+import { createServer as createNetServer } from 'node:net';
 import { toneSynthesizer } from '../src/index';
 import type { AudioFrame, TtsFrame, TtsStream } from '../src/index';
 
@@ -13,6 +15,21 @@ export async function utteranceFrames(speechMs: number, leadMs = 200, tailMs = 6
   for (let i = 0; i + per <= total.length; i += per) frames.push({ samples: total.slice(i, i + per), sampleRate: rate });
   return frames;
 }
+
+/** Twilio's `X-Twilio-Signature` of a request to `url` with these POST parameters. */
+export function twilioSignature(authToken: string, url: string, params: Record<string, string> = {}): string {
+  const data = url + Object.keys(params).sort().map((k) => k + params[k]).join('');
+  return createHmac('sha1', authToken).update(data).digest('base64');
+}
+
+/** A TCP port free on 127.0.0.1 a moment ago. */
+export const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createNetServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

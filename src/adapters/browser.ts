@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { EventEmitter } from 'eventemitter3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
-import { AudioFormatError, ProtocolError } from '../errors';
+import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel } from '../streams/channel';
 import { CallGuard, type CallLimits, callHook } from './guard';
@@ -199,11 +199,17 @@ export class BrowserOutput implements AudioOutput {
 export interface BrowserHandlerOptions extends CallLimits {
   /** Called for every accepted connection. A hook that throws (or rejects) ends that call only. */
   onCall(call: BrowserCall, request: IncomingMessage): void | Promise<void>;
-  /** Decides whether a connection may open (cookies, tokens...). Default: allow. A hook that throws refuses the connection (401). */
-  authorize?(request: IncomingMessage): boolean | Promise<boolean>;
   /**
-   * Origins allowed to connect, e.g. `['https://app.example.com']`. By default only same-origin
-   * pages (Origin's host equals the Host header) and clients that send no Origin.
+   * Decides whether a connection may open (a session cookie, a token in the URL...). Required,
+   * unless `public` says otherwise. A hook that throws refuses the connection (401).
+   */
+  authorize?(request: IncomingMessage): boolean | Promise<boolean>;
+  /** Lets anyone open calls, without an `authorize` hook (a public demo). Default false. */
+  public?: boolean;
+  /**
+   * Origins allowed to connect, e.g. `['https://app.example.com']`; when set, a client that sends
+   * no `Origin` is refused too. By default only same-origin pages (Origin's host equals the Host
+   * header) and clients that send no Origin (not browsers).
    */
   allowedOrigins?: string[];
   /** Largest message accepted (default 64 KiB). */
@@ -214,16 +220,15 @@ export interface BrowserHandlerOptions extends CallLimits {
 
 /** A WebSocket endpoint for browser pages using the client from {@link BROWSER_CLIENT_JS}. */
 export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
+  if (typeof options?.authorize !== 'function' && options?.public !== true) throw new ConfigError('browserHandler needs an authorize(request) hook (or `public: true` to let anyone call)');
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
   const refuse = (socket: Duplex, status: number, text: string): void => void socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   return {
     wss,
     async handleUpgrade(req, socket, head) {
       const origin = req.headers.origin;
-      if (origin) {
-        const allowed = options.allowedOrigins ? options.allowedOrigins.includes(origin) : safeHost(origin) === req.headers.host;
-        if (!allowed) return refuse(socket, 403, 'Forbidden');
-      }
+      const allowed = options.allowedOrigins ? origin !== undefined && options.allowedOrigins.includes(origin) : !origin || safeHost(origin) === req.headers.host;
+      if (!allowed) return refuse(socket, 403, 'Forbidden');
       const authorize = options.authorize;
       if (authorize && !(await callHook(() => authorize(req)).catch(() => false))) return refuse(socket, 401, 'Unauthorized');
       if (socket.destroyed) return; // the client left while the hook ran

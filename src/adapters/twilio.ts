@@ -6,7 +6,7 @@ import { EventEmitter } from 'eventemitter3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AudioFrame } from '../audio/frame';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
-import { AudioFormatError, ProtocolError } from '../errors';
+import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import { Channel, sleep } from '../streams/channel';
 import { CallGuard, type CallLimits, callHook } from './guard';
 import { Pacer } from './playback';
@@ -221,8 +221,16 @@ export class TwilioOutput implements AudioOutput {
 export interface TwilioHandlerOptions extends CallLimits {
   /** Called for every call. A hook that throws (or rejects) ends that call only. */
   onCall(call: TwilioCall, request: IncomingMessage): void | Promise<void>;
-  /** Validates `X-Twilio-Signature` on the upgrade with this auth token. */
+  /**
+   * The account's auth token: `X-Twilio-Signature` is checked on every upgrade and connections
+   * without a valid one are refused (403). Required, unless `unsigned` says otherwise.
+   */
   authToken?: string;
+  /**
+   * Accepts connections without checking their signature (tests, or a proxy in front that checks
+   * it). Anyone who finds the URL can then open calls on your providers' bill. Default false.
+   */
+  unsigned?: boolean;
   /** The public URL Twilio connects to (needed to validate signatures behind a proxy). */
   publicUrl?: string;
   /** Largest message accepted (default 64 KiB). */
@@ -234,6 +242,7 @@ export interface TwilioHandlerOptions extends CallLimits {
  * `upgrade` event, or `wss` directly.
  */
 export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
+  if (!options?.authToken && !options?.unsigned) throw new ConfigError('twilioHandler needs the Twilio authToken to check signatures (or `unsigned: true` to accept anyone)');
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const call = new TwilioCall(ws, options);

@@ -1,11 +1,11 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type Span, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import { EventEmitter } from 'eventemitter3';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
 import type { CallLimits } from '../adapters/guard';
-import { type TwilioCall, twilioHandler, twiml } from '../adapters/twilio';
+import { type TwilioCall, twilioHandler, twiml, validateTwilioSignature } from '../adapters/twilio';
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import { ConfigError, VoxlineError } from '../errors';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
@@ -34,10 +34,18 @@ export interface VoiceServerOptions {
   maxCalls?: number;
   /** Limits on each call's socket: start and idle timeouts, heartbeats, input rate (see {@link CallLimits}). */
   limits?: CallLimits;
-  /** Twilio: the public base URL Twilio reaches (e.g. `https://agent.example.com`), and the auth token to check signatures. */
-  twilio?: { publicUrl?: string; authToken?: string };
-  /** Browsers: origins allowed and an authorisation hook (see `browserHandler`). */
-  browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize'>;
+  /**
+   * Phone calls through Twilio (off unless given): `POST /twiml` and the media stream at
+   * `/twilio`. `publicUrl` is the base URL Twilio reaches (e.g. `https://agent.example.com`): the
+   * stream URL in the TwiML is built from it, never from a request header, and signatures are
+   * checked against it. `authToken` checks `X-Twilio-Signature` on the webhook and the upgrade.
+   */
+  twilio?: { publicUrl: string; authToken: string };
+  /**
+   * Browser calls at `/browser` (off unless given): an `authorize(request)` hook, or `public: true`
+   * to let anyone call; `allowedOrigins` (see `browserHandler`).
+   */
+  browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize' | 'public'>;
   /** How long a drain lets calls finish before ending them (default 30 000 ms). */
   drainTimeoutMs?: number;
   /** After `drainTimeoutMs`, how long ending the remaining calls may take before their sockets are cut (default 5000 ms). */
@@ -86,6 +94,10 @@ export interface VoiceServer extends EventEmitter<VoiceServerEvents> {
 export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   if (typeof options?.agent !== 'function') throw new ConfigError('createVoiceServer needs an agent factory');
   const maxCalls = options.maxCalls ?? 100;
+  const tw = options.twilio;
+  if (tw && (!tw.authToken || typeof tw.authToken !== 'string')) throw new ConfigError('createVoiceServer: twilio needs the account authToken (X-Twilio-Signature is checked on every request)');
+  if (tw && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(tw.publicUrl ?? '')) throw new ConfigError('createVoiceServer: twilio needs publicUrl, the http(s) base URL Twilio reaches (e.g. https://agent.example.com)');
+  const publicUrl = tw?.publicUrl.replace(/\/+$/, '');
   const registry = options.registry ?? new Registry();
   if (!options.registry) collectDefaultMetrics({ register: registry }); // CPU, memory, event-loop lag
   const m = {
@@ -162,10 +174,12 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     turn.end(at(t.firstAudioOut ?? t.sttFinal));
   };
 
+  const streamUrl = `${publicUrl?.replace(/^http/, 'ws')}/twilio`;
   const twilio = twilioHandler({
     ...options.limits,
-    authToken: options.twilio?.authToken,
-    publicUrl: options.twilio?.publicUrl ? `${options.twilio.publicUrl.replace(/^http/, 'ws')}/twilio` : undefined,
+    authToken: tw?.authToken,
+    unsigned: !tw, // the endpoint is off then (404)
+    publicUrl: streamUrl,
     onCall: async (call: TwilioCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'twilio', code: e.code }));
       const start = await call.started;
@@ -176,6 +190,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     ...options.limits,
     allowedOrigins: options.browser?.allowedOrigins,
     authorize: options.browser?.authorize,
+    public: options.browser ? options.browser.public : true, // the endpoint is off then (404)
     onCall: async (call: BrowserCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'browser', code: e.code }));
       await call.started;
@@ -195,15 +210,36 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       return;
     }
     if (path === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
-    if (path === '/twiml') {
-      const base = options.twilio?.publicUrl ?? `https://${req.headers.host}`;
-      return void res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(`${base.replace(/^http/, 'ws')}/twilio`));
-    }
+    if (path === '/twiml' && tw) return void answerTwiml(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
+  /** Twilio's voice webhook: signed POSTs only; the TwiML connects the call to `/twilio`. */
+  const answerTwiml = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('POST only');
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 64 * 1024) return void chunks.push(c);
+      if (!res.headersSent) res.writeHead(413, { connection: 'close' }).end();
+      req.destroy();
+    });
+    req.on('end', () => {
+      if (res.headersSent) return;
+      const params: Record<string, string> = {};
+      for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) params[k] = v;
+      const signature = req.headers['x-twilio-signature'];
+      if (!validateTwilioSignature(tw!.authToken, `${publicUrl}${req.url ?? '/twiml'}`, params, typeof signature === 'string' ? signature : undefined)) {
+        m.refused.inc();
+        return void res.writeHead(403, { 'content-type': 'text/plain' }).end('invalid signature');
+      }
+      res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(streamUrl));
+    });
+  };
+
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
-    const handler = path === '/twilio' ? twilio : path === '/browser' ? browser : undefined;
+    const handler = path === '/twilio' && tw ? twilio : path === '/browser' && options.browser ? browser : undefined;
     if (!handler) return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     if (!canAccept()) {
       m.refused.inc();

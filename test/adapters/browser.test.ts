@@ -22,7 +22,7 @@ const PAGE = `<!doctype html><html><body><h1>voxline</h1><div id="transcript"></
 </script></body></html>`;
 
 async function serve(onCall: (call: BrowserCall) => void | Promise<void>, options: Partial<Parameters<typeof browserHandler>[0]> = {}): Promise<{ server: Server; url: string }> {
-  const handler = browserHandler({ onCall, ...options });
+  const handler = browserHandler({ onCall, ...(options.authorize ? {} : { public: true }), ...options });
   const server = createServer((req, res) => {
     if (req.url === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
     res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);

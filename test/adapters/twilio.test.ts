@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 async function serve(onCall: (call: TwilioCall) => void | Promise<void>, authToken?: string): Promise<string> {
-  const handler = twilioHandler({ onCall, authToken });
+  const handler = twilioHandler({ onCall, authToken, unsigned: !authToken });
   handler.wss.on('connection', (ws) => sockets.push(ws));
   server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml('wss://example.test/media')));
   server.on('upgrade', (req, socket, head) => handler.handleUpgrade(req, socket, head));

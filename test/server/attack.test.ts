@@ -9,10 +9,11 @@ import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { WebSocketServer } from 'ws';
 import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, TimeoutError, VoxlineError, abortable, createVoiceServer, toneSynthesizer, type AudioFrame, type VoiceServer, type VoiceServerOptions } from '../../src/index';
-import { twilioHandler, type TwilioCall } from '../../src/adapters/index';
+import { browserHandler, twilioHandler, type TwilioCall } from '../../src/adapters/index';
+import { ConfigError } from '../../src/errors';
 import type { Channel } from '../../src/streams/channel';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
-import { sleep } from '../helpers';
+import { freePort, sleep, twilioSignature } from '../helpers';
 
 const root = join(__dirname, '..', '..');
 let cleanup: (() => unknown)[] = [];
@@ -39,11 +40,16 @@ async function serve(options: Partial<VoiceServerOptions> = {}, withProviders = 
       tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     });
   }
-  const vs: VoiceServer = createVoiceServer({ agent, drainTimeoutMs: 2000, ...options });
-  const port = await vs.listen(0, '127.0.0.1');
+  const port = await freePort();
+  const vs: VoiceServer = createVoiceServer({ agent, drainTimeoutMs: 2000, twilio: { publicUrl: `http://127.0.0.1:${port}`, authToken: TOKEN }, browser: { public: true }, ...options });
+  await vs.listen(port, '127.0.0.1');
   cleanup.push(() => vs.drain());
   return { vs, dg, http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
 }
+
+const TOKEN = 'twilio-auth-token';
+/** The headers Twilio sends when opening the media stream at `url`. */
+const signed = (url: string) => ({ headers: { 'x-twilio-signature': twilioSignature(TOKEN, url) } });
 
 /** Opens a WebSocket: the socket once open, or the HTTP status that refused it. */
 function open(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket | number> {
@@ -92,7 +98,7 @@ describe('attack suite', () => {
 
   it('3. media before start is refused, a silent socket is closed, and the input queue is bounded', async () => {
     const { ws } = await serve({ limits: { startTimeoutMs: 300 } });
-    const early = (await open(`${ws}/twilio`)) as WebSocket;
+    const early = (await open(`${ws}/twilio`, signed(`${ws}/twilio`))) as WebSocket;
     const media = JSON.stringify({ event: 'media', media: { payload: Buffer.alloc(160, 0xff).toString('base64') } });
     for (let i = 0; i < 100; i++) early.send(media);
     expect(await closed(early)).toBe(1008);
@@ -103,7 +109,7 @@ describe('attack suite', () => {
 
     // A call whose session never reads its input: the queue stops at its bound.
     let call!: TwilioCall;
-    const handler = twilioHandler({ onCall: (c) => void (call = c), maxQueuedFrames: 50, burstMs: 60_000 });
+    const handler = twilioHandler({ onCall: (c) => void (call = c), maxQueuedFrames: 50, burstMs: 60_000, unsigned: true });
     const { createServer } = await import('node:http');
     const server = createServer();
     server.on('upgrade', (req, socket, head) => void handler.handleUpgrade(req, socket, head));
@@ -330,6 +336,50 @@ describe('attack suite: providers and streams', () => {
   });
 });
 
+describe('attack suite: secure defaults (14)', () => {
+  it('refuses to build an endpoint that anyone could use', () => {
+    expect(() => twilioHandler({ onCall: () => {} })).toThrow(ConfigError);
+    expect(() => browserHandler({ onCall: () => {} })).toThrow(ConfigError);
+    expect(() => createVoiceServer({ agent: () => ({}) as never, twilio: { publicUrl: 'https://a.test' } as never })).toThrow(/authToken/);
+    expect(() => createVoiceServer({ agent: () => ({}) as never, twilio: { authToken: 't' } as never })).toThrow(/publicUrl/);
+  });
+
+  it('checks the Twilio signature on the webhook and the upgrade; the stream URL never comes from a header', async () => {
+    const { http, ws } = await serve();
+    expect(await open(`${ws}/twilio`)).toBe(403);
+    expect(await open(`${ws}/twilio`, { headers: { 'x-twilio-signature': twilioSignature('wrong token', `${ws}/twilio`) } })).toBe(403);
+    expect((await fetch(`${http}/twiml`)).status).toBe(405);
+    const form = { CallSid: 'CA1', From: '+15550100' };
+    expect((await fetch(`${http}/twiml`, { method: 'POST', body: new URLSearchParams(form) })).status).toBe(403);
+    // A signed webhook, sent with a forged Host: the TwiML still points at publicUrl.
+    const { request } = await import('node:http');
+    const body = new URLSearchParams(form).toString();
+    const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(`${http}/twiml`, { method: 'POST', headers: { host: 'evil.test', 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilioSignature(TOKEN, `${http}/twiml`, form) } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain(`<Stream url="${ws}/twilio"`);
+    expect(answer.text).not.toContain('evil.test');
+  });
+
+  it('serves only the endpoints configured, and refuses a missing Origin when origins are configured', async () => {
+    const { ws, http } = await serve({ twilio: undefined, browser: { public: true, allowedOrigins: ['https://app.test'] } });
+    expect(await open(`${ws}/twilio`)).toBe(404);
+    expect((await fetch(`${http}/twiml`, { method: 'POST' })).status).toBe(404);
+    expect(await open(`${ws}/browser`)).toBe(403); // no Origin
+    expect(await open(`${ws}/browser`, { headers: { origin: 'https://evil.test' } })).toBe(403);
+    expect(await open(`${ws}/browser`, { headers: { origin: 'https://app.test' } })).toBeInstanceOf(WebSocket);
+    const { ws: ws2 } = await serve({ browser: undefined });
+    expect(await open(`${ws2}/browser`)).toBe(404);
+  });
+});
+
 describe('errors that mislead', () => {
   it('an unreachable STT is reported as a refused connection, not "1006"', async () => {
     const tcp: TcpServer = createTcpServer();
@@ -354,7 +404,7 @@ describe('errors that mislead', () => {
 
   it('a Twilio media format that is not mu-law ends the stream with a typed error', async () => {
     const { ws, http } = await serve();
-    const phone = (await open(`${ws}/twilio`)) as WebSocket;
+    const phone = (await open(`${ws}/twilio`, signed(`${ws}/twilio`))) as WebSocket;
     phone.send(JSON.stringify({ event: 'start', streamSid: 'MZ1', start: { callSid: 'CA1', mediaFormat: { encoding: 'audio/l16', sampleRate: 16000, channels: 1 } } }));
     expect(await closed(phone)).toBe(1003);
     expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_provider_errors_total\{provider="twilio",code="audio_format_error"\} 1/);
@@ -368,6 +418,7 @@ describe('errors that mislead', () => {
         call = c;
         c.on('error', (e) => errors.push(e));
       },
+      unsigned: true,
     });
     const { createServer } = await import('node:http');
     const server = createServer();

@@ -35,6 +35,7 @@ describe('OpenTelemetry', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 60 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const vs = createVoiceServer({
+      browser: { public: true },
       agent: () => ({
         stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
         llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),

@@ -1,13 +1,17 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, createVoiceServer, toneSynthesizer, type VoiceServer } from '../../src/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, TwilioCallEmulator } from '../../src/testing/index';
+import { freePort, twilioSignature } from '../helpers';
 import { browserCall } from './call-client';
+
+const TOKEN = 'twilio-auth-token';
 
 let emus: { close(): Promise<void> }[] = [];
 let vs: VoiceServer | undefined;
 afterEach(async () => { await vs?.drain(); vs = undefined; await Promise.all(emus.map((e) => e.close())); emus = []; });
 
 async function setup(maxCalls = 10) {
+  const port = await freePort();
   const dg = new DeepgramEmulator({ script: ['check my order please'] });
   const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50 });
   const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
@@ -16,13 +20,15 @@ async function setup(maxCalls = 10) {
   vs = createVoiceServer({
     maxCalls,
     drainTimeoutMs: 3000,
+    twilio: { publicUrl: `http://127.0.0.1:${port}`, authToken: TOKEN },
+    browser: { public: true },
     agent: () => ({
       stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
       tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     }),
   });
-  const port = await vs.listen(0, '127.0.0.1');
+  await vs.listen(port, '127.0.0.1');
   return { http: `http://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${port}` };
 }
 
@@ -31,11 +37,13 @@ describe('createVoiceServer', () => {
     const { http, ws } = await setup();
     expect(await (await fetch(`${http}/healthz`)).text()).toBe('ok');
     expect((await fetch(`${http}/readyz`)).status).toBe(200);
-    expect(await (await fetch(`${http}/twiml`, { method: 'POST' })).text()).toContain(`<Stream url="wss://127.0.0.1:`);
+    const form = { CallSid: 'CA1', From: '+15550100' };
+    const signed = await fetch(`${http}/twiml`, { method: 'POST', body: new URLSearchParams(form), headers: { 'x-twilio-signature': twilioSignature(TOKEN, `${http}/twiml`, form) } });
+    expect(await signed.text()).toContain(`<Stream url="${ws}/twilio"`);
     const call = await browserCall(`${ws}/browser`);
     expect(call.transcript).toEqual(['user: check my order please', 'agent: You said: check my order please. How else can I help?']);
     expect(call.audioBytes).toBeGreaterThan(16000);
-    const phone = new TwilioCallEmulator({ url: `${ws}/twilio` });
+    const phone = new TwilioCallEmulator({ url: `${ws}/twilio`, headers: { 'X-Twilio-Signature': twilioSignature(TOKEN, `${ws}/twilio`) } });
     await phone.connect();
     await phone.silence(100);
     await phone.say([await toneSynthesizer({ sampleRate: 8000, msPerChar: 45 })('check my order please')]);
