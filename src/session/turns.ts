@@ -107,7 +107,8 @@ export class TurnTaker {
       case 'speech_started':
         this.clock.clearTimeout(this.silenceTimer);
         this.host.speechStarted('stt');
-        if (bargeIn && bargeIn.minWords === 0) this.host.bargeIn(this.clock.now(), false);
+        // A provider's own turn start (Flux StartOfTurn) is a barge-in signal that needs no words.
+        if (bargeIn && (bargeIn.minWords === 0 || ev.turnStart)) this.host.bargeIn(this.clock.now(), false);
         return;
       case 'interim':
         this.host.transcript(ev.text, false);

@@ -31,3 +31,15 @@ export interface DeepgramUtteranceEndWire {
   type: 'UtteranceEnd';
   last_word_end: number;
 }
+
+/** Flux (`/v2/listen`) `TurnInfo`: the state of the current turn. */
+export interface DeepgramFluxTurnInfoWire {
+  type: 'TurnInfo';
+  event: string;
+  turn_index: number;
+  audio_window_start: number;
+  audio_window_end: number;
+  transcript: string;
+  words: { word: string; confidence: number; start?: number; end?: number }[];
+  end_of_turn_confidence: number;
+}

@@ -11,7 +11,15 @@ export interface SttWord {
 
 /** What a speech-to-text stream reports. Times are seconds of audio since it started. */
 export type SttEvent =
-  | { type: 'speech_started'; timestamp: number }
+  | {
+      type: 'speech_started';
+      timestamp: number;
+      /**
+       * The provider's own turn model started a user turn (Deepgram Flux `StartOfTurn`): a
+       * barge-in signal that needs no words.
+       */
+      turnStart?: boolean;
+    }
   | { type: 'interim'; text: string; words: SttWord[] }
   | {
       type: 'final';
@@ -24,7 +32,25 @@ export type SttEvent =
       /** End of the audio this result covers, in seconds. */
       end: number;
     }
-  | { type: 'utterance_end'; lastWordEnd: number };
+  | { type: 'utterance_end'; lastWordEnd: number }
+  | {
+      /**
+       * The provider thinks the user's turn has probably ended (Deepgram Flux `EagerEndOfTurn`):
+       * a reply may be prepared on `text`, but not played yet. Either a `final` with
+       * `endOfTurn: true` follows (Flux guarantees the same text), or a `turn_resumed`.
+       */
+      type: 'eager_end_of_turn';
+      text: string;
+      words: SttWord[];
+      /** Start of the audio of the turn, in seconds. */
+      start: number;
+      /** End of the audio transcribed so far, in seconds. */
+      end: number;
+    }
+  | {
+      /** The user went on after an `eager_end_of_turn` (Flux `TurnResumed`): drop what was prepared. */
+      type: 'turn_resumed';
+    };
 
 /** Options of a transcription. */
 export interface TranscribeOptions {
@@ -77,6 +103,9 @@ export function shiftSttEvent(ev: SttEvent, by: number): SttEvent {
     case 'interim':
       return { ...ev, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
     case 'final':
+    case 'eager_end_of_turn':
       return { ...ev, start: ev.start + by, end: ev.end + by, words: ev.words.map((w) => ({ ...w, start: w.start + by, end: w.end + by })) };
+    case 'turn_resumed':
+      return ev;
   }
 }

@@ -67,7 +67,8 @@ export class WsTranscription implements Transcription {
   private readonly out = new Channel<SttEvent>(1024);
   private readonly pending: Chunk[] = [];
   private readonly stop = new AbortController();
-  private readonly ended: Promise<void>;
+  /** Resolves once the transcription has ended, however it ended. */
+  protected readonly ended: Promise<void>;
   private resolveEnded!: () => void;
   private ws?: WebSocket;
   private audioSec = 0;
@@ -97,7 +98,17 @@ export class WsTranscription implements Transcription {
   }
 
   finalize(): void {
-    if (this.#proto.finalizeMessage && !this.ending && this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.#proto.finalizeMessage);
+    if (this.#proto.finalizeMessage) this.sendControl(this.#proto.finalizeMessage);
+  }
+
+  /**
+   * Sends a text control message now, if the socket is open and the transcription is not ending;
+   * returns whether it was sent. For protocol-specific subclasses.
+   */
+  protected sendControl(message: string): boolean {
+    if (this.ending || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(message);
+    return true;
   }
 
   /**

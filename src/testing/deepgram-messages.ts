@@ -56,3 +56,61 @@ export function metadataMessage(requestId: string, durationSec: number, channels
 export function schemaErrorMessage(description: string, message: string) {
   return { type: 'Error' as const, variant: 'SchemaError', description, message };
 }
+
+/** Flux (`/v2/listen`) `Connected`: the first message of a connection. */
+export function fluxConnectedMessage(requestId: string, sequenceId: number) {
+  return { type: 'Connected' as const, request_id: requestId, sequence_id: sequenceId };
+}
+
+/** One word of a Flux transcript. */
+export interface FluxWord {
+  word: string;
+  confidence: number;
+  start: number;
+  end: number;
+}
+
+/** Flux `TurnInfo`: one turn event with the turn's transcript so far. */
+export function fluxTurnInfoMessage(
+  requestId: string,
+  sequenceId: number,
+  event: 'StartOfTurn' | 'Update' | 'EagerEndOfTurn' | 'TurnResumed' | 'EndOfTurn',
+  turn: { index: number; start: number; end: number; words: FluxWord[]; confidence: number; trigger?: 'model' | 'manual' | 'timeout' },
+) {
+  return {
+    type: 'TurnInfo' as const,
+    request_id: requestId,
+    sequence_id: sequenceId,
+    event,
+    turn_index: turn.index,
+    audio_window_start: turn.start,
+    audio_window_end: turn.end,
+    transcript: turn.words.map((w) => w.word).join(' '),
+    words: turn.words,
+    end_of_turn_confidence: turn.confidence,
+    // Present on every EndOfTurn and only there.
+    ...(event === 'EndOfTurn' ? { trigger: turn.trigger ?? 'model' } : {}),
+  };
+}
+
+/** Flux's end-of-turn thresholds as `ConfigureSuccess` reports them. */
+export interface FluxThresholds {
+  eot_threshold?: number;
+  eager_eot_threshold?: number;
+  eot_timeout_ms?: number;
+}
+
+/** Flux `ConfigureSuccess`: the settings now in force. */
+export function fluxConfigureSuccessMessage(requestId: string, sequenceId: number, thresholds: FluxThresholds, keyterms: string[]) {
+  return { type: 'ConfigureSuccess' as const, request_id: requestId, thresholds, keyterms, sequence_id: sequenceId };
+}
+
+/** Flux `ConfigureFailure`. */
+export function fluxConfigureFailureMessage(requestId: string, sequenceId: number) {
+  return { type: 'ConfigureFailure' as const, request_id: requestId, sequence_id: sequenceId };
+}
+
+/** Flux `Error` (fatal; the connection closes after it). */
+export function fluxErrorMessage(sequenceId: number, code: string, description: string) {
+  return { type: 'Error' as const, sequence_id: sequenceId, code, description };
+}

@@ -8,6 +8,7 @@ export * from './emulator';
 export * from './stt-engine';
 export * from './tts-engine';
 export * from './deepgram';
+export * from './deepgram-flux';
 export * from './elevenlabs';
 export * from './cartesia';
 export * from './openai';

@@ -12,14 +12,21 @@ type IsAny<T> = 0 extends 1 & T ? true : false;
  */
 export type KeysWithin<W, O> =
   IsAny<O> extends true ? true
-  : W extends readonly (infer WE)[] ? (NonNullable<O> extends readonly (infer OE)[] ? KeysWithin<WE, OE> : false)
+  : W extends readonly (infer WE)[]
+    ? [ArrayOf<O>] extends [never] ? false : KeysWithin<WE, ArrayOf<O>[number]>
   : W extends object
-    ? [Exclude<keyof W, keyof NonNullable<O>>] extends [never]
-      ? false extends { [K in keyof W]-?: K extends keyof NonNullable<O> ? KeysWithin<NonNullable<W[K]>, NonNullable<NonNullable<O>[K]>> : false }[keyof W]
-        ? false
-        : true
-      : false
+    ? [ObjectOf<O>] extends [never] ? false
+      : [Exclude<keyof W, keyof ObjectOf<O>>] extends [never]
+        ? false extends { [K in keyof W]-?: K extends keyof ObjectOf<O> ? KeysWithin<NonNullable<W[K]>, NonNullable<ObjectOf<O>[K]>> : false }[keyof W]
+          ? false
+          : true
+        : false
     : true;
+
+/** The array members of a (possibly union) official type, e.g. `string[]` of `string | string[]`. */
+type ArrayOf<O> = Extract<NonNullable<O>, readonly unknown[]>;
+/** The object members of a (possibly union) official type, arrays and primitives left out. */
+type ObjectOf<O> = Exclude<Extract<NonNullable<O>, object>, readonly unknown[]>;
 
 /**
  * What a client reads (`W`) is what the official type provides: the official type is assignable

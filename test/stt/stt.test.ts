@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthError, DeepgramStt, ProviderError, gateway, type SttEvent, type SttStream, AbortError, ProtocolError } from '../../src/index';
-import { DeepgramEmulator, GatewayEmulator } from '../../src/testing/index';
+import { AuthError, DeepgramFluxStt, DeepgramStt, ProviderError, gateway, type SttEvent, type SttStream, AbortError, ProtocolError } from '../../src/index';
+import { DeepgramEmulator, DeepgramFluxEmulator, GatewayEmulator } from '../../src/testing/index';
 import type { AudioFrame } from '../../src/index';
 import { collect, paced, utteranceFrames, sleep } from '../helpers';
 
-let emu: DeepgramEmulator | GatewayEmulator;
+let emu: DeepgramEmulator | GatewayEmulator | DeepgramFluxEmulator;
 afterEach(() => emu?.close());
 
 async function* concat(...parts: ReturnType<typeof utteranceFrames>[]) {
@@ -12,9 +12,10 @@ async function* concat(...parts: ReturnType<typeof utteranceFrames>[]) {
 }
 
 /** Each STT provider must pass the same behaviour checks. */
-const providers: [string, () => Promise<{ stt: SttStream; emu: DeepgramEmulator | GatewayEmulator }>][] = [
+const providers: [string, () => Promise<{ stt: SttStream; emu: DeepgramEmulator | GatewayEmulator | DeepgramFluxEmulator }>][] = [
   ['deepgram', async () => { const e = new DeepgramEmulator({ apiKey: 'dg', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: new DeepgramStt({ apiKey: 'dg', baseURL: e.baseURL }) }; }],
   ['gateway', async () => { const e = new GatewayEmulator({ apiKey: 'sk-aig', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: gateway({ apiKey: 'sk-aig', baseURL: e.baseURL }).stt('deepgram/nova-3') }; }],
+  ['deepgram flux', async () => { const e = new DeepgramFluxEmulator({ apiKey: 'dg', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: new DeepgramFluxStt({ apiKey: 'dg', baseURL: e.baseURL }) }; }],
   ['gateway realtime', async () => { const e = new GatewayEmulator({ apiKey: 'sk-aig', script: ['first thing', 'second thing'] }); await e.start(); return { emu: e, stt: gateway({ apiKey: 'sk-aig', baseURL: e.baseURL }).stt('deepgram/nova-3', { realtime: true }) }; }],
 ];
 
