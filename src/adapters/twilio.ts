@@ -268,12 +268,18 @@ export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
  * Checks Twilio's `X-Twilio-Signature` as twilio-node's `validateRequest` does: base64
  * HMAC-SHA1, keyed by the auth token, of the URL followed by the POST parameters sorted by name,
  * each name followed by its value (a repeated parameter's values deduplicated and sorted, each
- * with its name). Since Twilio is not consistent about the port and the query's escaping, the URL
- * is tried without its port, with the scheme's default port, and both again with the query
- * re-encoded the legacy way (`querystring`). `wss:`/`ws:` URLs take 443/80 like `https:`/`http:`.
+ * with its name; pass a form body as `URLSearchParams` to keep them all). Since Twilio is not
+ * consistent about the port and the query's escaping, the URL is tried without its port, with
+ * the scheme's default port, and both again with the query re-encoded the legacy way
+ * (`querystring`). `wss:`/`ws:` URLs take 443/80 like `https:`/`http:`.
  */
-export function validateTwilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]>, signature: string | undefined): boolean {
+export function validateTwilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]> | URLSearchParams, signature: string | undefined): boolean {
   if (typeof signature !== 'string' || !signature) return false;
+  // A form body's repeated names keep all their values.
+  if (params instanceof URLSearchParams) {
+    const form = params;
+    params = Object.fromEntries([...new Set(form.keys())].map((k) => [k, form.getAll(k)]));
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -31,6 +31,11 @@ describe('validateTwilioSignature (spec/validation.spec.js)', () => {
     expect(validateTwilioSignature(token, url, params, signature)).toBe(true);
   });
 
+  it('keeps every value of a repeated name in a form body given as URLSearchParams', () => {
+    const body = new URLSearchParams('Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234&Digits=1234');
+    expect(validateTwilioSignature(token, requestUrl, body, 'IK+Dwps556ElfBT0I3Rgjkr1wJU=')).toBe(true);
+  });
+
   it('refuses a wrong or missing signature', () => {
     expect(validateTwilioSignature(token, requestUrl, defaultParams, 'WRONG_SIGNATURE')).toBe(false);
     expect(validateTwilioSignature(token, requestUrl, defaultParams, undefined)).toBe(false);
