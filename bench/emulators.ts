@@ -1,7 +1,7 @@
 // Runs the provider emulators in their own process, so the benchmark's CPU and memory figures
 // are voxline's alone. Prints one JSON line with the URLs, then serves until stdin closes.
 import { toneSynthesizer } from '../src/index';
-import { AuraEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../src/testing/index';
+import { AuraEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, type ChatRequest } from '../src/testing/index';
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as { handshakeDelayMs?: number; script?: string[]; speechStartedDelayMs?: number; fast?: boolean };
 const reply = (req: ChatRequest) => {
@@ -14,7 +14,10 @@ const oa = new OpenAiEmulator({ timeToFirstTokenMs: cfg.fast ? 5 : 320, tokensPe
 const el = new ElevenLabsEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs, maxPayload: 8 << 20 });
 // Aura: the same voice and timing, without alignment.
 const aura = new AuraEmulator({ timeToFirstAudioMs: cfg.fast ? 5 : 180, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), handshakeDelayMs: cfg.handshakeDelayMs });
-await Promise.all([dg.start(), oa.start(), el.start(), aura.start()]);
-console.log(JSON.stringify({ listen: dg.baseURL, llm: oa.baseURL, tts: el.baseURL, aura: aura.baseURL }));
+// A realtime model at the same budget: 140 ms of silence before the end of turn, then
+// 320 + 180 ms to its first audio (the LLM's first token and the TTS's first audio above).
+const rt = new RealtimeEmulator({ script: cfg.script ?? ['check my order please'], responder: reply, timeToFirstAudioMs: cfg.fast ? 10 : 500, realtimeFactor: cfg.fast ? 0.01 : 0.5, synthesizer: toneSynthesizer({ sampleRate: 16000, msPerChar: 55 }), maxPayload: 8 << 20 });
+await Promise.all([dg.start(), oa.start(), el.start(), aura.start(), rt.start()]);
+console.log(JSON.stringify({ listen: dg.baseURL, llm: oa.baseURL, tts: el.baseURL, aura: aura.baseURL, realtime: rt.baseURL }));
 process.stdin.resume();
-process.stdin.on('end', () => void Promise.all([dg.close(), oa.close(), el.close(), aura.close()]).then(() => process.exit(0)));
+process.stdin.on('end', () => void Promise.all([dg.close(), oa.close(), el.close(), aura.close(), rt.close()]).then(() => process.exit(0)));

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
+import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
 import { VirtualSpeaker } from '../src/adapters/index';
 import { ScriptedCaller, type CallerLine } from '../src/testing/index';
 import { playedText, spyTts } from '../test/helpers';
 
-export interface Urls { listen: string; llm: string; tts: string; aura: string }
+export interface Urls { listen: string; llm: string; tts: string; aura: string; realtime: string }
 
 /** The emulated TTS voices' milliseconds per character (bench/emulators.ts). */
 export const MS_PER_CHAR = 55;
@@ -64,6 +64,8 @@ export interface RunOptions {
   tts?: 'elevenlabs' | 'aura';
   /** Record what the TTS was sent and returned, to measure the heard-text error of barge-ins. */
   spy?: boolean;
+  /** A realtime model (the Realtime emulator, 140 ms turn-end silence) instead of STT, LLM and TTS. */
+  realtime?: boolean;
 }
 
 /** Runs `n` sessions at once, each a scripted caller speaking `lines` in real time. */
@@ -77,13 +79,15 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
     await new Promise((r) => setTimeout(r, (k * 20) % 1000)); // stagger starts over a second
     const tts = opts.tts === 'aura' ? new DeepgramAuraTts({ apiKey: 'bench', baseURL: urls.aura, sampleRate: 16000 }) : new ElevenLabsTts({ apiKey: 'bench', voiceId: 'bench', baseURL: urls.tts, outputFormat: 'pcm_16000' });
     const spy = opts.spy ? spyTts(tts) : { tts, replies: [] };
-    const session = new VoiceSession({
-      stt: new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
-      llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
-      tts: spy.tts,
-      ...(opts.vad ? { vad: await opts.vad() } : {}),
-      ...(opts.bargeOnSpeechStart ? { bargeIn: { minWords: 0 } } : {}),
-    });
+    const session = opts.realtime
+      ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'bench', baseURL: urls.realtime, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }) })
+      : new VoiceSession({
+          stt: new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
+          llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
+          tts: spy.tts,
+          ...(opts.vad ? { vad: await opts.vad() } : {}),
+          ...(opts.bargeOnSpeechStart ? { bargeIn: { minWords: 0 } } : {}),
+        });
     const caller = new ScriptedCaller({ lines, synthesizer: synth, leadMs: 200 });
     const speaker = new TimedSpeaker({ sampleRate: 16000 });
     session.on('turn', (t) => {

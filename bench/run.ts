@@ -39,6 +39,22 @@ async function latency(urls: Urls) {
   log(`   first-clause wait        ${pct(clause)}`);
 }
 
+async function realtimeLatency(urls: Urls) {
+  // 1b. The same callers, turns and budget with a speech-to-speech model as the brain: its turn
+  // detection waits 140 ms of silence (the STT's endpointing in 1), then 500 ms to its first audio
+  // (the LLM's 320 ms first token + the TTS's 180 ms first audio in 1).
+  const r = await runSessions(urls, 10, short, { realtime: true });
+  const v2v = percentiles(r.turns.map((t) => t.v2v));
+  const over = percentiles(r.turns.map((t) => t.latency.overhead));
+  results.realtime = { v2v, overhead: over, providerBudgetMs: PROVIDER_MS, raw: r.turns };
+  log(`\n1b. Voice-to-voice with a realtime model (${r.turns.length} turns, 10 sessions at once; same budget ${PROVIDER_MS} ms: 140 turn end + 500 first audio)`);
+  log(`   voice-to-voice           ${pct(v2v)}`);
+  log(`   minus provider budget    p50 ${(v2v.p50 - PROVIDER_MS).toFixed(1)}  p95 ${(v2v.p95 - PROVIDER_MS).toFixed(1)}  p99 ${(v2v.p99 - PROVIDER_MS).toFixed(1)}`);
+  log(`     turn end               ${pct(percentiles(r.turns.map((t) => t.latency.stt)))}`);
+  log(`     model to first audio   ${pct(percentiles(r.turns.map((t) => t.latency.llmTtft)))}`);
+  log(`   voxline overhead         ${pct(over)}`);
+}
+
 async function streamingVsNaive(urls: Urls) {
   // 2. The same replies through voxline's streaming path and through a naive pipeline that waits for
   // the whole LLM reply before calling TTS. Measured from the LLM request to the first audio.
@@ -337,13 +353,14 @@ ${ticks}${vline(PROVIDER_MS, '#6b7280', 'provider budget 640')}${vline(864, '#ef
 <path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/><text x="${x0 + 4}" y="${Y(0.5)}" font-size="9">50%</text><line x1="${x0 - 3}" y1="${Y(0.5)}" x2="${x0}" y2="${Y(0.5)}" stroke="#000"/></svg>\n`;
 }
 
-// `--only a,b` runs just those sections (latency, streaming, bargein, concurrency, vad, warm, soak,
+// `--only a,b` runs just those sections (latency, realtime, streaming, bargein, concurrency, vad, warm, soak,
 // server, throughput) and writes no result files.
 const only = process.argv.find((a) => a.startsWith('--only'))?.split('=')[1]?.split(',') ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined);
 const on = (name: string) => !only || only.includes(name);
 const emu = await startEmulators();
 console.log(`voxline benchmarks on ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}${quick ? ' (quick)' : ''}`);
 if (on('latency')) await latency(emu.urls);
+if (on('realtime')) await realtimeLatency(emu.urls);
 if (on('streaming')) await streamingVsNaive(emu.urls);
 if (on('bargein')) await bargeIn(emu.urls);
 if (on('concurrency')) await concurrency(emu.urls);

@@ -318,8 +318,9 @@ export class RealtimeEmulator extends Emulator {
       // Instructions for this response that ask for exact words are followed, as the model does.
       const exact = params.instructions && /\bsay exactly\b[^"]*"([\s\S]+)"\s*$/i.exec(params.instructions);
       const reply = exact ? { content: exact[1]! } : await this.responder(request);
-      await sleep(Math.max(0, start + (this.opts.timeToFirstAudioMs ?? 500) - performance.now()), r.abort.signal);
-      if (reply.content) await this.message(c, r, reply.content);
+      const firstAt = start + (this.opts.timeToFirstAudioMs ?? 500);
+      if (reply.content) await this.message(c, r, reply.content, firstAt);
+      else await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
       for (const call of reply.toolCalls ?? []) await this.functionCall(c, r, call.name, typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments));
     } catch {
       status = 'cancelled';
@@ -346,9 +347,11 @@ export class RealtimeEmulator extends Emulator {
   }
 
   /** One assistant message: audio with its transcript, or text, streamed until done or cancelled. */
-  private async message(c: Connection, r: ActiveResponse, text: string): Promise<void> {
+  private async message(c: Connection, r: ActiveResponse, text: string, firstAt: number): Promise<void> {
     const audioOut = r.modalities.includes('audio');
     const item: RealtimeConversationItemAssistantMessage & { id: string } = { id: uid('item'), object: 'realtime.item', type: 'message', role: 'assistant', status: 'in_progress', content: [] };
+    // The voice is synthesised while the model "thinks": the first output comes at `firstAt`.
+    if (!audioOut) await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
     const output_index = r.output.length;
     const ids = { item_id: item.id, output_index, response_id: r.id, content_index: 0 };
     r.output.push(item);
@@ -362,7 +365,7 @@ export class RealtimeEmulator extends Emulator {
       if (audioOut) {
         const track: { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean } = { ms: 0, chars: [] };
         c.audio.set(item.id, track);
-        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: 0, realtimeFactor: this.opts.realtimeFactor ?? 0.5 }, (piece) => {
+        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - performance.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5 }, (piece) => {
           if (r.abort.signal.aborted) return;
           piece.chars.forEach((ch, i) => track.chars.push({ atMs: track.ms + piece.charStartTimesMs[i]!, c: ch }));
           const pieceMs = (piece.samples.length * 1000) / 24000;
