@@ -12,7 +12,7 @@ import {
   fluxTurnInfoMessage,
 } from './deepgram-messages';
 import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
-import { type SttScript, scriptOf } from './stt-engine';
+import { type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 
 /** Options of {@link DeepgramFluxEmulator}. */
 export interface DeepgramFluxEmulatorOptions extends EmulatorOptions {
@@ -73,7 +73,7 @@ export class DeepgramFluxEmulator extends Emulator {
     let segmentStartMs = 0;
     let silenceFromMs = -1; // -1 while speaking
     let lastUpdateMs = 0;
-    let carry: Buffer | undefined;
+    const pcm16 = pcm16Reader();
     const cut = this.faults.closeMidStream;
     this.faults.closeMidStream = undefined;
     const send = (msg: object) => {
@@ -159,12 +159,8 @@ export class DeepgramFluxEmulator extends Emulator {
     send(fluxConnectedMessage(requestId, seq++));
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        let buf = data as Buffer;
-        this.record.audioBytes += buf.length;
-        if (carry) buf = Buffer.concat([carry, buf]);
-        carry = buf.length % 2 ? buf.subarray(buf.length - 1) : undefined;
-        const aligned = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
-        onAudio(new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2));
+        this.record.audioBytes += (data as Buffer).length;
+        onAudio(pcm16(data as Buffer));
         if (cut && audioMs >= (cut.afterMs ?? 0)) ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
         return;
       }

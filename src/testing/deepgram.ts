@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { metadataMessage, resultsMessage, resultsMetadata, schemaErrorMessage, speechStartedMessage, utteranceEndMessage } from './deepgram-messages';
 import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
-import { SttEngine, type SttEngineEvent, type SttScript, scriptOf } from './stt-engine';
+import { SttEngine, type SttEngineEvent, type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 
 /** Options of {@link DeepgramEmulator}. */
 export interface DeepgramEmulatorOptions extends EmulatorOptions {
@@ -89,7 +89,7 @@ export class DeepgramEmulator extends Emulator {
     let closed = false;
     let metadataSent = false;
     let closing = false;
-    let carry: Buffer | undefined;
+    const pcm16 = pcm16Reader();
     let idle: ClockTimer | undefined;
     const resetIdle = () => {
       this.cancel(idle);
@@ -126,17 +126,13 @@ export class DeepgramEmulator extends Emulator {
       if (closed) return;
       resetIdle();
       if (isBinary) {
-        let buf = data as Buffer;
+        const buf = data as Buffer;
         this.record.audioBytes += buf.length;
         if (buf.length === 0) return close(1011, 'NET-0000: empty audio frame');
         let samples: Int16Array;
         if (encoding === 'mulaw') samples = decodeMulaw(buf);
-        else if (encoding === 'linear16') {
-          if (carry) buf = Buffer.concat([carry, buf]);
-          carry = buf.length % 2 ? buf.subarray(buf.length - 1) : undefined;
-          const aligned = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
-          samples = new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
-        } else return close(1008, 'DATA-0000: the emulator decodes only linear16 and mulaw audio');
+        else if (encoding === 'linear16') samples = pcm16(buf);
+        else return close(1008, 'DATA-0000: the emulator decodes only linear16 and mulaw audio');
         if (channels > 1) samples = samples.filter((_, i) => i % channels === 0);
         emit(engine.push(samples, sampleRate));
         const cut = fault.closeMidStream;

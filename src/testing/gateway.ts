@@ -3,7 +3,7 @@ import { credentialOf, Emulator, parseJson } from './emulator';
 import { DeepgramEmulator, checkListenRequest, type DeepgramEmulatorOptions } from './deepgram';
 import { OpenAiEmulator, checkBearer, type OpenAiEmulatorOptions } from './openai';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
-import { SttEngine, type SttEngineEvent } from './stt-engine';
+import { SttEngine, type SttEngineEvent, pcm16Reader } from './stt-engine';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** Options of {@link GatewayEmulator}. */
@@ -64,15 +64,11 @@ export class GatewayEmulator extends Emulator {
     };
     const cut = this.faults.closeMidStream;
     this.faults.closeMidStream = undefined;
-    let carry: Buffer | undefined;
+    const pcm16 = pcm16Reader();
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        let buf = data as Buffer;
-        this.record.audioBytes += buf.length;
-        if (carry) buf = Buffer.concat([carry, buf]);
-        carry = buf.length % 2 ? buf.subarray(buf.length - 1) : undefined;
-        const aligned = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
-        emit(engine.push(new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2), 16000));
+        this.record.audioBytes += (data as Buffer).length;
+        emit(engine.push(pcm16(data as Buffer), 16000));
         if (cut && engine.receivedMs >= (cut.afterMs ?? 0)) return void ws.close(cut.code ?? 1011, cut.reason ?? 'emulated drop');
         return;
       }

@@ -163,3 +163,17 @@ export class SttEngine {
 function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
+
+/**
+ * Reads PCM16 little-endian audio from binary WebSocket messages: returns a function that gives
+ * the samples of each message, carrying an odd trailing byte over to the next one.
+ */
+export function pcm16Reader(): (data: Buffer) => Int16Array {
+  let carry: Buffer | undefined;
+  return (data) => {
+    const buf = carry ? Buffer.concat([carry, data]) : data;
+    carry = buf.length % 2 ? buf.subarray(buf.length - 1) : undefined;
+    const aligned = Buffer.from(buf.subarray(0, buf.length - (buf.length % 2)));
+    return new Int16Array(aligned.buffer, aligned.byteOffset, aligned.length / 2);
+  };
+}
