@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../streams/clock';
+import type { SpeechStreamEvent } from '../tts/openai';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions } from './emulator';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
@@ -132,6 +133,7 @@ export class OpenAiEmulator extends Emulator {
     if (typeof req.voice !== 'string' || !req.voice) return void error(400, "'voice' is required", 'voice');
     if ((req.response_format ?? 'mp3') !== 'pcm') return void error(400, 'The emulator produces response_format "pcm" only', 'response_format');
     const sse = req.stream_format === 'sse';
+    if (sse && /^tts-1(-hd)?$/.test(req.model)) return void error(400, `stream_format "sse" is not supported for ${req.model}`, 'stream_format');
     res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/octet-stream', 'transfer-encoding': 'chunked' });
     res.flushHeaders();
     let closed = false;
@@ -142,12 +144,12 @@ export class OpenAiEmulator extends Emulator {
     const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, this.opts.speech ?? {}, (piece) => {
       if (closed) return;
       const bytes = Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
-      res.write(sse ? `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: bytes.toString('base64') })}\n\n` : bytes);
+      res.write(sse ? `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: bytes.toString('base64') } satisfies SpeechStreamEvent)}\n\n` : bytes);
     });
     streamer.speak(req.input);
     await streamer.whenIdle();
     if (closed) return;
-    if (sse) res.write(`data: ${JSON.stringify({ type: 'speech.audio.done', usage: { input_tokens: Math.ceil(req.input.length / 4), output_tokens: 0, total_tokens: Math.ceil(req.input.length / 4) } })}\n\n`);
+    if (sse) res.write(`data: ${JSON.stringify({ type: 'speech.audio.done', usage: { input_tokens: Math.ceil(req.input.length / 4), output_tokens: 0, total_tokens: Math.ceil(req.input.length / 4) } } satisfies SpeechStreamEvent)}\n\n`);
     res.end();
   }
 

@@ -1,4 +1,6 @@
 import OpenAI from 'openai';
+import { Stream } from 'openai/core/streaming';
+import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { abortable } from '../streams/channel';
@@ -20,9 +22,20 @@ export interface OpenAiTtsOptions {
   instructions?: string;
   /** 0.25 to 4 (default 1). */
   speed?: number;
-  /** `audio` (raw PCM body, default) or `sse` (`speech.audio.delta` events). */
+  /**
+   * `audio` (raw PCM body, default) or `sse` (`speech.audio.delta` events, parsed by the `openai`
+   * package; not supported by `tts-1` and `tts-1-hd`).
+   */
   streamFormat?: 'audio' | 'sse';
 }
+
+/**
+ * The events of `stream_format: "sse"`, as OpenAI's API reference defines them
+ * (`SpeechAudioDeltaEvent`, `SpeechAudioDoneEvent`; the `openai` package does not type them). @internal
+ */
+export type SpeechStreamEvent =
+  | { type: 'speech.audio.delta'; audio: string }
+  | { type: 'speech.audio.done'; usage: { input_tokens: number; output_tokens: number; total_tokens: number } };
 
 /**
  * OpenAI text-to-speech (`POST /v1/audio/speech`, `response_format: "pcm"`: raw PCM16 24 kHz) through
@@ -43,6 +56,7 @@ export class OpenAiTts extends TtsStream {
     if (apiKey !== undefined) checkApiKey('OpenAiTts', apiKey);
     this.#options = rest;
     if (options.speed !== undefined && !(options.speed >= 0.25 && options.speed <= 4)) throw new ConfigError('OpenAiTts speed must be between 0.25 and 4');
+    if (options.streamFormat === 'sse' && /^tts-1(-hd)?$/.test(options.model ?? '')) throw new ConfigError(`OpenAiTts: ${options.model} does not support streamFormat "sse"; use "audio"`);
     this.#client = client ?? new OpenAI({ apiKey, baseURL: checkBaseURL('OpenAiTts', options, 'https://api.openai.com/v1', 'http'), maxRetries: 1 });
   }
 
@@ -86,7 +100,7 @@ export class OpenAiTts extends TtsStream {
         } catch (err) {
           throw this.mapError(err, signal);
         }
-        yield* this.read(res, signal);
+        yield* this.read(res, ac, signal);
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -95,45 +109,33 @@ export class OpenAiTts extends TtsStream {
     }
   }
 
-  private async *read(res: Response, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
+  /** Reads one response: the raw PCM body, or the package's parse of its SSE events. */
+  private async *read(res: Response, ac: AbortController, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
     if (!res.body) return;
-    const sse = this.#options.streamFormat === 'sse';
-    let carry = Buffer.alloc(0);
-    let lines = '';
-    const decoder = new TextDecoder();
+    const pcm = new Pcm16Decoder();
+    const client = this.#client;
+    const chunks: AsyncIterable<Uint8Array> =
+      this.#options.streamFormat === 'sse'
+        ? (async function* () {
+            for await (const ev of Stream.fromSSEResponse<SpeechStreamEvent>(res, ac, client)) if (ev.type === 'speech.audio.delta') yield Buffer.from(ev.audio, 'base64');
+          })()
+        : (res.body as unknown as AsyncIterable<Uint8Array>);
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        let pcm: Buffer;
-        if (sse) {
-          lines += decoder.decode(chunk, { stream: true });
-          const parts = lines.split('\n\n');
-          lines = parts.pop() ?? '';
-          const audio: Buffer[] = [];
-          for (const p of parts) {
-            const data = p.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('\n');
-            if (!data) continue;
-            let ev: { type?: string; audio?: string };
-            try {
-              ev = JSON.parse(data) as typeof ev;
-            } catch {
-              throw new ProtocolError(`${this.provider} sent an SSE event that is not JSON`, { provider: this.provider });
-            }
-            if (ev.type === 'speech.audio.delta' && typeof ev.audio === 'string') audio.push(Buffer.from(ev.audio, 'base64'));
-          }
-          pcm = Buffer.concat([carry, ...audio]);
-        } else pcm = Buffer.concat([carry, chunk]);
-        const even = pcm.length - (pcm.length % 2);
-        carry = Buffer.from(pcm.subarray(even));
-        if (even) yield { samples: new Int16Array(Uint8Array.from(pcm.subarray(0, even)).buffer), sampleRate: this.sampleRate };
+      for await (const chunk of chunks) {
+        const samples = pcm.push(chunk);
+        if (samples.length) yield { samples, sampleRate: this.sampleRate };
       }
     } catch (err) {
       throw this.mapError(err, signal);
     }
+    // The package's SSE stream ends quietly when its request is aborted.
+    if (signal?.aborted) throw new AbortError('Synthesis aborted');
   }
 
   private mapError(err: unknown, signal?: AbortSignal): Error {
     const provider = this.provider;
     if (err instanceof ProtocolError || err instanceof ConfigError) return err;
+    if (err instanceof SyntaxError) return new ProtocolError(`${provider} sent an event that is not JSON`, { provider, cause: err });
     if (signal?.aborted || err instanceof OpenAI.APIUserAbortError) return new AbortError('Synthesis aborted');
     if (err instanceof OpenAI.APIError) {
       if (err.status === 401 || err.status === 403) return new AuthError(`${provider} refused the credentials (HTTP ${err.status})`, { provider, status: err.status });
