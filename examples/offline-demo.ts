@@ -1,17 +1,19 @@
 // The offline demo: a scripted caller phones a voxline agent. By default every provider is a local
 // emulator from voxline/testing at the reference latency budget (STT final 140 ms, LLM first token
 // 320 ms, TTS first audio 180 ms), so it needs no key and no network. With keys set it talks to
-// the real providers instead (see README); with --mic you are the caller.
+// the real providers instead (see README); with --mic you are the caller. With --fast (emulators
+// only) the call runs on a virtual clock: the same conversation in a fraction of its real time.
 import { mkdir, writeFile } from 'node:fs/promises';
 import {
-  VoiceSession, DeepgramStt, ElevenLabsTts, OpenAiLlm, espeakSynthesizer, gateway, tool,
-  type SttStream, type LlmStream, type TtsStream, type TurnEvent,
+  VoiceSession, DeepgramStt, ElevenLabsTts, OpenAiLlm, espeakSynthesizer, gateway, realClock, tool,
+  type Clock, type SttStream, type LlmStream, type TtsStream, type TurnEvent,
 } from 'voxline';
 import { soxMic, soxSpeaker, virtualSpeaker, type AudioOutput } from 'voxline/adapters';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, type ChatRequest } from 'voxline/testing';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type ChatRequest } from 'voxline/testing';
 import { latencyTable, stereoWav, timelineSvg, type SpeechSpan } from './lib/report';
 
 const useMic = process.argv.includes('--mic');
+const fast = process.argv.includes('--fast') && !useMic;
 const outDir = process.env.VOXLINE_DEMO_OUT ?? 'out';
 const tty = process.stdout.isTTY;
 
@@ -43,11 +45,11 @@ function demoModel(req: ChatRequest) {
   return { content: 'Hello, I can help with that. What is the order number?' };
 }
 
-async function providers(): Promise<{ stt: SttStream; llm: LlmStream; tts: TtsStream; stop(): Promise<void>; label: string }> {
+async function providers(): Promise<{ stt: SttStream; llm: LlmStream; tts: TtsStream; stop(): Promise<void>; label: string; clock: Clock }> {
   const env = process.env;
   if (env.AIGATEWAY_API_KEY) {
     const aig = gateway({ apiKey: env.AIGATEWAY_API_KEY, baseURL: env.AIGATEWAY_BASE_URL });
-    return { stt: aig.stt('deepgram/nova-3'), llm: aig.llm(env.LLM_MODEL ?? 'moonshot/kimi-k2.6'), tts: aig.tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }), stop: async () => {}, label: 'the gateway (real providers)' };
+    return { stt: aig.stt('deepgram/nova-3'), llm: aig.llm(env.LLM_MODEL ?? 'moonshot/kimi-k2.6'), tts: aig.tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }), stop: async () => {}, label: 'the gateway (real providers)', clock: realClock };
   }
   if (env.DEEPGRAM_API_KEY && env.OPENAI_API_KEY && env.ELEVENLABS_API_KEY) {
     return {
@@ -56,18 +58,21 @@ async function providers(): Promise<{ stt: SttStream; llm: LlmStream; tts: TtsSt
       tts: new ElevenLabsTts({ apiKey: env.ELEVENLABS_API_KEY, voiceId: env.ELEVENLABS_VOICE_ID ?? '21m00Tcm4TlvDq8ikWAM', outputFormat: 'pcm_16000' }),
       stop: async () => {},
       label: 'Deepgram + OpenAI-compatible + ElevenLabs (real providers)',
+      clock: realClock,
     };
   }
-  const dg = new DeepgramEmulator({ script: lines.map((l) => l.text), finalDelayMs: 140 });
-  const llm = new OpenAiEmulator({ timeToFirstTokenMs: 320, tokensPerSecond: 60, responder: demoModel });
-  const el = new ElevenLabsEmulator({ timeToFirstAudioMs: 180, synthesizer: await espeakSynthesizer({ voice: 'en-us+f3' }) });
+  const clock = fast ? virtualClock() : realClock;
+  const dg = new DeepgramEmulator({ script: lines.map((l) => l.text), finalDelayMs: 140, clock });
+  const llm = new OpenAiEmulator({ timeToFirstTokenMs: 320, tokensPerSecond: 60, responder: demoModel, clock });
+  const el = new ElevenLabsEmulator({ timeToFirstAudioMs: 180, synthesizer: await espeakSynthesizer({ voice: 'en-us+f3' }), clock });
   await Promise.all([dg.start(), llm.start(), el.start()]);
   return {
     stt: new DeepgramStt({ apiKey: 'offline', baseURL: dg.baseURL }),
     llm: new OpenAiLlm({ apiKey: 'offline', baseURL: llm.baseURL, model: 'emulated' }),
     tts: new ElevenLabsTts({ apiKey: 'offline', voiceId: 'emulated', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
     stop: async () => void (await Promise.all([dg.close(), llm.close(), el.close()])),
-    label: 'local emulators (no keys, no network) at 140/320/180 ms',
+    label: `local emulators (no keys, no network) at 140/320/180 ms${fast ? ', on a virtual clock' : ''}`,
+    clock,
   };
 }
 
@@ -80,11 +85,13 @@ const session = new VoiceSession({
   toolFiller: 'One moment.',
   hangUpPhrases: ['goodbye'],
   goodbye: 'Thanks for calling. Goodbye!',
+  clock: p.clock,
 });
 
 // Show the conversation live.
-const clock = () => `${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
-let t0 = performance.now();
+const now = () => p.clock.now();
+const clock = () => `${((now() - t0) / 1000).toFixed(1).padStart(5)}s`;
+let t0 = now();
 session.on('transcript', (t) => {
   if (t.final) console.log(`${clock()}  caller: ${t.text}\x1b[K`);
   else if (tty) process.stdout.write(`${clock()}  caller (hearing): ${t.text}\x1b[K\r`);
@@ -100,11 +107,12 @@ const turns: TurnEvent[] = [];
 session.on('turn', (t) => turns.push(t));
 
 if (useMic) {
-  t0 = performance.now();
+  t0 = now();
   await session.run({ input: soxMic(), output: soxSpeaker() });
 } else {
   const caller = new ScriptedCaller({
     lines,
+    clock: p.clock,
     synthesizer: await espeakSynthesizer({ voice: 'en-gb', wordsPerMinute: 165 }),
     onSynthesis: (done, total) => {
       if (tty) process.stdout.write(`\rsynthesising the caller's lines with eSpeak NG: ${'█'.repeat(done)}${'░'.repeat(total - done)} ${done}/${total}`);
@@ -113,18 +121,18 @@ if (useMic) {
   });
   await caller.prepare();
   console.log('\n');
-  const speaker: AudioOutput & { clock: { segments: { startAt: number; samples: Int16Array }[] } } = virtualSpeaker({ sampleRate: 16000, record: true });
+  const speaker: AudioOutput & { clock: { segments: { startAt: number; samples: Int16Array }[] } } = virtualSpeaker({ sampleRate: 16000, record: true, clock: p.clock });
   const agentSpans: SpeechSpan[] = [];
-  session.on('agent_speech_started', (a) => agentSpans.push({ who: 'agent', start: performance.now(), end: 0, text: a.text }));
-  session.on('agent_speech_ended', (a) => Object.assign(agentSpans[agentSpans.length - 1]!, { end: performance.now(), text: a.text, interrupted: a.interrupted }));
-  t0 = performance.now();
+  session.on('agent_speech_started', (a) => agentSpans.push({ who: 'agent', start: now(), end: 0, text: a.text }));
+  session.on('agent_speech_ended', (a) => Object.assign(agentSpans[agentSpans.length - 1]!, { end: now(), text: a.text, interrupted: a.interrupted }));
+  t0 = now();
   await session.run({ input: caller.input(session), output: speaker });
 
   console.log(`\n${latencyTable(turns)}\n`);
   await mkdir(outDir, { recursive: true });
   const callerSegs = caller.spoken.map((s) => ({ startAt: s.startedAt, samples: s.audio }));
   await writeFile(`${outDir}/conversation.wav`, stereoWav(callerSegs, speaker.clock.segments, t0, 16000));
-  const spans: SpeechSpan[] = [...caller.spoken.map((s) => ({ who: 'caller' as const, start: s.startedAt, end: s.endedAt, text: s.text })), ...agentSpans.map((s) => ({ ...s, end: s.end || performance.now() }))];
+  const spans: SpeechSpan[] = [...caller.spoken.map((s) => ({ who: 'caller' as const, start: s.startedAt, end: s.endedAt, text: s.text })), ...agentSpans.map((s) => ({ ...s, end: s.end || now() }))];
   await writeFile(`${outDir}/timeline.svg`, timelineSvg(spans, turns, t0));
   await writeFile(`${outDir}/transcript.json`, JSON.stringify({ providers: p.label, transcript: session.transcript, history: session.history, turns: turns.map((t) => ({ index: t.index, userText: t.userText, latency: t.latency })), summary: session.metrics.summary(), usage: session.usage }, null, 2));
   console.log(`wrote ${outDir}/conversation.wav (caller left, agent right), ${outDir}/transcript.json, ${outDir}/timeline.svg`);

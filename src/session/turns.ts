@@ -1,7 +1,7 @@
 import type { AudioInput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import type { VadEvent } from '../audio/vad';
-import { type Clock, type ClockTimer, realClock } from '../streams/clock';
+import { type Clock, type ClockTimer, holdOn, realClock } from '../streams/clock';
 import type { SttEvent } from '../stt/types';
 import type { TurnEndPolicy, VoiceSessionOptions } from './types';
 
@@ -58,7 +58,7 @@ export class TurnTaker {
       if (this.opts.vad) {
         const vad = this.opts.vad;
         // Off the audio path: frames go to the STT without waiting for the VAD.
-        this.vadQueue = this.vadQueue.then(async () => this.onVad(await vad.process(frame))).catch((err) => this.host.fail(err));
+        this.vadQueue = this.vadQueue.then(async () => this.onVad(await holdOn(this.clock, Promise.resolve(vad.process(frame))))).catch((err) => this.host.fail(err));
       }
       yield frame;
     }

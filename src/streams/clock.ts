@@ -17,6 +17,17 @@ export interface Clock {
   clearTimeout(timer: ClockTimer | undefined): void;
   /** Resolves after `ms`, or rejects with an abort error when `signal` aborts first. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Marks `work` (already started, e.g. speech synthesis or a VAD model running off the main
+   * thread) as taking no time on this clock: a virtual clock does not move until it settles.
+   * Returns `work`. Optional; the wall clock has no use for it.
+   */
+  hold?<T>(work: Promise<T>): Promise<T>;
+}
+
+/** `work`, held on `clock` when the clock holds work (see {@link Clock.hold}). */
+export function holdOn<T>(clock: Clock, work: Promise<T>): Promise<T> {
+  return clock.hold ? clock.hold(work) : work;
 }
 
 /** The wall clock: `performance.now()` and the global timers. */

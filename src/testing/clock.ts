@@ -46,6 +46,7 @@ let driving = false;
 let quiet = 0;
 let seen = -1;
 let settle = 3;
+let held = 0;
 
 function drive(): void {
   if (!pending.size) {
@@ -54,7 +55,7 @@ function drive(): void {
     return;
   }
   // One callback between two checks is the check itself.
-  quiet = callbacks - seen <= 1 ? quiet + 1 : 0;
+  quiet = callbacks - seen <= 1 && held === 0 ? quiet + 1 : 0;
   seen = callbacks;
   setImmediate(drive);
   if (quiet < settle) return;
@@ -107,7 +108,7 @@ export function virtualClock(options: VirtualClockOptions = {}): Clock {
   if (options.settleTurns !== undefined) settle = Math.max(1, options.settleTurns);
   const time: VirtualTime = { now: options.startMs ?? 1000, timers: [] };
   let seq = 0;
-  const clock: Clock = {
+  const clock: Required<Clock> = {
     now: () => time.now,
     setTimeout: (fn, ms) => {
       const timers = time.timers;
@@ -122,6 +123,12 @@ export function virtualClock(options: VirtualClockOptions = {}): Clock {
       const i = time.timers.indexOf(timer as VirtualTimer);
       if (i >= 0) time.timers.splice(i, 1);
       if (!time.timers.length) pending.delete(time);
+    },
+    hold: (work) => {
+      held++;
+      const release = () => void held--;
+      work.then(release, release);
+      return work;
     },
     sleep: (ms, signal) =>
       new Promise<void>((resolve, reject) => {

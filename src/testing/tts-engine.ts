@@ -1,5 +1,5 @@
 import { resample } from '../audio/resample';
-import { type Clock, realClock } from '../streams/clock';
+import { type Clock, holdOn, realClock } from '../streams/clock';
 import type { Synthesizer } from '../tts/speech';
 
 /** One piece of synthesised audio with the characters it speaks (times relative to the piece). */
@@ -87,7 +87,7 @@ export class TtsStreamer {
       while (this.jobs.length && !this.stop.signal.aborted) {
         const job = this.jobs.shift()!;
         const gen = this.generation;
-        const audio = await this.synth(job.text);
+        const audio = await holdOn(clock, Promise.resolve(this.synth(job.text)));
         const samples = audio.sampleRate === this.outRate ? audio.samples : resample(audio.samples, audio.sampleRate, this.outRate);
         const wait = job.at + ttfa - clock.now();
         if (wait > 0) await clock.sleep(wait, this.stop.signal);
