@@ -158,6 +158,11 @@ export class BrowserOutput implements AudioOutput {
     return this.written;
   }
 
+  /** True once the page is gone. */
+  get closed(): boolean {
+    return this.pacer.closed;
+  }
+
   /** The page reports how much it has played since it last cleared. */
   reportPlayed(ms: number): void {
     this.reported = Math.max(this.reported, ms);

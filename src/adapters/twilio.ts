@@ -185,6 +185,11 @@ export class TwilioOutput implements AudioOutput {
     await this.pacer.pace(frame);
   }
 
+  /** True once the call ended. */
+  get closed(): boolean {
+    return this.pacer.closed;
+  }
+
   /** Called when Twilio echoes a mark: playback has reached it. */
   markPlayed(name: string): void {
     const at = this.marks.get(name);

@@ -19,6 +19,11 @@ export interface AudioOutput {
   drain(): Promise<void>;
   /** Stops playback and releases the device or connection. */
   close(): Promise<void>;
+  /**
+   * True once nobody can hear the output any more (the caller hung up, the page closed): the
+   * session then stops the reply instead of generating audio for no one. Optional.
+   */
+  readonly closed?: boolean;
 }
 
 /** Where a caller's audio comes from: any async iterable of frames. */

@@ -30,10 +30,12 @@ export interface ActiveReply {
   cut?: { playedMs: number; heard: string };
 }
 
-/** What a played reply said, and, cut off by a barge-in, what of it the user heard. */
+/** What a played reply said, and, cut off by a barge-in or a failure, what of it the user heard. */
 export interface Played {
   text: string;
   cut?: { playedMs: number; heard: string };
+  /** The TTS failed (error, stall): `cut` holds what was heard before it. */
+  failed?: unknown;
 }
 
 /** The turn a reply answers, for its latency record. */
@@ -186,6 +188,7 @@ export class ReplyPath {
       }
     })();
     let resampler: Resampler | undefined;
+    let failed: unknown;
     try {
       for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
@@ -215,6 +218,11 @@ export class ReplyPath {
         }
         if (out.samples.length) await output.write(out);
         if (abort.signal.aborted) break;
+        // Nobody is listening any more: stop the LLM and the TTS (both billed) at once.
+        if (output.closed) {
+          abort.abort();
+          break;
+        }
       }
       if (!abort.signal.aborted) {
         reply.complete = true;
@@ -226,13 +234,20 @@ export class ReplyPath {
         await waitOrAbort(output.drain(), abort.signal);
       }
     } catch (err) {
-      if (!isAbortError(err) && !abort.signal.aborted) this.host.fail(err);
+      if (!isAbortError(err) && !abort.signal.aborted) {
+        failed = err;
+        this.host.fail(err);
+        // Stop generating what cannot be said; what was already written still plays.
+        abort.abort();
+        const writtenMs = reply.speaking ? Math.max(0, output.writtenMs - reply.startWrittenMs) : 0;
+        reply.cut = { playedMs: writtenMs, heard: this.heard(reply, writtenMs) };
+      }
     } finally {
       if (this.active === reply) this.active = undefined;
       if (reply.speaking) events.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
       done();
     }
-    return { text: reply.text, cut: reply.cut };
+    return { text: reply.text, cut: reply.cut, ...(failed !== undefined ? { failed } : {}) };
   }
 
   private addUsage(u: LlmUsage): void {

@@ -119,6 +119,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     try {
       if (this.brain) await this.brain.run(input, output);
       else await this.listen(input);
+      // The caller hung up: nothing more is said (the reply in progress stops at once).
+      if (output.closed) await this.close({ reason: 'caller hung up' });
       await this.queue;
       await this.close({ reason: 'input ended', drain: true });
     } catch (err) {
@@ -248,8 +250,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
     this.record(played, ts.firstAudioOut ?? this.clock.now());
-    if (llmError) {
-      this.fail(llmError);
+    if (llmError) this.fail(llmError);
+    // The LLM or the TTS failed: what was heard is recorded above; now apologise or end the call.
+    if ((llmError || played.failed !== undefined) && !this.stop.signal.aborted) {
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });
       else await this.speak(this.opts.apology ?? 'Sorry, I ran into a problem. Could you say that again?', { record: true });
     }

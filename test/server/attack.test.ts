@@ -12,7 +12,9 @@ import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, Timeo
 import { browserHandler, twilioHandler, type TwilioCall } from '../../src/adapters/index';
 import { ConfigError } from '../../src/errors';
 import type { Channel } from '../../src/streams/channel';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
+import { virtualSpeaker, type AudioOutput } from '../../src/adapters/index';
+import { ProviderError, VoiceSession, type TtsStream, type VoiceSessionOptions } from '../../src/index';
 import { freePort, sleep, twilioSignature } from '../helpers';
 
 const root = join(__dirname, '..', '..');
@@ -333,6 +335,96 @@ describe('attack suite: providers and streams', () => {
     expect(heard).toBe(true);
     expect(finals[0]).toMatch(/hello there/i);
     expect(dg.record.connections.length).toBe(2);
+  });
+});
+
+const STORY = 'Once upon a time there was a small radio shop by the sea. Every morning the owner opened the shutters and tuned the old receivers. Sailors came in to buy batteries and stayed to listen to the weather. One winter a storm cut the power for a week, and the shop became the only place in town with news.';
+
+/** A session on the emulators and a virtual clock, its caller saying `line`; `hangUp` ends the call when the agent starts speaking. */
+async function sessionCall(line: string, opts: Partial<VoiceSessionOptions> = {}, { hangUp = false, wrapTts = (t: TtsStream) => t } = {}) {
+  const clock = virtualClock();
+  const dg = new DeepgramEmulator({ script: [line], clock });
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 40, clock, responder: () => ({ content: STORY }) });
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
+  await Promise.all([dg.start(), oa.start(), el.start()]);
+  cleanup.push(() => Promise.all([dg.close(), oa.close(), el.close()]));
+  const session = new VoiceSession({
+    stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+    llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+    tts: wrapTts(new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' })),
+    clock,
+    ...opts,
+  });
+  const errors: unknown[] = [];
+  const closed: string[] = [];
+  session.on('error', (e) => errors.push(e));
+  session.on('closed', (c) => closed.push(c.reason));
+  const caller = new ScriptedCaller({ lines: [line], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+  const speaker = virtualSpeaker({ sampleRate: 16000, clock });
+  let gone = false;
+  // The caller's phone: once it hangs up, nothing written to it is heard.
+  const output: AudioOutput = {
+    sampleRate: 16000,
+    write: (f) => (gone ? Promise.resolve() : speaker.write(f)),
+    clear: () => speaker.clear(),
+    get playedMs() { return speaker.playedMs; },
+    get writtenMs() { return speaker.writtenMs; },
+    drain: () => (gone ? Promise.resolve() : speaker.drain()),
+    close: () => speaker.close(),
+    get closed() { return gone; },
+  };
+  async function* mic() {
+    for await (const f of caller.input(session, 3000)) {
+      if (hangUp && session.agentSpeaking) return void (gone = true);
+      yield f;
+    }
+  }
+  await session.run({ input: mic(), output });
+  return { session, errors, closed, el, caller };
+}
+
+describe('attack suite: sessions', () => {
+  it('8. when the caller hangs up mid-reply, the reply stops: no more LLM tokens or TTS characters', async () => {
+    const { session, closed, errors, el } = await sessionCall('Tell me a story please', {}, { hangUp: true });
+    const sentToTts = el.record.messages.map((m) => String((m as { text?: string }).text ?? '')).join('').length;
+    expect(session.usage.ttsCharacters).toBeLessThan(STORY.length / 2);
+    expect(sentToTts).toBeLessThan(STORY.length / 2);
+    expect(closed).toEqual(['caller hung up']);
+    expect(errors).toEqual([]); // a hang-up is not a failure ("stt failed")
+  });
+
+  it('11. a TTS failing mid-reply: only what was heard is recorded, then an apology (or the call closes)', async () => {
+    // The first reply's TTS fails after 800 ms of audio; later ones (the apology) work.
+    const flaky = (calls: { n: number }) => (inner: TtsStream): TtsStream =>
+      ({
+        provider: 'flaky',
+        sampleRate: inner.sampleRate,
+        warmup: () => inner.warmup?.() ?? Promise.resolve(),
+        close: () => inner.close?.() ?? Promise.resolve(),
+        async *synthesize(text: AsyncIterable<string>, o?: { signal?: AbortSignal }) {
+          const first = ++calls.n === 1;
+          let ms = 0;
+          for await (const f of inner.synthesize(text, o)) {
+            yield f;
+            ms += (f.samples.length * 1000) / f.sampleRate;
+            if (first && ms >= 800) throw new ProviderError('flaky TTS dropped the reply', { provider: 'flaky' });
+          }
+        },
+      }) as unknown as TtsStream;
+    const { session, errors, closed } = await sessionCall('Tell me a story please', { apology: 'Sorry, say that again?' }, { wrapTts: flaky({ n: 0 }) });
+    expect(errors.map((e) => (e as Error).message)).toEqual(['flaky TTS dropped the reply']);
+    const said = session.history.filter((m) => m.role === 'assistant').map((m) => String(m.content));
+    // About 800 ms of speech was heard (plus what the speaker had queued), marked as cut off.
+    expect(said[0]!.endsWith('…')).toBe(true);
+    expect(said[0]!.length).toBeLessThan(60);
+    expect(STORY.startsWith(said[0]!.slice(0, -1))).toBe(true);
+    expect(said[1]).toBe('Sorry, say that again?');
+    expect(session.transcript.filter((t) => t.role === 'agent').map((t) => t.text)).toEqual([said[0]!.slice(0, -1), 'Sorry, say that again?']);
+    expect(closed).toEqual(['input ended']);
+
+    const other = await sessionCall('Tell me a story please', { onProviderError: 'close' }, { wrapTts: flaky({ n: 0 }) });
+    expect(other.closed).toEqual(['provider error']);
+    expect(other.session.history.filter((m) => m.role === 'assistant').length).toBe(1);
   });
 });
 
