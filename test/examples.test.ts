@@ -23,6 +23,17 @@ describe('the examples that run offline', () => {
     expect(existsSync(join(cwd, 'answer.wav'))).toBe(true);
   }, 60_000);
 
+  it('flux: an eager end of turn, the turn resumed, then the end of turn with the eager transcript', async () => {
+    const { stdout } = await run('flux.ts');
+    expect(stdout.trim().split('\n')).toEqual([
+      'start of turn (barge in now)',
+      'eager end of turn: "I want to" (prepare the reply, play nothing yet)',
+      'turn resumed (drop the prepared reply)',
+      'eager end of turn: "I want to cancel my plan" (prepare the reply, play nothing yet)',
+      'end of turn: "I want to cancel my plan"',
+    ]);
+  }, 60_000);
+
   it('cartesia: a reply cut off by a barge-in, the words heard from Cartesia timestamps, then the next reply', async () => {
     const { stdout } = await run('cartesia.ts');
     const heard = /heard before the barge-in: "([^"]*)"/.exec(stdout)?.[1];
