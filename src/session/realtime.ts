@@ -357,7 +357,8 @@ export class RealtimeBrain {
       const heardMs = s.startWrittenMs === undefined ? 0 : Math.max(0, played - s.startWrittenMs);
       if (s.audioMs && heardMs < s.audioMs) this.conn?.truncate(s.itemId, heardMs);
     }
-    if (!report) return;
+    // A reply cut before any of it played was not heard being interrupted.
+    if (!report || !r.speaking) return;
     const latencyMs = this.now() - eventAt;
     this.host.metrics.bargeIn.push(latencyMs);
     this.host.events.emit('interrupted', { heardText: heard, fullText: r.text.trim(), latencyMs, playedMs: r.cut.playedMs });
