@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'adapters/index': 'src/adapters/index.ts',
     'testing/index': 'src/testing/index.ts',
+    'server/index': 'src/server/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,

@@ -8,6 +8,7 @@ export default defineConfig({
     alias: [
       { find: /^voxline\/adapters$/, replacement: src('adapters/index.ts') },
       { find: /^voxline\/testing$/, replacement: src('testing/index.ts') },
+      { find: /^voxline\/server$/, replacement: src('server/index.ts') },
       { find: /^voxline$/, replacement: src('index.ts') },
     ],
   },

@@ -4,10 +4,8 @@
 // are voxline's own. Writes bench/results/latest.json and bench/results/chart.svg.
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import {
-  ElevenLabsTts, OpenAiLlm, DeepgramStt, Resampler, SentenceChunker, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes,
-  int16ToFloat, percentiles, textOf, type Percentiles,
-} from '../src/index';
+import { ElevenLabsTts, OpenAiLlm, DeepgramStt, Resampler, SentenceChunker, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes, int16ToFloat, textOf, type Percentiles } from '../src/index';
+import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';

@@ -1,7 +1,8 @@
 // A production voice server: phone calls and browsers, one process per core, health, readiness,
 // Prometheus metrics, graceful drain on SIGTERM. Put it behind any load balancer (docs/deployment.md).
 // Run: AIGATEWAY_API_KEY=... PUBLIC_URL=https://agent.example.com TWILIO_AUTH_TOKEN=... CALL_TOKEN=... npx tsx examples/voice-server.ts
-import { createVoiceServer, gateway, runCluster } from 'voxline';
+import { gateway } from 'voxline';
+import { createVoiceServer, runCluster } from 'voxline/server';
 
 const { PUBLIC_URL = 'http://localhost:8080', TWILIO_AUTH_TOKEN, CALL_TOKEN } = process.env;
 

@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  AbortError, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, FrameSplitter, OpenAiLlm, ProtocolError, TimeoutError, VoiceSession,
-  VoxlineError, gateway, readWav, toneSynthesizer, writeWav,
-} from '../src/index';
+import { AbortError, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, FrameSplitter, OpenAiLlm, ProtocolError, TimeoutError, VoiceSession, VoxlineError, gateway, readWav, toneSynthesizer, writeWav } from '../src/index';
 import { BrowserCall, TwilioCall, virtualSpeaker } from '../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../src/testing/index';
 import { collect, sleep, utteranceFrames } from './helpers';

@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as voxline from '../../src/index';
-import {
-  DeepgramAuraTts, DeepgramStt, ElevenLabsTts, GatewayStt, GatewayTts, LlmStream, LocalTts, OpenAiLlm, OpenAiTts, SttStream, TtsStream, VoiceSession, fallback,
-  type AudioFrame, type ChatMessage, type LlmEvent, type SttEvent, type TtsFrame, type Transcription,
-} from '../../src/index';
+import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, GatewayStt, GatewayTts, LlmStream, LocalTts, OpenAiLlm, OpenAiTts, SttStream, TtsStream, VoiceSession, fallback, type AudioFrame, type ChatMessage, type LlmEvent, type SttEvent, type TtsFrame, type Transcription } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 
 describe('SttStream, LlmStream and TtsStream are abstract base classes', () => {

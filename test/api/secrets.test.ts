@@ -1,8 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  DeepgramAuraTts, DeepgramStt, ElevenLabsTts, GatewayStt, GatewayTts, OpenAiLlm, OpenAiTts, ProviderError, VoiceSession, fallback, gateway, toneSynthesizer,
-} from '../../src/index';
+import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, GatewayStt, GatewayTts, OpenAiLlm, OpenAiTts, ProviderError, VoiceSession, fallback, gateway, toneSynthesizer } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
 

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  AudioFormatError, EnergyVad, FrameSplitter, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes,
-  int16ToFloat, linearToMulaw, mulawToLinear, readWav, splitFrames, writeWav,
-} from '../../src/index';
+import { AudioFormatError, EnergyVad, FrameSplitter, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes, int16ToFloat, readWav, splitFrames, writeWav } from '../../src/index';
+import { linearToMulaw, mulawToLinear } from '../../src/audio/mulaw';
 
 describe('G.711 mu-law', () => {
   it('matches the reference decoding values', () => {

@@ -8,7 +8,9 @@ import { createServer as createTcpServer, type Server as TcpServer } from 'node:
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { WebSocketServer } from 'ws';
-import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, TimeoutError, VoxlineError, abortable, createVoiceServer, toneSynthesizer, type AudioFrame, type VoiceServer, type VoiceServerOptions } from '../../src/index';
+import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, TimeoutError, VoxlineError, toneSynthesizer, type AudioFrame } from '../../src/index';
+import { abortable } from '../../src/streams/channel';
+import { createVoiceServer, type VoiceServer, type VoiceServerOptions } from '../../src/server/index';
 import { browserHandler, twilioHandler, type TwilioCall } from '../../src/adapters/index';
 import { ConfigError } from '../../src/errors';
 import type { Channel } from '../../src/streams/channel';

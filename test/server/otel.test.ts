@@ -1,6 +1,7 @@
 import { type Span, type SpanOptions, type Tracer, type TracerProvider, trace, context as otelContext, type Context } from '@opentelemetry/api';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, createVoiceServer, toneSynthesizer } from '../../src/index';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, toneSynthesizer } from '../../src/index';
+import { createVoiceServer } from '../../src/server/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
 import { browserCall } from './call-client';
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, createVoiceServer, toneSynthesizer, type VoiceServer } from '../../src/index';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, toneSynthesizer } from '../../src/index';
+import { createVoiceServer, type VoiceServer } from '../../src/server/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, TwilioCallEmulator } from '../../src/testing/index';
 import { freePort, twilioSignature } from '../helpers';
 import { browserCall } from './call-client';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { AbortError, Channel, abortable, merge, sleep, tee } from '../../src/index';
+import { AbortError, merge } from '../../src/index';
+import { tee } from '../../src/streams/channel';
+import { Channel, abortable, sleep } from '../../src/streams/channel';
 
 describe('Channel', () => {
   it('applies backpressure: push waits while full', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { realClock } from '../../src/index';
+import { realClock } from '../../src/streams/clock';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { acceleratedClock, virtualClock } from '../../src/testing/index';
 

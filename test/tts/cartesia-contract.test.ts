@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GenerationRequest, WebsocketClientEvent, WebsocketResponse, WordTimestamps } from '@cartesia/cartesia-js/resources/tts';
-import { CartesiaTts, toneSynthesizer, type CartesiaCancelRequest, type CartesiaChunk, type CartesiaDone, type CartesiaErrorMessage, type CartesiaFlushDone, type CartesiaGenerationRequest, type CartesiaServerMessage, type CartesiaTimestamps, type CartesiaWordTimestamps } from '../../src/index';
+import { CartesiaTts, toneSynthesizer } from '../../src/index';
+import type { CartesiaCancelRequest, CartesiaChunk, CartesiaDone, CartesiaErrorMessage, CartesiaFlushDone, CartesiaGenerationRequest, CartesiaServerMessage, CartesiaTimestamps, CartesiaWordTimestamps } from '../../src/tts/cartesia';
 import { CartesiaEmulator } from '../../src/testing/index';
 import { collect } from '../helpers';
 

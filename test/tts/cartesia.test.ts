@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, wordsToAlignment, type TtsFrame, type TtsStream } from '../../src/index';
+import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { wordsToAlignment } from '../../src/tts/cartesia';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';

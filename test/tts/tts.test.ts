@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AuthError, CartesiaTts, Channel, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
+import { AbortError, AuthError, CartesiaTts, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
+import { Channel } from '../../src/streams/channel';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
 import { collect, playedText, sleep, spyTts } from '../helpers';
