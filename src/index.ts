@@ -13,6 +13,7 @@ export type { SileroVadOptions, OrtSessionOptions, OrtTensor, OrtSession, Ort } 
 export type { VadEvent, Vad, EnergyVadOptions } from './audio/vad';
 export type { WavAudio } from './audio/wav';
 export type { Clock } from './streams/clock';
+export type { FluxTurnSettings, DeepgramFluxSttOptions, FluxTranscription } from './stt/deepgram-flux';
 export type { DeepgramSttOptions } from './stt/deepgram';
 export type { GatewaySttOptions } from './stt/gateway';
 export type { SttWord, SttEvent, TranscribeOptions, Transcription } from './stt/types';
@@ -52,6 +53,7 @@ export { realClock } from './streams/clock';
 
 export { SttStream } from './stt/types';
 export { DeepgramStt } from './stt/deepgram';
+export { DeepgramFluxStt } from './stt/deepgram-flux';
 export { GatewayStt } from './stt/gateway';
 
 export { LlmStream, textOf } from './llm/types';
