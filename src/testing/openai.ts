@@ -141,7 +141,7 @@ export class OpenAiEmulator extends Emulator {
       closed = true;
       streamer.dispose();
     });
-    const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, this.opts.speech ?? {}, (piece) => {
+    const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { clock: this.clock, ...this.opts.speech }, (piece) => {
       if (closed) return;
       const bytes = Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
       res.write(sse ? `data: ${JSON.stringify({ type: 'speech.audio.delta', audio: bytes.toString('base64') } satisfies SpeechStreamEvent)}\n\n` : bytes);

@@ -2,34 +2,40 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortError, AuthError, CartesiaTts, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
 import { Channel } from '../../src/streams/channel';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator } from '../../src/testing/index';
+import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, virtualClock } from '../../src/testing/index';
 import { collect, playedText, sleep, spyTts } from '../helpers';
 
 let emu: ElevenLabsEmulator | GatewayEmulator | AuraEmulator | OpenAiEmulator | CartesiaEmulator | undefined;
 let tts: TtsStream | undefined;
 afterEach(async () => { await tts?.close?.(); await emu?.close(); emu = undefined; tts = undefined; });
 
+// The emulators' delays and pacing, the session's timers and the speaker run on a virtual clock:
+// the suite takes no wall time waiting for audio to play.
+const clock = virtualClock();
+
 async function* chunks(...parts: string[]) { for (const p of parts) { yield p; await sleep(5); } }
+/** {@link chunks} on the virtual clock (a wall-clock wait would let it jump to the emulators' idle timeouts). */
+async function* clocked(...parts: string[]) { for (const p of parts) { yield p; await clock.sleep(5); } }
 const seconds = (frames: TtsFrame[]) => frames.reduce((n, f) => n + f.samples.length / f.sampleRate, 0);
 
 const providers: [string, number, () => Promise<TtsStream>][] = [
-  ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000' }); }],
-  ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'ulaw_8000' }); }],
-  ['elevenlabs stream-input', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false }); }],
-  ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL }); }],
-  ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL, encoding: 'mulaw' }); }],
-  ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
-  ['openai sse', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 } }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL, streamFormat: 'sse' }); }],
-  ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL }); }],
-  ['cartesia pcm_mulaw 8000', 8000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL, encoding: 'pcm_mulaw' }); }],
-  ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30 }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
+  ['elevenlabs pcm_16000', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000' }); }],
+  ['elevenlabs ulaw_8000', 8000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'ulaw_8000' }); }],
+  ['elevenlabs stream-input', 16000, async () => { emu = new ElevenLabsEmulator({ apiKey: 'xi', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'rachel', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false }); }],
+  ['deepgram aura', 24000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL }); }],
+  ['deepgram aura mulaw', 8000, async () => { emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL, encoding: 'mulaw' }); }],
+  ['openai', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 }, clock }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL }); }],
+  ['openai sse', 24000, async () => { emu = new OpenAiEmulator({ apiKey: 'sk', speech: { timeToFirstAudioMs: 30 }, clock }); await emu.start(); return new OpenAiTts({ apiKey: 'sk', baseURL: (emu as OpenAiEmulator).baseURL, streamFormat: 'sse' }); }],
+  ['cartesia', 24000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL }); }],
+  ['cartesia pcm_mulaw 8000', 8000, async () => { emu = new CartesiaEmulator({ apiKey: 'sk_car', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v1', baseURL: emu.baseURL, encoding: 'pcm_mulaw' }); }],
+  ['gateway', 24000, async () => { emu = new GatewayEmulator({ apiKey: 'sk-aig', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 30, clock }); await emu.start(); return gateway({ apiKey: 'sk-aig', baseURL: emu.baseURL }).tts('elevenlabs/eleven-turbo-v3', { voice: 'rachel' }); }],
 ];
 
 describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
   it('speaks every chunk, in order, at the declared rate', async () => {
     tts = await make();
     expect(tts.sampleRate).toBe(rate);
-    const frames = await collect(tts.synthesize(chunks('Hello there.', 'How are you today?')));
+    const frames = await collect(tts.synthesize(clocked('Hello there.', 'How are you today?')));
     expect(frames.every((f) => f.sampleRate === rate)).toBe(true);
     // the tone voice speaks 65 ms per character of each chunk
     expect(seconds(frames)).toBeCloseTo((('Hello there.'.length + 'How are you today?'.length) * 65) / 1000, 0);
@@ -39,10 +45,10 @@ describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
     tts = await make();
     const ac = new AbortController();
     let got = 0;
-    const err = await (async () => { for await (const _ of tts!.synthesize(chunks('A rather long sentence that keeps going for a while.'), { signal: ac.signal })) { if (++got === 2) ac.abort(); } })().catch((e) => e);
+    const err = await (async () => { for await (const _ of tts!.synthesize(clocked('A rather long sentence that keeps going for a while.'), { signal: ac.signal })) { if (++got === 2) ac.abort(); } })().catch((e) => e);
     expect(err).toBeInstanceOf(AbortError);
     expect(got).toBe(2);
-    const frames = await collect(tts.synthesize(chunks('Next turn.')));
+    const frames = await collect(tts.synthesize(clocked('Next turn.')));
     expect(seconds(frames)).toBeGreaterThan(0.5);
   });
 
@@ -50,11 +56,11 @@ describe.each(providers)('TtsStream: %s', (_name, rate, make) => {
     tts = await make();
     if (!tts.warmup) return ctx.skip(); // HTTP providers: the client keeps its connection alive
     await tts.warmup();
-    const t0 = performance.now();
+    const t0 = clock.now();
     let first = 0;
-    for await (const _ of tts.synthesize(chunks('Warm.'))) { first ||= performance.now() - t0; }
+    for await (const _ of tts.synthesize(clocked('Warm.'))) { first ||= clock.now() - t0; }
     expect(first).toBeLessThan(200);
-    await sleep(30);
+    await clock.sleep(30);
     expect(emu!.openConnections).toBe(1); // the next reply's socket, already open
   });
 });
@@ -74,15 +80,16 @@ async function bargeInAt(tts: TtsStream, atMs: number) {
     llm: { provider: 'fake', model: 'none', async *respond() {} },
     tts: spy.tts,
     greeting: GREETING,
+    clock,
   });
-  const output = virtualSpeaker({ sampleRate: 16000 });
+  const output = virtualSpeaker({ sampleRate: 16000, clock });
   let event: { heardText: string; fullText: string; playedMs: number } | undefined;
   let played = 0;
   session.on('interrupted', (e) => { event = e; played = output.playedMs; });
   const running = session.run({ input: (async function* () {})(), output });
-  while (output.playedMs < atMs) await sleep(5);
+  while (output.playedMs < atMs) await clock.sleep(5);
   stt.offer({ type: 'interim', text: 'wait stop', words: [] });
-  while (!event) await sleep(5);
+  while (!event) await clock.sleep(5);
   await session.close();
   await running;
   const reply = spy.replies[0]!;
