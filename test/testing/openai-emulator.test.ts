@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenAiEmulator } from '../../src/testing/index';
+import { type Clock, realClock } from '../../src/index';
+import { OpenAiEmulator, virtualClock } from '../../src/testing/index';
 
 let emu: OpenAiEmulator;
 afterEach(() => emu?.close());
 
-async function sse(url: string, body: unknown, key = 'sk-test') {
+async function sse(url: string, body: unknown, key = 'sk-test', clock: Clock = realClock) {
   const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const t0 = performance.now(); // headers are sent when the request is taken: TTFT counts from here
+  const t0 = clock.now(); // headers are sent when the request is taken: TTFT counts from here
   if (!res.ok) return { res, events: [] as any[], times: [] as number[], t0 };
   const events: any[] = [];
   const times: number[] = [];
@@ -21,7 +22,7 @@ async function sse(url: string, body: unknown, key = 'sk-test') {
       expect(line.startsWith('data: ')).toBe(true);
       const data = line.slice(6);
       events.push(data === '[DONE]' ? data : JSON.parse(data));
-      times.push(performance.now());
+      times.push(clock.now());
     }
   }
   return { res, events, times, t0 };
@@ -29,11 +30,13 @@ async function sse(url: string, body: unknown, key = 'sk-test') {
 
 describe('OpenAiEmulator', () => {
   it('streams content chunks, finish_reason, the usage chunk and [DONE], at the configured TTFT', async () => {
-    emu = new OpenAiEmulator({ apiKey: 'sk-test', timeToFirstTokenMs: 120, tokensPerSecond: 100 });
+    // On a virtual clock the emulated delays are exact, whatever the machine's load.
+    const clock = virtualClock();
+    emu = new OpenAiEmulator({ apiKey: 'sk-test', timeToFirstTokenMs: 120, tokensPerSecond: 100, clock });
     await emu.start();
     const { res, events, times, t0 } = await sse(`${emu.baseURL}/chat/completions`, {
       model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hello' }],
-    });
+    }, 'sk-test', clock);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(events[0]).toMatchObject({ object: 'chat.completion.chunk', model: 'gpt-4o-mini', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }], usage: null });
     const text = events.slice(1).filter((e) => e !== '[DONE]' && e.choices[0]?.delta?.content).map((e) => e.choices[0].delta.content).join('');
@@ -46,8 +49,7 @@ describe('OpenAiEmulator', () => {
     expect(usage.usage.total_tokens).toBe(usage.usage.prompt_tokens + usage.usage.completion_tokens);
     expect(events[events.length - 1]).toBe('[DONE]');
     const ttft = times[1]! - t0;
-    expect(ttft).toBeGreaterThan(110);
-    expect(ttft).toBeLessThan(145);
+    expect(ttft).toBe(120);
     // 7 tokens at 100/s: the last about 60 ms after the first.
     expect(times[7]! - times[1]!).toBeGreaterThan(50);
     expect(emu.record.bodies[0]).toMatchObject({ model: 'gpt-4o-mini' });
