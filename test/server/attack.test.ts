@@ -68,6 +68,8 @@ function open(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSo
   });
 }
 
+/** Prints a figure for docs/reliability.md when VOXLINE_FIGURES is set. */
+const figure = (name: string, value: unknown) => void (process.env.VOXLINE_FIGURES && console.log(`FIGURE ${name}: ${JSON.stringify(value)}`));
 const closed = (ws: WebSocket) => new Promise<number>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve(-1) : ws.once('close', (code) => resolve(code))));
 const until = async (cond: () => boolean, ms = 3000) => {
   for (const end = performance.now() + ms; !cond() && performance.now() < end; ) await sleep(10);
@@ -133,6 +135,7 @@ describe('attack suite', () => {
     const accepted = results.filter((r): r is WebSocket => r instanceof WebSocket);
     expect(accepted.length).toBe(5);
     expect(results.filter((r) => r === 503).length).toBe(15);
+    figure('idle sockets accepted of 20, maxCalls 5', accepted.length);
     expect((await fetch(`${http}/readyz`)).status).toBe(503);
     expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_calls_refused_total 15/);
     for (const s of accepted) s.close();
@@ -152,20 +155,24 @@ describe('attack suite', () => {
       if (i % 100 === 0) await sleep(1);
     }
     expect(await closed(flood)).toBe(1008);
-    const elapsed = performance.now() - t0 + 100;
-        await sleep(200);
-    // At most the call's duration plus the 2 s burst allowance, at 32 000 bytes a second.
+    const elapsed = performance.now() - t0;
+    await sleep(200);
+    figure('flood: bytes forwarded to STT of 1920000 sent', { bytes: dg!.record.audioBytes, closedAfterMs: Math.round(elapsed) });
+    // At most the call's duration plus the 2 s burst allowance, at 32 000 bytes a second
+    // (60 s of audio, 1.92 MB, were sent).
     expect(dg!.record.audioBytes).toBeLessThanOrEqual(((elapsed + 2000) / 1000) * 32000);
     expect(dg!.record.audioBytes).toBeGreaterThan(0);
   });
 
   it('7. a dead client (no FIN, no pong) and an idle one lose their slot', async () => {
-    const { vs, ws } = await serve({ limits: { heartbeatMs: 150, idleTimeoutMs: 5000 } });
+    const { vs, ws } = await serve({ limits: { heartbeatMs: 150, idleTimeoutMs: 5000 } }, true);
     const dead = (await open(`${ws}/browser`, { autoPong: false })) as WebSocket;
     dead.send(start16k);
-    expect(vs.connections).toBe(1);
+    await sleep(50);
+    expect(vs.activeCalls).toBe(1); // a session runs for it
     const t0 = performance.now();
     expect(await until(() => vs.connections === 0)).toBe(true);
+    figure('dead client slot freed after (heartbeat 150 ms), ms', Math.round(performance.now() - t0));
     expect(performance.now() - t0).toBeLessThan(1000);
 
     const { vs: vs2, ws: ws2 } = await serve({ limits: { idleTimeoutMs: 300 } }, true);
@@ -202,6 +209,7 @@ describe('attack suite', () => {
     const exits = times('exit');
     // From a worker's death to its replacement: 150, 300, 600 ms (without backoff: at once).
     const delays = [1, 2, 3].map((i) => forks[i]! - exits[i - 1]!);
+    figure('runCluster restart delays, ms', delays);
     expect(delays[0]).toBeGreaterThanOrEqual(145);
     expect(delays[1]).toBeGreaterThanOrEqual(295);
     expect(delays[2]).toBeGreaterThanOrEqual(595);
@@ -251,6 +259,7 @@ describe('attack suite: providers and streams', () => {
       if (n === frames / 2) mid = used();
     }
     const grown = used() - before;
+    figure('abortable 30 min at 16 kHz: bytes retained (mid, end)', [mid - before, grown]);
     expect(n).toBe(frames);
     // 57.6 MB of audio went through; what is kept must not grow with it.
     expect(grown).toBeLessThan(5e6);
@@ -304,6 +313,7 @@ describe('attack suite: providers and streams', () => {
     await sleep(1500);
     ac.abort();
     await run;
+    figure('STT backpressure: frames of 640 B taken in 1.5 s of 30000 offered', pulled);
     // What the kernel and a 256 KiB send buffer hold, not the 19 MB offered.
     expect(pulled).toBeLessThan(total / 2);
   });
@@ -389,6 +399,7 @@ describe('attack suite: sessions', () => {
   it('8. when the caller hangs up mid-reply, the reply stops: no more LLM tokens or TTS characters', async () => {
     const { session, closed, errors, el } = await sessionCall('Tell me a story please', {}, { hangUp: true });
     const sentToTts = el.record.messages.map((m) => String((m as { text?: string }).text ?? '')).join('').length;
+    figure('hang-up mid-reply: TTS characters billed of the reply', [session.usage.ttsCharacters, STORY.length]);
     expect(session.usage.ttsCharacters).toBeLessThan(STORY.length / 2);
     expect(sentToTts).toBeLessThan(STORY.length / 2);
     expect(closed).toEqual(['caller hung up']);
@@ -475,6 +486,12 @@ describe('attack suite: secure defaults (14)', () => {
 });
 
 describe('errors that mislead', () => {
+  it('a bad URL or a key with a newline is a ConfigError at construction, not a SyntaxError on first use', () => {
+    expect(() => new DeepgramStt({ apiKey: 'key\n' })).toThrow(ConfigError);
+    expect(() => new GatewayTts({ apiKey: 'k', model: 'm', baseURL: 'not a url' })).toThrow(ConfigError);
+    expect(() => new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: 'ftp://x.test/v1' })).toThrow(ConfigError);
+  });
+
   it('an unreachable STT is reported as a refused connection, not "1006"', async () => {
     const tcp: TcpServer = createTcpServer();
     await new Promise<void>((res) => tcp.listen(0, '127.0.0.1', res));
@@ -526,6 +543,42 @@ describe('errors that mislead', () => {
     expect(errors[0]).toBeInstanceOf(ProtocolError);
     expect((errors[0] as Error).message).toMatch(/not base64/);
     expect((call.input as Channel<unknown>).size).toBe(0);
+  });
+
+  it('a client that disconnects mid-reply ends its call as a hang-up, not as "stt failed"', async () => {
+    const dg = new DeepgramEmulator({ script: ['check my order please'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20, tokensPerSecond: 20, responder: () => ({ content: STORY }) });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20 });
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    cleanup.push(() => Promise.all([dg.close(), oa.close(), el.close()]));
+    const seen: string[] = [];
+    const { ws, vs } = await serve({
+      agent: () => {
+        const session = new VoiceSession({
+          stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+          llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+        });
+        session.on('error', (e) => seen.push(`error: ${e.message}`));
+        session.on('closed', (c) => seen.push(`closed: ${c.reason}`));
+        return session;
+      },
+    });
+    const speech = await toneSynthesizer({ sampleRate: 16000, msPerChar: 45 })('check my order please');
+    const page = (await open(`${ws}/browser`)) as WebSocket;
+    let audio = false;
+    page.on('message', (_d, binary) => (audio ||= binary));
+    page.send(start16k);
+    const pcm = new Int16Array(3200 + speech.samples.length + 16000 * 3);
+    pcm.set(speech.samples, 3200);
+    for (let i = 0; i < pcm.length && !audio; i += 320) {
+      page.send(pcm.slice(i, i + 320));
+      await sleep(20);
+    }
+    expect(audio).toBe(true);
+    page.terminate(); // mid-reply
+    expect(await until(() => vs.activeCalls === 0)).toBe(true);
+    expect(seen).toEqual(['closed: caller hung up']);
   });
 
   it('an agent factory that throws shows in /metrics and in call_error events', async () => {
