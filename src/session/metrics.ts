@@ -28,7 +28,15 @@ export interface TurnLatency {
   tts: number;
   /** End of speech → first audio out. */
   voiceToVoice: number;
-  /** Time not spent waiting for a provider: voice-to-voice − stt − llmTtft − firstClause − tts. */
+  /**
+   * How long before the STT's final the LLM request went out (a preemptive reply; 0 otherwise).
+   */
+  headStart: number;
+  /**
+   * Time not spent waiting for a provider: voice-to-voice minus the providers' critical path,
+   * stt + llmTtft + firstClause + tts, or with a head start, the later of stt and
+   * (stt − headStart) + llmTtft + firstClause + tts.
+   */
   overhead: number;
 }
 
@@ -40,7 +48,9 @@ export function latencyOf(t: TurnTimestamps): TurnLatency | undefined {
   const firstClause = Math.max(0, t.firstTextToTts - t.llmFirstToken);
   const tts = t.ttsFirstAudio - t.firstTextToTts;
   const voiceToVoice = t.firstAudioOut - t.endOfSpeech;
-  return { stt, llmTtft, firstClause, tts, voiceToVoice, overhead: voiceToVoice - stt - llmTtft - firstClause - tts };
+  const headStart = Math.max(0, t.sttFinal - t.llmRequest);
+  const critical = Math.max(stt, stt - headStart + llmTtft + firstClause + tts);
+  return { stt, llmTtft, firstClause, tts, voiceToVoice, headStart, overhead: voiceToVoice - critical };
 }
 
 /** Percentiles of a set of values. */
@@ -68,11 +78,13 @@ export class SessionMetrics {
   readonly turns: TurnLatency[] = [];
   /** Barge-in: interrupting speech event → `output.clear()`, ms. */
   readonly bargeIn: number[] = [];
+  /** Preemptive replies: played (hits), dropped (misses), and what the dropped ones used. */
+  readonly preemption = { hits: 0, misses: 0, wastedTokens: 0, wastedChars: 0 };
 
   /** p50/p95/p99 of each latency component. */
   summary(): Record<keyof TurnLatency, Percentiles> & { bargeIn: Percentiles } {
     const of = (k: keyof TurnLatency) => percentiles(this.turns.map((t) => t[k]));
-    return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), overhead: of('overhead'), bargeIn: percentiles(this.bargeIn) };
+    return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), headStart: of('headStart'), overhead: of('overhead'), bargeIn: percentiles(this.bargeIn) };
   }
 }
 

@@ -10,7 +10,7 @@ import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import { SentenceChunker } from '../tts/chunker';
 import type { TtsFrame } from '../tts/types';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
-import type { VoiceSessionEvents, VoiceSessionOptions } from './types';
+import type { PreemptionReport, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
 /** The reply being played. */
 export interface ActiveReply {
@@ -43,7 +43,11 @@ export interface ReplyTurn {
   ts: TurnTimestamps;
   index: number;
   userText: string;
+  preemption?: PreemptionReport;
 }
+
+/** Resolves true to go on, false to drop the reply (a speculative reply's confirmation). */
+export type ReplyGate = () => Promise<boolean>;
 
 /** What the reply path needs from the session it serves. */
 export interface ReplyHost {
@@ -80,18 +84,21 @@ export class ReplyPath {
 
   /**
    * Runs the LLM with tools over `work` (the loop appends tool calls and results to it) and
-   * chunks its text for TTS. `done` resolves to the LLM's failure, if any.
+   * chunks its text for TTS. `done` resolves to the LLM's failure, if any; `completionTokens`
+   * counts the reply's tokens (its usage, or the deltas received where none came). With a `gate`,
+   * no tool runs (and no tool event is emitted) until it opens.
    */
-  generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal): { chunks: AsyncIterable<string>; done: Promise<unknown> } {
+  generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal, gate?: ReplyGate): { chunks: AsyncIterable<string>; done: Promise<unknown>; completionTokens: () => number } {
     const chunks = new Channel<string>(64);
     const chunker = new SentenceChunker(this.opts.chunker);
     const filler = typeof this.opts.toolFiller === 'string' ? { text: this.opts.toolFiller, afterMs: 700 } : this.opts.toolFiller;
     const events = this.host.events;
     const pushChunk = (c: string) => {
       ts.firstTextToTts ??= this.clock.now();
-      this.host.usage.ttsCharacters += c.length;
       chunks.offer(c);
     };
+    let deltas = 0;
+    let completion: number | undefined;
     ts.llmRequest = this.clock.now();
     const done = (async () => {
       let fillerTimer: ClockTimer | undefined;
@@ -99,15 +106,25 @@ export class ReplyPath {
         for await (const ev of agentLoop(this.opts, work, signal)) {
           if (ev.type === 'text') {
             ts.llmFirstToken ??= this.clock.now();
+            deltas++;
             for (const c of chunker.push(ev.delta)) pushChunk(c);
-          } else if (ev.type === 'tool_call') events.emit('tool_call', ev.call);
+            continue;
+          }
+          if (ev.type === 'usage') {
+            completion = (completion ?? 0) + ev.usage.completionTokens;
+            this.addUsage(ev.usage);
+            continue;
+          }
+          // Tools run only once a speculative reply is confirmed.
+          if (gate && !(await gate())) break;
+          if (ev.type === 'tool_call') events.emit('tool_call', ev.call);
           else if (ev.type === 'tools_started') {
             for (const c of chunker.flush()) pushChunk(c);
             if (filler) fillerTimer = this.clock.setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
           } else if (ev.type === 'tool_result') {
             this.clock.clearTimeout(fillerTimer);
             events.emit('tool_result', { call: ev.call, outcome: ev.outcome });
-          } else if (ev.type === 'usage') this.addUsage(ev.usage);
+          }
         }
         for (const c of chunker.flush()) pushChunk(c);
       } catch (err) {
@@ -118,7 +135,7 @@ export class ReplyPath {
       }
       return undefined;
     })();
-    return { chunks, done };
+    return { chunks, done, completionTokens: () => completion ?? deltas };
   }
 
   /** Fixed text (greeting, goodbye, apology) as chunks for TTS. */
@@ -126,7 +143,6 @@ export class ReplyPath {
     const chunks = new Channel<string>(8);
     for (const c of new SentenceChunker({ firstChunkWords: 0 }).push(`${text} `)) chunks.offer(c);
     chunks.close();
-    this.host.usage.ttsCharacters += text.length;
     return chunks;
   }
 
@@ -173,17 +189,24 @@ export class ReplyPath {
     return Math.min(known, sent);
   }
 
-  /** Streams chunks through TTS to the output; returns the text spoken and the part heard. */
-  async play(chunks: AsyncIterable<string>, abort: AbortController, turn?: ReplyTurn): Promise<Played> {
+  /**
+   * Streams chunks through TTS to the output; returns the text spoken and the part heard. With a
+   * `gate` (a speculative reply), only the first chunk goes to TTS and nothing is written to the
+   * output until it opens; if it closes, nothing is.
+   */
+  async play(chunks: AsyncIterable<string>, abort: AbortController, turn?: ReplyTurn, gate?: ReplyGate): Promise<Played> {
     const output = this.output!;
     const events = this.host.events;
     const ts = turn?.ts;
     let done!: () => void;
     const reply: ActiveReply = { abort, text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
-    this.active = reply;
+    if (!gate) this.active = reply;
+    const usage = this.host.usage;
     const sent = (async function* () {
       for await (const c of chunks) {
+        if (reply.text && gate && !(await gate())) return;
         reply.text += (reply.text ? ' ' : '') + c;
+        usage.ttsCharacters += c.length;
         yield c;
       }
     })();
@@ -204,6 +227,10 @@ export class ReplyPath {
         }
         reply.audioMs += (frame.samples.length * 1000) / frame.sampleRate;
         if (!reply.speaking) {
+          if (gate) {
+            if (!(await gate()) || abort.signal.aborted) break;
+            this.active = reply;
+          }
           reply.speaking = true;
           reply.startWrittenMs = output.writtenMs;
           if (turn && ts) {
@@ -211,7 +238,7 @@ export class ReplyPath {
             const latency = latencyOf(ts);
             if (latency) {
               this.host.metrics.turns.push(latency);
-              events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency });
+              events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency, ...(turn.preemption ? { preemption: turn.preemption } : {}) });
             }
           }
           events.emit('agent_speech_started', { text: reply.text });

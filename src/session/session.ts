@@ -7,11 +7,12 @@ import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
 import { type ActiveReply, type Played, ReplyPath } from './reply';
+import { PREEMPT_WAIT_MS, Speculation, normalizeTurnText } from './preempt';
 import { RealtimeBrain } from './realtime';
 import { TurnTaker } from './turns';
 import type { RealtimeSessionOptions, TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
-export type { BargeInOptions, RealtimeSessionOptions, TranscriptEntry, TurnEndPolicy, TurnEvent, VoiceSessionEvents, VoiceSessionOptions } from './types';
+export type { BargeInOptions, PreemptionReport, RealtimeSessionOptions, TranscriptEntry, TurnEndPolicy, TurnEvent, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
 /**
  * The voice agent: wires an {@link SttStream}, an {@link LlmStream} and a {@link TtsStream}
@@ -43,6 +44,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private closeReason = 'closed';
   private running = false;
   private resume?: { text: string; timer: ClockTimer };
+  /** Tasks queued or running, speculative replies aside. */
+  private busy = 0;
+  /** The speculative reply waiting for its turn to be confirmed. */
+  private spec?: Speculation;
+  /** Speculative replies dropped since the last turn, for that turn's report. */
+  private missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
 
   constructor(options: VoiceSessionOptions | RealtimeSessionOptions) {
     super();
@@ -81,6 +88,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
           this.resume = undefined;
         },
         userTurn: (turn) => this.onUserTurn(turn),
+        speculate: (text) => this.speculate(text),
+        unspeculate: () => this.dropSpeculation(),
         audio: (seconds) => (this.usage.sttSeconds += seconds),
         replying: () => this.replies.current !== undefined,
         fail: (err) => this.fail(err),
@@ -159,6 +168,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       this.closeReason = options.reason ?? 'closed';
       this.turns.dispose();
       this.clock.clearTimeout(this.resume?.timer);
+      this.dropSpeculation();
       if (options.drain) await this.current?.done.catch(() => {});
       else this.current?.abort.abort();
       this.stop.abort();
@@ -180,7 +190,22 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private onUserTurn({ text, endOfSpeech, sttFinal }: { text: string; endOfSpeech: number; sttFinal: number }): void {
     this.emit('user_turn', { text });
     this.transcript.push({ role: 'user', text, at: endOfSpeech - this.startedAt });
-    if (hangUpPhraseIn(text, this.opts.hangUpPhrases)) {
+    const spec = this.spec;
+    this.spec = undefined;
+    this.clock.clearTimeout(spec?.timer);
+    const hangUp = hangUpPhraseIn(text, this.opts.hangUpPhrases);
+    if (spec && !hangUp && spec.norm === normalizeTurnText(text)) {
+      // The turn ended as speculated: the reply prepared for it plays now.
+      Object.assign(spec.ts, { endOfSpeech, sttFinal });
+      Object.assign(spec.turn, { index: ++this.turnIndex, userText: text, preemption: { hit: true, ...this.takeMissed() } });
+      this.pushHistory({ role: 'user', content: text });
+      this.metrics.preemption.hits++;
+      this.emit('preemption', { hit: true, text, wastedTokens: 0, wastedChars: 0 });
+      spec.settle(true);
+      return;
+    }
+    spec?.settle(false);
+    if (hangUp) {
       this.pushHistory({ role: 'user', content: text });
       void this.enqueue(async () => {
         if (this.opts.goodbye) await this.speak(this.opts.goodbye, { record: true });
@@ -194,10 +219,46 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     void this.enqueue(() => this.respond(text, ts));
   }
 
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(() => (this.stop.signal.aborted ? undefined : task())).catch((err) => this.fail(err));
+  private enqueue(task: () => Promise<void>, speculative = false): Promise<void> {
+    if (!speculative) this.busy++;
+    const next = this.queue
+      .then(() => (this.stop.signal.aborted ? undefined : task()))
+      .catch((err) => this.fail(err))
+      .finally(() => void (speculative || this.busy--));
     this.queue = next;
     return next;
+  }
+
+  /**
+   * Starts a reply on a likely end of the user's turn (see `preemptive`), if the agent is idle. A
+   * speculation on other text is dropped first.
+   */
+  private speculate(text: string): void {
+    if (this.opts.preemptive === false || this.brain || this.stop.signal.aborted) return;
+    const norm = normalizeTurnText(text);
+    if (!norm || this.spec?.norm === norm) return;
+    this.dropSpeculation();
+    if (this.busy > 0) return;
+    const spec = new Speculation(text);
+    this.spec = spec;
+    spec.timer = this.clock.setTimeout(() => this.spec === spec && this.dropSpeculation(), PREEMPT_WAIT_MS);
+    void this.enqueue(() => this.respond(text, spec.ts, spec), true);
+  }
+
+  /** Drops the speculative reply, if any: nothing of it is played or recorded. */
+  private dropSpeculation(): void {
+    const spec = this.spec;
+    if (!spec) return;
+    this.spec = undefined;
+    this.clock.clearTimeout(spec.timer);
+    spec.settle(false);
+  }
+
+  /** The misses since the last turn, for its report; resets them. */
+  private takeMissed(): typeof this.missed {
+    const m = this.missed;
+    this.missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
+    return m;
   }
 
   private pushHistory(...messages: ChatMessage[]): void {
@@ -234,19 +295,35 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     }
   }
 
-  /** One agent turn: LLM (with tools) → sentence chunks → TTS → output. */
-  private async respond(userText: string, ts: TurnTimestamps): Promise<void> {
-    this.pushHistory({ role: 'user', content: userText });
-    const work = withInstructions(this.history, this.opts.instructions);
+  /**
+   * One agent turn: LLM (with tools) → sentence chunks → TTS → output. A speculative one (`spec`)
+   * waits for its turn's confirmation before anything is played, run or recorded.
+   */
+  private async respond(userText: string, ts: TurnTimestamps, spec?: Speculation): Promise<void> {
+    const user: ChatMessage = { role: 'user', content: userText };
+    if (!spec) this.pushHistory(user);
+    const work = withInstructions(spec ? [...this.history, user] : this.history, this.opts.instructions);
     const base = work.length;
-    const index = ++this.turnIndex;
-    const abort = new AbortController();
+    const turn = spec?.turn ?? { ts, index: ++this.turnIndex, userText, ...(this.missed.misses ? { preemption: { hit: false, ...this.takeMissed() } } : {}) };
+    const abort = spec?.abort ?? new AbortController();
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
-    const { chunks, done } = this.replies.generate(work, ts, abort.signal);
-    const played = await this.replies.play(chunks, abort, { ts, index, userText });
+    const gate = spec && (() => spec.decision());
+    const { chunks, done, completionTokens } = this.replies.generate(work, ts, abort.signal, gate);
+    const played = await this.replies.play(chunks, abort, turn, gate);
     const llmError = await done;
     this.stop.signal.removeEventListener('abort', onStop);
+    if (spec && !(await spec.decision())) {
+      // Dropped: nothing was played or recorded; what it used is reported (and billed).
+      const wasted = { wastedTokens: completionTokens(), wastedChars: played.text.length };
+      const m = this.metrics.preemption;
+      m.misses++;
+      m.wastedTokens += wasted.wastedTokens;
+      m.wastedChars += wasted.wastedChars;
+      this.missed = { misses: this.missed.misses + 1, wastedTokens: this.missed.wastedTokens + wasted.wastedTokens, wastedChars: this.missed.wastedChars + wasted.wastedChars };
+      if (!this.stop.signal.aborted) this.emit('preemption', { hit: false, text: userText, ...wasted });
+      return;
+    }
     // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
     this.record(played, ts.firstAudioOut ?? this.clock.now());

@@ -17,6 +17,10 @@ export interface TurnHost {
   words(): void;
   /** The user's turn ended. */
   userTurn(turn: { text: string; endOfSpeech: number; sttFinal: number }): void;
+  /** The user's turn has probably ended with `text`: a reply may be prepared (not played). */
+  speculate?(text: string): void;
+  /** The user went on: drop the reply prepared on a likely end of turn. */
+  unspeculate?(): void;
   /** Seconds of input audio passed on to the STT. */
   audio(seconds: number): void;
   /** True while the agent is replying (for backchannels). */
@@ -26,7 +30,9 @@ export interface TurnHost {
 
 /**
  * Turn-taking: endpointing (STT end of turn, silence timers, local VAD), the input's arrival times
- * (to date the end of speech), and the barge-in decision.
+ * (to date the end of speech), the barge-in decision, and the likely ends of turn a preemptive
+ * reply starts on (the STT's eager end of turn; the transcript so far while the local VAD hears
+ * silence).
  */
 export class TurnTaker {
   private pending: string[] = [];
@@ -36,6 +42,10 @@ export class TurnTaker {
   private arrivals: { end: number; at: number }[] = [];
   private audioSec = 0;
   private vadQueue: Promise<void> = Promise.resolve();
+  /** The latest interim transcript since the last final. */
+  private interim = '';
+  /** The local VAD heard the user stop (and not start again since). */
+  private vadSilent = false;
 
   constructor(
     private readonly opts: Pick<VoiceSessionOptions, 'turnEnd' | 'bargeIn' | 'vad' | 'vadTurnEndMs' | 'clock'>,
@@ -90,11 +100,15 @@ export class TurnTaker {
       if (this.signal.aborted) return;
       if (ev.type === 'speech_start') {
         this.clock.clearTimeout(this.vadTurnTimer);
+        this.vadSilent = false;
+        this.host.unspeculate?.();
         this.host.speechStarted('vad');
         if (this.opts.bargeIn !== false) this.host.bargeIn(this.clock.now(), true);
       } else {
         this.clock.clearTimeout(this.vadTurnTimer);
         this.vadTurnTimer = this.clock.setTimeout(() => this.flush(), this.opts.vadTurnEndMs ?? 700);
+        this.vadSilent = true;
+        this.preempt();
       }
     }
   }
@@ -106,13 +120,22 @@ export class TurnTaker {
     switch (ev.type) {
       case 'speech_started':
         this.clock.clearTimeout(this.silenceTimer);
+        this.host.unspeculate?.();
         this.host.speechStarted('stt');
         // A provider's own turn start (Flux StartOfTurn) is a barge-in signal that needs no words.
         if (bargeIn && (bargeIn.minWords === 0 || ev.turnStart)) this.host.bargeIn(this.clock.now(), false);
         return;
       case 'interim':
         this.host.transcript(ev.text, false);
+        this.interim = ev.text.trim();
         if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(this.clock.now(), false);
+        if (this.vadSilent) this.preempt();
+        return;
+      case 'eager_end_of_turn':
+        this.host.speculate?.([...this.pending, ev.text.trim()].filter(Boolean).join(' '));
+        return;
+      case 'turn_resumed':
+        this.host.unspeculate?.();
         return;
       case 'final': {
         if (!ev.text.trim()) {
@@ -127,18 +150,26 @@ export class TurnTaker {
         }
         this.pending.push(ev.text.trim());
         this.pendingEnd = ev.words.length ? ev.words[ev.words.length - 1]!.end : ev.end;
+        this.interim = '';
         const policy = this.policy();
-        if (policy === 'speech_final' && ev.endOfTurn) this.flush();
-        else if (typeof policy === 'object') {
+        if (policy === 'speech_final' && ev.endOfTurn) return this.flush();
+        if (typeof policy === 'object') {
           this.clock.clearTimeout(this.silenceTimer);
           this.silenceTimer = this.clock.setTimeout(() => this.flush(), policy.silenceMs);
         }
+        if (this.vadSilent) this.preempt();
         return;
       }
       case 'utterance_end':
         if (this.policy() === 'utterance_end' || this.pending.length) this.flush();
         return;
     }
+  }
+
+  /** The transcript so far, heard while the local VAD hears silence: a likely end of turn. */
+  private preempt(): void {
+    const text = [...this.pending, this.interim].filter(Boolean).join(' ');
+    if (text) this.host.speculate?.(text);
   }
 
   private policy(): TurnEndPolicy {
@@ -155,6 +186,7 @@ export class TurnTaker {
     const endOfSpeech = Math.min(sttFinal, this.wallTimeOf(this.pendingEnd ?? this.audioSec));
     this.pending = [];
     this.pendingEnd = undefined;
+    this.interim = '';
     this.host.userTurn({ text, endOfSpeech, sttFinal });
   }
 }

@@ -82,6 +82,27 @@ export interface VoiceSessionOptions {
    * reply it received in full (default 15).
    */
   speakingRate?: number;
+  /**
+   * Preemptive replies (default on): on a likely end of the user's turn (the STT's
+   * `eager_end_of_turn`, or, with a local `vad`, the transcript so far once the VAD hears
+   * silence), start the LLM and the TTS of the reply's first clause before the STT confirms the
+   * turn. Nothing is played, no tool runs and nothing is recorded until the turn ends with the
+   * same text; otherwise the speculative reply is dropped (its tokens and characters are billed
+   * all the same: see the `preemption` event). `false` turns it off.
+   */
+  preemptive?: boolean;
+}
+
+/** How preemption went for one turn (in {@link TurnEvent}). */
+export interface PreemptionReport {
+  /** The reply played was the one prepared before the turn was confirmed. */
+  hit: boolean;
+  /** Speculative replies dropped since the previous turn (their text differed from the turn's). */
+  misses: number;
+  /** LLM completion tokens those dropped replies used (the deltas received, where no usage came). */
+  wastedTokens: number;
+  /** Characters those dropped replies sent to TTS. */
+  wastedChars: number;
 }
 
 /**
@@ -102,6 +123,8 @@ export interface TurnEvent {
   userText: string;
   timestamps: TurnTimestamps;
   latency: TurnLatency;
+  /** Set when the turn's reply was prepared early, or speculative replies were dropped before it. */
+  preemption?: PreemptionReport;
 }
 
 /** One entry of the conversation record. */
@@ -129,6 +152,11 @@ export interface VoiceSessionEvents {
    * the reply's audio had played.
    */
   interrupted: [{ heardText: string; fullText: string; latencyMs: number; playedMs: number }];
+  /**
+   * A speculative reply was played (`hit`) or dropped because the turn ended with other text or
+   * went on; `wastedTokens` and `wastedChars` are what a dropped one used.
+   */
+  preemption: [{ hit: boolean; text: string; wastedTokens: number; wastedChars: number }];
   tool_call: [ToolCall];
   tool_result: [{ call: ToolCall; outcome: ToolOutcome }];
   usage: [Usage];

@@ -1,0 +1,162 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Channel, ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesizer, type AudioFrame, type SttEvent, type TurnEvent, type Vad, type VadEvent, type VoiceSessionOptions } from '../../src/index';
+import { virtualSpeaker } from '../../src/adapters/index';
+import { ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../../src/testing/index';
+import { sleep, spyTts } from '../helpers';
+
+let emus: { close(): Promise<void> }[] = [];
+afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
+
+const lastUser = (req: ChatRequest) => String([...req.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
+const word = (text: string) => ({ word: text, start: 0, end: 0 });
+const final = (text: string): SttEvent => ({ type: 'final', text, words: [], endOfTurn: true, start: 0, end: 0 });
+const eager = (text: string): SttEvent => ({ type: 'eager_end_of_turn', text, words: text.split(' ').map(word), start: 0, end: 0 });
+
+/**
+ * A session whose STT says what the test scripts (as a Flux-like provider would), with the real
+ * OpenAI-compatible and ElevenLabs clients against their emulators. Every frame written to the
+ * output is kept, to tell which synthesis it came from.
+ */
+async function setup(responder: (req: ChatRequest) => { content?: string; toolCalls?: { name: string; arguments: Record<string, unknown> }[] }, opts: Partial<VoiceSessionOptions> = {}) {
+  let llmCalls = 0;
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 200, responder: (req) => (llmCalls++, responder(req)) });
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 60, realtimeFactor: 0.3 });
+  emus.push(oa, el);
+  await Promise.all([oa.start(), el.start()]);
+  const spy = spyTts(new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }));
+  const stt = new Channel<SttEvent>(16);
+  const session = new VoiceSession({
+    stt: { provider: 'scripted', sampleRate: 16000, transcribe: (audio, o) => { o?.signal?.addEventListener('abort', () => stt.close()); void (async () => { for await (const _ of audio); })().catch(() => {}); return { [Symbol.asyncIterator]: () => stt[Symbol.asyncIterator](), finalize() {} }; } },
+    llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+    tts: spy.tts,
+    ...opts,
+  });
+  const output = virtualSpeaker({ sampleRate: 16000 });
+  const written: AudioFrame[] = [];
+  const write = output.write.bind(output);
+  output.write = (f) => { written.push(f); return write(f); };
+  const events: Record<string, unknown[]> = {};
+  for (const name of ['turn', 'preemption', 'agent_speech_started', 'tool_call'] as const) session.on(name, (e: unknown) => (events[name] ??= []).push(e));
+  const input = (async function* () { for (let i = 0; i < 150 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
+  const running = session.run({ input, output });
+  const spoke = () => new Promise<void>((r) => session.once('agent_speech_ended', () => r()));
+  return { session, stt, spy, written, events, running, spoke, llmCalls: () => llmCalls };
+}
+
+describe('preemptive replies', () => {
+  it('a hit: the reply prepared on the eager end of turn plays as soon as the turn is confirmed', async () => {
+    const t = await setup((req) => ({ content: `Sure. Your order ${lastUser(req).includes('order') ? 'ships today' : 'is lost'}.` }));
+    const spoke = t.spoke();
+    t.stt.offer(eager('Where is my order'));
+    await sleep(500); // the STT confirms the turn well after the LLM and TTS answered
+    t.stt.offer(final('Where is my order?'));
+    await spoke;
+    t.stt.close();
+    await t.running;
+    const [turn] = t.events.turn as TurnEvent[];
+    expect(turn!.preemption).toEqual({ hit: true, misses: 0, wastedTokens: 0, wastedChars: 0 });
+    expect(turn!.latency.headStart).toBeGreaterThan(400);
+    expect(turn!.latency.llmTtft).toBeGreaterThanOrEqual(140);
+    // from the STT's final to the first audio out: the audio was ready; without preemption it
+    // would be at least the LLM's 150 ms and the TTS's 60 ms
+    expect(turn!.timestamps.firstAudioOut! - turn!.timestamps.sttFinal).toBeLessThan(100);
+    expect(t.session.history).toEqual([{ role: 'user', content: 'Where is my order?' }, { role: 'assistant', content: 'Sure. Your order ships today.' }]);
+    expect(t.session.metrics.preemption).toEqual({ hits: 1, misses: 0, wastedTokens: 0, wastedChars: 0 });
+    expect(t.llmCalls()).toBe(1);
+  });
+
+  it('a miss is never heard: a different final drops the speculative reply (its first clause only went to TTS, its tool never ran) and answers the final', async () => {
+    let cancelled = 0;
+    const cancelOrder = tool({ name: 'cancel_order', description: 'Cancel the order', parameters: { type: 'object' }, execute: async () => { cancelled++; return { ok: true }; } });
+    const t = await setup((req) => {
+      const said = lastUser(req);
+      if (req.messages.at(-1)?.role === 'tool') return { content: 'Done. It is cancelled.' };
+      if (said === 'I want to cancel') return { toolCalls: [{ name: 'cancel_order', arguments: {} }] };
+      return { content: `Sure. You said ${said}. Anything else?` };
+    }, { tools: [cancelOrder] });
+    const spoke = t.spoke();
+    t.stt.offer(eager('I want to cancel'));
+    await sleep(400);
+    t.stt.offer(final('I want to check my order'));
+    await spoke;
+    t.stt.close();
+    await t.running;
+    expect(cancelled).toBe(0);
+    expect(t.events.tool_call).toBeUndefined();
+    expect(t.events.preemption).toEqual([{ hit: false, text: 'I want to cancel', wastedTokens: expect.any(Number), wastedChars: 0 }]);
+    expect(t.session.history).toEqual([{ role: 'user', content: 'I want to check my order' }, { role: 'assistant', content: 'Sure. You said I want to check my order. Anything else?' }]);
+    expect(t.session.transcript.filter((e) => e.role === 'agent').map((e) => e.text)).toEqual(['Sure. You said I want to check my order. Anything else?']);
+    expect((t.events.turn as TurnEvent[])[0]!.preemption).toMatchObject({ hit: false, misses: 1 });
+    expect(t.session.metrics.preemption).toMatchObject({ hits: 0, misses: 1 });
+    expect(t.llmCalls()).toBe(2);
+  });
+
+  it('a miss after its first clause was synthesised: none of its audio reaches the output', async () => {
+    const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}. Anything else?` }));
+    const spoke = t.spoke();
+    t.stt.offer(eager('Book a table'));
+    await sleep(500);
+    t.stt.offer(final('Book a table for two'));
+    await spoke;
+    t.stt.close();
+    await t.running;
+    const [spec, real] = t.spy.replies;
+    expect(spec!.chunks).toEqual(['Sure.']); // only the first clause went to TTS
+    expect(spec!.frames.length).toBeGreaterThan(0); // and it was synthesised
+    expect(t.written.some((f) => spec!.frames.includes(f))).toBe(false);
+    expect(t.written.filter((f) => real!.frames.includes(f)).length).toBe(t.written.length);
+    const [miss] = t.events.preemption as { hit: boolean; wastedChars: number; wastedTokens: number }[];
+    expect(miss).toMatchObject({ hit: false, wastedChars: 'Sure.'.length });
+    expect(miss!.wastedTokens).toBeGreaterThan(0);
+    expect((t.events.agent_speech_started as { text: string }[]).map((e) => e.text)).toEqual([expect.stringMatching(/^Sure\./)]);
+    expect(t.session.history.map((m) => m.content)).toEqual(['Book a table for two', 'Sure. You said Book a table for two. Anything else?']);
+  });
+
+  it('turn_resumed drops it; preemptive: false never speculates', async () => {
+    const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }));
+    const spoke = t.spoke();
+    t.stt.offer(eager('I need'));
+    await sleep(100);
+    t.stt.offer({ type: 'turn_resumed' });
+    await sleep(50);
+    t.stt.offer(final('I need help'));
+    await spoke;
+    t.stt.close();
+    await t.running;
+    expect(t.events.preemption).toEqual([expect.objectContaining({ hit: false, text: 'I need' })]);
+    expect(t.session.history.at(-1)).toEqual({ role: 'assistant', content: 'Sure. You said I need help.' });
+
+    const off = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { preemptive: false });
+    const spoke2 = off.spoke();
+    off.stt.offer(eager('Hello there'));
+    await sleep(300);
+    expect(off.llmCalls()).toBe(0);
+    off.stt.offer(final('Hello there'));
+    await spoke2;
+    off.stt.close();
+    await off.running;
+    expect(off.events.preemption).toBeUndefined();
+    expect((off.events.turn as TurnEvent[])[0]!.preemption).toBeUndefined();
+    expect((off.events.turn as TurnEvent[])[0]!.latency.headStart).toBe(0);
+  });
+
+  it('with a local VAD: the transcript so far, once the VAD hears silence, starts the reply', async () => {
+    const vadEvents: VadEvent[] = [];
+    const vad: Vad = { speaking: false, reset() {}, process: () => vadEvents.splice(0) };
+    const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { vad });
+    const spoke = t.spoke();
+    t.stt.offer({ type: 'interim', text: 'Where is my order', words: [] });
+    await sleep(50);
+    vadEvents.push({ type: 'speech_end', timeMs: 0, probability: 0.1 });
+    await sleep(500);
+    expect(t.llmCalls()).toBe(1);
+    t.stt.offer(final('Where is my order?'));
+    await spoke;
+    t.stt.close();
+    await t.running;
+    const [turn] = t.events.turn as TurnEvent[];
+    expect(turn!.preemption).toMatchObject({ hit: true });
+    expect(turn!.latency.headStart).toBeGreaterThan(400);
+    expect(t.llmCalls()).toBe(1);
+  });
+});
