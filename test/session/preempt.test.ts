@@ -39,20 +39,21 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
   for (const name of ['turn', 'preemption', 'agent_speech_started', 'tool_call'] as const) session.on(name, (e: unknown) => (events[name] ??= []).push(e));
   const input = (async function* () { for (let i = 0; i < 150 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
   const running = session.run({ input, output });
-  const spoke = () => new Promise<void>((r) => session.once('agent_speech_ended', () => r()));
-  return { session, stt, spy, written, events, running, spoke, llmCalls: () => llmCalls };
+  /** Says the STT events in turn (a number waits that many ms), then waits for the reply to end and the session to close. */
+  const play = async (...steps: (SttEvent | number | (() => void))[]) => {
+    const spoke = new Promise<void>((r) => session.once('agent_speech_ended', () => r()));
+    for (const step of steps) if (typeof step === 'number') await sleep(step); else if (typeof step === 'function') step(); else stt.offer(step);
+    await spoke;
+    stt.close();
+    await running;
+  };
+  return { session, stt, spy, written, events, play, llmCalls: () => llmCalls };
 }
 
 describe('preemptive replies', () => {
   it('a hit: the reply prepared on the eager end of turn plays as soon as the turn is confirmed', async () => {
     const t = await setup((req) => ({ content: `Sure. Your order ${lastUser(req).includes('order') ? 'ships today' : 'is lost'}.` }));
-    const spoke = t.spoke();
-    t.stt.offer(eager('Where is my order'));
-    await sleep(500); // the STT confirms the turn well after the LLM and TTS answered
-    t.stt.offer(final('Where is my order?'));
-    await spoke;
-    t.stt.close();
-    await t.running;
+    await t.play(eager('Where is my order'), 500, final('Where is my order?'));
     const [turn] = t.events.turn as TurnEvent[];
     expect(turn!.preemption).toEqual({ hit: true, misses: 0, wastedTokens: 0, wastedChars: 0 });
     expect(turn!.latency.headStart).toBeGreaterThan(400);
@@ -74,13 +75,7 @@ describe('preemptive replies', () => {
       if (said === 'I want to cancel') return { toolCalls: [{ name: 'cancel_order', arguments: {} }] };
       return { content: `Sure. You said ${said}. Anything else?` };
     }, { tools: [cancelOrder] });
-    const spoke = t.spoke();
-    t.stt.offer(eager('I want to cancel'));
-    await sleep(400);
-    t.stt.offer(final('I want to check my order'));
-    await spoke;
-    t.stt.close();
-    await t.running;
+    await t.play(eager('I want to cancel'), 400, final('I want to check my order'));
     expect(cancelled).toBe(0);
     expect(t.events.tool_call).toBeUndefined();
     expect(t.events.preemption).toEqual([{ hit: false, text: 'I want to cancel', wastedTokens: expect.any(Number), wastedChars: 0 }]);
@@ -93,13 +88,7 @@ describe('preemptive replies', () => {
 
   it('a miss after its first clause was synthesised: none of its audio reaches the output', async () => {
     const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}. Anything else?` }));
-    const spoke = t.spoke();
-    t.stt.offer(eager('Book a table'));
-    await sleep(500);
-    t.stt.offer(final('Book a table for two'));
-    await spoke;
-    t.stt.close();
-    await t.running;
+    await t.play(eager('Book a table'), 500, final('Book a table for two'));
     const [spec, real] = t.spy.replies;
     expect(spec!.chunks).toEqual(['Sure.']); // only the first clause went to TTS
     expect(spec!.frames.length).toBeGreaterThan(0); // and it was synthesised
@@ -114,27 +103,13 @@ describe('preemptive replies', () => {
 
   it('turn_resumed drops it; preemptive: false never speculates', async () => {
     const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }));
-    const spoke = t.spoke();
-    t.stt.offer(eager('I need'));
-    await sleep(100);
-    t.stt.offer({ type: 'turn_resumed' });
-    await sleep(50);
-    t.stt.offer(final('I need help'));
-    await spoke;
-    t.stt.close();
-    await t.running;
+    await t.play(eager('I need'), 100, { type: 'turn_resumed' }, 50, final('I need help'));
     expect(t.events.preemption).toEqual([expect.objectContaining({ hit: false, text: 'I need' })]);
     expect(t.session.history.at(-1)).toEqual({ role: 'assistant', content: 'Sure. You said I need help.' });
 
     const off = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { preemptive: false });
-    const spoke2 = off.spoke();
-    off.stt.offer(eager('Hello there'));
-    await sleep(300);
-    expect(off.llmCalls()).toBe(0);
-    off.stt.offer(final('Hello there'));
-    await spoke2;
-    off.stt.close();
-    await off.running;
+    await off.play(eager('Hello there'), 300, final('Hello there'));
+    expect(off.llmCalls()).toBe(1);
     expect(off.events.preemption).toBeUndefined();
     expect((off.events.turn as TurnEvent[])[0]!.preemption).toBeUndefined();
     expect((off.events.turn as TurnEvent[])[0]!.latency.headStart).toBe(0);
@@ -144,16 +119,7 @@ describe('preemptive replies', () => {
     const vadEvents: VadEvent[] = [];
     const vad: Vad = { speaking: false, reset() {}, process: () => vadEvents.splice(0) };
     const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { vad });
-    const spoke = t.spoke();
-    t.stt.offer({ type: 'interim', text: 'Where is my order', words: [] });
-    await sleep(50);
-    vadEvents.push({ type: 'speech_end', timeMs: 0, probability: 0.1 });
-    await sleep(500);
-    expect(t.llmCalls()).toBe(1);
-    t.stt.offer(final('Where is my order?'));
-    await spoke;
-    t.stt.close();
-    await t.running;
+    await t.play({ type: 'interim', text: 'Where is my order', words: [] }, 50, () => vadEvents.push({ type: 'speech_end', timeMs: 0, probability: 0.1 }), 500, final('Where is my order?'));
     const [turn] = t.events.turn as TurnEvent[];
     expect(turn!.preemption).toMatchObject({ hit: true });
     expect(turn!.latency.headStart).toBeGreaterThan(400);
