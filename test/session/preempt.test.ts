@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Channel, ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesizer, type AudioFrame, type SttEvent, type TurnEvent, type Vad, type VadEvent, type VoiceSessionOptions } from '../../src/index';
+import { ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesizer, type AudioFrame, type SttEvent, type TurnEvent, type Vad, type VadEvent, type VoiceSessionOptions } from '../../src/index';
+import { Channel } from '../../src/streams/channel';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../../src/testing/index';
 import { sleep, spyTts } from '../helpers';
