@@ -9,7 +9,8 @@ import type { RealtimeConnection, RealtimeEvent, RealtimeModel } from '../realti
 import { Channel, sleep } from '../streams/channel';
 import { realClock } from '../streams/clock';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
-import { type ActiveReply, type Played, waitOrAbort, wholeWords } from './reply';
+import { type ActiveReply, type Played, type ReplyPath, waitOrAbort, wholeWords } from './reply';
+import { SentenceChunker } from '../tts/chunker';
 import { TurnTaker } from './turns';
 import type { RealtimeSessionOptions, VoiceSessionEvents } from './types';
 
@@ -26,6 +27,8 @@ export interface RealtimeHost {
   record(played: Played, at: number): void;
   checkBudget(): void;
   fail(err: unknown): void;
+  /** The session's reply path, which speaks a text-output model's replies through its `tts`. */
+  readonly replies: ReplyPath;
 }
 
 /** One segment of a reply's audio: an assistant audio item of the model. */
@@ -52,6 +55,10 @@ interface RealtimeReply extends ActiveReply {
   finished: boolean;
   /** Tool results were sent; the next response continues this reply. */
   followUp: boolean;
+  /** Text output: the sentence chunks for the session's TTS, and the assistant text item being written. */
+  chunks?: Channel<string>;
+  chunker?: SentenceChunker;
+  textItemId?: string;
 }
 
 const DEFAULT_SAY = (text: string) => `Say exactly the following, and nothing else: "${text}"`;
@@ -104,7 +111,12 @@ export class RealtimeBrain {
 
   /** The reply being played, if any. */
   get current(): ActiveReply | undefined {
-    return this.reply;
+    return this.text ? this.host.replies.current : this.reply;
+  }
+
+  /** True when the model writes and the session's TTS speaks. */
+  private get text(): boolean {
+    return this.model.output === 'text';
   }
 
   /**
@@ -116,6 +128,7 @@ export class RealtimeBrain {
     const conn = await this.model.connect({ instructions: this.opts.instructions, tools: this.opts.tools, history: () => this.host.history }, { signal: this.signal });
     this.conn = conn;
     this.ready();
+    void this.opts.tts?.warmup?.().catch(() => {});
     const events = (async () => {
       for await (const ev of conn) this.onEvent(ev);
     })();
@@ -209,6 +222,11 @@ export class RealtimeBrain {
         if (!seg) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
         seg.text += ev.delta;
         r.text += ev.delta;
+        if (r.chunks && r.chunker) {
+          r.textItemId = ev.itemId;
+          if (r.ts) r.ts.llmFirstToken ??= this.now();
+          for (const c of r.chunker.push(ev.delta)) this.pushChunk(r, c);
+        }
         return;
       }
       case 'tool_call':
@@ -226,8 +244,11 @@ export class RealtimeBrain {
         if (!r || r.responseId !== ev.responseId) return;
         r.serverDone = true;
         if (r.abort.signal.aborted) return;
-        if (r.calls.length && ev.status === 'completed') return void this.runTools(r).catch((err) => this.host.fail(err));
-        r.audio.close();
+        if (r.calls.length && ev.status === 'completed') {
+          if (r.chunks && r.chunker) for (const c of r.chunker.flush()) this.pushChunk(r, c);
+          return void this.runTools(r).catch((err) => this.host.fail(err));
+        }
+        this.endOutput(r);
         return;
       }
       case 'error':
@@ -237,7 +258,7 @@ export class RealtimeBrain {
         // The response in flight went with the old socket: play what came, then end the reply.
         if (r && !r.serverDone) {
           r.serverDone = true;
-          r.audio.close();
+          this.endOutput(r);
         }
         return;
       case 'truncated':
@@ -256,11 +277,15 @@ export class RealtimeBrain {
       abort: new AbortController(), text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((res) => (done = res)), speaking: false,
       responseId, serverDone: false, segments: [], audio: new Channel(1 << 16), calls: [], steps: 1, ts, index: ts ? ++this.turnIndex : 0, userText: s?.text ?? '', startedAt: this.now(), finished: false, followUp: false,
     };
+    if (this.text) {
+      r.chunks = new Channel<string>(64);
+      r.chunker = new SentenceChunker(this.opts.chunker);
+    }
     const previous = this.reply;
     this.reply = r;
     const say = ts ? undefined : this.saying.shift();
     // Replies play one after the other (a new one starts while the last is still playing when barge-in is off).
-    void (previous?.done ?? Promise.resolve()).then(() => this.play(r)).finally(() => {
+    void (previous?.done ?? Promise.resolve()).then(() => (r.chunks ? this.speakText(r, r.chunks) : this.play(r))).finally(() => {
       r.finished = true;
       if (this.reply === r) this.reply = undefined;
       done();
@@ -308,6 +333,28 @@ export class RealtimeBrain {
     }
   }
 
+  /** Text output: the reply's sentences through the session's TTS (alignment, heard text, latency). */
+  private async speakText(r: RealtimeReply, chunks: Channel<string>): Promise<void> {
+    if (r.abort.signal.aborted) return;
+    const played = await this.host.replies.play(chunks, r.abort, r.ts ? { ts: r.ts, index: r.index, userText: r.userText } : undefined);
+    if (!this.signal.aborted) this.host.record(played, r.startedAt);
+  }
+
+  private pushChunk(r: RealtimeReply, chunk: string): void {
+    if (r.ts) r.ts.firstTextToTts ??= this.now();
+    this.host.usage.ttsCharacters += chunk.length;
+    r.chunks!.offer(chunk);
+  }
+
+  /** The model is done with the reply: no more audio or text will come. */
+  private endOutput(r: RealtimeReply): void {
+    if (r.chunks && r.chunker) {
+      for (const c of r.chunker.flush()) this.pushChunk(r, c);
+      r.chunks.close();
+    }
+    r.audio.close();
+  }
+
   /** Runs the reply's tool calls with the session's hooks, gives the model their results and asks it to go on. */
   private async runTools(r: RealtimeReply): Promise<void> {
     const calls = r.calls.splice(0);
@@ -323,6 +370,24 @@ export class RealtimeBrain {
     r.steps++;
     r.followUp = true;
     this.conn?.respond({ tools: r.steps < (this.opts.maxToolSteps ?? 5) });
+  }
+
+  /**
+   * Text output: stop the TTS and the output, cancel the response, and replace the model's text
+   * item by the words the user heard (text items cannot be truncated).
+   */
+  private cutText(r: RealtimeReply, chunks: Channel<string>, eventAt: number, report: boolean): void {
+    const playing = this.host.replies.current?.abort === r.abort ? this.host.replies.cut() : undefined;
+    r.abort.abort();
+    chunks.drain();
+    chunks.close();
+    if (!r.serverDone) this.conn?.cancel(r.responseId);
+    const heard = playing?.cut?.heard ?? '';
+    if (r.textItemId) this.conn?.replaceText(r.textItemId, heard);
+    if (!report || !playing?.speaking) return;
+    const latencyMs = this.now() - eventAt;
+    this.host.metrics.bargeIn.push(latencyMs);
+    this.host.events.emit('interrupted', { heardText: heard, fullText: playing.text, latencyMs, playedMs: playing.cut?.playedMs ?? 0 });
   }
 
   /** What the user heard of a reply: per audio item, the share of its transcript that was played. */
@@ -345,6 +410,7 @@ export class RealtimeBrain {
   }
 
   private cut(r: RealtimeReply, eventAt: number, report: boolean): void {
+    if (r.chunks) return this.cutText(r, r.chunks, eventAt, report);
     const heard = this.heard(r);
     const played = this.output?.playedMs ?? 0;
     r.cut = { playedMs: r.speaking ? Math.max(0, played - r.startWrittenMs) : 0, heard };

@@ -54,7 +54,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   constructor(options: VoiceSessionOptions | RealtimeSessionOptions) {
     super();
     const realtime = options && 'realtime' in options && options.realtime ? (options as RealtimeSessionOptions) : undefined;
-    if (realtime && ('stt' in realtime || 'llm' in realtime || 'tts' in realtime)) throw new ConfigError('VoiceSession takes either a realtime model or stt, llm and tts, not both');
+    if (realtime && ('stt' in realtime || 'llm' in realtime)) throw new ConfigError('VoiceSession takes either a realtime model or stt and llm, not both');
+    if (realtime && realtime.realtime.output === 'text' && !realtime.tts) throw new ConfigError('A realtime model with text output needs a tts to speak its replies');
+    if (realtime && realtime.realtime.output !== 'text' && realtime.tts) throw new ConfigError(`A realtime model with audio output speaks itself: give it output: 'text' to use a tts`);
     if (!realtime && (!options || !('stt' in options) || !options.stt || !options.llm || !options.tts)) throw new ConfigError('VoiceSession needs stt, llm and tts (or a realtime model)');
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
@@ -63,18 +65,18 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.opts = options as VoiceSessionOptions;
     const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
+    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
     if (realtime) {
       this.brain = new RealtimeBrain(
         realtime,
         {
           events: this, usage: this.usage, metrics: this.metrics, history: this.history,
           pushHistory: (...m) => this.pushHistory(...m), userTurn: (t) => this.onUserTurn(t),
-          record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err),
+          record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err), replies: this.replies,
         },
         this.stop.signal,
       );
     }
-    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
     this.turns = new TurnTaker(
       this.opts,
       {

@@ -110,9 +110,14 @@ export interface PreemptionReport {
  * `llm` and `tts`: the model hears the user, detects the end of turns, calls the tools and speaks.
  * Barge-in happens on the model's (or the local `vad`'s) speech start.
  */
-export interface RealtimeSessionOptions extends Omit<VoiceSessionOptions, 'stt' | 'llm' | 'tts' | 'turnEnd' | 'vadTurnEndMs' | 'toolFiller' | 'chunker'> {
+export interface RealtimeSessionOptions extends Omit<VoiceSessionOptions, 'stt' | 'llm' | 'tts' | 'turnEnd' | 'vadTurnEndMs' | 'toolFiller'> {
   /** The model, e.g. `new OpenAiRealtime({ apiKey, voice: 'marin' })`. */
   realtime: RealtimeModel;
+  /**
+   * With a model in text output mode (`output: 'text'`): the voice that speaks its replies, as in
+   * the pipeline (sentence chunks, alignment, heard text). Not allowed with audio output.
+   */
+  tts?: TtsStream;
   /** How fixed text (greeting, goodbye, apology) is asked of the model (default: say exactly the text). */
   sayInstructions?: (text: string) => string;
 }

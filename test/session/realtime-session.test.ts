@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
+import { ConfigError, ElevenLabsTts, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { RealtimeEmulator, ScriptedCaller, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
+import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
 
-let emus: RealtimeEmulator[] = [];
+let emus: { close(): Promise<void> }[] = [];
 afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
 
 const lookupOrder = tool<{ order_id: string }>({
@@ -11,12 +11,12 @@ const lookupOrder = tool<{ order_id: string }>({
   execute: async ({ order_id }) => ({ order_id, status: 'shipped' }),
 });
 
-async function converse(lines: (string | CallerLine)[], opts: Partial<RealtimeSessionOptions> = {}, emuOpts: RealtimeEmulatorOptions = {}, during?: (s: VoiceSession, emu: RealtimeEmulator) => void, maxReconnects = 1) {
+async function converse(lines: (string | CallerLine)[], opts: Partial<RealtimeSessionOptions> = {}, emuOpts: RealtimeEmulatorOptions = {}, during?: (s: VoiceSession, emu: RealtimeEmulator) => void, maxReconnects = 1, mode: 'audio' | 'text' = 'audio') {
   const emu = new RealtimeEmulator({ script: lines.map((l) => (typeof l === 'string' ? l : l.text)), synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30, ...emuOpts });
   emus.push(emu);
   await emu.start();
   const session = new VoiceSession({
-    realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 }, maxReconnects }),
+    realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 }, maxReconnects, output: mode }),
     instructions: 'You are a test agent.',
     ...opts,
   });
@@ -139,5 +139,38 @@ describe('VoiceSession with a realtime model', () => {
     expect(of('closed')).toEqual([{ reason: 'budget reached' }]);
     expect(session.history.at(-1)!.content).toBe('That is all for today.');
     expect(session.cost).toBeGreaterThanOrEqual(0.01);
+  });
+
+  it('with text output, speaks through the session TTS and on barge-in replaces the model\'s text by what was heard', async () => {
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3 });
+    emus.push(el);
+    await el.start();
+    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' });
+    const { session, of, emu, output } = await converse(['Hello there', 'Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }], { tts }, {}, undefined, 1, 'text');
+    expect((emu.record.messages.find((m) => m.type === 'session.update') as any).session.output_modalities).toEqual(['text']);
+    expect(session.history[1]).toEqual({ role: 'assistant', content: 'Hello! How can I help you today?' });
+    const turns: TurnEvent[] = of('turn');
+    expect(turns.length).toBe(3);
+    for (const t of turns) expect(t.latency.tts).toBeGreaterThanOrEqual(45); // the TTS's 50 ms to first audio
+    const [intr] = of('interrupted');
+    expect(output.clears.length).toBe(1);
+    expect(intr.heardText.length).toBeGreaterThan(5);
+    expect(intr.fullText.startsWith(intr.heardText)).toBe(true);
+    expect(session.history[3]).toEqual({ role: 'assistant', content: `${intr.heardText}…` });
+    // The model's text item was deleted and replaced by the heard words.
+    const del = emu.record.messages.find((m) => m.type === 'conversation.item.delete') as any;
+    expect(del).toBeTruthy();
+    const items = emu.sessions[0]!.items as any[];
+    expect(items.some((i) => i.id === del.item_id)).toBe(false);
+    expect(items.filter((i) => i.role === 'assistant').map((i) => i.content[0].text)).toContain(intr.heardText);
+    expect(session.history[4]).toEqual({ role: 'user', content: 'Wait what are your hours' });
+    expect(session.history[5]!.content).toContain('Wait what are your hours');
+  });
+
+  it('refuses a tts with an audio-output model and requires one with a text-output model', () => {
+    const rt = (output: 'audio' | 'text') => new OpenAiRealtime({ apiKey: 'k', output });
+    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v' });
+    expect(() => new VoiceSession({ realtime: rt('audio'), tts })).toThrow(ConfigError);
+    expect(() => new VoiceSession({ realtime: rt('text') })).toThrow(/needs a tts/);
   });
 });
