@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, sileroVad, toneSynthesizer, type VadEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
 
 async function events(samples: Int16Array, rate = 16000): Promise<VadEvent[]> {
   const vad = await sileroVad();
@@ -73,18 +73,22 @@ describe('Silero VAD', () => {
 
 describe('VoiceSession with a local VAD', () => {
   async function bargeIn(vad: boolean, lines: { text: string; script: string }[]) {
-    const dg = new DeepgramEmulator({ script: lines.map((l) => l.script), speechStartedDelayMs: 150 });
-    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50 });
-    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 15 }), timeToFirstAudioMs: 50 });
+    // Every delay on a virtual clock; the VAD's inference holds it (Clock.hold), so its results
+    // come at the audio's time however long ONNX Runtime takes.
+    const clock = virtualClock();
+    const dg = new DeepgramEmulator({ script: lines.map((l) => l.script), speechStartedDelayMs: 150, clock });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50, clock });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 15 }), timeToFirstAudioMs: 50, clock });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const session = new VoiceSession({
       stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
       llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
       tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
       ...(vad ? { vad: await sileroVad() } : {}),
+      clock,
     });
-    const output = virtualSpeaker();
-    const caller = new ScriptedCaller({ lines: [{ text: lines[0]!.text }, { text: lines[1]!.text, cue: { after: 'agent_speaking', delayMs: 1000 } }], synthesizer: await espeakSynthesizer() });
+    const output = virtualSpeaker({ clock });
+    const caller = new ScriptedCaller({ lines: [{ text: lines[0]!.text }, { text: lines[1]!.text, cue: { after: 'agent_speaking', delayMs: 1000 } }], synthesizer: await espeakSynthesizer(), clock });
     await session.run({ input: caller.input(session, 2500), output });
     await Promise.all([dg.close(), oa.close(), el.close()]);
     return { session, caller, output, stopAfterMs: (output.clears[0] ?? Infinity) - caller.spoken[1]!.startedAt };
