@@ -286,6 +286,7 @@ export class CartesiaTts extends TtsStream {
     let reconnects = 0;
     let lastAudioAt = 0;
     let audioSinceInput = false;
+    let expirable = false; // input went to a context that had said everything and gone quiet
     let stall: NodeJS.Timeout | undefined;
     const owed = () => sentText !== '' && (textDone || (timestamps ? sentText.slice(cursor).trim() !== '' : !audioSinceInput));
     const finish = (err?: unknown) => {
@@ -318,9 +319,7 @@ export class CartesiaTts extends TtsStream {
           if (finished) return;
           ws = next;
           begin();
-          const rest = sentText.slice(cursor);
-          if (rest.trim()) input(rest, !textDone);
-          else if (textDone) finish();
+          resend();
         },
         (err) => finish(err),
       );
@@ -346,6 +345,7 @@ export class CartesiaTts extends TtsStream {
           audioMs += (samples.length * 1000) / this.sampleRate;
           lastAudioAt = performance.now();
           audioSinceInput = true;
+          expirable = false;
           out.offer(frame);
           break;
         }
@@ -362,6 +362,12 @@ export class CartesiaTts extends TtsStream {
         case 'done':
           return finish();
         case 'error':
+          if (expirable) {
+            // Most likely the context expired during the pause: once, go on in a new one.
+            expirable = false;
+            rollover();
+            return resend();
+          }
           return finish(cartesiaError(msg, provider));
         default:
           break; // flush_done, and types voxline does not ask for (phoneme_timestamps)
@@ -374,6 +380,18 @@ export class CartesiaTts extends TtsStream {
       carry = undefined;
       this.routes.set(ctx, onMessage);
     };
+    /** Sends the text not yet spoken to the (new) current context. */
+    const resend = () => {
+      const rest = sentText.slice(cursor);
+      if (rest.trim()) input(rest, !textDone);
+      else if (textDone) finish();
+    };
+    /** Leaves the current context for a new one on the same socket. */
+    const rollover = () => {
+      send({ context_id: ctx, cancel: true });
+      this.routes.delete(ctx);
+      begin();
+    };
     begin();
     const stop = linkedAbort(signal);
     const pump = (async () => {
@@ -383,12 +401,10 @@ export class CartesiaTts extends TtsStream {
           const t = chunk.trim() ? chunk.replace(/(\S)$/, '$1 ') : '';
           if (finished) break;
           if (!t) continue;
-          if (audioSinceInput && !owed() && performance.now() - lastAudioAt > idleMs) {
-            // Everything sent was spoken and the context may have expired during the pause: go on in a new one.
-            send({ context_id: ctx, cancel: true });
-            this.routes.delete(ctx);
-            begin();
-          }
+          // Everything sent was spoken: after a long pause the context may have expired, so go on in a new one.
+          const quiet = audioSinceInput && !owed();
+          if (quiet && performance.now() - lastAudioAt > idleMs) rollover();
+          else if (quiet) expirable = true;
           sentText += t;
           input(t, true);
         }

@@ -132,12 +132,30 @@ describe('CartesiaTts', () => {
     const frames = await collect(tts.synthesize(chunks('Let me check.', 900, 'It shipped today.')));
     expect(spokenText(frames)).toBe('Let me check. It shipped today. ');
     expect(new Set(inputs(emu).map((m) => m.context_id)).size).toBe(2);
-    // without it, the emulator answers as the expired context would
-    const stubborn = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, contextIdleMs: 60_000 });
-    const err = await collect(stubborn.synthesize(chunks('Let me check.', 900, 'It shipped today.'))).catch((e) => e);
-    await stubborn.close();
-    expect(err).toBeInstanceOf(ProviderError);
-    expect(err.providerCode).toBe('context_closed');
+    // Sent into the expired context anyway (a clock that jumped, a slow network), the input is
+    // refused with an error; the client goes on once in a new context with the unspoken text.
+    const late = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, contextIdleMs: 60_000 });
+    const before = emu.record.messages.length;
+    const again = await collect(late.synthesize(chunks('Let me check.', 900, 'It shipped today.')));
+    await late.close();
+    expect(spokenText(again)).toBe('Let me check. It shipped today. ');
+    const sent = emu.record.messages.slice(before).filter((m) => typeof m.transcript === 'string');
+    expect(sent.map((m) => m.transcript)).toEqual(['Let me check. ', 'It shipped today. ', 'It shipped today. ', '']);
+    expect(new Set(sent.map((m) => m.context_id)).size).toBe(2);
+  });
+
+  it('an error on the first input of a context is not retried', async () => {
+    const emu = await cartesia({ concurrencyLimit: 1 });
+    const busy = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL });
+    const hold = busy.synthesize(chunks('A long reply that holds the only context for a while.'));
+    const first = await hold.next(); // the busy reply has its context
+    expect(first.done).toBe(false);
+    const err = await collect(tts.synthesize(chunks('Hello.'))).catch((e) => e);
+    expect(err).toMatchObject({ status: 429, providerCode: 'concurrency_limit_exceeded' });
+    expect(inputs(emu).filter((m) => m.transcript === 'Hello. ').length).toBe(1);
+    await hold.return(undefined);
+    await busy.close();
   });
 
   it('an error message becomes a typed error with Cartesia\'s code and status', async () => {
