@@ -120,6 +120,18 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
     expect(el.record.messages.some((m) => m.text === '' && m.context_id === 'ctx-1')).toBe(true);
   });
 
+  it('reopens the warm socket when the service closes it while idle', async () => {
+    let connections = 0;
+    server = await scriptedServer(() => {}, (ws) => {
+      // The first socket is closed after a while without a context, as an idle timeout would.
+      if (++connections === 1) setTimeout(() => ws.close(1008, 'idle'), 1100);
+    });
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: `${server.url}/v1` });
+    await tts.warmup();
+    await sleep(1400);
+    expect(server.urls.length).toBe(2); // warm again before any reply needs it
+  });
+
   it('refuses eleven_v3 on the multi-context socket at construction', () => {
     expect(() => new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', model: 'eleven_v3' })).toThrow(ConfigError);
     expect(() => new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', model: 'eleven_v3', multiContext: false })).not.toThrow();
