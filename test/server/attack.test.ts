@@ -1,5 +1,6 @@
 // The attack suite (issue 17): each test is one way a stranger or bad luck broke the server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,6 +69,15 @@ function open(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSo
   });
 }
 
+/** Serves a bare Twilio handler on an HTTP server and connects a socket to it. */
+async function mount(handler: ReturnType<typeof twilioHandler>): Promise<WebSocket> {
+  const server = createHttpServer();
+  server.on('upgrade', (req, socket, head) => void handler.handleUpgrade(req, socket, head));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise((r) => server.close(r)));
+  return (await open(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`)) as WebSocket;
+}
+
 /** Prints a figure for docs/reliability.md when VOXLINE_FIGURES is set. */
 const figure = (name: string, value: unknown) => void (process.env.VOXLINE_FIGURES && console.log(`FIGURE ${name}: ${JSON.stringify(value)}`));
 const closed = (ws: WebSocket) => new Promise<number>((resolve) => (ws.readyState === WebSocket.CLOSED ? resolve(-1) : ws.once('close', (code) => resolve(code))));
@@ -116,12 +126,7 @@ describe('attack suite', () => {
     // A call whose session never reads its input: the queue stops at its bound.
     let call!: TwilioCall;
     const handler = twilioHandler({ onCall: (c) => void (call = c), maxQueuedFrames: 50, burstMs: 60_000, unsigned: true });
-    const { createServer } = await import('node:http');
-    const server = createServer();
-    server.on('upgrade', (req, socket, head) => void handler.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise((r) => server.close(r)));
-    const phone = (await open(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`)) as WebSocket;
+    const phone = await mount(handler);
     phone.send(JSON.stringify({ event: 'start', streamSid: 'MZ1', start: { callSid: 'CA1', mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } } }));
     for (let i = 0; i < 500; i++) phone.send(media);
     await until(() => call !== undefined);
@@ -531,12 +536,7 @@ describe('errors that mislead', () => {
       },
       unsigned: true,
     });
-    const { createServer } = await import('node:http');
-    const server = createServer();
-    server.on('upgrade', (req, socket, head) => void handler.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise((r) => server.close(r)));
-    const phone = (await open(`ws://127.0.0.1:${(server.address() as { port: number }).port}/`)) as WebSocket;
+    const phone = await mount(handler);
     phone.send(JSON.stringify({ event: 'start', streamSid: 'MZ1', start: { callSid: 'CA1' } }));
     phone.send(JSON.stringify({ event: 'media', media: { payload: '!!not*base64!!' } }));
     await until(() => errors.length > 0);
