@@ -17,7 +17,8 @@ describe('stalls become typed timeouts', () => {
   it('LLM: before the first token and between tokens', async () => {
     const oa = new OpenAiEmulator({ timeToFirstTokenMs: 5 });
     await started(oa);
-    const llm = new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', stallTimeoutMs: 300 });
+    // The first token has its own budget (firstTokenTimeoutMs), the gaps after it the stall budget.
+    const llm = new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', stallTimeoutMs: 300, firstTokenTimeoutMs: 300 });
     oa.inject({ stall: { afterMessages: 0 } });
     await expect(collect(llm.respond([{ role: 'user', content: 'hi' }]))).rejects.toBeInstanceOf(TimeoutError);
     oa.inject({ stall: { afterMessages: 3 } });
