@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../streams/clock';
 import type { SpeechStreamEvent } from '../tts/openai';
@@ -186,9 +186,9 @@ export class OpenAiEmulator extends Emulator {
       await this.clock.sleep(ttft + gap * Math.max(0, tokens.length - 1));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
         id, object: 'chat.completion', created, model: request.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: toolCalls.length ? null : reply.content ?? '', ...(toolCalls.length ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } })) } : {}) }, finish_reason: finish, logprobs: null }],
+        choices: [{ index: 0, message: { role: 'assistant', content: toolCalls.length ? null : reply.content ?? '', refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.args } })) } : {}) }, finish_reason: finish, logprobs: null }],
         usage,
-      }));
+      } satisfies ChatCompletion));
       return;
     }
     const fault = { ...this.faults };
