@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { DeepgramAuraTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
+import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
 import { VirtualSpeaker } from '../src/adapters/index';
 import { ScriptedCaller, type CallerLine } from '../src/testing/index';
 import { playedText, spyTts } from '../test/helpers';
 
-export interface Urls { listen: string; llm: string; tts: string; aura: string; realtime: string }
+export interface Urls { listen: string; llm: string; tts: string; aura: string; flux: string; realtime: string }
 
 /** The emulated TTS voices' milliseconds per character (bench/emulators.ts). */
 export const MS_PER_CHAR = 55;
@@ -39,6 +39,7 @@ export interface TurnRecord {
   /** Which of the caller's lines the turn answers (0 first). */
   line: number;
   latency: TurnEvent['latency'];
+  preemption?: TurnEvent['preemption'];
 }
 
 export interface BargeRecord {
@@ -66,6 +67,10 @@ export interface RunOptions {
   spy?: boolean;
   /** A realtime model (the Realtime emulator, 140 ms turn-end silence) instead of STT, LLM and TTS. */
   realtime?: boolean;
+  /** Deepgram Flux instead of Deepgram live, with this `eagerEotThreshold` if given. */
+  flux?: { eagerEotThreshold?: number };
+  /** `preemptive: false`. */
+  noPreemption?: boolean;
 }
 
 /** Runs `n` sessions at once, each a scripted caller speaking `lines` in real time. */
@@ -82,7 +87,8 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
     const session = opts.realtime
       ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'bench', baseURL: urls.realtime, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }) })
       : new VoiceSession({
-          stt: new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
+          stt: opts.flux ? new DeepgramFluxStt({ apiKey: 'bench', baseURL: urls.flux, ...opts.flux }) : new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen }),
+          ...(opts.noPreemption ? { preemptive: false } : {}),
           llm: new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 }),
           tts: spy.tts,
           ...(opts.vad ? { vad: await opts.vad() } : {}),
@@ -92,7 +98,7 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
     const speaker = new TimedSpeaker({ sampleRate: 16000 });
     session.on('turn', (t) => {
       const said = caller.spoken[caller.spoken.length - 1];
-      if (said) turns.push({ v2v: t.timestamps.firstAudioOut! - said.endedAt, line: caller.spoken.length - 1, latency: t.latency });
+      if (said) turns.push({ v2v: t.timestamps.firstAudioOut! - said.endedAt, line: caller.spoken.length - 1, latency: t.latency, preemption: t.preemption });
     });
     session.on('interrupted', (i) => {
       const at = performance.now() - i.latencyMs;

@@ -9,7 +9,7 @@ import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
-import { runSessions, startEmulators, type Urls } from './lib';
+import { runSessions, startEmulators, type RunOptions, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
 const quick = process.argv.includes('--quick');
@@ -196,6 +196,33 @@ async function bargeIn(urls: Urls) {
   }
 }
 
+async function preemption(urls: Urls) {
+  // 1c. Preemptive replies: the same turns with Deepgram live (no early signal), with Flux without
+  // and with an eager end of turn (the reply starts 60 ms after speech, the turn is confirmed at
+  // 140 ms), and with preemption turned off.
+  const runs: [string, RunOptions][] = [
+    ['Deepgram live', {}],
+    ['Flux, no eager', { flux: {} }],
+    ['Flux, eager 0.3', { flux: { eagerEotThreshold: 0.3 } }],
+    ['Flux, eager 0.3, off', { flux: { eagerEotThreshold: 0.3 }, noPreemption: true }],
+  ];
+  const out: Record<string, unknown> = {};
+  log(`\n1c. Preemptive replies (10 sessions x ${short.length} turns; provider budget ${PROVIDER_MS} ms)`);
+  log(`   STT                    v2v p50  v2v p95  v2v p99  turn end -> audio p50  head start p50  hits/turns  wasted tokens/chars per turn`);
+  for (const [name, o] of runs) {
+    const r = await runSessions(urls, 10, short, o);
+    const v2v = percentiles(r.turns.map((t) => t.v2v));
+    const after = percentiles(r.turns.map((t) => t.latency.voiceToVoice - t.latency.stt));
+    const head = percentiles(r.turns.map((t) => t.latency.headStart));
+    const hits = r.turns.filter((t) => t.preemption?.hit).length;
+    const wastedTokens = r.turns.reduce((n, t) => n + (t.preemption?.wastedTokens ?? 0), 0) / Math.max(1, r.turns.length);
+    const wastedChars = r.turns.reduce((n, t) => n + (t.preemption?.wastedChars ?? 0), 0) / Math.max(1, r.turns.length);
+    out[name] = { v2v, turnEndToAudio: after, headStart: head, hits, turns: r.turns.length, wastedTokensPerTurn: wastedTokens, wastedCharsPerTurn: wastedChars };
+    log(`   ${name.padEnd(22)} ${v2v.p50.toFixed(1).padStart(7)}  ${v2v.p95.toFixed(1).padStart(7)}  ${v2v.p99.toFixed(1).padStart(7)}  ${after.p50.toFixed(1).padStart(21)}  ${head.p50.toFixed(1).padStart(14)}  ${`${hits}/${r.turns.length}`.padStart(10)}  ${wastedTokens.toFixed(1)} / ${wastedChars.toFixed(1)}`);
+  }
+  results.preemption = out;
+}
+
 async function vadCpu(urls: Urls) {
   // 5c. CPU per session without and with a local Silero VAD (which runs on every 32 ms of input),
   // 10 sessions at once each, in the same run.
@@ -351,13 +378,14 @@ ${ticks}${vline(PROVIDER_MS, '#6b7280', 'provider budget 640')}${vline(864, '#ef
 <path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/><text x="${x0 + 4}" y="${Y(0.5)}" font-size="9">50%</text><line x1="${x0 - 3}" y1="${Y(0.5)}" x2="${x0}" y2="${Y(0.5)}" stroke="#000"/></svg>\n`;
 }
 
-// `--only a,b` runs just those sections (latency, realtime, streaming, bargein, concurrency, vad, warm, soak,
+// `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, vad, warm, soak,
 // server, throughput) and writes no result files.
 const only = process.argv.find((a) => a.startsWith('--only'))?.split('=')[1]?.split(',') ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined);
 const on = (name: string) => !only || only.includes(name);
 const emu = await startEmulators();
 console.log(`voxline benchmarks on ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}${quick ? ' (quick)' : ''}`);
 if (on('latency')) await latency(emu.urls);
+if (on('preempt')) await preemption(emu.urls);
 if (on('realtime')) await realtimeLatency(emu.urls);
 if (on('streaming')) await streamingVsNaive(emu.urls);
 if (on('bargein')) await bargeIn(emu.urls);
