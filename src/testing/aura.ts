@@ -37,7 +37,7 @@ export interface AuraEmulatedWarning {
 }
 
 /**
- * A local emulator of Deepgram Aura's streaming TTS WebSocket (`/v1/speak`, PROTOCOLS.md 5.2):
+ * A local emulator of Deepgram Aura's streaming TTS WebSocket (`/v1/speak`):
  * `Speak` buffers text and speaks it up to its last sentence end, `Flush` speaks the rest (binary
  * audio, then `Flushed` with the flush's `sequence_id`, counted from 0), `Clear` drops it
  * (`Cleared`), `Close` closes 1000 at once; `Metadata` on connect; past 20 flushes a minute a

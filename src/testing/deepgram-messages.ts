@@ -51,7 +51,7 @@ export function metadataMessage(requestId: string, durationSec: number, channels
 
 /**
  * `Error` for an unparseable or unknown client message. Not in the official SDK's v1 types; the
- * shape is from Deepgram's listen v1 AsyncAPI (PROTOCOLS.md 1.4), so it is not contract-checked.
+ * shape is from Deepgram's listen v1 AsyncAPI, so it is not contract-checked.
  */
 export function schemaErrorMessage(description: string, message: string) {
   return { type: 'Error' as const, variant: 'SchemaError', description, message };

@@ -38,7 +38,7 @@ const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr
 
 /**
  * A local emulator of Deepgram's live transcription WebSocket (`/v1/listen`), following
- * PROTOCOLS.md section 1: `Authorization: Token` or the `token` subprotocol, query options,
+ * `Authorization: Token` or the `token` subprotocol, query options,
  * binary audio in; `Results`, `SpeechStarted`, `UtteranceEnd` and `Metadata` out; `KeepAlive`,
  * `Finalize` and `CloseStream`; the idle timeout.
  */

@@ -58,7 +58,7 @@ function audioMessage(piece: TtsPiece, encoding: 'pcm' | 'ulaw'): EmulatedAudio 
 }
 
 /**
- * A local emulator of ElevenLabs' `stream-input` text-to-speech WebSocket (PROTOCOLS.md 2.1):
+ * A local emulator of ElevenLabs' `stream-input` text-to-speech WebSocket:
  * `xi-api-key` header or key in the first message, the `" "` init message with voice settings
  * and `chunk_length_schedule`, text chunks, `flush`, `auto_mode`, `""` as end of stream; base64
  * audio messages with alignment (`charDurationsMs`, as the official SDK's `Alignment`), `isFinal`,
@@ -87,7 +87,7 @@ export class ElevenLabsEmulator extends Emulator {
   mostContexts = 0;
 
   /**
-   * The multi-context socket (PROTOCOLS.md 2.2): every message carries `context_id`; a context's
+   * The multi-context socket: every message carries `context_id`; a context's
    * first message initialises it; `flush` (or, with `auto_mode=true`, any text) speaks its text;
    * `close_context` drops the text not yet flushed while flushed text keeps generating under the
    * old `contextId`, then ends the context with `isFinal`; an idle context is closed the same way

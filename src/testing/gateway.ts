@@ -13,7 +13,7 @@ export interface GatewayEmulatorOptions extends DeepgramEmulatorOptions, Omit<Op
 }
 
 /**
- * A local emulator of the unified gateway (PROTOCOLS.md section 8), all behind one
+ * A local emulator of the unified gateway, all behind one
  * `Authorization: Bearer` key: OpenAI-compatible chat at `/v1/chat/completions`, streaming STT at
  * `/v1/audio/transcriptions/stream` (PCM16 16 kHz in, `{transcript, is_final}` JSON out) and at
  * the Deepgram-shaped `/v1/realtime`, streaming TTS at `/v1/audio/speech/stream` (`{"text"}` in,

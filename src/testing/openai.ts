@@ -100,8 +100,7 @@ export function tokenize(text: string): string[] {
 }
 
 /**
- * A local emulator of an OpenAI-compatible `POST /v1/chat/completions` endpoint (PROTOCOLS.md
- * section 3): SSE chunks with content deltas, streamed `tool_calls` fragments (parallel calls
+ * A local emulator of an OpenAI-compatible `POST /v1/chat/completions` endpoint: SSE chunks with content deltas, streamed `tool_calls` fragments (parallel calls
  * one after another, as OpenAI sends them), `finish_reason`, the usage chunk, `[DONE]`; error
  * bodies for 400/401/429/500, and the 400 that reasoning models answer to `max_tokens`.
  */

@@ -15,7 +15,7 @@ export interface TwilioCallEmulatorOptions {
 }
 
 /**
- * Twilio's side of a bidirectional media stream (PROTOCOLS.md section 4), for tests: it connects,
+ * Twilio's side of a bidirectional media stream, for tests: it connects,
  * sends `connected`, `start`, real-time `media` (base64 mu-law 8 kHz, 20 ms), `dtmf` and `stop`;
  * it "plays" the audio it receives in real time, echoes each `mark` when the audio before it has
  * played, and on `clear` drops queued audio and returns the pending marks.
