@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AuthError, CartesiaTts, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
+import { AbortError, AuthError, CartesiaTts, TimeoutError, DeepgramAuraTts, ElevenLabsTts, LocalTts, OpenAiTts, VoiceSession, gateway, toneSynthesizer, type SttEvent, type TtsFrame, type TtsStream } from '../../src/index';
 import { Channel } from '../../src/streams/channel';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { AuraEmulator, CartesiaEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, virtualClock } from '../../src/testing/index';
@@ -113,6 +113,37 @@ describe.each([...providers, ['local', 16000, async () => new LocalTts({ sampleR
     expect(Math.abs(heard.length - truth.length)).toBeLessThanOrEqual(tolerance);
     expect(session.history).toEqual([{ role: 'assistant', content: `${heard}…` }]);
     expect(session.transcript.map(({ role, text, interrupted }) => ({ role, text, interrupted }))).toEqual([{ role: 'agent', text: heard, interrupted: true }]);
+  });
+});
+
+// Socket providers that promise to survive a drop (re-sending the unspoken text) and to time out a
+// stall. On the wall clock: the stall is measured against the client's own timer.
+const resilient: [string, (o: { stallTimeoutMs: number }) => Promise<TtsStream>][] = [
+  ['elevenlabs', async (o) => { emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: emu.baseURL, outputFormat: 'pcm_16000', ...o }); }],
+  ['elevenlabs stream-input', async (o) => { emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false, ...o }); }],
+  ['cartesia', async (o) => { emu = new CartesiaEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000, ...o }); }],
+];
+
+describe.each(resilient)('drops and stalls: %s', (_name, make) => {
+  it('a socket that drops mid-reply is replaced, and the reply is spoken whole, the unspoken text once', async () => {
+    tts = await make({ stallTimeoutMs: 10_000 });
+    const text = ['This sentence is long enough to be cut in the middle by a dropped socket.', 'And one more.'];
+    emu!.inject({ closeMidStream: { afterMessages: 6, code: 1011 } });
+    const frames = await collect(tts.synthesize(chunks(...text)));
+    expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('').trim()).toBe(text.join(' '));
+    expect(emu!.record.connections.length).toBeGreaterThanOrEqual(2); // the replacement (and a warm one)
+    // The tone voice speaks 65 ms per character: at most a word or so is said twice.
+    expect(seconds(frames)).toBeGreaterThan((text.join('').length * 65) / 1000 - 0.1);
+    expect(seconds(frames)).toBeLessThan((text.join('').length * 65) / 1000 + 1);
+  });
+
+  it('a stall becomes a TimeoutError within the stall timeout', async () => {
+    tts = await make({ stallTimeoutMs: 300 });
+    emu!.inject({ stall: { afterMessages: 2 } });
+    const t0 = performance.now();
+    const err = await collect(tts.synthesize(chunks('A sentence that stalls after two messages of audio.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(performance.now() - t0).toBeLessThan(2000);
   });
 });
 
