@@ -92,6 +92,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
         userTurn: (turn) => this.onUserTurn(turn),
         speculate: (text) => this.speculate(text),
         unspeculate: () => this.dropSpeculation(),
+        speechEnded: () => this.transcription?.finalize(),
         audio: (seconds) => (this.usage.sttSeconds += seconds),
         replying: () => this.replies.current !== undefined,
         fail: (err) => this.fail(err),

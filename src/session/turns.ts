@@ -21,6 +21,11 @@ export interface TurnHost {
   speculate?(text: string): void;
   /** The user went on: drop the reply prepared on a likely end of turn. */
   unspeculate?(): void;
+  /**
+   * The local VAD heard the user's speech end: the STT may be asked for its final now
+   * (`transcription.finalize()`, Deepgram's `Finalize`) instead of waiting for its endpointing.
+   */
+  speechEnded?(): void;
   /** Seconds of input audio passed on to the STT. */
   audio(seconds: number): void;
   /** True while the agent is replying (for backchannels). */
@@ -108,6 +113,7 @@ export class TurnTaker {
         this.clock.clearTimeout(this.vadTurnTimer);
         this.vadTurnTimer = this.clock.setTimeout(() => this.flush(), this.opts.vadTurnEndMs ?? 700);
         this.vadSilent = true;
+        this.host.speechEnded?.();
         this.preempt();
       }
     }
