@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthError, DeepgramFluxStt, DeepgramStt, ProviderError, gateway, type SttEvent, type SttStream, AbortError, ProtocolError } from '../../src/index';
+import { AuthError, DeepgramFluxStt, DeepgramStt, ProviderError, fallback, gateway, type SttEvent, type SttStream, AbortError, ProtocolError } from '../../src/index';
 import { DeepgramEmulator, DeepgramFluxEmulator, GatewayEmulator } from '../../src/testing/index';
 import type { AudioFrame } from '../../src/index';
 import { collect, paced, utteranceFrames, sleep } from '../helpers';
@@ -165,6 +165,16 @@ describe('DeepgramStt', () => {
       expect(performance.now() - started).toBeLessThan(2500);
       expect(events.filter((e) => e.type === 'final')).toMatchObject([{ text: 'the last words', endOfTurn: false }]);
       expect(dg.record.messages.at(-1)).toEqual({ type: 'CloseStream' });
+      await sleep(50);
+      expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
+    });
+
+    it('close() works through a fallback chain too', async () => {
+      const dg = await lastWords();
+      const t = fallback([new DeepgramStt({ apiKey: 'dg', baseURL: dg.baseURL })]).transcribe(paced(await utteranceFrames(4000, 100, 0)));
+      setTimeout(() => void t.close!(), 900);
+      const events = await collect(t);
+      expect(events.filter((e) => e.type === 'final')).toMatchObject([{ text: 'the last words', endOfTurn: false }]);
       await sleep(50);
       expect(dg.closes).toEqual([{ code: 1000, by: 'server', metadataSent: true }]);
     });
