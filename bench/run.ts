@@ -378,8 +378,41 @@ ${ticks}${vline(PROVIDER_MS, '#6b7280', 'provider budget 640')}${vline(864, '#ef
 <path d="${path}" fill="none" stroke="#2563eb" stroke-width="2"/><text x="${x0 + 4}" y="${Y(0.5)}" font-size="9">50%</text><line x1="${x0 - 3}" y1="${Y(0.5)}" x2="${x0}" y2="${Y(0.5)}" stroke="#000"/></svg>\n`;
 }
 
+async function agentTests() {
+  // The testing suite's own conversations (test/testing/conversation.ts): five text turns with two
+  // tool calls against the OpenAI emulator at zero latency, and a 12 s audio call on a virtual clock.
+  const { fiveTurnReplies, fiveTurns, audioConversation } = await import('../test/testing/conversation');
+  const { OpenAiEmulator, virtualClock } = await import('../src/testing/index');
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 0, tokensPerSecond: Infinity });
+  await oa.start();
+  const llm = new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 });
+  const text: number[] = [];
+  for (let i = 0; i < (quick ? 10 : 50); i++) {
+    oa.responder = fiveTurnReplies();
+    const t0 = performance.now();
+    await fiveTurns(llm);
+    if (i > 0) text.push(performance.now() - t0); // the first run pays for JIT and the first connection
+  }
+  await oa.close();
+  const audio: number[] = [];
+  let callMs = 0;
+  for (let i = 0; i < (quick ? 3 : 10); i++) {
+    const clock = virtualClock();
+    const t0 = performance.now();
+    const t0v = clock.now();
+    await audioConversation(clock);
+    callMs = clock.now() - t0v;
+    if (i > 0) audio.push(performance.now() - t0);
+  }
+  const a = percentiles(audio);
+  results.agentTests = { fiveTextTurnsMs: percentiles(text), audioCallWallMs: a, audioCallClockMs: callMs };
+  log('\nAgent tests (voxline/testing)');
+  log(`   five text turns, two tool calls      ${pct(percentiles(text))}`);
+  log(`   ${(callMs / 1000).toFixed(1)} s audio call, virtual clock   ${pct(a)}  (${(callMs / a.p50).toFixed(0)}x real time at p50)`);
+}
+
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, vad, warm, soak,
-// server, throughput) and writes no result files.
+// server, throughput, agenttests) and writes no result files.
 const only = process.argv.find((a) => a.startsWith('--only'))?.split('=')[1]?.split(',') ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined);
 const on = (name: string) => !only || only.includes(name);
 const emu = await startEmulators();
@@ -397,6 +430,7 @@ if (on('warm')) await warmVsCold();
 if (on('soak')) await soak();
 if (on('server')) await serverLoad();
 if (on('throughput')) throughput();
+if (on('agenttests')) await agentTests();
 if (!only) {
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));
