@@ -1,4 +1,5 @@
-import type { AudioFrame } from '../audio/frame';
+import { SUPPORTED_RATES, type AudioFrame } from '../audio/frame';
+import { ConfigError } from '../errors';
 import { type Clock, realClock } from '../streams/clock';
 import type { AudioOutput } from './types';
 
@@ -132,6 +133,7 @@ export class VirtualSpeaker implements AudioOutput {
 
   constructor(options: VirtualSpeakerOptions = {}) {
     this.sampleRate = options.sampleRate ?? 16000;
+    checkOutputRate(this.sampleRate, new.target.name);
     this.pacer = new Pacer(this.sampleRate, options.bufferMs ?? 200, options.record ?? false, options.clock);
   }
 
@@ -170,4 +172,12 @@ export class VirtualSpeaker implements AudioOutput {
 /** A real-time output into nothing (see {@link VirtualSpeaker}). */
 export function virtualSpeaker(options?: VirtualSpeakerOptions): VirtualSpeaker {
   return new VirtualSpeaker(options);
+}
+
+/**
+ * Refuses, at construction, an output rate the resampler cannot serve (the agent would go mute
+ * mid-call at its first reply otherwise).
+ */
+function checkOutputRate(rate: number, owner: string): void {
+  if (!(SUPPORTED_RATES as readonly number[]).includes(rate)) throw new ConfigError(`${owner}: sampleRate ${rate} Hz is not one voxline can play (supported: ${SUPPORTED_RATES.join(', ')})`);
 }

@@ -1,5 +1,7 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { type AudioFrame, FrameSplitter } from '../audio/frame';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { type AudioFrame, FrameSplitter, SUPPORTED_RATES } from '../audio/frame';
+import { AudioFormatError, ConfigError } from '../errors';
 import { resample } from '../audio/resample';
 import { readWav, writeWav } from '../audio/wav';
 import { sleep } from '../streams/channel';
@@ -18,18 +20,53 @@ export interface WavInputOptions {
 }
 
 /**
- * Audio from a WAV file (PCM16 mono), cut into frames, optionally paced in real time.
- * @throws AudioFormatError for anything but PCM16 mono.
+ * Audio from a WAV file (16-bit PCM; stereo is mixed down to mono, as `pcmInput` does), cut into
+ * frames, optionally paced in real time. The file is read and checked at the call, so a missing
+ * file or one voxline cannot use fails there, naming the file.
+ * @throws ConfigError when the file cannot be read, or its rate (or `sampleRate`) is not one of
+ * {@link SUPPORTED_RATES}.
+ * @throws AudioFormatError when it is not 16-bit PCM WAV.
  */
-export async function* wavFileInput(path: string, options: WavInputOptions = {}): AsyncGenerator<AudioFrame> {
-  const wav = readWav(await readFile(path));
+export function wavFileInput(path: string, options: WavInputOptions = {}): AsyncGenerator<AudioFrame> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(`wavFileInput: cannot read ${path}${code === 'ENOENT' ? ': no such file' : code ? ` (${code})` : ''}`, { cause: err });
+  }
+  let wav: ReturnType<typeof readWav>;
+  try {
+    wav = readWav(bytes, { allowStereo: true });
+  } catch (err) {
+    throw err instanceof AudioFormatError ? new AudioFormatError(`${path}: ${err.message}`, { cause: err }) : err;
+  }
+  const supported = (r: number) => (SUPPORTED_RATES as readonly number[]).includes(r);
+  const rates = `supported: ${SUPPORTED_RATES.join(', ')}`;
+  if (!supported(wav.sampleRate)) throw new ConfigError(`wavFileInput: ${path} is at ${wav.sampleRate} Hz, which voxline cannot take (${rates}); convert it, e.g. \`sox in.wav -r 16000 out.wav\``);
   const rate = options.sampleRate ?? wav.sampleRate;
-  const samples = resample(wav.samples, wav.sampleRate, rate);
+  if (!supported(rate)) throw new ConfigError(`wavFileInput: sampleRate ${rate} Hz is not a rate voxline takes (${rates})`);
+  const mono = wav.channels === 1 ? wav.samples : mixDown(wav.samples, wav.channels);
+  return frames(resample(mono, wav.sampleRate, rate), rate, options);
+}
+
+/** Interleaved multi-channel PCM16 averaged into one channel. */
+function mixDown(samples: Int16Array, channels: number): Int16Array {
+  const out = new Int16Array(Math.floor(samples.length / channels));
+  for (let i = 0; i < out.length; i++) {
+    let sum = 0;
+    for (let c = 0; c < channels; c++) sum += samples[i * channels + c]!;
+    out[i] = Math.round(sum / channels);
+  }
+  return out;
+}
+
+async function* frames(samples: Int16Array, rate: number, options: WavInputOptions): AsyncGenerator<AudioFrame> {
   const splitter = new FrameSplitter(rate, options.frameMs ?? 20);
-  const frames = [...splitter.push(samples), ...splitter.flush()];
+  const all = [...splitter.push(samples), ...splitter.flush()];
   const start = performance.now();
   let at = 0;
-  for (const frame of frames) {
+  for (const frame of all) {
     if (options.signal?.aborted) return;
     if (options.realtime) {
       at += (frame.samples.length * 1000) / rate;

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
 import { ConfigError, VoxlineError, ProviderError } from '../errors';
+import { checkSessionOptions } from './options';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
@@ -59,6 +60,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (realtime && realtime.realtime.output !== 'text' && realtime.tts) throw new ConfigError(`A realtime model with audio output speaks itself: give it output: 'text' to use a tts`);
     if (!realtime && (!options || !('stt' in options) || !options.stt || !options.llm || !options.tts)) throw new ConfigError('VoiceSession needs stt, llm and tts (or a realtime model)');
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
+    checkSessionOptions(options as Partial<VoiceSessionOptions>);
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
     if (options.speakingRate !== undefined && !(options.speakingRate > 0)) throw new ConfigError('speakingRate must be a positive number of characters per second');
     // In realtime mode the pipeline stages are absent: run(), speak() and close() branch on the brain first.

@@ -1,0 +1,28 @@
+import { ConfigError } from '../errors';
+import type { VoiceSessionOptions } from './types';
+
+const count = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
+const duration = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+/**
+ * Checks the numbers and lists of a session's options at construction, so that a typo fails with
+ * a {@link ConfigError} naming the option instead of misbehaving mid-call.
+ */
+export function checkSessionOptions(o: Partial<VoiceSessionOptions>): void {
+  if (o.bargeIn) {
+    if (o.bargeIn.minWords !== undefined && !count(o.bargeIn.minWords, 0)) throw new ConfigError(`bargeIn.minWords must be a whole number of words, 0 or more (got ${String(o.bargeIn.minWords)})`);
+    if (o.bargeIn.resumeAfterMs !== undefined && !duration(o.bargeIn.resumeAfterMs)) throw new ConfigError(`bargeIn.resumeAfterMs must be a duration in ms, 0 or more (got ${String(o.bargeIn.resumeAfterMs)})`);
+  }
+  if (o.maxToolSteps !== undefined && !count(o.maxToolSteps, 1)) throw new ConfigError(`maxToolSteps must be a whole number, 1 or more (got ${String(o.maxToolSteps)})`);
+  const seen = new Set<string>();
+  for (const t of o.tools ?? []) {
+    if (!t || typeof t.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(t.name)) throw new ConfigError(`tool names must be 1 to 64 letters, digits, _ or - (got ${JSON.stringify(t?.name)})`);
+    if (seen.has(t.name)) throw new ConfigError(`two tools are named ${t.name}: the model could not tell them apart`);
+    if (typeof t.execute !== 'function') throw new ConfigError(`tool ${t.name} has no execute function`);
+    seen.add(t.name);
+  }
+  const fillerAfter = typeof o.toolFiller === 'object' ? o.toolFiller.afterMs : undefined;
+  if (fillerAfter !== undefined && !duration(fillerAfter)) throw new ConfigError(`toolFiller.afterMs must be a duration in ms, 0 or more (got ${String(fillerAfter)})`);
+  if (o.vadTurnEndMs !== undefined && !(duration(o.vadTurnEndMs) && o.vadTurnEndMs > 0)) throw new ConfigError(`vadTurnEndMs must be a positive duration in ms (got ${String(o.vadTurnEndMs)})`);
+  if (o.budget !== undefined && !(typeof o.budget === 'number' && o.budget > 0)) throw new ConfigError(`budget must be a positive amount (got ${String(o.budget)})`);
+}

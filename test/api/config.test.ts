@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, writeWav } from '../../src/index';
+import { virtualSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
+import { collect } from '../helpers';
+
+const dir = mkdtempSync(join(tmpdir(), 'voxline-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const stages = () => ({ stt: new DeepgramStt({ apiKey: 'k' }), llm: new OpenAiLlm({ apiKey: 'k', model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v' }) });
+const echo = (name: string) => tool({ name, description: 'd', parameters: { type: 'object', properties: {} }, execute: () => 'ok' });
+
+describe('options are checked at construction, with a ConfigError naming the option', () => {
+  it.each([
+    [{ bargeIn: { minWords: -1 } }, /bargeIn.minWords/],
+    [{ bargeIn: { minWords: 1.5 } }, /bargeIn.minWords/],
+    [{ maxToolSteps: 0 }, /maxToolSteps/],
+    [{ tools: [echo('lookup'), echo('lookup')] }, /two tools are named lookup/],
+    [{ tools: [{ name: 'has space', description: 'd', parameters: { type: 'object' }, execute: () => 'ok' }] }, /tool names/],
+    [{ toolFiller: { text: 'One moment.', afterMs: -5 } }, /toolFiller.afterMs/],
+    [{ budget: -1, prices: {} }, /budget/],
+  ])('VoiceSession %j', (bad, message) => {
+    expect(() => new VoiceSession({ ...stages(), ...(bad as object) })).toThrow(ConfigError);
+    expect(() => new VoiceSession({ ...stages(), ...(bad as object) })).toThrow(message);
+  });
+
+  it('accepts the edge values that are valid', () => {
+    expect(() => new VoiceSession({ ...stages(), bargeIn: { minWords: 0 }, maxToolSteps: 1, tools: [echo('a'), echo('b')] })).not.toThrow();
+  });
+
+  it('an output at a rate the resampler cannot serve fails when made, not mid-call', () => {
+    expect(() => wavFileOutput(join(dir, 'out.wav'), { sampleRate: 12345 })).toThrow(ConfigError);
+    expect(() => virtualSpeaker({ sampleRate: 12345 })).toThrow(/12345 Hz/);
+    expect(() => wavFileOutput(join(dir, 'ok.wav'), { sampleRate: 24000 })).not.toThrow();
+  });
+});
+
+describe('wavFileInput', () => {
+  it('a missing file is a VoxlineError naming the file, at the call', () => {
+    const path = join(dir, 'missing.wav');
+    let err: unknown;
+    try {
+      wavFileInput(path);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VoxlineError);
+    expect((err as Error).message).toBe(`wavFileInput: cannot read ${path}: no such file`);
+  });
+
+  it('a file voxline cannot read is an AudioFormatError naming the file', () => {
+    const path = join(dir, 'junk.wav');
+    writeFileSync(path, 'not a wav file at all');
+    expect(() => wavFileInput(path)).toThrow(AudioFormatError);
+    expect(() => wavFileInput(path)).toThrow(path);
+  });
+
+  it('a rate no STT can take fails at the call with the fix; sampleRate resamples a supported one', async () => {
+    const path = join(dir, 'odd.wav');
+    writeFileSync(path, writeWav(new Int16Array(11025).fill(1000), 11025));
+    expect(() => wavFileInput(path)).toThrow(ConfigError);
+    expect(() => wavFileInput(path)).toThrow(`${path} is at 11025 Hz`);
+    const cd = join(dir, 'cd.wav');
+    writeFileSync(cd, writeWav(new Int16Array(22050).fill(1000), 22050));
+    expect(() => wavFileInput(cd, { sampleRate: 12345 })).toThrow(/sampleRate 12345 Hz/);
+    const frames = await collect(wavFileInput(cd, { sampleRate: 16000 }));
+    expect(frames.reduce((n, f) => n + f.samples.length, 0)).toBeGreaterThan(15900);
+    expect(frames.every((f) => f.sampleRate === 16000)).toBe(true);
+  });
+
+  it('mixes stereo down to mono, as pcmInput does', async () => {
+    const path = join(dir, 'stereo.wav');
+    const interleaved = new Int16Array(2 * 1600);
+    for (let i = 0; i < 1600; i++) {
+      interleaved[2 * i] = 1000;
+      interleaved[2 * i + 1] = 3000;
+    }
+    writeFileSync(path, writeWav(interleaved, 16000, 2));
+    const frames = await collect(wavFileInput(path));
+    const samples = frames.flatMap((f) => [...f.samples]);
+    expect(samples.length).toBe(1600);
+    expect(new Set(samples)).toEqual(new Set([2000]));
+  });
+});
