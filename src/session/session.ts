@@ -177,11 +177,18 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       if (options.drain) await this.current?.done.catch(() => {});
       else this.current?.abort.abort();
       this.stop.abort();
-      if (options.drain) await this.output?.drain().catch(() => {});
-      await this.current?.done.catch(() => {});
-      await this.brain?.close().catch(() => {});
-      await this.output?.close().catch(() => {});
-      await this.opts.tts?.close?.().catch(() => {});
+      const cleanup = (async () => {
+        if (options.drain) await this.output?.drain().catch(() => {});
+        await this.current?.done.catch(() => {});
+        await this.brain?.close().catch(() => {});
+        await this.output?.close().catch(() => {});
+        await this.opts.tts?.close?.().catch(() => {});
+      })();
+      // A hard deadline (real time): a provider or output that never finishes closing does not
+      // keep the session, a drain or a process exit waiting.
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([cleanup, new Promise<void>((r) => (deadline = setTimeout(r, this.opts.closeTimeoutMs ?? 5000)))]);
+      clearTimeout(deadline);
       this.emit('closed', { reason: this.closeReason });
     })();
     return this.closing;

@@ -55,6 +55,11 @@ export interface VoiceSessionOptions {
   onProviderError?: 'apologize' | 'close';
   /** Said after a provider failure (default "Sorry, I ran into a problem. Could you say that again?"). */
   apology?: string;
+  /**
+   * Once `close()` has stopped (or let finish) the reply, how long closing the output and the
+   * providers' connections may take before the session is closed regardless (default 5000 ms).
+   */
+  closeTimeoutMs?: number;
   /** Prices to estimate cost from usage. */
   prices?: PriceTable;
   /** End the session politely once the estimated cost reaches this. */

@@ -300,6 +300,43 @@ describe('attack suite: providers and streams', () => {
     expect(performance.now() - t0).toBeLessThan(2500);
   });
 
+  it('5. drain() ends even when a provider never answers and ignores aborts: sockets cut after closeTimeoutMs', async () => {
+    const dg = new DeepgramEmulator({ script: ['hello'] });
+    await dg.start();
+    cleanup.push(() => dg.close());
+    // The worst TTS: takes the text, never answers, ignores its abort signal.
+    const deaf = { provider: 'deaf', sampleRate: 16000, async *synthesize() { await new Promise(() => {}); } } as unknown as TtsStream;
+    const { ws, vs } = await serve({
+      drainTimeoutMs: 200,
+      closeTimeoutMs: 300,
+      agent: () => ({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1', model: 'm' }), tts: deaf, greeting: 'Hello, how can I help?' }),
+    });
+    const page = (await open(`${ws}/browser`)) as WebSocket;
+    page.send(start16k);
+    expect(await until(() => vs.activeCalls === 1)).toBe(true);
+    const t0 = performance.now();
+    expect(await within(vs.drain(), 4000)).not.toBe('hung');
+    figure('drain with a provider that never answers, ms (drainTimeoutMs 200, closeTimeoutMs 300)', Math.round(performance.now() - t0));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(await closed(page)).not.toBe(0);
+    expect(vs.connections).toBe(0);
+  });
+
+  it('5. VoiceSession.close() has a hard deadline: a TTS whose close() never returns does not hold it', async () => {
+    const dg = new DeepgramEmulator({ script: ['hello'] });
+    await dg.start();
+    cleanup.push(() => dg.close());
+    const stuck = { provider: 'stuck', sampleRate: 16000, async *synthesize() {}, close: () => new Promise<void>(() => {}) } as unknown as TtsStream;
+    const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }), llm: new OpenAiLlm({ apiKey: 'k', baseURL: 'http://127.0.0.1:9/v1', model: 'm' }), tts: stuck, closeTimeoutMs: 300 });
+    async function* mic(): AsyncGenerator<AudioFrame> {
+      yield { samples: new Int16Array(320), sampleRate: 16000 };
+    }
+    const t0 = performance.now();
+    const r = await within(session.run({ input: mic(), output: virtualSpeaker({ sampleRate: 16000 }) }), 4000);
+    expect(r).not.toBe('hung');
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
   it('6. the STT socket applies backpressure: audio is not piled up in its send buffer', async () => {
     const { url } = await silentWsServer(true); // takes the connection, never reads a byte
     const stt = new DeepgramStt({ apiKey: 'k', baseURL: `${url}/v1` });
