@@ -41,4 +41,19 @@ describe('the examples that run offline', () => {
     expect('Our shop opens at nine in the morning and closes at six.'.startsWith(heard!)).toBe(true);
     expect(existsSync(join(cwd, 'cartesia.wav'))).toBe(true);
   }, 60_000);
+
+  it('realtime-agent: a realtime model greets, calls the tool, answers with its result and hangs up', async () => {
+    const { stdout } = await run('realtime-agent.ts');
+    expect(stdout).toContain('tool:   lookup_order({"order_id":"4417"})');
+    const transcript = stdout.split('\n').filter((l) => /^(user|agent) /.test(l));
+    expect(transcript).toEqual([
+      'agent Hi! How can I help?',
+      'user  Hello there',
+      'agent Hello! How can I help you today?',
+      'user  Where is order 4417 now',
+      'agent I checked that for you: order id 4417, status shipped, arriving Thursday. Is there anything else?',
+      'user  Thanks that is all goodbye',
+      'agent Goodbye!',
+    ]);
+  }, 60_000);
 });

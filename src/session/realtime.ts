@@ -138,6 +138,9 @@ export class RealtimeBrain {
         conn.appendAudio(frame);
       }
     })();
+    // A late failure of either (after the other ended the session) is not an unhandled rejection.
+    pump.catch(() => {});
+    events.catch(() => {});
     const ended = await Promise.race([pump.then(() => false), events.then(() => true)]);
     // The input ended: let the model answer the last turn and finish speaking (bounded).
     const until = this.now() + 15_000;
