@@ -93,7 +93,7 @@ const now = () => p.clock.now();
 const clock = () => `${((now() - t0) / 1000).toFixed(1).padStart(5)}s`;
 let t0 = now();
 session.on('transcript', (t) => {
-  if (t.final) console.log(`${clock()}  caller: ${t.text}\x1b[K`);
+  if (t.final) console.log(`${clock()}  caller: ${t.text}${tty ? '\x1b[K' : ''}`); // erase the interim line only on a terminal
   else if (tty) process.stdout.write(`${clock()}  caller (hearing): ${t.text}\x1b[K\r`);
 });
 session.on('agent_speech_started', () => console.log(`${clock()}  agent starts speaking`));

@@ -37,7 +37,8 @@ export type ErrorCode =
   | 'timeout'
   | 'aborted'
   | 'config_error'
-  | 'connection_error';
+  | 'connection_error'
+  | 'device_error';
 
 /** Options common to every voxline error. */
 export interface VoxlineErrorOptions {
@@ -140,6 +141,13 @@ export class TimeoutError extends VoxlineError {
 export class AbortError extends VoxlineError {
   constructor(message = 'The operation was aborted', options: VoxlineErrorOptions = {}) {
     super('aborted', message, options);
+  }
+}
+
+/** A local audio device or the program driving it (SoX, ALSA) failed: the message names the cause and the fix. */
+export class DeviceError extends VoxlineError {
+  constructor(message: string, options: VoxlineErrorOptions = {}) {
+    super('device_error', message, options);
   }
 }
 

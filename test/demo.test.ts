@@ -25,6 +25,8 @@ describe('the offline demo', () => {
     for (const k of ['AIGATEWAY_API_KEY', 'DEEPGRAM_API_KEY', 'OPENAI_API_KEY', 'ELEVENLABS_API_KEY']) delete env[k];
     const { stdout } = await promisify(execFile)('npx', ['tsx', 'examples/offline-demo.ts', '--fast'], { cwd: join(import.meta.dirname, '..'), env, timeout: 120_000 });
     expect(stdout).toContain('local emulators');
+    // Redirected output is plain text: no terminal escape codes, no carriage returns.
+    expect(stdout).not.toMatch(/[\x1b\r]/);
     expect(stdout).toContain('tool call: lookup_order');
     expect(stdout).toContain('barged in');
     expect(stdout).toMatch(/p50 .*\n p95/);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import type { AudioFrame } from '../audio/frame';
 import { assertSampleRate } from '../audio/frame';
-import { ConfigError } from '../errors';
+import { ConfigError, DeviceError } from '../errors';
 import { PcmOutput, pcmInput } from './node-streams';
 import type { AudioOutput } from './types';
 
@@ -33,6 +33,23 @@ export function requireProgram(program: string): void {
   }
 }
 
+/** The last 2 KB a child process wrote to stderr, for error messages. */
+function stderrTail(proc: ChildProcess): () => string {
+  let tail = '';
+  proc.stderr?.on('data', (d: Buffer) => (tail = (tail + String(d)).slice(-2048)));
+  return () => tail.trim();
+}
+
+/** What went wrong with a recorder or player that exited on its own, and how to fix it. */
+function deviceError(role: 'microphone' | 'speaker', command: string, code: number | null, signal: NodeJS.Signals | null, stderr: string, device?: string): DeviceError {
+  const how = code !== null ? `exited with code ${code}` : `was killed by ${signal}`;
+  const said = stderr ? `: ${stderr.split('\n').slice(-3).join(' | ')}` : '';
+  const fix = device
+    ? `check that the device '${device}' exists (\`${command === 'arecord' || command === 'aplay' ? `${command} -l` : 'sox -h'}\` lists what is available)`
+    : `check that a ${role} is connected and is the system default (or pass \`device\`), and that this user may open it`;
+  return new DeviceError(`The ${role} (${command}) ${how}${said}. ${fix[0]!.toUpperCase()}${fix.slice(1)}.`);
+}
+
 function rawArgs(rate: number): string[] {
   return ['-t', 'raw', '-r', String(rate), '-e', 'signed', '-b', '16', '-c', '1'];
 }
@@ -45,12 +62,22 @@ export async function* soxMic(options: LocalAudioOptions = {}): AsyncGenerator<A
   const command = options.command ?? (alsa ? 'arecord' : 'rec');
   requireProgram(command);
   const args = options.args ?? (alsa ? ['-q', '-f', 'S16_LE', '-c', '1', '-r', String(rate), '-t', 'raw', ...(options.device ? ['-D', options.device] : [])] : ['-q', ...rawArgs(rate), '-']);
-  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'], env: options.device && !alsa ? { ...process.env, AUDIODEV: options.device } : process.env });
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.device && !alsa ? { ...process.env, AUDIODEV: options.device } : process.env });
+  const stderr = stderrTail(proc);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    proc.once('error', () => resolve({ code: -1, signal: null }));
+    proc.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  let ended = false;
   try {
     yield* pcmInput(proc.stdout!, { sampleRate: rate });
+    ended = true;
   } finally {
-    proc.kill();
+    if (!ended) proc.kill();
   }
+  // The recorder stopped on its own: a device that would not open, or one that went away.
+  const { code, signal } = await exited;
+  if (code !== 0) throw deviceError('microphone', command, code, signal, stderr(), options.device);
 }
 
 /**
@@ -61,6 +88,8 @@ export class SoxSpeaker implements AudioOutput {
   readonly sampleRate: number;
   private proc!: ChildProcess;
   private out!: PcmOutput;
+  private failure?: DeviceError;
+  private failed!: Promise<never>;
   private playedBefore = 0;
   private writtenBefore = 0;
 
@@ -78,9 +107,23 @@ export class SoxSpeaker implements AudioOutput {
   private start(): void {
     const alsa = this.options.tool === 'alsa';
     const args = this.options.args ?? (alsa ? ['-q', '-f', 'S16_LE', '-c', '1', '-r', String(this.sampleRate), '-t', 'raw', ...(this.options.device ? ['-D', this.options.device] : [])] : ['-q', ...rawArgs(this.sampleRate), '-']);
-    this.proc = spawn(this.command, args, { stdio: ['pipe', 'ignore', 'ignore'] });
-    this.proc.stdin!.on('error', () => {});
-    this.out = new PcmOutput(this.proc.stdin!, this.sampleRate);
+    const proc = spawn(this.command, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    this.proc = proc;
+    const stderr = stderrTail(proc);
+    proc.stdin!.on('error', () => {});
+    // A player that dies on its own (no device, device gone) fails every write from then on,
+    // those waiting included, instead of leaving them to wait forever.
+    this.failed = new Promise<never>((_, reject) => {
+      const fail = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (proc !== this.proc || (this.closing && code === 0)) return; // replaced by clear(), or ended by close()
+        this.failure = deviceError('speaker', this.command, code, signal, stderr(), this.options.device);
+        reject(this.failure);
+      };
+      proc.once('error', () => fail(-1, null));
+      proc.once('close', fail);
+    });
+    this.failed.catch(() => {});
+    this.out = new PcmOutput(proc.stdin!, this.sampleRate);
   }
 
   get playedMs(): number {
@@ -92,10 +135,12 @@ export class SoxSpeaker implements AudioOutput {
   }
 
   write(frame: AudioFrame): Promise<void> {
-    return this.out.write(frame);
+    if (this.failure) return Promise.reject(this.failure);
+    return Promise.race([this.out.write(frame), this.failed]);
   }
 
   clear(): void {
+    if (this.failure) return;
     this.out.clear();
     this.playedBefore += this.out.playedMs;
     this.writtenBefore += this.out.writtenMs;
@@ -104,12 +149,19 @@ export class SoxSpeaker implements AudioOutput {
   }
 
   drain(): Promise<void> {
-    return this.out.drain();
+    if (this.failure) return Promise.reject(this.failure);
+    return Promise.race([this.out.drain(), this.failed]);
   }
 
+  private closing = false;
+
   async close(): Promise<void> {
-    await this.out.close();
-    await new Promise<void>((r) => (this.proc.exitCode !== null ? r() : this.proc.once('exit', () => r())));
+    if (this.failure) throw this.failure;
+    this.closing = true;
+    const proc = this.proc;
+    const exited = new Promise<void>((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once('close', () => r())));
+    await Promise.race([this.out.close(), this.failed]);
+    await Promise.race([exited, this.failed]);
   }
 }
 
