@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { Stream } from 'openai/core/streaming';
 import { Pcm16Decoder } from '../audio/pcm16';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { abortable } from '../streams/channel';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
@@ -27,6 +27,11 @@ export interface OpenAiTtsOptions {
    * package; not supported by `tts-1` and `tts-1-hd`).
    */
   streamFormat?: 'audio' | 'sse';
+  /**
+   * A request that has sent no audio for this long (before its first byte or between two) fails
+   * the reply with a `TimeoutError` instead of waiting on the server (default 10 000 ms).
+   */
+  stallTimeoutMs?: number;
 }
 
 /**
@@ -67,6 +72,17 @@ export class OpenAiTts extends TtsStream {
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const requests: Promise<Response>[] = [];
+    // Stall timer: runs while audio is owed (a request sent, its body not read to the end).
+    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
+    const stall: { timer?: NodeJS.Timeout; error?: TimeoutError; arm(): void } = {
+      arm: () => {
+        clearTimeout(stall.timer);
+        stall.timer = setTimeout(() => {
+          stall.error = new TimeoutError(`${this.provider} sent no audio for ${stallMs} ms`, { provider: this.provider });
+          ac.abort();
+        }, stallMs);
+      },
+    };
     let textDone = false;
     let wake: (() => void) | undefined;
     let failure: unknown;
@@ -91,18 +107,21 @@ export class OpenAiTts extends TtsStream {
     })();
     try {
       for (let i = 0; ; i++) {
+        clearTimeout(stall.timer); // waiting for text: no audio is owed
         while (i >= requests.length && !textDone) await new Promise<void>((r) => (wake = r));
         if (failure) throw failure;
         if (i >= requests.length) break;
+        stall.arm();
         let res: Response;
         try {
           res = await requests[i]!;
         } catch (err) {
-          throw this.mapError(err, signal);
+          throw stall.error ?? this.mapError(err, signal);
         }
-        yield* this.read(res, ac, signal);
+        yield* this.read(res, ac, signal, stall);
       }
     } finally {
+      clearTimeout(stall.timer);
       signal?.removeEventListener('abort', onAbort);
       ac.abort();
       await pump;
@@ -110,7 +129,7 @@ export class OpenAiTts extends TtsStream {
   }
 
   /** Reads one response: the raw PCM body, or the package's parse of its SSE events. */
-  private async *read(res: Response, ac: AbortController, signal?: AbortSignal): AsyncGenerator<TtsFrame> {
+  private async *read(res: Response, ac: AbortController, signal: AbortSignal | undefined, stall: { error?: TimeoutError; arm(): void }): AsyncGenerator<TtsFrame> {
     if (!res.body) return;
     const pcm = new Pcm16Decoder();
     const client = this.#client;
@@ -122,13 +141,15 @@ export class OpenAiTts extends TtsStream {
         : (res.body as unknown as AsyncIterable<Uint8Array>);
     try {
       for await (const chunk of chunks) {
+        stall.arm();
         const samples = pcm.push(chunk);
         if (samples.length) yield { samples, sampleRate: this.sampleRate };
       }
     } catch (err) {
-      throw this.mapError(err, signal);
+      throw stall.error ?? this.mapError(err, signal);
     }
     // The package's SSE stream ends quietly when its request is aborted.
+    if (stall.error) throw stall.error;
     if (signal?.aborted) throw new AbortError('Synthesis aborted');
   }
 

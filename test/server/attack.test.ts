@@ -17,7 +17,7 @@ import { ConfigError } from '../../src/errors';
 import type { Channel } from '../../src/streams/channel';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
 import { virtualSpeaker, type AudioOutput } from '../../src/adapters/index';
-import { ProviderError, VoiceSession, type TtsStream, type VoiceSessionOptions } from '../../src/index';
+import { OpenAiTts, ProviderError, VoiceSession, type TtsStream, type VoiceSessionOptions } from '../../src/index';
 import { freePort, sleep, twilioSignature } from '../helpers';
 
 const root = join(__dirname, '..', '..');
@@ -320,6 +320,25 @@ describe('attack suite: providers and streams', () => {
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(await closed(page)).not.toBe(0);
     expect(vs.connections).toBe(0);
+  });
+
+  it('5. OpenAI TTS: a server that takes the request and never answers fails the reply after its stall timeout', async () => {
+    const held: import('node:http').ServerResponse[] = [];
+    const server = createHttpServer((_req, res) => void held.push(res));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => {
+      for (const res of held) res.destroy();
+      server.close(r);
+    }));
+    const tts = new OpenAiTts({ apiKey: 'k', baseURL: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`, stallTimeoutMs: 300 });
+    async function* text() {
+      yield 'Hello there.';
+    }
+    const r = await within((async () => {
+      for await (const _ of tts.synthesize(text())) void _;
+    })(), 3000);
+    expect(r).not.toBe('hung');
+    expect((r as { err: unknown }).err).toBeInstanceOf(TimeoutError);
   });
 
   it('5. VoiceSession.close() has a hard deadline: a TTS whose close() never returns does not hold it', async () => {
