@@ -34,7 +34,7 @@ export type { Synthesizer, EspeakOptions } from './tts/speech';
 export type { Alignment, TtsFrame, SynthesizeOptions } from './tts/types';
 export type { GatewayOptions, Gateway } from './gateway';
 export type { TurnTimestamps, TurnLatency, Percentiles, PriceTable, Usage } from './session/metrics';
-export type { TurnEndPolicy, BargeInOptions, VoiceSessionOptions, RealtimeSessionOptions, TurnEvent, TranscriptEntry, VoiceSessionEvents } from './session/types';
+export type { TurnEndPolicy, BargeInOptions, VoiceSessionOptions, RealtimeSessionOptions, TurnEvent, PreemptionReport, TranscriptEntry, VoiceSessionEvents } from './session/types';
 export type { AudioOutput, AudioInput } from './adapters/types';
 export type { FallbackOptions, FallbackSwitch, FallbackEvents } from './fallback';
 export type { OpenAiRealtimeOptions } from './realtime/openai';
