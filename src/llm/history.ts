@@ -13,9 +13,16 @@ export function appendHistory(history: ChatMessage[], messages: readonly ChatMes
   }
 }
 
-/** `history` with the system prompt first, as sent to the model. */
+/**
+ * `history` with the system prompt first, as sent to the model. When `history` already starts
+ * with a system message (a session's instructions given to an LLM that has its own), the two are
+ * merged into one message, `instructions` first: the model gets a single system prompt.
+ */
 export function withInstructions(history: readonly ChatMessage[], instructions?: string): ChatMessage[] {
-  return instructions ? [{ role: 'system', content: instructions }, ...history] : [...history];
+  if (!instructions) return [...history];
+  const [first, ...rest] = history;
+  if (first?.role === 'system' && typeof first.content === 'string') return [{ role: 'system', content: `${instructions}\n\n${first.content}` }, ...rest];
+  return [{ role: 'system', content: instructions }, ...history];
 }
 
 /** The first of `phrases` that `text` contains as whole words (case-insensitive), if any. */

@@ -2,6 +2,7 @@ import OpenAI from 'openai';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { linkedAbort } from '../streams/channel';
+import { withInstructions } from './history';
 import { LlmStream, type ChatMessage, type LlmEvent, type RespondOptions } from './types';
 
 /** Options of {@link OpenAiLlm}. */
@@ -80,7 +81,7 @@ export class OpenAiLlm extends LlmStream {
   async *respond(history: readonly ChatMessage[], options: RespondOptions = {}): AsyncGenerator<LlmEvent> {
     const { signal } = options;
     if (signal?.aborted) throw new AbortError('LLM request aborted');
-    const messages: ChatMessage[] = this.instructions ? [{ role: 'system', content: this.instructions }, ...history] : [...history];
+    const messages = withInstructions(history, this.instructions);
     const body = {
       ...this.#options.extraBody,
       model: this.model,

@@ -29,7 +29,7 @@ export interface VoiceSessionOptions {
   stt: SttStream;
   llm: LlmStream;
   tts: TtsStream;
-  /** System prompt (in addition to the LLM's own `instructions`). */
+  /** System prompt; with an LLM that has its own `instructions`, the two are sent as one system message (the LLM's first). */
   instructions?: string;
   /** Spoken first, before the user says anything. */
   greeting?: string;
