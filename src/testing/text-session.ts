@@ -62,6 +62,7 @@ export class TextSession {
   readonly usage: Usage = { sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0, ttsCharacters: 0 };
   private readonly opts: TextSessionOptions;
   private ended?: HangUpReason;
+  private busy = false;
 
   constructor(options: TextSessionOptions) {
     if (!options?.llm) throw new ConfigError('TextSession needs an llm');
@@ -83,11 +84,22 @@ export class TextSession {
 
   /**
    * Says `userText` to the agent and resolves with what it did. Rejects (with a `ConfigError`)
-   * once the agent has hung up; a provider failure is an `error` event, handled as the voice
-   * session would (an apology, or the end of the call).
+   * once the agent has hung up, or while another turn is running (await each turn); a provider
+   * failure is an `error` event, handled as the voice session would (an apology, or the end of
+   * the call).
    */
   async run(userText: string, options: { signal?: AbortSignal } = {}): Promise<TextTurn> {
     if (this.ended) throw new ConfigError(`The conversation has ended (${this.ended}); start a new TextSession`);
+    if (this.busy) throw new ConfigError('TextSession.run() was called while a turn is running: await each turn before the next');
+    this.busy = true;
+    try {
+      return await this.turn(userText, options);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async turn(userText: string, options: { signal?: AbortSignal }): Promise<TextTurn> {
     const events: AgentEvent[] = [];
     const said: string[] = [];
     const say = (text: string) => {

@@ -39,6 +39,11 @@ describe('TextSession: text-level turns', () => {
     expect(session.history[9]).toEqual({ role: 'assistant', content: 'Let me cancel that. Order B-2 is cancelled.' });
     expect(session.usage.llmCompletionTokens).toBeGreaterThan(0);
     await expect(session.run('Hello?')).rejects.toThrow(/has ended \(hang-up\)/);
+    const other = new TextSession({ ...agent, llm });
+    emu.responder = fiveTurnReplies();
+    const first = other.run('Hello');
+    await expect(other.run('Hello again')).rejects.toThrow(/while a turn is running/);
+    (await first).expect.message('Hello! How can I help you today?').noMoreEvents();
   });
 
   it('fails with a plain AssertionError that lists the turn\'s events and where it stopped', async () => {
