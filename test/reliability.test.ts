@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortError, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, FrameSplitter, OpenAiLlm, ProtocolError, TimeoutError, VoiceSession, VoxlineError, gateway, readWav, toneSynthesizer, writeWav } from '../src/index';
+import { AbortError, AudioFormatError, AuthError, ConfigError, DeepgramStt, ElevenLabsTts, FrameSplitter, OpenAiLlm, ProtocolError, ProviderError, TimeoutError, VoiceSession, VoxlineError, gateway, readWav, toneSynthesizer, writeWav } from '../src/index';
 import { BrowserCall, TwilioCall, virtualSpeaker } from '../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../src/testing/index';
 import { collect, sleep, utteranceFrames } from './helpers';
@@ -67,7 +67,7 @@ describe('no leaks', () => {
     await b.run({ input: new ScriptedCaller({ lines: ['Hello there'], synthesizer: voice }).input(b, 2000), output: virtualSpeaker(), signal: ac.signal });
     // by a provider error
     const c = make('bad');
-    await c.run({ input: new ScriptedCaller({ lines: ['Hello there'], synthesizer: voice }).input(c, 2000), output: virtualSpeaker() });
+    await expect(c.run({ input: new ScriptedCaller({ lines: ['Hello there'], synthesizer: voice }).input(c, 2000), output: virtualSpeaker() })).rejects.toBeInstanceOf(AuthError);
     // by the caller hanging up mid-utterance (the input just ends)
     const d = make();
     await d.run({ input: (async function* () { yield* (await utteranceFrames(400, 100, 0)).slice(0, 12); })(), output: virtualSpeaker() });
@@ -108,7 +108,8 @@ describe('secrets never leak', () => {
       });
       const events: unknown[] = [];
       for (const name of ['error', 'transcript', 'turn', 'closed'] as const) session.on(name, (e: unknown) => events.push(e));
-      await session.run({ input: new ScriptedCaller({ lines: ['hello'], synthesizer: toneSynthesizer({ msPerChar: 45 }) }).input(session, 300), output: virtualSpeaker() });
+      // The refused key ends the call: run() rejects with it.
+      caught.push(await session.run({ input: new ScriptedCaller({ lines: ['hello'], synthesizer: toneSynthesizer({ msPerChar: 45 }) }).input(session, 300), output: virtualSpeaker() }).catch((e: unknown) => e));
       caught.push(...events, session.transcript, session.history);
     } finally {
       Object.assign(console, orig);
@@ -214,11 +215,16 @@ describe('options and shutdown', () => {
     expect(dg.openConnections + el.openConnections).toBe(0);
   });
 
-  it('aborting a run rejects nothing and closes', async () => {
+  it('an STT that cannot connect rejects run() with its ProviderError (no AbortError from the shutdown) and closes', async () => {
     const session = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k', baseURL: 'ws://127.0.0.1:9/v1', maxReconnects: 0 }), llm: new OpenAiLlm({ apiKey: 'k', model: 'm' }), tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: 'ws://127.0.0.1:9/v1' }) });
     const errors: unknown[] = [];
     session.on('error', (e) => errors.push(e));
-    await session.run({ input: (async function* () { yield { samples: new Int16Array(320), sampleRate: 16000 }; })(), output: virtualSpeaker() });
+    const closed: unknown[] = [];
+    session.on('closed', (c) => closed.push(c));
+    const err = await session.run({ input: (async function* () { yield { samples: new Int16Array(320), sampleRate: 16000 }; })(), output: virtualSpeaker() }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).code).toBe('connection_error');
+    expect(closed).toEqual([{ reason: 'stt failed' }]);
     expect(errors.every((e) => e instanceof VoxlineError && !(e instanceof AbortError))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
-import { ConfigError, VoxlineError, ProviderError } from '../errors';
+import { AuthError, ConfigError, VoxlineError, ProviderError } from '../errors';
 import { checkSessionOptions } from './options';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
@@ -44,6 +44,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private closing?: Promise<void>;
   private closeReason = 'closed';
   private running = false;
+  /** The error that ended the call, thrown by `run()`. */
+  private fatal?: VoxlineError;
   private resume?: { text: string; timer: ClockTimer };
   /** Tasks queued or running, speculative replies aside. */
   private busy = 0;
@@ -120,6 +122,10 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   /**
    * Runs the conversation until the input ends, the user hangs up, `close()` is called or
    * `signal` aborts. Resolves once everything is closed.
+   *
+   * Rejects (once everything is closed) when the call cannot go on: the STT (or a realtime model)
+   * failed for good, or a provider refused its key (`AuthError`, whatever `onProviderError` says:
+   * every later turn would fail the same way).
    */
   async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal }): Promise<void> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
@@ -139,15 +145,15 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       await this.close({ reason: 'input ended', drain: true });
     } catch (err) {
       if (!this.stop.signal.aborted) {
-        this.fail(err);
+        // The session cannot hear (or its realtime model is gone for good): the call ends, loudly.
+        this.fatal ??= this.fail(err);
         await this.close({ reason: this.brain ? 'provider error' : 'stt failed' });
-        // A realtime model that is gone for good ends the call: the caller hears of it.
-        if (this.brain) throw err;
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       await this.closing;
     }
+    if (this.fatal) throw this.fatal;
   }
 
   /** The pipeline's input side: STT events into turns until the input ends. */
@@ -194,9 +200,19 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return this.closing;
   }
 
-  private fail(err: unknown): void {
+  private fail(err: unknown): VoxlineError {
     const e = err instanceof VoxlineError ? err : new ProviderError(String((err as Error)?.message ?? err), { cause: err });
     if (this.listenerCount('error')) this.emit('error', e);
+    return e;
+  }
+
+  /** A refused key ends the call (`run()` rejects with it): no later turn could succeed. */
+  private async endOnAuthError(...errors: unknown[]): Promise<boolean> {
+    const auth = errors.find((e): e is AuthError => e instanceof AuthError);
+    if (!auth || this.stop.signal.aborted) return false;
+    this.fatal ??= auth;
+    await this.close({ reason: 'provider error' });
+    return true;
   }
 
   private onUserTurn({ text, endOfSpeech, sttFinal }: { text: string; endOfSpeech: number; sttFinal: number }): void {
@@ -235,7 +251,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (!speculative) this.busy++;
     const next = this.queue
       .then(() => (this.stop.signal.aborted ? undefined : task()))
-      .catch((err) => this.fail(err))
+      .catch((err) => void this.fail(err))
       .finally(() => void (speculative || this.busy--));
     this.queue = next;
     return next;
@@ -340,6 +356,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.pushHistory(...work.slice(base));
     this.record(played, ts.firstAudioOut ?? this.clock.now());
     if (llmError) this.fail(llmError);
+    if (await this.endOnAuthError(llmError, played.failed)) return;
     // The LLM or the TTS failed: what was heard is recorded above; now apologise or end the call.
     if ((llmError || played.failed !== undefined) && !this.stop.signal.aborted) {
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });
@@ -359,6 +376,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const played = await this.replies.play(chunks, abort);
     this.stop.signal.removeEventListener('abort', onStop);
     if (record) this.record(played, startAt);
+    await this.endOnAuthError(played.failed);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, VoiceSession, tool, toneSynthesizer, type VoiceSessionOptions, type TurnEvent } from '../../src/index';
+import { AuthError, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProviderError, VoiceSession, tool, toneSynthesizer, type VoiceSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine, type OpenAiEmulatorOptions } from '../../src/testing/index';
 
@@ -139,7 +139,7 @@ describe('VoiceSession failure policies', () => {
     session.on('error', (e) => errors.push(e));
     session.on('closed', (c) => closed.push(c));
     const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
-    await session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) });
+    await expect(session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) })).rejects.toMatchObject({ code: 'auth_error' });
     expect(errors[0].code).toBe('auth_error');
     expect(errors[0].message).not.toContain('wrong-key-sentinel');
     expect(closed).toEqual([{ reason: 'provider error' }]);
@@ -147,6 +147,35 @@ describe('VoiceSession failure policies', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(dg.openConnections + el.openConnections).toBe(0);
   });
+
+  // A new user's first mistake is a wrong key: run() must not resolve as if the call went well.
+  for (const wrong of ['stt', 'llm', 'tts'] as const) {
+    it(`run() rejects with the AuthError when the ${wrong} refuses its key, with no error listener (default policy)`, async () => {
+      const dg = new DeepgramEmulator({ apiKey: 'right', script: ['Hello there', 'Hello again'], clock });
+      const oa = new OpenAiEmulator({ apiKey: 'right', timeToFirstTokenMs: 30, clock });
+      const el = new ElevenLabsEmulator({ apiKey: 'right', synthesizer: toneSynthesizer(), clock });
+      emus.push(dg, oa, el);
+      await Promise.all([dg.start(), oa.start(), el.start()]);
+      const key = (stage: typeof wrong) => (stage === wrong ? 'wrong-key-sentinel' : 'right');
+      const session = new VoiceSession({
+        stt: new DeepgramStt({ apiKey: key('stt'), baseURL: dg.baseURL }),
+        llm: new OpenAiLlm({ apiKey: key('llm'), baseURL: oa.baseURL, model: 'm' }),
+        tts: new ElevenLabsTts({ apiKey: key('tts'), voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+        clock,
+      });
+      const closed: unknown[] = [];
+      session.on('closed', (c) => closed.push(c));
+      const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+      const err = await session.run({ input: caller.input(session, 500), output: virtualSpeaker({ clock }) }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect((err as AuthError).message).not.toContain('wrong-key-sentinel');
+      expect(closed).toEqual([{ reason: wrong === 'stt' ? 'stt failed' : 'provider error' }]);
+      // The call ended at the first failure: the caller's second line was never answered.
+      expect(session.transcript.filter((e) => e.role === 'agent')).toEqual([]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(dg.openConnections + el.openConnections).toBe(0);
+    });
+  }
 });
 
 describe('VoiceSession usage and budget', () => {
