@@ -1,4 +1,4 @@
-import { AbortError } from '../errors';
+import { AbortError, ToolError } from '../errors';
 import { type Tool, type ToolOutcome, outcomeContent, runTool } from './tools';
 import type { ChatMessage, LlmEvent, LlmStream, RespondOptions, ToolCall } from './types';
 
@@ -9,8 +9,14 @@ export interface ToolHooks {
    * `{ result }` to answer without running it, or nothing to run it.
    */
   beforeToolCall?(call: ToolCall): void | { veto: string } | { result: unknown } | Promise<void | { veto: string } | { result: unknown }>;
-  /** Called after each tool call with its outcome. */
+  /** Called after each tool call with its outcome (a vetoed call is `ok: false`). */
   afterToolCall?(call: ToolCall, outcome: ToolOutcome): void | Promise<void>;
+  /**
+   * Rewrites what the model is told of a failed call (an exception's text can hold hosts, queries
+   * or customer data): return the text to send instead of `error.message`. If it throws, the model
+   * is told only that the tool failed.
+   */
+  toolErrorMessage?(error: ToolError, call: ToolCall): string | Promise<string>;
 }
 
 /**
@@ -21,9 +27,18 @@ export interface ToolHooks {
 export async function callTool(tools: readonly Tool<any, unknown>[], call: ToolCall, hooks: ToolHooks, signal?: AbortSignal): Promise<ToolOutcome> {
   const before = await hooks.beforeToolCall?.(call);
   let outcome: ToolOutcome;
-  if (before && 'veto' in before) outcome = { ok: true, result: { refused: before.veto } };
+  if (before && 'veto' in before) outcome = { ok: false, error: new ToolError(call.name, `The call to '${call.name}' was refused: ${before.veto}`) };
   else if (before && 'result' in before) outcome = { ok: true, result: before.result };
   else outcome = await runTool(tools, call, signal);
+  if (!outcome.ok && hooks.toolErrorMessage) {
+    let message: string;
+    try {
+      message = await hooks.toolErrorMessage(outcome.error, call);
+    } catch {
+      message = `The tool '${call.name}' failed.`;
+    }
+    outcome = { ...outcome, message };
+  }
   await hooks.afterToolCall?.(call, outcome);
   return outcome;
 }

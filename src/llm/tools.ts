@@ -26,7 +26,14 @@ export function tool<Args = Record<string, unknown>, Result = unknown>(definitio
 }
 
 /** The outcome of one tool call. */
-export type ToolOutcome = { ok: true; result: unknown } | { ok: false; error: ToolError };
+export type ToolOutcome =
+  | { ok: true; result: unknown }
+  | {
+      ok: false;
+      error: ToolError;
+      /** What the model is told of the failure, when a `toolErrorMessage` hook rewrote it (default: the error's message). */
+      message?: string;
+    };
 
 /**
  * Parses and validates a call's arguments, then runs the handler with a timeout. Never throws:
@@ -69,6 +76,6 @@ export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCa
 
 /** The text a tool outcome is reported to the model as. */
 export function outcomeContent(outcome: ToolOutcome): string {
-  if (!outcome.ok) return JSON.stringify({ error: outcome.error.message });
+  if (!outcome.ok) return JSON.stringify({ error: outcome.message ?? outcome.error.message });
   return typeof outcome.result === 'string' ? outcome.result : JSON.stringify(outcome.result ?? null);
 }
