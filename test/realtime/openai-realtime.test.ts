@@ -154,3 +154,21 @@ describe('OpenAiRealtime against the Realtime emulator', () => {
     expect(err.message).not.toContain('sk-wrong-secret');
   });
 });
+
+describe('OpenAiRealtime options', () => {
+  it('maps semantic VAD, text output and the base URL; hides the key; refuses bad options', async () => {
+    const { inspect } = await import('node:util');
+    const { ConfigError } = await import('../../src/index');
+    const rt = new OpenAiRealtime({ apiKey: 'sk-hidden-1234', turnDetection: { type: 'semantic_vad', eagerness: 'high' }, output: 'text', transcription: false });
+    expect(rt.silenceMs).toBeUndefined();
+    const cfg = rt.sessionConfig({ instructions: 'x', tools: [lookupOrder], interruptResponse: true });
+    expect(cfg).toMatchObject({ output_modalities: ['text'], audio: { input: { turn_detection: { type: 'semantic_vad', eagerness: 'high', create_response: true, interrupt_response: true } } } });
+    expect(cfg.audio!.output).toBeUndefined();
+    expect(cfg.audio!.input!.transcription).toBeUndefined();
+    expect(new OpenAiRealtime({ apiKey: 'k' }).silenceMs).toBe(500);
+    expect(inspect(rt)).not.toContain('sk-hidden-1234');
+    expect(() => new OpenAiRealtime({ apiKey: '' })).toThrow(ConfigError);
+    expect(() => new OpenAiRealtime({ apiKey: 'k', output: 'video' as never })).toThrow(ConfigError);
+    expect(() => new OpenAiRealtime({ apiKey: 'k', baseURL: 'not a url' })).toThrow(ConfigError);
+  });
+});
