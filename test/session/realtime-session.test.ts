@@ -51,8 +51,11 @@ describe('VoiceSession with a realtime model', () => {
     const turns: TurnEvent[] = of('turn');
     expect(turns.map((t) => t.userText)).toEqual(['Hello there', 'Where is order A-17 now']);
     for (const t of turns) {
-      expect(t.latency.stt).toBeGreaterThan(100); // the 140 ms of silence the turn detection waits
-      expect(t.latency.llmTtft).toBeGreaterThanOrEqual(55); // the model's 80 ms to first audio, give or take the event loop
+      // 140 ms of silence waited for, then the model's 80 ms to first audio (the in-process emulator's
+      // synthesis can delay the client's reading of speech_stopped, moving time from one to the other).
+      expect(t.latency.stt).toBeGreaterThan(100);
+      expect(t.latency.llmTtft).toBeGreaterThan(0);
+      expect(t.latency.stt + t.latency.llmTtft).toBeGreaterThanOrEqual(200);
       expect(t.latency.voiceToVoice).toBeGreaterThanOrEqual(t.latency.stt + t.latency.llmTtft);
     }
     expect(session.metrics.summary().voiceToVoice.count).toBe(2);
