@@ -165,8 +165,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.turns.flush();
   }
 
-  /** Speaks `text` now (after anything already queued). */
+  /**
+   * Speaks `text` now (after anything already queued).
+   * @throws ConfigError (the promise rejects) when the session is not running: call `run()` first.
+   */
   say(text: string): Promise<void> {
+    if (!this.running || !this.output) return Promise.reject(new ConfigError('VoiceSession.say() needs a running session: call it after run() has started (use the greeting option to speak first)'));
     return this.enqueue(() => this.speak(text, { record: true }));
   }
 

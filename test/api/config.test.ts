@@ -84,3 +84,14 @@ describe('wavFileInput', () => {
     expect(new Set(samples)).toEqual(new Set([2000]));
   });
 });
+
+describe('VoiceSession.say()', () => {
+  it('before run() rejects with a ConfigError saying what to do, and emits nothing', async () => {
+    const session = new VoiceSession(stages());
+    const errors: unknown[] = [];
+    session.on('error', (e) => errors.push(e));
+    await expect(session.say('Hello')).rejects.toThrow(new ConfigError('VoiceSession.say() needs a running session: call it after run() has started (use the greeting option to speak first)'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(errors).toEqual([]);
+  });
+});
