@@ -6,7 +6,7 @@ import type { Synthesizer } from '../tts/speech';
 
 /** When a scripted caller says its next line. */
 export type CallerCue =
-  /** Once the agent has finished its reply (default), after `pauseMs`. */
+  /** Once the agent has finished its answer to the previous line (default; a reply that line barged in on does not count), after `pauseMs`. */
   | { after: 'agent_done'; pauseMs?: number }
   /** While the agent speaks: `delayMs` after it starts (a barge-in). */
   | { after: 'agent_speaking'; delayMs?: number }
@@ -107,7 +107,9 @@ export class ScriptedCaller {
         let readyAt = ready ? cueStart : 0;
         while (clock.now() - cueStart < (this.options.cueTimeoutMs ?? 20_000)) {
           if (!ready) {
-            if (cue.after === 'agent_done' && agentDone > previousLineAt && agentDone >= agentStartedAt && !session.agentSpeaking) {
+            // A reply started before the previous line (one that line barged in on) is not its answer.
+            const answered = i === 0 || agentStartedAt > previousLineAt;
+            if (cue.after === 'agent_done' && answered && agentDone > previousLineAt && agentDone >= agentStartedAt && !session.agentSpeaking) {
               ready = true;
               readyAt = agentDone;
             }

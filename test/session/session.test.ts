@@ -83,6 +83,17 @@ describe('VoiceSession end to end', () => {
     expect(session.transcript.find((e) => e.interrupted)?.text).toBe(heard);
   });
 
+  it("the caller's line after a barge-in waits for the answer to the barge-in (ScriptedCaller's default cue)", async () => {
+    // The offline demo's shape: a story, a barge-in, then a plain line. The reply cut off by the
+    // barge-in ended after the barge-in line began; that is not the agent finishing its answer.
+    const { session, of } = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }, 'Thanks that is all']);
+    expect(of('interrupted').length).toBe(1);
+    const agent = session.transcript.filter((e) => e.role === 'agent');
+    expect(agent.length).toBe(3);
+    expect(agent[1]!.interrupted).toBeUndefined();
+    expect(agent[1]!.text).toContain('Wait what are your hours');
+  });
+
   it('ignores a backchannel shorter than the barge-in minimum', async () => {
     const { session, of } = await converse(['Tell me a story please', { text: 'Mhm', cue: { after: 'agent_speaking', delayMs: 900 } }]);
     expect(of('interrupted')).toEqual([]);
