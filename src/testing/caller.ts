@@ -83,7 +83,10 @@ export class ScriptedCaller {
     let agentStartedAt = 0;
     let agentDone = 0;
     const onStart = () => (agentStartedAt = clock.now());
-    const onEnd = () => (agentDone = clock.now());
+    // An interrupted reply is not the agent being done: it is about to answer the interruption.
+    const onEnd = (e: { interrupted: boolean }) => {
+      if (!e.interrupted) agentDone = clock.now();
+    };
     session.on('agent_speech_started', onStart);
     session.on('agent_speech_ended', onEnd);
     const start = clock.now();
