@@ -287,7 +287,7 @@ export class ReplyPath {
 
 /** The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of `opts`. */
 export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal): AsyncGenerator<LoopEvent> {
-  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, beforeToolCall: opts.toolHooks?.beforeToolCall, afterToolCall: opts.toolHooks?.afterToolCall });
+  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, beforeToolCall: opts.toolHooks?.beforeToolCall, afterToolCall: opts.toolHooks?.afterToolCall, toolErrorMessage: opts.toolHooks?.toolErrorMessage });
 }
 
 /** `text` cut at `chars` characters, rounded down to a whole word (never mid-word), trimmed. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ToolError, runToolLoop, tool, type ChatMessage, type LlmEvent, type ToolOutcome } from '../../src/index';
+import { TextSession } from '../../src/testing/index';
 import { collect } from '../helpers';
 
 /** A model that calls `lookup_order` once, then answers with what the tool message said. */
@@ -43,5 +44,17 @@ describe('tool hooks', () => {
     const history: ChatMessage[] = [{ role: 'user', content: 'Where is A-17?' }];
     await collect(runToolLoop(llm, history, { tools: [lookup(() => { throw new Error('secret detail'); })], toolErrorMessage: () => { throw new Error('bug in the hook'); } }));
     expect(history.find((m) => m.role === 'tool')?.content).toBe(JSON.stringify({ error: "The tool 'lookup_order' failed." }));
+  });
+
+  it("the session's toolHooks.toolErrorMessage is applied on the session's own tool path", async () => {
+    const failing = lookup(() => {
+      throw new Error('password=hunter2');
+    });
+    const session = new TextSession({ llm, tools: [failing], toolHooks: { toolErrorMessage: () => 'Unavailable.' } });
+    const turn = await session.run('Where is A-17?');
+    const said = JSON.stringify(session.history);
+    expect(said).not.toContain('hunter2');
+    expect(said).toContain('Unavailable.');
+    expect(turn.events.some((e) => e.type === 'tool_result')).toBe(true);
   });
 });
