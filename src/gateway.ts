@@ -9,9 +9,9 @@ import { GatewayTts } from './tts/gateway';
 /** Options of {@link gateway}. */
 export interface GatewayOptions {
   /** The one key for every modality (default: `process.env.AIGATEWAY_API_KEY`). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Base URL: scheme, host and path up to the API version (default `https://api.aigateway.sh/v1`). */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** A tag sent as `x-aig-tag` with every LLM request, for cost tracking. */
   tag?: string;
 }

@@ -60,7 +60,7 @@ describe('the packed tarball', () => {
     expect(out).toMatch(/agent: \S/);
   }, 90_000);
 
-  it('type-checks the README snippets in strict consumers (node16, nodenext, bundler; ESM and CJS) with nothing else installed', async () => {
+  it('type-checks the README snippets in strict consumers (node16, nodenext with exactOptionalPropertyTypes, bundler; ESM and CJS) with nothing else installed', async () => {
     const snippets = readmeSnippets();
     expect(snippets.length).toBeGreaterThanOrEqual(2);
     const files: string[] = [];
@@ -73,7 +73,9 @@ describe('the packed tarball', () => {
       const module = resolution === 'bundler' ? 'esnext' : resolution;
       // bundler resolution is for ESM code; node16/nodenext check both module kinds.
       const sources = files.flatMap((f) => (resolution === 'bundler' ? [`${f}.mts`] : [`${f}.mts`, `${f}.cts`]));
-      writeFileSync(join(app, `tsconfig.${resolution}.json`), JSON.stringify({ compilerOptions: { strict: true, module, moduleResolution: resolution, target: 'es2022', noEmit: true, skipLibCheck: false }, files: sources }));
+      // nodenext also with exactOptionalPropertyTypes: the README passes `process.env.X` (maybe undefined) to options.
+      const exact = resolution === 'nodenext' ? { exactOptionalPropertyTypes: true } : {};
+      writeFileSync(join(app, `tsconfig.${resolution}.json`), JSON.stringify({ compilerOptions: { strict: true, ...exact, module, moduleResolution: resolution, target: 'es2022', noEmit: true, skipLibCheck: false }, files: sources }));
       let output = '';
       try {
         await run(tsc, ['-p', `tsconfig.${resolution}.json`], { cwd: app });

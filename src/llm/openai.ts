@@ -10,9 +10,9 @@ export interface OpenAiLlmOptions {
   /** Model id, e.g. `gpt-4o-mini`, `moonshot/kimi-k2.6`, `llama3.1`. */
   model: string;
   /** API key (not needed when `client` is given). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Base URL of any OpenAI-compatible API (default: OpenAI's). */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** A ready `openai` client instead of `apiKey`/`baseURL`. */
   client?: OpenAI;
   /** System prompt. */
@@ -57,7 +57,7 @@ export interface OpenAiLlmOptions {
 export class OpenAiLlm extends LlmStream {
   readonly provider: string;
   readonly model: string;
-  readonly instructions?: string;
+  readonly instructions?: string | undefined;
   readonly #client: OpenAI;
   readonly #options: Omit<OpenAiLlmOptions, 'apiKey' | 'client'>;
   readonly #fetch: Fetch;

@@ -61,7 +61,7 @@ export abstract class LlmStream {
   /** Model id. */
   abstract readonly model: string;
   /** System prompt prepended to every request, if any. */
-  abstract readonly instructions?: string;
+  abstract readonly instructions?: string | undefined;
   /** Streams a reply to `history`. */
   abstract respond(history: readonly ChatMessage[], options?: RespondOptions): AsyncIterable<LlmEvent>;
 }

@@ -96,6 +96,8 @@ type Message = ElevenLabsServerWire & { closed?: number };
 
 /** At most this many contexts may be open on one multi-context socket. */
 const MAX_CONTEXTS = 5;
+/** The formats the socket can send, as `outputFormat` types them (checked at construction for JavaScript callers). */
+const OUTPUT_FORMATS: readonly string[] = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'ulaw_8000'] satisfies NonNullable<ElevenLabsTtsOptions['outputFormat']>[];
 
 /**
  * ElevenLabs streaming TTS. By default one `multi-stream-input` socket serves the whole call, with
@@ -129,8 +131,8 @@ export class ElevenLabsTts extends TtsStream {
     this.#options = rest;
     if (!options.voiceId) throw new ConfigError('ElevenLabsTts needs a voiceId');
     const format = options.outputFormat ?? 'pcm_24000';
+    if (!OUTPUT_FORMATS.includes(format)) throw new ConfigError(`ElevenLabsTts: unsupported outputFormat ${format} (supported: ${OUTPUT_FORMATS.join(', ')})`);
     const [kind, rate] = format.split('_');
-    if ((kind !== 'pcm' && kind !== 'ulaw') || !Number(rate)) throw new ConfigError(`ElevenLabsTts: unsupported outputFormat ${format}`);
     const model = options.model ?? 'eleven_flash_v2_5';
     this.multiContext = options.multiContext ?? true;
     if (this.multiContext && model.startsWith('eleven_v3')) throw new ConfigError(`ElevenLabsTts: ${model} does not support the multi-context socket; set multiContext: false`);

@@ -27,3 +27,13 @@ describe('one endpoint option, `baseURL`, with one rule (scheme, host and path u
     expect(() => make({ apiKey: 'sk-abc\n' })).toThrow(/whitespace or a control character/);
   });
 });
+
+describe('ElevenLabsTts outputFormat', () => {
+  it('refuses a format the socket cannot send (a JavaScript caller, a typo) with the list, at construction', () => {
+    const make = (outputFormat: string) => () => new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', outputFormat: outputFormat as 'pcm_16000' });
+    for (const bad of ['pcm_12345', 'pcm_16000x', 'mp3_44100_128', 'ulaw_16000']) {
+      expect(make(bad)).toThrow(new ConfigError(`ElevenLabsTts: unsupported outputFormat ${bad} (supported: pcm_8000, pcm_16000, pcm_22050, pcm_24000, pcm_44100, ulaw_8000)`));
+    }
+    for (const good of ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'ulaw_8000']) expect(make(good)).not.toThrow();
+  });
+});
