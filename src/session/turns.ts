@@ -49,6 +49,8 @@ export class TurnTaker {
   private vadQueue: Promise<void> = Promise.resolve();
   /** The latest interim transcript since the last final. */
   private interim = '';
+  /** The interim came twice in a row with the same text: the STT has settled on it. */
+  private interimStable = false;
   /** The local VAD heard the user stop (and not start again since). */
   private vadSilent = false;
 
@@ -133,6 +135,7 @@ export class TurnTaker {
         return;
       case 'interim':
         this.host.transcript(ev.text, false);
+        this.interimStable = ev.text.trim() === this.interim;
         this.interim = ev.text.trim();
         if (bargeIn && countWords(ev.text) >= Math.max(1, bargeIn.minWords)) this.host.bargeIn(this.clock.now(), false);
         if (this.vadSilent) this.preempt();
@@ -172,8 +175,12 @@ export class TurnTaker {
     }
   }
 
-  /** The transcript so far, heard while the local VAD hears silence: a likely end of turn. */
+  /**
+   * The transcript so far while the local VAD hears silence: a likely end of turn, once it is
+   * stable (the finals, and an interim only once the STT sent it twice alike).
+   */
   private preempt(): void {
+    if (this.interim && !this.interimStable) return;
     const text = [...this.pending, this.interim].filter(Boolean).join(' ');
     if (text) this.host.speculate?.(text);
   }

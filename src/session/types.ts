@@ -89,8 +89,8 @@ export interface VoiceSessionOptions {
   speakingRate?: number;
   /**
    * Preemptive replies (default on): on a likely end of the user's turn (the STT's
-   * `eager_end_of_turn`, or, with a local `vad`, the transcript so far once the VAD hears
-   * silence), start the LLM and the TTS of the reply's first clause before the STT confirms the
+   * `eager_end_of_turn`, or, with a local `vad`, the stable transcript so far once the VAD
+   * hears silence), start the LLM and the TTS of the reply's first clause before the STT confirms the
    * turn. Nothing is played, no tool runs and nothing is recorded until the turn ends with the
    * same text; otherwise the speculative reply is dropped (its tokens and characters are billed
    * all the same: see the `preemption` event). `false` turns it off.

@@ -116,11 +116,13 @@ describe('preemptive replies', () => {
     expect((off.events.turn as TurnEvent[])[0]!.latency.headStart).toBe(0);
   });
 
-  it('with a local VAD: the transcript so far, once the VAD hears silence, starts the reply', async () => {
+  it('with a local VAD: a stable transcript (the same interim twice), once the VAD hears silence, starts the reply', async () => {
     const vadEvents: VadEvent[] = [];
     const vad: Vad = { speaking: false, reset() {}, process: () => vadEvents.splice(0) };
     const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { vad });
-    await t.play({ type: 'interim', text: 'Where is my order', words: [] }, 50, () => vadEvents.push({ type: 'speech_end', timeMs: 0, probability: 0.1 }), 500, final('Where is my order?'));
+    const interim = (text: string): SttEvent => ({ type: 'interim', text, words: [] });
+    // the first interim is not yet stable; the VAD's silence alone does not start a reply
+    await t.play(interim('Where is'), interim('Where is my order'), 50, () => vadEvents.push({ type: 'speech_end', timeMs: 0, probability: 0.1 }), 300, () => expect(t.llmCalls()).toBe(0), interim('Where is my order'), 500, final('Where is my order?'));
     const [turn] = t.events.turn as TurnEvent[];
     expect(turn!.preemption).toMatchObject({ hit: true });
     expect(turn!.latency.headStart).toBeGreaterThan(400);
