@@ -207,6 +207,13 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private fail(err: unknown): VoxlineError {
     const e = err instanceof VoxlineError ? err : new ProviderError(String((err as Error)?.message ?? err), { cause: err });
     if (this.listenerCount('error')) this.emit('error', e);
+    else {
+      try {
+        (this.opts.logger ?? console).warn(`voxline: ${e.name} (${e.code}${e.provider ? `, ${e.provider}` : ''}): ${e.message}`);
+      } catch {
+        // a logger that throws loses the message, not the call
+      }
+    }
     return e;
   }
 

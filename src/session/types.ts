@@ -33,6 +33,12 @@ export interface VoiceSessionOptions {
   instructions?: string;
   /** Spoken first, before the user says anything. */
   greeting?: string;
+  /**
+   * Where the errors the session recovers from go when nobody listens to its `error` event, so
+   * that none is lost (default: `console`, as warnings). Anything with a `warn(message)` method:
+   * console, pino, winston. With an `error` listener, the listener gets them instead.
+   */
+  logger?: { warn(message: string): void };
   /** Tools the model may call. */
   tools?: readonly Tool<any, unknown>[];
   /** Hooks before (veto or replace) and after each tool call. */
