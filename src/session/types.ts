@@ -38,7 +38,10 @@ export interface VoiceSessionOptions {
    * that none is lost (default: `console`, as warnings). Anything with a `warn(message)` method:
    * console, pino, winston. With an `error` listener, the listener gets them instead.
    */
-  logger?: { warn(message: string): void };
+  logger?: {
+    /** Called with one line describing the error (its name, code, provider and message). */
+    warn(message: string): void;
+  };
   /** Tools the model may call. */
   tools?: readonly Tool<any, unknown>[];
   /** Hooks before (veto or replace) and after each tool call. */
