@@ -25,7 +25,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   readonly history: ChatMessage[] = [];
   /** Per-turn latencies. */
   readonly metrics = new SessionMetrics();
-  /** Both sides, with times and interruptions. */
+  /** Both sides, in time order (`at`), with interruptions. */
   readonly transcript: TranscriptEntry[] = [];
   /** What the session consumed. */
   readonly usage: Usage = { sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0, ttsCharacters: 0 };
@@ -228,7 +228,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   private onUserTurn({ text, endOfSpeech, sttFinal }: { text: string; endOfSpeech: number; sttFinal: number }): void {
     this.emit('user_turn', { text });
-    this.transcript.push({ role: 'user', text, at: endOfSpeech - this.startedAt });
+    this.addTranscript({ role: 'user', text, at: endOfSpeech - this.startedAt });
     const spec = this.spec;
     this.spec = undefined;
     this.clock.clearTimeout(spec?.timer);
@@ -399,7 +399,17 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (!cut && !text) return;
     const said = cut ? cut.heard : text;
     this.pushHistory({ role: 'assistant', content: cut ? `${said}…` : said });
-    this.transcript.push({ role: 'agent', text: said, at: at - this.startedAt, ...(cut ? { interrupted: true } : {}) });
+    this.addTranscript({ role: 'agent', text: said, at: at - this.startedAt, ...(cut ? { interrupted: true } : {}) });
+  }
+
+  /**
+   * Adds an entry in time order: a reply cut off by the final that ended the user's turn is
+   * recorded after that turn, but started before it.
+   */
+  private addTranscript(entry: TranscriptEntry): void {
+    let i = this.transcript.length;
+    while (i > 0 && this.transcript[i - 1]!.at > entry.at) i--;
+    this.transcript.splice(i, 0, entry);
   }
 
   private checkBudget(): void {
