@@ -300,7 +300,12 @@ export function validateTwilioSignature(authToken: string, url: string, params: 
   });
 }
 
-function twilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]>): string {
+/**
+ * The `X-Twilio-Signature` Twilio sends with a request to `url` (the public URL it called) with
+ * these POST parameters (none for a media-stream upgrade): for tests that play Twilio's side, like
+ * `TwilioCallEmulator`'s `authToken` option. {@link validateTwilioSignature} checks it.
+ */
+export function twilioSignature(authToken: string, url: string, params: Record<string, string | readonly string[]> = {}): string {
   const data = Object.keys(params)
     .sort()
     .reduce((acc, k) => {

@@ -3,6 +3,7 @@ import type { AudioFrame } from '../audio/frame';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { resample } from '../audio/resample';
 import { sleep } from '../streams/channel';
+import { twilioSignature } from '../adapters/twilio';
 
 /** Options of {@link TwilioCallEmulator}. */
 export interface TwilioCallEmulatorOptions {
@@ -10,6 +11,10 @@ export interface TwilioCallEmulatorOptions {
   url: string;
   /** Extra headers on the upgrade (e.g. `X-Twilio-Signature`). */
   headers?: Record<string, string>;
+  /** Signs the upgrade with this auth token as Twilio does (`X-Twilio-Signature`), for a `twilioHandler` or `createVoiceServer` that checks it. */
+  authToken?: string;
+  /** The URL Twilio would have called, which the signature covers (default `url`; behind a proxy, `${publicUrl}/twilio`). */
+  signedUrl?: string;
   /** `<Parameter>` values of the TwiML, sent in `start.customParameters`. */
   customParameters?: Record<string, string>;
 }
@@ -41,7 +46,9 @@ export class TwilioCallEmulator {
 
   /** Connects and sends `connected` and `start`. */
   async connect(): Promise<void> {
-    const ws = new WebSocket(this.options.url, { headers: this.options.headers });
+    const { url, authToken, signedUrl } = this.options;
+    const signature = authToken === undefined ? {} : { 'X-Twilio-Signature': twilioSignature(authToken, signedUrl ?? url) };
+    const ws = new WebSocket(url, { headers: { ...signature, ...this.options.headers } });
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
