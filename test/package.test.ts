@@ -100,9 +100,11 @@ describe('the packed tarball', () => {
     for (const t of typings) expect(readFileSync(join(pkg, t), 'utf8'), t).not.toMatch(/PROTOCOLS\.md/);
   });
 
-  it("needs prom-client only for voxline/server (an optional peer): import 'voxline' works without it", () => {
+  it("needs prom-client only to make a server (an optional peer): without it, a ConfigError that says what to install", () => {
     expect(existsSync(join(app, 'node_modules', 'prom-client'))).toBe(false);
-    writeFileSync(join(app, 'server.mjs'), "await import('voxline'); await import('voxline/server').catch((e) => console.log(e.code, String(e.message).includes('prom-client')));");
-    expect(execFileSync('node', ['server.mjs'], { cwd: app }).toString().trim()).toBe('ERR_MODULE_NOT_FOUND true');
+    const probe = `try { createVoiceServer({ agent: () => ({}) }); console.log('made'); } catch (e) { console.log(e.name, e.code, e.message.includes('npm install prom-client')); }`;
+    writeFileSync(join(app, 'server.mjs'), `import 'voxline';\nimport { createVoiceServer } from 'voxline/server';\n${probe}`);
+    writeFileSync(join(app, 'server.cjs'), `const { createVoiceServer } = require('voxline/server');\n${probe}`);
+    for (const file of ['server.mjs', 'server.cjs']) expect(execFileSync('node', [file], { cwd: app }).toString().trim(), file).toBe('ConfigError config_error true');
   });
 });

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import { type Span, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import { EventEmitter } from 'eventemitter3';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import type { Registry } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
 import type { CallLimits } from '../adapters/guard';
@@ -98,6 +100,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   if (tw && (!tw.authToken || typeof tw.authToken !== 'string')) throw new ConfigError('createVoiceServer: twilio needs the account authToken (X-Twilio-Signature is checked on every request)');
   if (tw && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(tw.publicUrl ?? '')) throw new ConfigError('createVoiceServer: twilio needs publicUrl, the http(s) base URL Twilio reaches (e.g. https://agent.example.com)');
   const publicUrl = tw?.publicUrl.replace(/\/+$/, '');
+  const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = promClient();
   const registry = options.registry ?? new Registry();
   if (!options.registry) collectDefaultMetrics({ register: registry }); // CPU, memory, event-loop lag
   const m = {
@@ -294,4 +297,14 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       draining: { get: () => draining, enumerable: true },
     },
   ) as VoiceServer;
+}
+
+/** `prom-client`, an optional peer, loaded when a server is made: a missing install is a ConfigError saying what to do. */
+function promClient(): typeof PromClient {
+  try {
+    return createRequire(import.meta.url)('prom-client') as typeof PromClient;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new ConfigError('createVoiceServer needs the optional package prom-client for its /metrics: npm install prom-client', { cause: err });
+  }
 }
