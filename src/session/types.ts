@@ -138,9 +138,13 @@ export interface RealtimeSessionOptions extends Omit<VoiceSessionOptions, 'stt' 
 
 /** A completed turn with its latency breakdown. */
 export interface TurnEvent {
+  /** The turn's number in the call, from 0. */
   index: number;
+  /** What the user said in the turn (the final transcript). */
   userText: string;
+  /** When each stage of the turn happened. */
   timestamps: TurnTimestamps;
+  /** The turn's latency, stage by stage. */
   latency: TurnLatency;
   /** Set when the turn's reply was prepared early, or speculative replies were dropped before it. */
   preemption?: PreemptionReport;
@@ -148,7 +152,9 @@ export interface TurnEvent {
 
 /** One entry of the conversation record. */
 export interface TranscriptEntry {
+  /** Who spoke. */
   role: 'user' | 'agent';
+  /** What was said (for the agent: what the user heard). */
   text: string;
   /** Milliseconds since the session started. */
   at: number;
@@ -159,26 +165,81 @@ export interface TranscriptEntry {
 /** Events of a {@link VoiceSession}. */
 export interface VoiceSessionEvents {
   /** The user started speaking (`source`: the STT provider or the local VAD). */
-  user_speech_started: [{ source: 'stt' | 'vad' }];
-  transcript: [{ text: string; final: boolean }];
-  user_turn: [{ text: string }];
+  user_speech_started: [{
+    /** Who heard the speech start: the STT provider or the local VAD. */
+    source: 'stt' | 'vad';
+  }];
+  /** A transcript of the user's speech arrived from the STT: an interim guess or a final. */
+  transcript: [{
+    /** The words recognised. */
+    text: string;
+    /** A final transcript (it will not change), not an interim one. */
+    final: boolean;
+  }];
+  /** The user's turn ended; the agent answers it. */
+  user_turn: [{
+    /** The whole turn's text. */
+    text: string;
+  }];
+  /** A turn completed, with its latency breakdown. */
   turn: [TurnEvent];
-  agent_speech_started: [{ text: string }];
-  agent_speech_ended: [{ text: string; interrupted: boolean }];
+  /** The agent started speaking a reply (or a greeting, filler, goodbye). */
+  agent_speech_started: [{
+    /** The text being spoken. */
+    text: string;
+  }];
+  /** The agent stopped speaking: the reply played to the end, or was cut off. */
+  agent_speech_ended: [{
+    /** What the user heard. */
+    text: string;
+    /** The reply was cut off (barge-in or close). */
+    interrupted: boolean;
+  }];
   /**
    * The agent was cut off. `heardText` is what the user heard (whole words; `history` and
    * `transcript` record the same), `fullText` what had been sent to TTS, `playedMs` how much of
    * the reply's audio had played.
    */
-  interrupted: [{ heardText: string; fullText: string; latencyMs: number; playedMs: number }];
+  interrupted: [{
+    /** What the user heard, whole words. */
+    heardText: string;
+    /** What had been sent to TTS. */
+    fullText: string;
+    /** Milliseconds from the user's speech start to the agent's audio stopping. */
+    latencyMs: number;
+    /** How much of the reply's audio had played, in milliseconds. */
+    playedMs: number;
+  }];
   /**
    * A speculative reply was played (`hit`) or dropped because the turn ended with other text or
    * went on; `wastedTokens` and `wastedChars` are what a dropped one used.
    */
-  preemption: [{ hit: boolean; text: string; wastedTokens: number; wastedChars: number }];
+  preemption: [{
+    /** The speculative reply was played. */
+    hit: boolean;
+    /** The user text the reply was prepared for. */
+    text: string;
+    /** LLM completion tokens a dropped reply used. */
+    wastedTokens: number;
+    /** Characters a dropped reply sent to TTS. */
+    wastedChars: number;
+  }];
+  /** The model called a tool (before it runs). */
   tool_call: [ToolCall];
-  tool_result: [{ call: ToolCall; outcome: ToolOutcome }];
+  /** A tool call finished: its result, or the error the model was told. */
+  tool_result: [{
+    /** The call. */
+    call: ToolCall;
+    /** Its result or error. */
+    outcome: ToolOutcome;
+  }];
+  /** Token and character counts of one request (LLM, TTS or realtime model). */
   usage: [Usage];
+  /** An error the session recovered from (with no listener, it goes to the `logger`). */
   error: [VoxlineError];
-  closed: [{ reason: string }];
+  /** The session ended. */
+  closed: [{
+    /** Why: `'hang-up'`, `'input ended'`, `'caller hung up'`, `'budget reached'`, `'provider error'`, or the `reason` given to `close()`. */
+    reason: string;
+  }];
 }
