@@ -1,4 +1,4 @@
-import { AudioFormatError } from '../errors';
+import { AudioFormatError, ConfigError } from '../errors';
 import type { AudioFrame } from './frame';
 
 /** A decoded WAV file. */
@@ -13,6 +13,8 @@ export interface WavAudio extends AudioFrame {
  * sizes that do not match the data.
  */
 export function readWav(bytes: Uint8Array, options: { allowStereo?: boolean } = {}): WavAudio {
+  // A JavaScript caller may pass the path: say what to pass instead of a TypeError from DataView.
+  if (!(bytes instanceof Uint8Array)) throw new ConfigError(`readWav takes the file's bytes (readFileSync(path)), not ${typeof bytes === 'string' ? 'a path' : typeof bytes}; wavFileInput(path) from voxline/adapters reads a file`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tag = (o: number) => String.fromCharCode(bytes[o]!, bytes[o + 1]!, bytes[o + 2]!, bytes[o + 3]!);
   if (bytes.byteLength < 12) throw new AudioFormatError(`WAV: truncated header (${bytes.byteLength} bytes)`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AudioFormatError, EnergyVad, FrameSplitter, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes, int16ToFloat, readWav, splitFrames, writeWav } from '../../src/index';
+import { AudioFormatError, ConfigError, EnergyVad, FrameSplitter, decodeMulaw, encodeMulaw, floatToInt16, frameFromBytes, frameToBytes, int16ToFloat, readWav, splitFrames, writeWav } from '../../src/index';
 import { linearToMulaw, mulawToLinear } from '../../src/audio/mulaw';
 
 describe('G.711 mu-law', () => {
@@ -54,6 +54,9 @@ describe('WAV', () => {
     mutate(b);
     expect(() => readWav(b)).toThrow(AudioFormatError);
     expect(() => readWav(b)).toThrow(msg);
+  });
+  it('given a path instead of bytes (a JavaScript caller), says what to pass', () => {
+    expect(() => readWav('/tmp/hello.wav' as unknown as Uint8Array)).toThrow(new ConfigError("readWav takes the file's bytes (readFileSync(path)), not a path; wavFileInput(path) from voxline/adapters reads a file"));
   });
   it('refuses a truncated header', () => {
     expect(() => readWav(base().subarray(0, 20))).toThrow(AudioFormatError);
