@@ -59,6 +59,7 @@ export class VoxlineError extends Error {
   /** Whether trying again may succeed. */
   readonly retryable: boolean;
 
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(code: ErrorCode, message: string, options: VoxlineErrorOptions = {}) {
     super(redact(message), options.cause === undefined ? undefined : { cause: scrubCause(options.cause) });
     this.name = new.target.name;
@@ -92,6 +93,7 @@ export class ProviderError extends VoxlineError {
   readonly status?: number;
   /** The provider's own machine-readable error code, when it sent one (e.g. Cartesia's `error_code`). */
   readonly providerCode?: string;
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions & { status?: number; code?: ErrorCode; providerCode?: string } = {}) {
     super(options.code ?? 'provider_error', message, options);
     this.status = options.status;
@@ -101,6 +103,7 @@ export class ProviderError extends VoxlineError {
 
 /** The provider refused the credentials. Never retryable; the key is never in the message. */
 export class AuthError extends ProviderError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions & { status?: number } = {}) {
     super(message, { ...options, retryable: false, code: 'auth_error' });
   }
@@ -108,6 +111,7 @@ export class AuthError extends ProviderError {
 
 /** A provider sent something that does not follow its protocol. */
 export class ProtocolError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {
     super('protocol_error', message, options);
   }
@@ -115,6 +119,7 @@ export class ProtocolError extends VoxlineError {
 
 /** Audio of a format voxline cannot use (wrong rate, channels, bit depth, truncated data). */
 export class AudioFormatError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {
     super('audio_format_error', message, options);
   }
@@ -124,6 +129,7 @@ export class AudioFormatError extends VoxlineError {
 export class ToolError extends VoxlineError {
   /** Name of the tool. */
   readonly tool: string;
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(tool: string, message: string, options: VoxlineErrorOptions = {}) {
     super('tool_error', message, options);
     this.tool = tool;
@@ -132,6 +138,7 @@ export class ToolError extends VoxlineError {
 
 /** Something took longer than its configured limit. */
 export class TimeoutError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {
     super('timeout', message, { retryable: true, ...options });
   }
@@ -139,6 +146,7 @@ export class TimeoutError extends VoxlineError {
 
 /** An operation was cancelled through its `AbortSignal`. */
 export class AbortError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message = 'The operation was aborted', options: VoxlineErrorOptions = {}) {
     super('aborted', message, options);
   }
@@ -146,6 +154,7 @@ export class AbortError extends VoxlineError {
 
 /** A local audio device or the program driving it (SoX, ALSA) failed: the message names the cause and the fix. */
 export class DeviceError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {
     super('device_error', message, options);
   }
@@ -153,6 +162,7 @@ export class DeviceError extends VoxlineError {
 
 /** Invalid options given to a voxline constructor or function. */
 export class ConfigError extends VoxlineError {
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {
     super('config_error', message, options);
   }

@@ -8,7 +8,19 @@ export interface ToolHooks {
    * Called before a tool runs. Return `{ veto: reason }` to refuse the call (the model is told),
    * `{ result }` to answer without running it, or nothing to run it.
    */
-  beforeToolCall?(call: ToolCall): void | { veto: string } | { result: unknown } | Promise<void | { veto: string } | { result: unknown }>;
+  beforeToolCall?(call: ToolCall): void | {
+    /** Why the call is refused: the model is told. */
+    veto: string;
+  } | {
+    /** The result to give the model instead of running the tool. */
+    result: unknown;
+  } | Promise<void | {
+    /** Why the call is refused: the model is told. */
+    veto: string;
+  } | {
+    /** The result to give the model instead of running the tool. */
+    result: unknown;
+  }>;
   /** Called after each tool call with its outcome (a vetoed call is `ok: false`). */
   afterToolCall?(call: ToolCall, outcome: ToolOutcome): void | Promise<void>;
   /**
@@ -44,10 +56,26 @@ export async function callTool(tools: readonly Tool<any, unknown>[], call: ToolC
 }
 
 /** Events of a multi-step tool loop: the LLM's events plus tool outcomes. */
-export type LoopEvent = LlmEvent | { type: 'tool_result'; call: ToolCall; outcome: ToolOutcome } | { type: 'tools_started'; calls: ToolCall[] };
+export type LoopEvent =
+  | LlmEvent
+  | {
+      /** A tool call finished. */
+      type: 'tool_result';
+      /** The call. */
+      call: ToolCall;
+      /** Its result or error. */
+      outcome: ToolOutcome;
+    }
+  | {
+      /** The model asked for tools; they run now (in parallel when several). */
+      type: 'tools_started';
+      /** The calls. */
+      calls: ToolCall[];
+    };
 
 /** Options of {@link runToolLoop}. */
 export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHooks {
+  /** Tools the model may call, with their handlers. */
   tools?: readonly Tool<any, unknown>[];
   /** Most LLM requests in one turn (default 5). */
   maxSteps?: number;

@@ -27,9 +27,16 @@ export function tool<Args = Record<string, unknown>, Result = unknown>(definitio
 
 /** The outcome of one tool call. */
 export type ToolOutcome =
-  | { ok: true; result: unknown }
   | {
+      /** The tool ran. */
+      ok: true;
+      /** What its handler returned (sent to the model as JSON). */
+      result: unknown;
+    }
+  | {
+      /** The call failed: bad arguments, unknown tool, a throwing handler, a timeout or a veto. */
       ok: false;
+      /** Why. */
       error: ToolError;
       /** What the model is told of the failure, when a `toolErrorMessage` hook rewrote it (default: the error's message). */
       message?: string;

@@ -7,7 +7,9 @@ export type ChatMessage = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
 /** A complete tool call from the model. */
 export interface ToolCall {
+  /** The call's id, as the model gave it (its result is sent back under the same id). */
   id: string;
+  /** The tool's name. */
   name: string;
   /** The arguments as the model sent them (a JSON string). */
   arguments: string;
@@ -15,21 +17,46 @@ export interface ToolCall {
 
 /** Token usage of one request. */
 export interface LlmUsage {
+  /** Tokens of the prompt (input). */
   promptTokens: number;
+  /** Tokens of the reply (output). */
   completionTokens: number;
+  /** Both together. */
   totalTokens: number;
 }
 
 /** What a streaming LLM reply yields. */
 export type LlmEvent =
-  | { type: 'text'; delta: string }
-  | { type: 'tool_call'; call: ToolCall }
-  | { type: 'usage'; usage: LlmUsage }
-  | { type: 'finish'; reason: string };
+  | {
+      /** A piece of the reply's text. */
+      type: 'text';
+      /** The new text. */
+      delta: string;
+    }
+  | {
+      /** A complete tool call (its arguments all received). */
+      type: 'tool_call';
+      /** The call. */
+      call: ToolCall;
+    }
+  | {
+      /** The request's token usage. */
+      type: 'usage';
+      /** The counts. */
+      usage: LlmUsage;
+    }
+  | {
+      /** The reply ended. */
+      type: 'finish';
+      /** Why, as the provider says it (`stop`, `tool_calls`, `length`...). */
+      reason: string;
+    };
 
 /** A tool's declaration as the model sees it. */
 export interface ToolSpec {
+  /** The name the model calls it by (letters, digits, `_` and `-`). */
   name: string;
+  /** What the tool does and when to use it: the model reads this to decide. */
   description: string;
   /** JSON Schema of the arguments object. */
   parameters: JsonSchema;

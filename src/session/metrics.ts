@@ -55,12 +55,19 @@ export function latencyOf(t: TurnTimestamps): TurnLatency | undefined {
 
 /** Percentiles of a set of values. */
 export interface Percentiles {
+  /** How many values there were. */
   count: number;
+  /** Median (nearest rank), in milliseconds. */
   p50: number;
+  /** 95th percentile (nearest rank), in milliseconds. */
   p95: number;
+  /** 99th percentile (nearest rank), in milliseconds. */
   p99: number;
+  /** Smallest value, in milliseconds. */
   min: number;
+  /** Largest value, in milliseconds. */
   max: number;
+  /** Arithmetic mean, in milliseconds. */
   mean: number;
 }
 
@@ -79,10 +86,22 @@ export class SessionMetrics {
   /** Barge-in: interrupting speech event → `output.clear()`, ms. */
   readonly bargeIn: number[] = [];
   /** Preemptive replies: played (hits), dropped (misses), and what the dropped ones used. */
-  readonly preemption = { hits: 0, misses: 0, wastedTokens: 0, wastedChars: 0 };
+  readonly preemption = {
+    /** Preemptive replies that were played. */
+    hits: 0,
+    /** Preemptive replies that were dropped. */
+    misses: 0,
+    /** LLM completion tokens the dropped replies used. */
+    wastedTokens: 0,
+    /** Characters the dropped replies sent to TTS. */
+    wastedChars: 0,
+  };
 
   /** p50/p95/p99 of each latency component. */
-  summary(): Record<keyof TurnLatency, Percentiles> & { bargeIn: Percentiles } {
+  summary(): Record<keyof TurnLatency, Percentiles> & {
+    /** Barge-in latency: from the user's speech start to the agent's audio stopping. */
+    bargeIn: Percentiles;
+  } {
     const of = (k: keyof TurnLatency) => percentiles(this.turns.map((t) => t[k]));
     return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), headStart: of('headStart'), overhead: of('overhead'), bargeIn: percentiles(this.bargeIn) };
   }
@@ -102,9 +121,13 @@ export interface PriceTable {
 
 /** What a session consumed. */
 export interface Usage {
+  /** Seconds of audio sent to the STT. */
   sttSeconds: number;
+  /** LLM prompt (input) tokens. */
   llmPromptTokens: number;
+  /** LLM completion (output) tokens. */
   llmCompletionTokens: number;
+  /** Characters sent to the TTS. */
   ttsCharacters: number;
 }
 

@@ -3,16 +3,22 @@ import { inspectSafely } from '../provider';
 
 /** A recognised word; times are seconds of audio since the transcription started. */
 export interface SttWord {
+  /** The word as recognised (with punctuation where the provider adds it). */
   word: string;
+  /** Start of the word, in seconds. */
   start: number;
+  /** End of the word, in seconds. */
   end: number;
+  /** The provider's confidence, 0 to 1, where it gives one. */
   confidence?: number;
 }
 
 /** What a speech-to-text stream reports. Times are seconds of audio since it started. */
 export type SttEvent =
   | {
+      /** The user started speaking (the provider's voice activity detection). */
       type: 'speech_started';
+      /** When, in seconds. */
       timestamp: number;
       /**
        * The provider's own turn model started a user turn (Deepgram Flux `StartOfTurn`): a
@@ -20,10 +26,20 @@ export type SttEvent =
        */
       turnStart?: boolean;
     }
-  | { type: 'interim'; text: string; words: SttWord[] }
   | {
-      type: 'final';
+      /** A guess that may still change. */
+      type: 'interim';
+      /** The words recognised so far. */
       text: string;
+      /** Each word with its timing. */
+      words: SttWord[];
+    }
+  | {
+      /** A result that will not change. */
+      type: 'final';
+      /** The words recognised. */
+      text: string;
+      /** Each word with its timing. */
       words: SttWord[];
       /** The provider detected the end of the user's turn (Deepgram `speech_final`). */
       endOfTurn: boolean;
@@ -32,7 +48,12 @@ export type SttEvent =
       /** End of the audio this result covers, in seconds. */
       end: number;
     }
-  | { type: 'utterance_end'; lastWordEnd: number }
+  | {
+      /** The provider heard a gap after the last word (Deepgram `UtteranceEnd`). */
+      type: 'utterance_end';
+      /** End of the last word, in seconds. */
+      lastWordEnd: number;
+    }
   | {
       /**
        * The provider thinks the user's turn has probably ended (Deepgram Flux `EagerEndOfTurn`):
@@ -40,7 +61,9 @@ export type SttEvent =
        * `endOfTurn: true` follows (Flux guarantees the same text), or a `turn_resumed`.
        */
       type: 'eager_end_of_turn';
+      /** The turn's text so far. */
       text: string;
+      /** Each word with its timing. */
       words: SttWord[];
       /** Start of the audio of the turn, in seconds. */
       start: number;

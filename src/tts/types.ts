@@ -3,13 +3,17 @@ import { inspectSafely } from '../provider';
 
 /** Which characters are spoken when, relative to the start of the frame they came with. */
 export interface Alignment {
+  /** The characters spoken in this frame. */
   chars: string[];
+  /** When each character starts, in milliseconds from the start of the frame. */
   startMs: number[];
+  /** How long each character lasts, in milliseconds. */
   durationsMs: number[];
 }
 
 /** Synthesised audio, with alignment when the provider sends it. */
 export interface TtsFrame extends AudioFrame {
+  /** Which characters this frame speaks, and when (where the provider sends it). */
   alignment?: Alignment;
 }
 
