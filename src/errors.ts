@@ -152,7 +152,7 @@ export class AbortError extends VoxlineError {
   }
 }
 
-/** A local audio device or the program driving it (SoX, ALSA) failed: the message names the cause and the fix. */
+/** A local audio device or the program driving it (SoX, ALSA), or an audio output, failed: the message names the cause and the fix. */
 export class DeviceError extends VoxlineError {
   /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
   constructor(message: string, options: VoxlineErrorOptions = {}) {

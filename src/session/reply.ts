@@ -2,7 +2,7 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { isAbortError } from '../errors';
+import { DeviceError, VoxlineError, isAbortError } from '../errors';
 import { type LoopEvent, runToolLoop } from '../llm/loop';
 import type { ChatMessage, LlmUsage } from '../llm/types';
 import { Channel } from '../streams/channel';
@@ -55,6 +55,8 @@ export interface ReplyHost {
   readonly usage: Usage;
   readonly metrics: SessionMetrics;
   fail(err: unknown): void;
+  /** The output failed (its `write()` threw): the call cannot go on. */
+  outputFailed(err: VoxlineError): void;
 }
 
 /**
@@ -212,6 +214,7 @@ export class ReplyPath {
     })();
     let resampler: Resampler | undefined;
     let failed: unknown;
+    let outputFailed: VoxlineError | undefined;
     try {
       for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
@@ -243,7 +246,14 @@ export class ReplyPath {
           }
           events.emit('agent_speech_started', { text: reply.text });
         }
-        if (out.samples.length) await output.write(out);
+        if (out.samples.length) {
+          try {
+            await output.write(out);
+          } catch (err) {
+            if (abort.signal.aborted && isAbortError(err)) throw err;
+            throw (outputFailed = err instanceof VoxlineError ? err : new DeviceError(`The audio output failed (its write() threw): ${String((err as Error)?.message ?? err)}`, { cause: err }));
+          }
+        }
         if (abort.signal.aborted) break;
         // Nobody is listening any more: stop the LLM and the TTS (both billed) at once.
         if (output.closed) {
@@ -261,7 +271,14 @@ export class ReplyPath {
         await waitOrAbort(output.drain(), abort.signal);
       }
     } catch (err) {
-      if (!isAbortError(err) && !abort.signal.aborted) {
+      if (outputFailed) {
+        failed = outputFailed;
+        abort.abort();
+        // What was written may never play: only what the output played was heard.
+        const playedMs = reply.speaking ? Math.max(0, output.playedMs - reply.startWrittenMs) : 0;
+        reply.cut = { playedMs, heard: this.heard(reply, playedMs) };
+        this.host.outputFailed(outputFailed);
+      } else if (!isAbortError(err) && !abort.signal.aborted) {
         failed = err;
         this.host.fail(err);
         // Stop generating what cannot be said; what was already written still plays.

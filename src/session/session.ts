@@ -69,7 +69,15 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.opts = options as VoiceSessionOptions;
     const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
-    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err) });
+    this.replies = new ReplyPath(this.opts, {
+      events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err),
+      outputFailed: (err) => {
+        // Nothing more can be said: the call ends, and run() rejects with the output's error.
+        if (this.stop.signal.aborted) return;
+        this.fatal ??= this.fail(err);
+        void this.close({ reason: 'output failed' });
+      },
+    });
     if (realtime) {
       this.brain = new RealtimeBrain(
         realtime,
@@ -124,7 +132,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * `signal` aborts. Resolves once everything is closed.
    *
    * Rejects (once everything is closed) when the call cannot go on: the STT (or a realtime model)
-   * failed for good, or a provider refused its key (`AuthError`, whatever `onProviderError` says:
+   * failed for good, the output failed (its `write()` threw: a `DeviceError` unless it threw a
+   * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
    * every later turn would fail the same way).
    */
   async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal }): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, type VoiceSessionOptions } from '../../src/index';
+import { DeepgramStt, DeviceError, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, toneSynthesizer, type AudioOutput, type VoiceSessionOptions } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine } from '../../src/testing/index';
 
@@ -7,7 +7,7 @@ const clock = virtualClock();
 let emus: { close(): Promise<void> }[] = [];
 afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
 
-async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOptions> = {}, interimResults = true) {
+async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOptions> = {}, interimResults = true, output: AudioOutput = virtualSpeaker({ sampleRate: 16000, clock })) {
   const script = lines.map((l) => (typeof l === 'string' ? l : l.text));
   const dg = new DeepgramEmulator({ script, clock });
   const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
@@ -22,18 +22,61 @@ async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessi
     ...opts,
   });
   const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
-  await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
-  return session;
+  const events: string[] = [];
+  session.on('error', (e) => events.push(`error ${e.name}`));
+  session.on('closed', (e) => events.push(`closed ${e.reason}`));
+  const ran = await session.run({ input: caller.input(session, 800), output }).then(() => undefined, (err: unknown) => err);
+  return { session, ran, events };
 }
 
 describe('transcript order', () => {
   it('keeps the transcript in time order when a reply is cut off by a final', async () => {
     // Without interim results the barge-in comes with the final, which also ends the user's turn:
     // the user's entry is known before the cut-off reply's.
-    const session = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }, 'Thanks that is all'], {}, false);
+    const { session } = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }, 'Thanks that is all'], {}, false);
     expect(session.transcript.map((e) => e.role)).toEqual(['user', 'agent', 'user', 'agent', 'user', 'agent']);
     expect(session.transcript[1]!.interrupted).toBe(true);
     const at = session.transcript.map((e) => e.at);
     expect(at).toEqual([...at].sort((a, b) => a - b));
+  });
+});
+
+/** A speaker whose write() throws from its `n`th call on (a device or connection gone). */
+function failingSpeaker(n: number): AudioOutput & { played: () => number } {
+  const speaker = virtualSpeaker({ sampleRate: 16000, clock });
+  let writes = 0;
+  return Object.assign(Object.create(speaker) as AudioOutput, {
+    write: (frame: Parameters<AudioOutput['write']>[0]) => (++writes >= n ? Promise.reject(new Error('EPIPE: speaker unplugged')) : speaker.write(frame)),
+    played: () => speaker.playedMs,
+  });
+}
+
+describe('an output whose write() throws', () => {
+  it('rejects run() with a typed error, and records nothing as said when nothing played', async () => {
+    const { session, ran, events } = await converse(['Tell me a story please', 'And then what'], {}, true, failingSpeaker(1));
+    expect(ran).toBeInstanceOf(DeviceError);
+    expect((ran as VoxlineError).message).toContain('EPIPE: speaker unplugged');
+    expect(events).toEqual(['error DeviceError', 'closed output failed']);
+    // Not said: nothing of the reply (nor an apology) is in the history or the transcript.
+    expect(session.history.filter((m) => m.role === 'assistant')).toEqual([]);
+    expect(session.transcript.map((e) => e.role)).toEqual(['user']);
+  });
+
+  it('mid-reply: rejects run() and records only what had played, as cut off', async () => {
+    const output = failingSpeaker(40);
+    const { session, ran } = await converse(['Tell me a story please', 'And then what'], {}, true, output);
+    expect(ran).toBeInstanceOf(DeviceError);
+    const agent = session.transcript.filter((e) => e.role === 'agent');
+    expect(agent.length).toBe(1);
+    expect(agent[0]!.interrupted).toBe(true);
+    expect(agent[0]!.text.length).toBeGreaterThan(0);
+    // The start of the reply, up to what had played: less than was sent to TTS.
+    expect(output.played()).toBeGreaterThan(0);
+    expect(agent[0]!.text.length).toBeLessThan(session.usage.ttsCharacters);
+    expect(agent[0]!.text.startsWith('Of course.')).toBe(true);
+    const said = session.history.filter((m) => m.role === 'assistant').map((m) => m.content);
+    expect(said).toEqual([`${agent[0]!.text}…`]);
+    // The second line is never answered: the call ended with the output.
+    expect(session.transcript.filter((e) => e.role === 'user').map((e) => e.text)).toEqual(['Tell me a story please']);
   });
 });
