@@ -73,6 +73,10 @@ export class FrameSplitter {
   private pending: Int16Array;
   private fill = 0;
 
+  /**
+   * @param sampleRate Sample rate of the audio, in Hz.
+   * @param durationMs Length of each frame, in milliseconds.
+   */
   constructor(readonly sampleRate: number, readonly durationMs = 20) {
     if (!(durationMs > 0)) throw new AudioFormatError(`frame duration must be positive, got ${durationMs}`);
     this.size = Math.max(1, Math.round((sampleRate * durationMs) / 1000));

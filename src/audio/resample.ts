@@ -43,6 +43,10 @@ export class Resampler {
   private totalIn = 0;
   private totalOut = 0;
 
+  /**
+   * @param inRate Sample rate of the input, in Hz.
+   * @param outRate Sample rate of the output, in Hz.
+   */
   constructor(readonly inRate: number, readonly outRate: number) {
     assertSampleRate(inRate, 'resampler input');
     assertSampleRate(outRate, 'resampler output');

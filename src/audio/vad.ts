@@ -46,6 +46,7 @@ export class EnergyVad implements Vad {
   private silentMs = 0;
   private carry: Int16Array = new Int16Array(0);
 
+  /** @param options Thresholds (the defaults suit 16-bit speech at a normal level). */
   constructor(options: EnergyVadOptions = {}) {
     this.threshold = Math.pow(10, (options.thresholdDb ?? -42) / 20);
     this.minSpeechMs = options.minSpeechMs ?? 60;

@@ -17,6 +17,7 @@ export interface OpenAiLlmOptions {
   client?: OpenAI;
   /** System prompt. */
   instructions?: string;
+  /** Sampling temperature (0 to 2); the provider's default when unset. */
   temperature?: number;
   /** Upper bound on reply tokens, reasoning tokens included (sent as {@link OpenAiLlmOptions.maxTokensParam}). */
   maxTokens?: number;
@@ -62,6 +63,7 @@ export class OpenAiLlm extends LlmStream {
   readonly #options: Omit<OpenAiLlmOptions, 'apiKey' | 'client'>;
   readonly #fetch: Fetch;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: OpenAiLlmOptions) {
     super();
     if (!options?.model) throw new ConfigError('OpenAiLlm needs a model');

@@ -73,6 +73,7 @@ export class OpenAiRealtime implements RealtimeModel {
   readonly #url: string;
   readonly #turnDetection: RealtimeAudioInputTurnDetection;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: OpenAiRealtimeOptions) {
     const { apiKey, ...rest } = options ?? ({} as OpenAiRealtimeOptions);
     this.#apiKey = checkApiKey('OpenAiRealtime', apiKey);
@@ -164,6 +165,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   private readonly stop = new AbortController();
   readonly #apiKey: string;
 
+  /** Made by `OpenAiRealtime.connect()`; not meant to be called directly. */
   constructor(
     private readonly provider: string,
     private readonly url: string,

@@ -22,28 +22,98 @@ export interface RealtimeUsage {
  * reconnections.
  */
 export type RealtimeEvent =
-  /** The model's turn detection heard the user start speaking. */
-  | { type: 'speech_started'; audioStartMs: number; itemId: string }
-  /** The model's turn detection decided the user stopped speaking (`audioEndMs` includes the silence it waited for). */
-  | { type: 'speech_stopped'; audioEndMs: number; itemId: string }
-  /** The transcript of the user's audio item (runs beside the model, may come after its reply starts). */
-  | { type: 'user_transcript'; itemId: string; text: string }
-  /** The model started a response. */
-  | { type: 'response_started'; responseId: string }
-  /** Audio of the response, PCM16 at the model's rate. */
-  | { type: 'audio'; responseId: string; itemId: string; frame: AudioFrame }
-  /** Text of the response: the audio's transcript, or the text itself in text output mode. */
-  | { type: 'text'; responseId: string; itemId: string; delta: string }
-  /** The model called a function; answer with {@link RealtimeConnection.sendToolResult}. */
-  | { type: 'tool_call'; responseId: string; call: ToolCall }
-  /** The response ended (`completed`, `cancelled`, `incomplete` or `failed`, then with `error`). */
-  | { type: 'response_done'; responseId: string; status: string; reason?: string; usage?: RealtimeUsage; error?: ProviderError }
-  /** The model's copy of an assistant audio item was cut at `audioEndMs`. */
-  | { type: 'truncated'; itemId: string; audioEndMs: number }
-  /** The server reported an error in an event; the session stays open. */
-  | { type: 'error'; error: ProviderError }
-  /** The socket dropped and a new one was opened; the conversation was restored from `history`. */
-  | { type: 'reconnected'; attempt: number };
+  | {
+      /** The model's turn detection heard the user start speaking. */
+      type: 'speech_started';
+      /** Where the speech starts in the audio sent, in milliseconds. */
+      audioStartMs: number;
+      /** The user's audio item. */
+      itemId: string;
+    }
+  | {
+      /** The model's turn detection decided the user stopped speaking. */
+      type: 'speech_stopped';
+      /** Where the speech ends in the audio sent, in milliseconds (the silence it waited for included). */
+      audioEndMs: number;
+      /** The user's audio item. */
+      itemId: string;
+    }
+  | {
+      /** The transcript of the user's audio item (runs beside the model, may come after its reply starts). */
+      type: 'user_transcript';
+      /** The user's audio item. */
+      itemId: string;
+      /** What the user said. */
+      text: string;
+    }
+  | {
+      /** The model started a response. */
+      type: 'response_started';
+      /** The response. */
+      responseId: string;
+    }
+  | {
+      /** Audio of the response, PCM16 at the model's rate. */
+      type: 'audio';
+      /** The response. */
+      responseId: string;
+      /** The assistant item the audio belongs to. */
+      itemId: string;
+      /** The audio. */
+      frame: AudioFrame;
+    }
+  | {
+      /** Text of the response: the audio's transcript, or the text itself in text output mode. */
+      type: 'text';
+      /** The response. */
+      responseId: string;
+      /** The assistant item the text belongs to. */
+      itemId: string;
+      /** The new text. */
+      delta: string;
+    }
+  | {
+      /** The model called a function; answer with {@link RealtimeConnection.sendToolResult}. */
+      type: 'tool_call';
+      /** The response. */
+      responseId: string;
+      /** The call. */
+      call: ToolCall;
+    }
+  | {
+      /** The response ended. */
+      type: 'response_done';
+      /** The response. */
+      responseId: string;
+      /** `completed`, `cancelled`, `incomplete` or `failed` (then with `error`). */
+      status: string;
+      /** Why it was cancelled or incomplete, as the server says. */
+      reason?: string;
+      /** Tokens the response used. */
+      usage?: RealtimeUsage;
+      /** The failure, when `status` is `failed`. */
+      error?: ProviderError;
+    }
+  | {
+      /** The model's copy of an assistant audio item was cut at `audioEndMs`. */
+      type: 'truncated';
+      /** The assistant item. */
+      itemId: string;
+      /** Where it was cut, in milliseconds of its audio. */
+      audioEndMs: number;
+    }
+  | {
+      /** The server reported an error in an event; the session stays open. */
+      type: 'error';
+      /** The error. */
+      error: ProviderError;
+    }
+  | {
+      /** The socket dropped and a new one was opened; the conversation was restored from `history`. */
+      type: 'reconnected';
+      /** Which reconnection this is, from 1. */
+      attempt: number;
+    };
 
 /** What a realtime session is set up with. */
 export interface RealtimeConnectConfig {

@@ -54,6 +54,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   /** Speculative replies dropped since the last turn, for that turn's report. */
   private missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing starts before `run()`. */
   constructor(options: VoiceSessionOptions | RealtimeSessionOptions) {
     super();
     const realtime = options && 'realtime' in options && options.realtime ? (options as RealtimeSessionOptions) : undefined;

@@ -11,7 +11,10 @@ import type { PriceTable, TurnLatency, TurnTimestamps, Usage } from './metrics';
 import type { RealtimeModel } from '../realtime/types';
 
 /** When a user turn ends. */
-export type TurnEndPolicy = 'speech_final' | 'utterance_end' | { silenceMs: number };
+export type TurnEndPolicy = 'speech_final' | 'utterance_end' | {
+  /** The turn ends after this much silence after the last final transcript, in milliseconds. */
+  silenceMs: number;
+};
 
 /** Barge-in settings. */
 export interface BargeInOptions {
@@ -26,8 +29,11 @@ export interface BargeInOptions {
 
 /** Options of {@link VoiceSession}. */
 export interface VoiceSessionOptions {
+  /** Speech-to-text: hears the user (e.g. `new DeepgramStt(...)`, `gateway(...).stt(...)`). */
   stt: SttStream;
+  /** The model that writes the replies and calls the tools (e.g. `new OpenAiLlm(...)`). */
   llm: LlmStream;
+  /** Text-to-speech: speaks the replies (e.g. `new ElevenLabsTts(...)`). */
   tts: TtsStream;
   /** System prompt; with an LLM that has its own `instructions`, the two are sent as one system message (the LLM's first). */
   instructions?: string;
@@ -49,7 +55,12 @@ export interface VoiceSessionOptions {
   /** LLM requests per turn, tool calls included (default 5). */
   maxToolSteps?: number;
   /** Spoken when a tool is still running after `afterMs` (default 700 ms). */
-  toolFiller?: string | { text: string; afterMs?: number };
+  toolFiller?: string | {
+    /** What is said. */
+    text: string;
+    /** How long a tool may run before the filler is said, in milliseconds (default 700). */
+    afterMs?: number;
+  };
   /** Phrases that end the call when the user says them. */
   hangUpPhrases?: readonly string[];
   /** Said before hanging up. */

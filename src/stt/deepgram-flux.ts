@@ -68,6 +68,7 @@ export class DeepgramFluxStt extends SttStream {
   readonly #base: string;
   readonly #options: Omit<DeepgramFluxSttOptions, 'apiKey'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: DeepgramFluxSttOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as DeepgramFluxSttOptions);

@@ -56,6 +56,7 @@ export class DeepgramStt extends SttStream {
   readonly #apiKey: string;
   readonly #options: Omit<DeepgramSttOptions, 'apiKey'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: DeepgramSttOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as DeepgramSttOptions);

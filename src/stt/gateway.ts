@@ -25,6 +25,7 @@ export class GatewayStt extends SttStream {
   readonly #apiKey: string;
   readonly #options: Omit<GatewaySttOptions, 'apiKey'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: GatewaySttOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as GatewaySttOptions);

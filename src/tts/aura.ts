@@ -72,6 +72,7 @@ export class DeepgramAuraTts extends TtsStream {
   readonly #apiKey: string;
   readonly #options: Omit<DeepgramAuraTtsOptions, 'apiKey'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: DeepgramAuraTtsOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as DeepgramAuraTtsOptions);

@@ -179,6 +179,7 @@ export class CartesiaTts extends TtsStream {
   private readonly routes = new Map<string, Route>();
   private closed = false;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: CartesiaTtsOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as CartesiaTtsOptions);

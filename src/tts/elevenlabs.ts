@@ -10,9 +10,13 @@ import { WarmSocket, openSocket } from './ws-pool';
 
 /** ElevenLabs voice settings (first message only). */
 export interface VoiceSettings {
+  /** 0 to 1: lower is more expressive, higher more even. */
   stability?: number;
+  /** 0 to 1: how closely the voice keeps to the original speaker. */
   similarity_boost?: number;
+  /** 0 to 1: style exaggeration (costs latency above 0). */
   style?: number;
+  /** Boosts the likeness to the original speaker (costs latency). */
   use_speaker_boost?: boolean;
   /** 0.7 to 1.2. */
   speed?: number;
@@ -45,6 +49,7 @@ export interface ElevenLabsTtsOptions {
   syncAlignment?: boolean;
   /** Seconds the provider keeps an idle socket or context (default 180, the maximum); voxline sends a keep-alive at half of it. */
   inactivityTimeoutSec?: number;
+  /** ISO 639-1 language code (`language_code`), for the models that take one. */
   language?: string;
   /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
   maxReconnects?: number;
@@ -124,6 +129,7 @@ export class ElevenLabsTts extends TtsStream {
   readonly #apiKey: string;
   readonly #options: Omit<ElevenLabsTtsOptions, 'apiKey'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: ElevenLabsTtsOptions) {
     super();
     const { apiKey, ...rest } = options ?? ({} as ElevenLabsTtsOptions);

@@ -32,6 +32,7 @@ export class GatewayTts extends TtsStream {
   private readonly pool: WarmSocket;
   private readonly stallMs: number;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: GatewayTtsOptions) {
     super();
     const apiKey = checkApiKey('GatewayTts', options?.apiKey);

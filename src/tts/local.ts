@@ -22,6 +22,7 @@ export class LocalTts extends TtsStream {
   readonly sampleRate: number;
   private synth?: Promise<Synthesizer>;
 
+  /** Loads nothing yet: the synthesizer starts on the first synthesis (or `warmup()`). */
   constructor(private readonly options: LocalTtsOptions = {}) {
     super();
     this.sampleRate = options.sampleRate ?? 22050;

@@ -54,6 +54,7 @@ export class OpenAiTts extends TtsStream {
   readonly #client: OpenAI;
   readonly #options: Omit<OpenAiTtsOptions, 'apiKey' | 'client'>;
 
+  /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: OpenAiTtsOptions = {}) {
     super();
     const { apiKey, client, ...rest } = options;
