@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type Synthesizer, type TurnEvent, type Vad } from '../src/index';
 import { VirtualSpeaker } from '../src/adapters/index';
@@ -25,13 +26,20 @@ export class TimedSpeaker extends VirtualSpeaker {
   lastWrite = 0;
   /** When the recent frames were written, and their milliseconds. */
   readonly writes: { at: number; ms: number }[] = [];
+  /** Where to note what the session did (see {@link runCallersOnly}), times from `t0`. */
+  timeline?: Timeline;
+  t0 = 0;
   override write(frame: AudioFrame): Promise<void> {
     this.lastWrite = performance.now();
     this.writes.push({ at: this.lastWrite, ms: (frame.samples.length * 1000) / frame.sampleRate });
     if (this.writes.length > 400) this.writes.splice(0, 200);
+    this.timeline?.push({ at: this.lastWrite - this.t0, kind: 'write', samples: frame.samples.length });
     return super.write(frame);
   }
 }
+
+/** What a session did that its caller sees, in ms from its start: replayed by {@link runCallersOnly}. */
+export type Timeline = ({ at: number; kind: 'start' } | { at: number; kind: 'end'; interrupted: boolean } | { at: number; kind: 'write'; samples: number })[];
 
 export interface TurnRecord {
   /** Caller's end of speech → first agent audio written, measured outside the session. */
@@ -71,6 +79,8 @@ export interface RunOptions {
   flux?: { eagerEotThreshold?: number };
   /** `preemptive: false`. */
   noPreemption?: boolean;
+  /** Filled with each session's {@link Timeline}. */
+  timelines?: Timeline[];
 }
 
 /** Runs `n` sessions at once, each a scripted caller speaking `lines` in real time. */
@@ -116,8 +126,50 @@ export async function runSessions(urls: Urls, n: number, lines: CallerLine[], op
       }, 300);
     });
     const started = performance.now();
+    if (opts.timelines) {
+      const timeline: Timeline = (opts.timelines[k] = []);
+      speaker.timeline = timeline;
+      speaker.t0 = started;
+      session.on('agent_speech_started', () => timeline.push({ at: performance.now() - started, kind: 'start' }));
+      session.on('agent_speech_ended', (e) => timeline.push({ at: performance.now() - started, kind: 'end', interrupted: e.interrupted }));
+    }
     await session.run({ input: caller.input(session, 300), output: speaker });
     audioSeconds += (performance.now() - started) / 1000;
   }));
   return { turns, barges, audioSeconds, wallSeconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * The callers of a {@link runSessions} run without voxline: the same scripted callers and
+ * speakers, each driven by a stand-in that reads the microphone and replays its session's
+ * {@link Timeline} (speech events and frame writes at the same times). Its CPU is what the bench's
+ * callers cost, to take out of the total.
+ */
+export async function runCallersOnly(timelines: Timeline[], lines: CallerLine[]): Promise<{ audioSeconds: number }> {
+  const synth = toneSynthesizer({ sampleRate: 16000, msPerChar: 45 });
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let audioSeconds = 0;
+  await Promise.all(timelines.map(async (timeline, k) => {
+    await sleep((k * 20) % 1000);
+    const stand = Object.assign(new EventEmitter(), { agentSpeaking: false });
+    const caller = new ScriptedCaller({ lines, synthesizer: synth, leadMs: 200 });
+    const speaker = new TimedSpeaker({ sampleRate: 16000 });
+    const started = performance.now();
+    const agent = (async () => {
+      for (const e of timeline) {
+        const wait = started + e.at - performance.now();
+        if (wait > 1) await sleep(wait);
+        if (e.kind === 'write') await speaker.write({ samples: new Int16Array(e.samples), sampleRate: 16000 });
+        else {
+          stand.agentSpeaking = e.kind === 'start';
+          stand.emit(e.kind === 'start' ? 'agent_speech_started' : 'agent_speech_ended', { text: '', interrupted: e.kind === 'end' && e.interrupted });
+        }
+      }
+    })();
+    for await (const _ of caller.input(stand as unknown as VoiceSession, 300)); // a session reads the microphone
+    await agent;
+    await speaker.close();
+    audioSeconds += (performance.now() - started) / 1000;
+  }));
+  return { audioSeconds };
 }

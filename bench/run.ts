@@ -9,7 +9,7 @@ import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
-import { runSessions, startEmulators, type RunOptions, type Urls } from './lib';
+import { runCallersOnly, runSessions, startEmulators, type RunOptions, type Timeline, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
 const quick = process.argv.includes('--quick');
@@ -142,29 +142,35 @@ async function warmVsCold() {
 }
 
 async function concurrency(urls: Urls) {
-  // 4. Many sessions in one process, each fed real-time audio.
+  // 4. Many sessions in one process, each fed real-time audio. The process also runs the callers
+  // (scripted microphones and virtual speakers): their CPU, measured by replaying each session's
+  // timeline without voxline (runCallersOnly), is taken out to give voxline's own share.
   const levels = quick ? [1, 10] : [1, 10, 50, 100, 200];
   const out: Record<string, unknown>[] = [];
-  log(`\n4. Concurrency (one Node process; 2 caller turns per session)`);
-  log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU % of a core per session  RSS MB per session`);
+  log(`\n4. Concurrency (one Node process; 2 caller turns per session; CPU in % of a core per session)`);
+  log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU total  callers  voxline  RSS MB per session`);
   const lines: CallerLine[] = [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs: 150 } }];
+  const cpuPercent = (cpu: NodeJS.CpuUsage, seconds: number) => (100 * (cpu.user + cpu.system)) / 1000 / (seconds * 1000);
   for (const n of levels) {
     globalThis.gc?.();
     const rss0 = process.memoryUsage().rss;
-    const cpu0 = process.cpuUsage();
+    let cpu0 = process.cpuUsage();
     let peak = rss0;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
-    const r = await runSessions(urls, n, lines);
+    const timelines: Timeline[] = [];
+    const r = await runSessions(urls, n, lines, { timelines });
     clearInterval(sampler);
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const cpuPct = cpuPercent(process.cpuUsage(cpu0), r.audioSeconds);
+    globalThis.gc?.();
+    cpu0 = process.cpuUsage();
+    const callers = await runCallersOnly(timelines, lines);
+    const callersPct = cpuPercent(process.cpuUsage(cpu0), callers.audioSeconds);
     const v2v = percentiles(r.turns.map((t) => t.v2v));
     const over = percentiles(r.turns.map((t) => t.latency.overhead));
     const prov = percentiles(r.turns.map((t) => t.latency.stt + t.latency.llmTtft + t.latency.tts));
-    const cpuPct = (100 * cpuMs) / (r.audioSeconds * 1000);
     const rssPer = (peak - rss0) / n / 2 ** 20;
-    out.push({ sessions: n, turns: r.turns.length, v2v, providers: prov, overhead: over, cpuPercentPerSession: cpuPct, rssMBPerSession: rssPer, sessionSeconds: r.audioSeconds });
-    log(`   ${String(n).padStart(8)}  ${v2v.p50.toFixed(0).padStart(7)}  ${v2v.p99.toFixed(0).padStart(7)}  ${prov.p99.toFixed(0).padStart(13)}  ${over.p50.toFixed(1).padStart(12)}  ${over.p99.toFixed(1).padStart(12)}  ${cpuPct.toFixed(2).padStart(27)}  ${rssPer.toFixed(2).padStart(18)}`);
+    out.push({ sessions: n, turns: r.turns.length, v2v, providers: prov, overhead: over, cpuPercentPerSession: cpuPct, callersCpuPercentPerSession: callersPct, voxlineCpuPercentPerSession: cpuPct - callersPct, rssMBPerSession: rssPer, sessionSeconds: r.audioSeconds });
+    log(`   ${String(n).padStart(8)}  ${v2v.p50.toFixed(0).padStart(7)}  ${v2v.p99.toFixed(0).padStart(7)}  ${prov.p99.toFixed(0).padStart(13)}  ${over.p50.toFixed(1).padStart(12)}  ${over.p99.toFixed(1).padStart(12)}  ${cpuPct.toFixed(2).padStart(9)}  ${callersPct.toFixed(2).padStart(7)}  ${(cpuPct - callersPct).toFixed(2).padStart(7)}  ${rssPer.toFixed(2).padStart(18)}`);
   }
   results.concurrency = out;
 }
