@@ -118,25 +118,44 @@ export function resample(samples: Int16Array, inRate: number, outRate: number): 
 }
 
 /**
+ * Brings frames of one input rate to `outRate`, keeping filter state across frames; frames
+ * already at `outRate` pass through as they are. Synchronous, for per-frame hot paths.
+ */
+export class RateAdapter {
+  private inRate?: number;
+  private r?: Resampler;
+
+  constructor(readonly outRate: number) {}
+
+  /**
+   * The frame's samples at `outRate` (the same array when no resampling is needed).
+   * @throws AudioFormatError if the input rate changes mid-stream.
+   */
+  process(frame: AudioFrame): Int16Array {
+    this.inRate ??= frame.sampleRate;
+    if (frame.sampleRate !== this.inRate) throw new AudioFormatError(`sample rate changed mid-stream from ${this.inRate} to ${frame.sampleRate} Hz`);
+    if (this.inRate === this.outRate) return frame.samples;
+    this.r ??= new Resampler(this.inRate, this.outRate);
+    return this.r.process(frame.samples);
+  }
+
+  /** The resampler's remaining samples at the end of the stream (none when it passed frames through). */
+  flush(): Int16Array {
+    return this.r?.flush() ?? new Int16Array(0);
+  }
+}
+
+/**
  * Resamples a stream of frames to `outRate`, keeping filter state across frames.
  * @throws AudioFormatError if the input rate changes mid-stream.
  */
 export async function* resampleStream(input: AsyncIterable<AudioFrame>, outRate: number): AsyncGenerator<AudioFrame> {
-  let inRate: number | undefined;
-  let r: Resampler | undefined;
+  const rate = new RateAdapter(outRate);
   for await (const frame of input) {
-    inRate ??= frame.sampleRate;
-    if (frame.sampleRate !== inRate) throw new AudioFormatError(`sample rate changed mid-stream from ${inRate} to ${frame.sampleRate} Hz`);
-    if (inRate === outRate) {
-      yield frame;
-      continue;
-    }
-    r ??= new Resampler(inRate, outRate);
-    const samples = r.process(frame.samples);
-    if (samples.length) yield { samples, sampleRate: outRate };
+    const samples = rate.process(frame);
+    if (samples === frame.samples) yield frame;
+    else if (samples.length) yield { samples, sampleRate: outRate };
   }
-  if (r) {
-    const tail = r.flush();
-    if (tail.length) yield { samples: tail, sampleRate: outRate };
-  }
+  const tail = rate.flush();
+  if (tail.length) yield { samples: tail, sampleRate: outRate };
 }

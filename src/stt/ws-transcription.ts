@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { frameToBytes, type AudioFrame } from '../audio/frame';
-import { resampleStream } from '../audio/resample';
+import { RateAdapter } from '../audio/resample';
 import { AbortError, AuthError, ProtocolError, ProviderError, VoxlineError } from '../errors';
 import { Channel, abortable } from '../streams/channel';
 import { type SttEvent, type Transcription, type TranscribeOptions, shiftSttEvent } from './types';
@@ -45,6 +45,9 @@ export interface WsSttOptions {
 
 /** Most bytes waiting in the provider socket's send buffer before the audio pump waits. */
 const MAX_BUFFERED = 256 * 1024;
+
+/** Audio goes out as binary frames, never deflated (PCM hardly compresses; zlib per 20 ms frame costs CPU). */
+const AUDIO = { binary: true, compress: false } as const;
 
 interface Chunk {
   t0: number;
@@ -194,7 +197,7 @@ export class WsTranscription implements Transcription {
 
   private send(bytes: Buffer): void {
     if (this.ws?.readyState === WebSocket.OPEN) {
-      this.ws.send(bytes);
+      this.ws.send(bytes, AUDIO);
       this.lastSend = performance.now();
       this.unansweredSince ||= this.lastSend;
     }
@@ -202,7 +205,11 @@ export class WsTranscription implements Transcription {
 
   /** Backpressure: waits while the socket's send buffer is full (a slow or stalled provider). */
   private async writable(): Promise<void> {
-    while (!this.finished && (this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) await new Promise((r) => setTimeout(r, 10));
+    while (!this.finished && this.backedUp()) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  private backedUp(): boolean {
+    return (this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED;
   }
 
   /** Replaces a socket that is open but has answered nothing for `stallTimeoutMs` of audio. */
@@ -228,22 +235,31 @@ export class WsTranscription implements Transcription {
   }
 
   private async pump(): Promise<void> {
+    const rate = new RateAdapter(this.#proto.sampleRate);
     try {
-      for await (const frame of abortable(resampleStream(this.audio, this.#proto.sampleRate), this.stop.signal)) {
-        if (frame.samples.length === 0) continue;
-        const bytes = Buffer.from(this.#proto.encode(frame.samples));
-        const chunk = { t0: this.audioSec, t1: this.audioSec + frame.samples.length / this.#proto.sampleRate, bytes };
-        this.audioSec = chunk.t1;
-        this.pending.push(chunk);
-        const window = this.opts.replayWindowSec ?? 30;
-        while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
-        await this.writable();
-        this.send(bytes);
+      // One frame at a time, with no await beyond the source's unless the socket is backed up.
+      for await (const frame of abortable(this.audio, this.stop.signal)) {
+        const backedUp = this.sendAudio(rate.process(frame));
+        if (backedUp) await backedUp;
       }
+      await this.sendAudio(rate.flush());
       this.beginEnd();
     } catch (err) {
       if (!this.finished && !this.ending) this.fail(err);
     }
+  }
+
+  /** Keeps the samples for replay (a copy: the caller may reuse its frames) and sends them. */
+  private sendAudio(samples: Int16Array): Promise<void> | undefined {
+    if (samples.length === 0) return;
+    const bytes = Buffer.from(this.#proto.encode(samples));
+    const chunk = { t0: this.audioSec, t1: this.audioSec + samples.length / this.#proto.sampleRate, bytes };
+    this.audioSec = chunk.t1;
+    this.pending.push(chunk);
+    const window = this.opts.replayWindowSec ?? 30;
+    while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
+    if (!this.backedUp()) return void this.send(bytes);
+    return this.writable().then(() => this.send(bytes));
   }
 
   private connect(): void {
@@ -253,7 +269,7 @@ export class WsTranscription implements Transcription {
     const provider = this.#proto.provider;
     ws.on('open', () => {
       this.offsetSec = this.pending[0]?.t0 ?? this.audioSec;
-      for (const c of this.pending) ws.send(c.bytes);
+      for (const c of this.pending) ws.send(c.bytes, AUDIO);
       this.lastSend = performance.now();
       this.unansweredSince = this.pending.length ? this.lastSend : 0;
       this.probed = false;
