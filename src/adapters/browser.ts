@@ -12,12 +12,17 @@ import type { AudioOutput, UpgradeHandler } from './types';
 
 /** Events of a {@link BrowserCall}. */
 export interface BrowserCallEvents {
-  start: [{ sampleRate: number }];
+  /** The page said which rate it plays (`sampleRate`, Hz). */
+  start: [{
+    /** Sample rate the page plays, in Hz. */
+    sampleRate: number;
+  }];
   /**
    * A malformed message from the page (the call goes on), or why the guard closed the call (no
    * `start` in time, audio before `start`, audio faster than real time, no message for too long).
    */
   error: [ProtocolError | AudioFormatError];
+  /** The page disconnected. */
   end: [];
 }
 
@@ -37,12 +42,20 @@ export class BrowserCall extends EventEmitter<BrowserCallEvents> {
   /** The agent's audio to the page. */
   readonly output: BrowserOutput;
   /** Resolves once the page said `start`; rejects if the socket closes before it. */
-  readonly started: Promise<{ sampleRate: number }>;
+  readonly started: Promise<{
+    /** Sample rate the page plays, in Hz. */
+    sampleRate: number;
+  }>;
   private readonly frames: Channel<AudioFrame>;
   private readonly guard: CallGuard;
   private rate = 0;
   private settleStart!: (s: { sampleRate: number } | Error) => void;
 
+  /**
+   * Made by `browserHandler()` for each call.
+   * @param socket The page's WebSocket.
+   * @param limits Time limits and queue sizes of the call's guard.
+   */
   constructor(readonly socket: WebSocket, limits: CallLimits = {}) {
     super();
     this.guard = new CallGuard(socket, limits, 'browser', (e) => this.emit('error', e));
@@ -141,6 +154,7 @@ export class BrowserOutput implements AudioOutput {
   private base = 0;
   private reported = 0;
 
+  /** The call's `output`; made by the call. */
   constructor(private readonly call: BrowserCall, bufferMs = 300) {
     this.pacer = new Pacer(16000, bufferMs);
   }

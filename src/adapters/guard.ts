@@ -38,8 +38,10 @@ export class CallGuard {
   private lastMessage = performance.now();
   private alive = true;
   private warned = false;
+  /** The limits in force (the defaults filled in). */
   readonly limits: Required<CallLimits>;
 
+  /** Watches `socket`; `report` gets why it closed the call. */
   constructor(private readonly socket: WebSocket, limits: CallLimits, private readonly provider: string, private readonly report: (err: ProtocolError) => void) {
     this.limits = { startTimeoutMs: 5000, idleTimeoutMs: 15_000, heartbeatMs: 10_000, burstMs: 2000, maxQueuedFrames: 500, ...limits };
     const l = this.limits;

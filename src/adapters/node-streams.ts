@@ -46,6 +46,10 @@ export async function* pcmInput(stream: Readable, format: PcmFormat): AsyncGener
 export class PcmOutput implements AudioOutput {
   private readonly clock: PlaybackClock;
 
+  /**
+   * @param stream Where the PCM16 goes.
+   * @param sampleRate Sample rate of the audio written, in Hz.
+   */
   constructor(private readonly stream: Writable, readonly sampleRate: number) {
     assertSampleRate(sampleRate, 'pcmOutput');
     this.clock = new PlaybackClock(sampleRate);

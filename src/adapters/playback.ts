@@ -7,6 +7,7 @@ import type { AudioOutput } from './types';
 export interface PlayedSegment {
   /** When it starts playing, on the playback's clock (`performance.now()` by default). */
   startAt: number;
+  /** The audio (what was cut by `clear()` is removed). */
   samples: Int16Array;
 }
 
@@ -21,6 +22,12 @@ export class PlaybackClock {
   /** Segments of audio in play order, when recording is on. */
   readonly segments: PlayedSegment[] = [];
 
+  /**
+   * Starts with nothing queued.
+   * @param sampleRate Sample rate of the audio written, in Hz.
+   * @param recording Keep the audio played (see `segments`).
+   * @param time The clock playback runs on (default: the wall clock).
+   */
   constructor(readonly sampleRate: number, private readonly recording = false, readonly time: Clock = realClock) {}
 
   /** Milliseconds written and not cleared. */
@@ -72,10 +79,17 @@ export class PlaybackClock {
  * queued ahead of playback; `clear` drops what is queued and wakes a waiting writer.
  */
 export class Pacer {
+  /** What has been written and played. */
   readonly clock: PlaybackClock;
   private wake = new AbortController();
   private stopped = false;
 
+  /**
+   * @param sampleRate Sample rate of the audio, in Hz.
+   * @param bufferMs How far ahead of playback a writer may get before `pace` waits.
+   * @param recording Keep the audio played.
+   * @param time The clock playback runs on.
+   */
   constructor(sampleRate: number, private readonly bufferMs: number, recording = false, time: Clock = realClock) {
     this.clock = new PlaybackClock(sampleRate, recording, time);
   }
@@ -131,6 +145,7 @@ export class VirtualSpeaker implements AudioOutput {
   /** Time of every `clear()` call on the speaker's clock, for measurements. */
   readonly clears: number[] = [];
 
+  /** Checks the sample rate (a `ConfigError` for one the resampler cannot serve). */
   constructor(options: VirtualSpeakerOptions = {}) {
     this.sampleRate = options.sampleRate ?? 16000;
     checkOutputRate(this.sampleRate, new.target.name);

@@ -93,6 +93,7 @@ export class SoxSpeaker implements AudioOutput {
   private playedBefore = 0;
   private writtenBefore = 0;
 
+  /** Checks the options (a missing program is a `ConfigError`) and starts the player. */
   constructor(private readonly options: LocalAudioOptions = {}) {
     this.sampleRate = options.sampleRate ?? 16000;
     assertSampleRate(this.sampleRate, 'soxSpeaker');

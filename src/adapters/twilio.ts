@@ -14,16 +14,23 @@ import type { AudioOutput, UpgradeHandler } from './types';
 
 /** The `start` message of a Twilio media stream. */
 export interface TwilioStart {
+  /** The media stream's id. */
   streamSid: string;
+  /** The call's id. */
   callSid: string;
+  /** The Twilio account's id. */
   accountSid: string;
+  /** The tracks streamed (`inbound`, `outbound`). */
   tracks: string[];
+  /** The `<Parameter>`s of the TwiML `<Stream>`. */
   customParameters: Record<string, string>;
 }
 
 /** Events of a {@link TwilioCall}. */
 export interface TwilioCallEvents {
+  /** Twilio's `start` message: the stream and call ids. */
   start: [TwilioStart];
+  /** The caller pressed a key (the digit). */
   dtmf: [string];
   /**
    * A malformed or unexpected message (the call goes on), or why the guard closed the call (no
@@ -31,6 +38,7 @@ export interface TwilioCallEvents {
    * an unsupported media format).
    */
   error: [ProtocolError | AudioFormatError];
+  /** The stream ended (Twilio's `stop`, or the socket closed). */
   stop: [];
 }
 
@@ -51,6 +59,11 @@ export class TwilioCall extends EventEmitter<TwilioCallEvents> {
   private streamSid = '';
   private settleStart!: (s: TwilioStart | Error) => void;
 
+  /**
+   * Made by `twilioHandler()` for each call.
+   * @param socket The media stream's WebSocket.
+   * @param limits Time limits and queue sizes of the call's guard.
+   */
   constructor(readonly socket: WebSocket, limits: CallLimits = {}) {
     super();
     this.guard = new CallGuard(socket, limits, 'twilio', (e) => this.emit('error', e));
@@ -162,6 +175,7 @@ export class TwilioOutput implements AudioOutput {
   private written = 0;
   private seq = 0;
 
+  /** The call's `output`; made by the call. */
   constructor(private readonly call: TwilioCall, bufferMs = 300) {
     this.pacer = new Pacer(8000, bufferMs);
   }

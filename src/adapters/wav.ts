@@ -101,6 +101,11 @@ export interface WavOutputOptions extends Omit<VirtualSpeakerOptions, 'record'> 
 export class WavFileOutput extends VirtualSpeaker {
   private readonly origin = performance.now();
 
+  /**
+   * Checks the options; the file is written on `close()`.
+   * @param path Where the WAV file is written.
+   * @param wavOptions Rate, and whether silences are kept.
+   */
   constructor(readonly path: string, private readonly wavOptions: WavOutputOptions = {}) {
     super({ ...wavOptions, record: true });
   }

@@ -74,6 +74,7 @@ export class FrameSplitter {
   private fill = 0;
 
   /**
+   * Starts empty.
    * @param sampleRate Sample rate of the audio, in Hz.
    * @param durationMs Length of each frame, in milliseconds.
    */

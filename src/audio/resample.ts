@@ -44,6 +44,7 @@ export class Resampler {
   private totalOut = 0;
 
   /**
+   * A converter from one rate to another, keeping state across chunks.
    * @param inRate Sample rate of the input, in Hz.
    * @param outRate Sample rate of the output, in Hz.
    */

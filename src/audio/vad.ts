@@ -3,6 +3,7 @@ import { rms } from './frame';
 
 /** A change between silence and speech, in audio time since the first frame. */
 export interface VadEvent {
+  /** Speech started or ended. */
   type: 'speech_start' | 'speech_end';
   /** Milliseconds of audio since the first frame processed: where speech starts or ends. */
   timeMs: number;
@@ -46,7 +47,10 @@ export class EnergyVad implements Vad {
   private silentMs = 0;
   private carry: Int16Array = new Int16Array(0);
 
-  /** @param options Thresholds (the defaults suit 16-bit speech at a normal level). */
+  /**
+   * Starts in silence.
+   * @param options Thresholds (the defaults suit 16-bit speech at a normal level).
+   */
   constructor(options: EnergyVadOptions = {}) {
     this.threshold = Math.pow(10, (options.thresholdDb ?? -42) / 20);
     this.minSpeechMs = options.minSpeechMs ?? 60;

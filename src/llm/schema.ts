@@ -1,19 +1,34 @@
 /** The subset of JSON Schema voxline validates tool arguments against. */
 export interface JsonSchema {
+  /** The JSON type(s) the value must have. */
   type?: 'object' | 'string' | 'number' | 'integer' | 'boolean' | 'array' | 'null' | readonly ('object' | 'string' | 'number' | 'integer' | 'boolean' | 'array' | 'null')[];
+  /** What the value means (the model reads it). */
   description?: string;
+  /** Schemas of an object's properties. */
   properties?: Record<string, JsonSchema>;
+  /** Properties an object must have. */
   required?: readonly string[];
+  /** Whether an object may have other properties (`false`: refused), or their schema. */
   additionalProperties?: boolean | JsonSchema;
+  /** Schema of an array's items. */
   items?: JsonSchema;
+  /** The values allowed. */
   enum?: readonly unknown[];
+  /** The one value allowed. */
   const?: unknown;
+  /** Smallest number allowed. */
   minimum?: number;
+  /** Largest number allowed. */
   maximum?: number;
+  /** Shortest string allowed. */
   minLength?: number;
+  /** Longest string allowed. */
   maxLength?: number;
+  /** Regular expression a string must match. */
   pattern?: string;
+  /** Fewest array items allowed. */
   minItems?: number;
+  /** Most array items allowed. */
   maxItems?: number;
   [key: string]: unknown;
 }

@@ -42,7 +42,12 @@ export interface VoiceServerOptions {
    * stream URL in the TwiML is built from it, never from a request header, and signatures are
    * checked against it. `authToken` checks `X-Twilio-Signature` on the webhook and the upgrade.
    */
-  twilio?: { publicUrl: string; authToken: string };
+  twilio?: {
+    /** The base URL Twilio reaches, e.g. `https://agent.example.com`. */
+    publicUrl: string;
+    /** The account's auth token: checks `X-Twilio-Signature`. */
+    authToken: string;
+  };
   /**
    * Browser calls at `/browser` (off unless given): an `authorize(request)` hook, or `public: true`
    * to let anyone call; `allowedOrigins` (see `browserHandler`).

@@ -30,7 +30,10 @@ export class SentenceChunker {
   private readonly firstWords: number;
   private readonly maxChars: number;
 
-  /** @param options Where chunks may be cut (defaults suit speech). */
+  /**
+   * Starts empty.
+   * @param options Where chunks may be cut (defaults suit speech).
+   */
   constructor(options: ChunkerOptions = {}) {
     this.firstWords = options.firstChunkWords ?? 3;
     this.maxChars = options.maxChunkChars ?? 220;
