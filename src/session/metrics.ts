@@ -8,12 +8,16 @@ export interface TurnTimestamps {
   llmRequest: number;
   /** When the first text token arrived. */
   llmFirstToken?: number;
-  /** When the first speakable chunk was sent to TTS. */
+  /** When the first speakable chunk of the answer was sent to TTS (the tool filler excluded). */
   firstTextToTts?: number;
-  /** When the first audio came back from TTS. */
+  /** When the answer's first audio came back from TTS. */
   ttsFirstAudio?: number;
-  /** When the first audio was written to the output. */
+  /** When the answer's first audio was written to the output. */
   firstAudioOut?: number;
+  /** When the tool filler was sent to TTS, if it was spoken before any text of the answer. */
+  fillerToTts?: number;
+  /** When the tool filler's first audio was written to the output, if it was spoken first. */
+  fillerAudioOut?: number;
 }
 
 /** Latency breakdown of one turn, in milliseconds. */
@@ -38,6 +42,11 @@ export interface TurnLatency {
    * (stt − headStart) + llmTtft + firstClause + tts.
    */
   overhead: number;
+  /**
+   * End of speech → the tool filler's first audio out, when a slow tool call made the agent speak
+   * its filler before the answer (the other fields time the answer).
+   */
+  filler?: number;
 }
 
 /** Computes a turn's latency breakdown, or undefined if the turn produced no audio. */
@@ -50,7 +59,7 @@ export function latencyOf(t: TurnTimestamps): TurnLatency | undefined {
   const voiceToVoice = t.firstAudioOut - t.endOfSpeech;
   const headStart = Math.max(0, t.sttFinal - t.llmRequest);
   const critical = Math.max(stt, stt - headStart + llmTtft + firstClause + tts);
-  return { stt, llmTtft, firstClause, tts, voiceToVoice, headStart, overhead: voiceToVoice - critical };
+  return { stt, llmTtft, firstClause, tts, voiceToVoice, headStart, overhead: voiceToVoice - critical, ...(t.fillerAudioOut !== undefined ? { filler: t.fillerAudioOut - t.endOfSpeech } : {}) };
 }
 
 /** Percentiles of a set of values. */
@@ -97,13 +106,13 @@ export class SessionMetrics {
     wastedChars: 0,
   };
 
-  /** p50/p95/p99 of each latency component. */
+  /** p50/p95/p99 of each latency component (`filler`: of the turns that spoke the tool filler first). */
   summary(): Record<keyof TurnLatency, Percentiles> & {
     /** Barge-in latency: from the user's speech start to the agent's audio stopping. */
     bargeIn: Percentiles;
   } {
-    const of = (k: keyof TurnLatency) => percentiles(this.turns.map((t) => t[k]));
-    return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), headStart: of('headStart'), overhead: of('overhead'), bargeIn: percentiles(this.bargeIn) };
+    const of = (k: keyof TurnLatency) => percentiles(this.turns.flatMap((t) => (t[k] === undefined ? [] : [t[k]])));
+    return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), headStart: of('headStart'), overhead: of('overhead'), filler: of('filler'), bargeIn: percentiles(this.bargeIn) };
   }
 }
 

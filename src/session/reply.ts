@@ -69,6 +69,8 @@ export class ReplyPath {
   private active?: ActiveReply;
   /** Characters and milliseconds of audio of replies received in full without alignment. */
   private readonly measured = { chars: 0, ms: 0 };
+  /** Per turn, how many tool fillers were sent to TTS before any text of the answer. */
+  private readonly leadingFillers = new WeakMap<TurnTimestamps, number>();
 
   constructor(
     private readonly opts: VoiceSessionOptions,
@@ -99,6 +101,14 @@ export class ReplyPath {
       ts.firstTextToTts ??= this.clock.now();
       chunks.offer(c);
     };
+    const pushFiller = (c: string) => {
+      if (ts.firstTextToTts === undefined) {
+        // Spoken before the answer: timed on its own, so that the turn's latency is the answer's.
+        ts.fillerToTts ??= this.clock.now();
+        this.leadingFillers.set(ts, (this.leadingFillers.get(ts) ?? 0) + 1);
+      }
+      chunks.offer(c);
+    };
     let deltas = 0;
     let completion: number | undefined;
     ts.llmRequest = this.clock.now();
@@ -122,7 +132,7 @@ export class ReplyPath {
           if (ev.type === 'tool_call') events.emit('tool_call', ev.call);
           else if (ev.type === 'tools_started') {
             for (const c of chunker.flush()) pushChunk(c);
-            if (filler) fillerTimer = this.clock.setTimeout(() => pushChunk(filler.text), filler.afterMs ?? 700);
+            if (filler) fillerTimer = this.clock.setTimeout(() => pushFiller(filler.text), filler.afterMs ?? 700);
           } else if (ev.type === 'tool_result') {
             this.clock.clearTimeout(fillerTimer);
             events.emit('tool_result', { call: ev.call, outcome: ev.outcome });
@@ -204,9 +214,15 @@ export class ReplyPath {
     const reply: ActiveReply = { abort, text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((r) => (done = r)), speaking: false };
     if (!gate) this.active = reply;
     const usage = this.host.usage;
+    const leadingFillers = () => (ts ? (this.leadingFillers.get(ts) ?? 0) : 0);
+    // Chunks sent to TTS; audio received once the answer's first chunk was sent is the answer's
+    // (before, the tool filler's).
+    let sentChunks = 0;
+    let answerSent = false;
     const sent = (async function* () {
       for await (const c of chunks) {
         if (reply.text && gate && !(await gate())) return;
+        if (sentChunks++ >= leadingFillers()) answerSent = true;
         reply.text += (reply.text ? ' ' : '') + c;
         usage.ttsCharacters += c.length;
         yield c;
@@ -218,7 +234,7 @@ export class ReplyPath {
     try {
       for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
-        if (ts && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = this.clock.now();
+        if (ts && answerSent && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = this.clock.now();
         if (frame.alignment) {
           const a = frame.alignment;
           for (let i = 0; i < a.chars.length; i++) reply.spoken.push({ atMs: reply.audioMs + a.startMs[i]!, chars: a.chars[i]! });
@@ -236,16 +252,10 @@ export class ReplyPath {
           }
           reply.speaking = true;
           reply.startWrittenMs = output.writtenMs;
-          if (turn && ts) {
-            ts.firstAudioOut = this.clock.now();
-            const latency = latencyOf(ts);
-            if (latency) {
-              this.host.metrics.turns.push(latency);
-              events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency, ...(turn.preemption ? { preemption: turn.preemption } : {}) });
-            }
-          }
+          if (ts && !answerSent) ts.fillerAudioOut = this.clock.now();
+          this.answerAudio(turn, answerSent);
           events.emit('agent_speech_started', { text: reply.text });
-        }
+        } else this.answerAudio(turn, answerSent);
         if (out.samples.length) {
           try {
             await output.write(out);
@@ -292,6 +302,17 @@ export class ReplyPath {
       done();
     }
     return { text: reply.text, cut: reply.cut, ...(failed !== undefined ? { failed } : {}) };
+  }
+
+  /** The answer's first audio goes out: the turn's latency record (`turn` event, metrics). */
+  private answerAudio(turn: ReplyTurn | undefined, answerSent: boolean): void {
+    const ts = turn?.ts;
+    if (!turn || !ts || !answerSent || ts.firstAudioOut !== undefined) return;
+    ts.firstAudioOut = this.clock.now();
+    const latency = latencyOf(ts);
+    if (!latency) return;
+    this.host.metrics.turns.push(latency);
+    this.host.events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency, ...(turn.preemption ? { preemption: turn.preemption } : {}) });
   }
 
   private addUsage(u: LlmUsage): void {

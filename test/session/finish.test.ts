@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, DeviceError, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, toneSynthesizer, type AudioOutput, type VoiceSessionOptions } from '../../src/index';
+import { DeepgramStt, DeviceError, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, toneSynthesizer, type TurnEvent, type AudioOutput, type VoiceSessionOptions } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine } from '../../src/testing/index';
 
@@ -23,10 +23,12 @@ async function converse(lines: (string | CallerLine)[], opts: Partial<VoiceSessi
   });
   const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
   const events: string[] = [];
+  const turns: TurnEvent[] = [];
+  session.on('turn', (t) => turns.push(t));
   session.on('error', (e) => events.push(`error ${e.name}`));
   session.on('closed', (e) => events.push(`closed ${e.reason}`));
   const ran = await session.run({ input: caller.input(session, 800), output }).then(() => undefined, (err: unknown) => err);
-  return { session, ran, events };
+  return { session, ran, events, turns };
 }
 
 describe('transcript order', () => {
@@ -78,5 +80,32 @@ describe('an output whose write() throws', () => {
     expect(said).toEqual([`${agent[0]!.text}…`]);
     // The second line is never answered: the call ended with the output.
     expect(session.transcript.filter((e) => e.role === 'user').map((e) => e.text)).toEqual(['Tell me a story please']);
+  });
+});
+
+describe('a turn with the tool filler spoken', () => {
+  it('is reported (turn event, metrics, summary) with the filler timed on its own field', async () => {
+    const slow = tool<{ order_id: string }>({
+      name: 'lookup_order', description: 'Look up an order', parameters: { type: 'object', properties: { order_id: { type: 'string' } }, required: ['order_id'] },
+      execute: async ({ order_id }) => { await clock.sleep(1500); return { order_id, status: 'shipped' }; },
+    });
+    const { session, turns } = await converse(['Hello there', 'Where is order A-17 now'], { tools: [slow], toolFiller: { text: 'One moment please.', afterMs: 300 } });
+    expect(session.transcript.filter((e) => e.role === 'agent').map((e) => e.text).join(' ')).toContain('One moment please.');
+    expect(turns.map((t) => t.userText)).toEqual(['Hello there', 'Where is order A-17 now']);
+    const [plain, slowTurn] = turns;
+    expect(plain!.latency.filler).toBeUndefined();
+    const l = slowTurn!.latency;
+    // The filler came first: its audio, some 300 ms after the LLM's tool call, long before the answer's.
+    expect(l.filler).toBeGreaterThan(l.stt + 300);
+    expect(slowTurn!.timestamps.fillerAudioOut).toBe(slowTurn!.timestamps.endOfSpeech + l.filler!);
+    // The answer's latency: the tool's 1.5 s are in it, and in the p95.
+    expect(l.voiceToVoice).toBeGreaterThan(l.filler! + 1000);
+    expect(l.voiceToVoice).toBeGreaterThan(1500);
+    expect(l.llmTtft).toBeGreaterThan(1500);
+    expect(session.metrics.turns).toEqual(turns.map((t) => t.latency));
+    const summary = session.metrics.summary();
+    expect(summary.voiceToVoice.count).toBe(2);
+    expect(summary.voiceToVoice.max).toBe(l.voiceToVoice);
+    expect(summary.filler).toMatchObject({ count: 1, max: l.filler });
   });
 });
