@@ -47,6 +47,7 @@ export class PcmOutput implements AudioOutput {
   private readonly clock: PlaybackClock;
 
   /**
+   * Writes nothing until the first frame.
    * @param stream Where the PCM16 goes.
    * @param sampleRate Sample rate of the audio written, in Hz.
    */

@@ -85,6 +85,7 @@ export class Pacer {
   private stopped = false;
 
   /**
+   * Starts with nothing queued.
    * @param sampleRate Sample rate of the audio, in Hz.
    * @param bufferMs How far ahead of playback a writer may get before `pace` waits.
    * @param recording Keep the audio played.

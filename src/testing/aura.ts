@@ -46,6 +46,10 @@ export interface AuraEmulatedWarning {
 export class AuraEmulator extends Emulator {
   private synth?: Synthesizer;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: AuraEmulatorOptions = {}) {
     super(opts);
     this.synth = opts.synthesizer;

@@ -55,6 +55,10 @@ export class CartesiaEmulator extends Emulator {
   /** Contexts open now, across sockets (for assertions). */
   openContexts = 0;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: CartesiaEmulatorOptions = {}) {
     super(opts);
     this.synth = opts.synthesizer;

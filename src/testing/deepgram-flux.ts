@@ -42,6 +42,10 @@ export class DeepgramFluxEmulator extends Emulator {
   /** The script the recogniser reads from. */
   readonly script: SttScript;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: DeepgramFluxEmulatorOptions = {}) {
     super(opts);
     this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);

@@ -48,6 +48,10 @@ export class DeepgramEmulator extends Emulator {
   /** How each finished connection ended, in order. */
   readonly closes: ListenClose[] = [];
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: DeepgramEmulatorOptions = {}) {
     super(opts);
     this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);

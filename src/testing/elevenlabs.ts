@@ -67,6 +67,10 @@ function audioMessage(piece: TtsPiece, encoding: 'pcm' | 'ulaw'): EmulatedAudio 
 export class ElevenLabsEmulator extends Emulator {
   private synth?: Synthesizer;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: ElevenLabsEmulatorOptions = {}) {
     super(opts);
     this.synth = opts.synthesizer;

@@ -6,7 +6,14 @@ import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 /** Everything an emulator received, for assertions in tests. */
 export interface EmulatorRecord {
   /** One entry per accepted WebSocket connection or HTTP request. */
-  connections: { path: string; query: Record<string, string>; headers: Record<string, string | string[] | undefined> }[];
+  connections: {
+    /** The URL's path. */
+    path: string;
+    /** The URL's query parameters. */
+    query: Record<string, string>;
+    /** The request's headers. */
+    headers: Record<string, string | string[] | undefined>;
+  }[];
   /** Every JSON text message received over WebSockets, in order. */
   messages: Record<string, unknown>[];
   /** Every HTTP request body received, parsed as JSON when possible. */
@@ -21,11 +28,32 @@ export interface EmulatorRecord {
  */
 export interface FaultPlan {
   /** Refuse the next N connections or requests with this HTTP status (default 503). */
-  refuse?: { count: number; status?: number; retryAfter?: number; code?: string };
+  refuse?: {
+    /** How many to refuse. */
+    count: number;
+    /** The HTTP status (default 503). */
+    status?: number;
+    /** Seconds sent in `Retry-After`. */
+    retryAfter?: number;
+    /** An error code put in the body. */
+    code?: string;
+  };
   /** Close the next stream mid-way: after this much of its audio/text/tokens. */
-  closeMidStream?: { afterMs?: number; afterMessages?: number; code?: number; reason?: string };
+  closeMidStream?: {
+    /** Close this long after the connection opened. */
+    afterMs?: number;
+    /** Close after sending this many messages. */
+    afterMessages?: number;
+    /** The WebSocket close code. */
+    code?: number;
+    /** The close reason. */
+    reason?: string;
+  };
   /** Stop answering (keep the connection open, send nothing more) after this many messages. */
-  stall?: { afterMessages: number };
+  stall?: {
+    /** Stop sending after this many messages. */
+    afterMessages: number;
+  };
   /** Send one malformed message at the next opportunity. */
   malformed?: boolean;
 }
@@ -49,7 +77,14 @@ export type WsRoute = (ws: WebSocket, req: IncomingMessage, url: URL) => void;
 /** Serves one HTTP request (its body already read). */
 export type HttpRoute = (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => void | Promise<void>;
 /** Checks a request before it is served; a returned answer refuses it. */
-export type Guard = (req: IncomingMessage, url: URL) => { status: number; headers?: Record<string, string>; body: string } | undefined;
+export type Guard = (req: IncomingMessage, url: URL) => {
+  /** The HTTP status of the refusal. */
+  status: number;
+  /** Headers of the refusal. */
+  headers?: Record<string, string>;
+  /** Body of the refusal. */
+  body: string;
+} | undefined;
 
 /**
  * Base of the provider emulators: one HTTP server on 127.0.0.1 with WebSocket and HTTP routes,
@@ -60,7 +95,9 @@ export class Emulator {
   record: EmulatorRecord = { connections: [], messages: [], bodies: [], audioBytes: 0 };
   /** Faults to inject; set fields with {@link Emulator.inject}. */
   faults: FaultPlan = {};
+  /** The HTTP server (WebSocket upgrades included). */
   protected readonly server: Server;
+  /** The WebSocket server behind it. */
   protected readonly wss: WebSocketServer;
   private readonly wsRoutes = new Map<string, WsRoute>();
   private readonly httpRoutes = new Map<string, HttpRoute>();
@@ -68,6 +105,10 @@ export class Emulator {
   private readonly timers = new Set<ClockTimer>();
   private listening?: Promise<void>;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param options The key accepted, port, payload limit, handshake delay, clock.
+   */
   constructor(protected readonly options: EmulatorOptions = {}) {
     this.server = createServer((req, res) => void this.onHttp(req, res));
     this.wss = new WebSocketServer({
@@ -170,7 +211,14 @@ export class Emulator {
   }
 
   /** Takes one refusal from the fault plan, if any. */
-  protected takeRefusal(): { status: number; headers?: Record<string, string>; body: string } | undefined {
+  protected takeRefusal(): {
+    /** The HTTP status. */
+    status: number;
+    /** Headers to send. */
+    headers?: Record<string, string>;
+    /** The body. */
+    body: string;
+  } | undefined {
     const r = this.faults.refuse;
     if (!r || r.count <= 0) return undefined;
     r.count--;
@@ -254,7 +302,12 @@ export class Emulator {
 }
 
 /** Reads the key from `Authorization: Token|Bearer <key>` or the `token`/`bearer` subprotocol. */
-export function credentialOf(req: IncomingMessage, url?: URL): { scheme: string; key: string } | undefined {
+export function credentialOf(req: IncomingMessage, url?: URL): {
+  /** How the key came, lower case: `token` or `bearer` (header or subprotocol), or `query` (`api_key`). */
+  scheme: string;
+  /** The key. */
+  key: string;
+} | undefined {
   const auth = req.headers.authorization;
   if (auth) {
     const [scheme, ...rest] = auth.split(' ');

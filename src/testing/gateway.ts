@@ -25,6 +25,10 @@ export class GatewayEmulator extends Emulator {
   private readonly listen: DeepgramEmulator;
   private synth?: Synthesizer;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: GatewayEmulatorOptions = {}) {
     super(opts);
     this.synth = opts.synthesizer;

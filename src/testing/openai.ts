@@ -108,6 +108,10 @@ export class OpenAiEmulator extends Emulator {
   /** Replaces the responder. */
   responder: Responder;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: OpenAiEmulatorOptions = {}) {
     super(opts);
     this.responder = opts.responder ?? defaultResponder;

@@ -90,6 +90,10 @@ export class RealtimeEmulator extends Emulator {
   readonly sessions: EmulatedRealtimeSession[] = [];
   private readonly script: SttScript;
 
+  /**
+   * Listens nowhere until `start()`.
+   * @param opts The emulator's options (readable afterwards).
+   */
   constructor(readonly opts: RealtimeEmulatorOptions = {}) {
     super(opts);
     this.responder = opts.responder ?? defaultResponder;
