@@ -234,8 +234,8 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     });
     req.on('end', () => {
       if (res.headersSent) return;
-      const params: Record<string, string> = {};
-      for (const [k, v] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) params[k] = v;
+      // Every value of a repeated parameter counts in Twilio's signature.
+      const params = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
       const signature = req.headers['x-twilio-signature'];
       if (!validateTwilioSignature(tw!.authToken, `${publicUrl}${req.url ?? '/twiml'}`, params, typeof signature === 'string' ? signature : undefined)) {
         m.refused.inc();

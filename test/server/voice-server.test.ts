@@ -4,6 +4,7 @@ import { createVoiceServer, type VoiceServer } from '../../src/server/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, TwilioCallEmulator } from '../../src/testing/index';
 import { freePort, twilioSignature } from '../helpers';
 import { browserCall } from './call-client';
+import { twilioSignature as signedWith } from '../../src/adapters/twilio';
 
 const TOKEN = 'twilio-auth-token';
 
@@ -58,6 +59,17 @@ describe('createVoiceServer', () => {
     expect(metrics).toMatch(/voxline_voice_to_voice_seconds_count 2/);
     expect(metrics).toMatch(/voxline_active_calls 0/);
   }, 30_000);
+
+  it('checks the TwiML webhook signature over every value of a repeated form parameter', async () => {
+    const { http, ws } = await setup();
+    const body = new URLSearchParams([['CallSid', 'CA1'], ['Digits', '1'], ['Digits', '2']]);
+    // Twilio's signature covers both values of Digits (sorted); the last one alone would not match.
+    const post = (signature: string) => fetch(`${http}/twiml`, { method: 'POST', body, headers: { 'x-twilio-signature': signature } });
+    const ok = await post(signedWith(TOKEN, `${http}/twiml`, { CallSid: 'CA1', Digits: ['1', '2'] }));
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain(`<Stream url="${ws}/twilio"`);
+    expect((await post(signedWith(TOKEN, `${http}/twiml`, { CallSid: 'CA1', Digits: '2' }))).status).toBe(403);
+  });
 
   it('refuses calls over the limit with 503, and is not ready then', async () => {
     const { http, ws } = await setup(1);
