@@ -6,21 +6,36 @@ import type { Synthesizer } from '../tts/speech';
 
 /** When a scripted caller says its next line. */
 export type CallerCue =
-  /** Once the agent has finished its answer to the previous line (default; a reply that line barged in on does not count), after `pauseMs`. */
-  | { after: 'agent_done'; pauseMs?: number }
-  /** While the agent speaks: `delayMs` after it starts (a barge-in). */
-  | { after: 'agent_speaking'; delayMs?: number }
-  /** `pauseMs` after the previous line, whatever the agent does. */
-  | { after: 'previous'; pauseMs?: number };
+  | {
+      /** Once the agent has finished its answer to the previous line (default; a reply that line barged in on does not count), after `pauseMs`. */
+      after: 'agent_done';
+      /** Silence before the line, in milliseconds. */
+      pauseMs?: number;
+    }
+  | {
+      /** While the agent speaks: `delayMs` after it starts (a barge-in). */
+      after: 'agent_speaking';
+      /** How long after the agent starts speaking, in milliseconds. */
+      delayMs?: number;
+    }
+  | {
+      /** `pauseMs` after the previous line, whatever the agent does. */
+      after: 'previous';
+      /** Silence before the line, in milliseconds. */
+      pauseMs?: number;
+    };
 
 /** One line of a scripted caller. */
 export interface CallerLine {
+  /** What the caller says. */
   text: string;
+  /** When the caller says it (default: once the agent has answered the previous line). */
   cue?: CallerCue;
 }
 
 /** Options of {@link ScriptedCaller}. */
 export interface ScriptedCallerOptions {
+  /** What the caller says, in order (a string is cued after the agent's answer). */
   lines: (string | CallerLine)[];
   /** The caller's voice. */
   synthesizer: Synthesizer;
@@ -40,9 +55,13 @@ export interface ScriptedCallerOptions {
 
 /** A line as it was spoken: its audio and when it started and ended on the caller's clock. */
 export interface SpokenLine {
+  /** The line's text. */
   text: string;
+  /** The audio spoken, at the caller's rate. */
   audio: Int16Array;
+  /** When the caller started saying it, on the caller's clock (ms). */
   startedAt: number;
+  /** When the caller finished saying it, on the caller's clock (ms). */
   endedAt: number;
 }
 
@@ -59,6 +78,7 @@ export class ScriptedCaller {
   private readonly rate: number;
   private readonly lines: CallerLine[];
 
+  /** Synthesises nothing yet: the lines are spoken by `prepare()` or when `input()` runs. */
   constructor(private readonly options: ScriptedCallerOptions) {
     this.rate = options.sampleRate ?? 16000;
     this.lines = options.lines.map((l) => (typeof l === 'string' ? { text: l } : l));

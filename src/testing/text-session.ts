@@ -18,16 +18,48 @@ export type HangUpReason = 'hang-up' | 'budget reached' | 'provider error';
 
 /** One thing the agent did during a turn, in order. */
 export type AgentEvent =
-  /** The model called a tool; `arguments` are parsed from JSON (the raw string when they are not JSON). */
-  | { type: 'tool_call'; name: string; arguments: unknown; call: ToolCall }
-  /** A tool call's outcome: `result` when it succeeded, `error` when it failed or was refused by validation. */
-  | { type: 'tool_result'; name: string; ok: boolean; result?: unknown; error?: ToolError; call: ToolCall }
-  /** Text the agent says (as the voice session would send it to TTS). */
-  | { type: 'message'; text: string }
-  /** The agent ended the call. */
-  | { type: 'hang_up'; reason: HangUpReason }
-  /** A provider failed during the turn. */
-  | { type: 'error'; error: VoxlineError };
+  | {
+      /** The model called a tool; `arguments` are parsed from JSON (the raw string when they are not JSON). */
+      type: 'tool_call';
+      /** The tool's name. */
+      name: string;
+      /** The arguments, parsed. */
+      arguments: unknown;
+      /** The call as the model made it. */
+      call: ToolCall;
+    }
+  | {
+      /** A tool call's outcome: `result` when it succeeded, `error` when it failed or was refused by validation. */
+      type: 'tool_result';
+      /** The tool's name. */
+      name: string;
+      /** The tool ran. */
+      ok: boolean;
+      /** What it returned, when it ran. */
+      result?: unknown;
+      /** Why it failed, when it did. */
+      error?: ToolError;
+      /** The call. */
+      call: ToolCall;
+    }
+  | {
+      /** Text the agent says (as the voice session would send it to TTS). */
+      type: 'message';
+      /** The text. */
+      text: string;
+    }
+  | {
+      /** The agent ended the call. */
+      type: 'hang_up';
+      /** Why. */
+      reason: HangUpReason;
+    }
+  | {
+      /** A provider failed during the turn. */
+      type: 'error';
+      /** The error. */
+      error: VoxlineError;
+    };
 
 /** The outcome of one user utterance. */
 export interface TextTurn {
@@ -64,6 +96,7 @@ export class TextSession {
   private ended?: HangUpReason;
   private busy = false;
 
+  /** Checks the options (an `llm` is required; a `ConfigError` otherwise). */
   constructor(options: TextSessionOptions) {
     if (!options?.llm) throw new ConfigError('TextSession needs an llm');
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
