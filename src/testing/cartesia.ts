@@ -254,7 +254,12 @@ function fieldsOf(msg: Record<string, unknown>): string {
  * `cartesia_version` query) and a key (`Authorization: Bearer`, `X-API-Key`, or the `api_key` or
  * `access_token` query). Answers 400 without a version, 401 without a valid key.
  */
-export function checkCartesiaHandshake(req: IncomingMessage, url: URL, apiKey?: string): { status: number; body: string } | undefined {
+export function checkCartesiaHandshake(req: IncomingMessage, url: URL, apiKey?: string): {
+  /** The HTTP status of the refusal. */
+  status: number;
+  /** Body of the refusal. */
+  body: string;
+} | undefined {
   const version = req.headers['cartesia-version'] ?? url.searchParams.get('cartesia_version');
   if (!version) return { status: 400, body: JSON.stringify({ error: 'Cartesia-Version header or cartesia_version query parameter is required' }) };
   const auth = req.headers.authorization;

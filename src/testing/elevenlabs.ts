@@ -15,7 +15,12 @@ export interface ElevenLabsEmulatorOptions extends EmulatorOptions, TtsTiming {
 const PCM_RATES = new Set([8000, 16000, 22050, 24000, 44100]);
 
 /** Parses an ElevenLabs `output_format` into a rate and encoding, or undefined if unsupported here. */
-export function parseOutputFormat(format: string): { rate: number; encoding: 'pcm' | 'ulaw' } | undefined {
+export function parseOutputFormat(format: string): {
+  /** Sample rate, in Hz. */
+  rate: number;
+  /** PCM16 or mu-law. */
+  encoding: 'pcm' | 'ulaw';
+} | undefined {
   const [kind, rate] = format.split('_');
   const r = Number(rate);
   if (kind === 'pcm' && PCM_RATES.has(r)) return { rate: r, encoding: 'pcm' };
@@ -25,29 +30,41 @@ export function parseOutputFormat(format: string): { rate: number; encoding: 'pc
 
 /** An alignment as the emulator sends it (the keys of the official SDK's `Alignment`). */
 export interface EmulatedAlignment {
+  /** The characters of the chunk. */
   chars: string[];
+  /** When each starts, in milliseconds from the chunk's start. */
   charStartTimesMs: number[];
+  /** How long each lasts, in milliseconds. */
   charDurationsMs: number[];
 }
 
 /** An audio message of the emulator (`AudioOutput`, with `contextId` on the multi-context socket). */
 export interface EmulatedAudio {
+  /** The audio, base64. */
   audio: string;
+  /** Which characters of the text the audio speaks. */
   alignment: EmulatedAlignment;
+  /** The same, for the normalised text. */
   normalizedAlignment: EmulatedAlignment;
+  /** The context (multi-context sockets only). */
   contextId?: string;
 }
 
 /** The final message: after end of input, or when a context ends. */
 export interface EmulatedFinal {
+  /** The generation is complete. */
   isFinal: true;
+  /** The context (multi-context sockets only). */
   contextId?: string;
 }
 
 /** An error message, sent before a 1008 close. */
 export interface EmulatedError {
+  /** What went wrong. */
   message: string;
+  /** The error's kind. */
   error: string;
+  /** The close code that follows. */
   code: number;
 }
 

@@ -9,11 +9,42 @@ import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** A chat-completions request as the emulator sees it. */
 export interface ChatRequest {
+  /** The model asked for. */
   model: string;
-  messages: { role: string; content?: unknown; tool_calls?: unknown[]; tool_call_id?: string; name?: string }[];
-  tools?: { type: 'function'; function: { name: string; description?: string; parameters?: unknown } }[];
+  /** The conversation sent. */
+  messages: {
+    /** `system`, `user`, `assistant` or `tool`. */
+    role: string;
+    /** The message's text (or content parts). */
+    content?: unknown;
+    /** An assistant message's tool calls. */
+    tool_calls?: unknown[];
+    /** Which call a `tool` message answers. */
+    tool_call_id?: string;
+    /** The author's name, when given. */
+    name?: string;
+  }[];
+  /** The tools offered. */
+  tools?: {
+    /** Always `function`. */
+    type: 'function';
+    /** The tool's declaration. */
+    function: {
+      /** The tool's name. */
+      name: string;
+      /** What it does. */
+      description?: string;
+      /** JSON Schema of its arguments. */
+      parameters?: unknown;
+    };
+  }[];
+  /** Whether the reply is streamed (server-sent events). */
   stream?: boolean;
-  stream_options?: { include_usage?: boolean };
+  /** Streaming options. */
+  stream_options?: {
+    /** Send a last chunk with the token usage. */
+    include_usage?: boolean;
+  };
   [key: string]: unknown;
 }
 
@@ -22,7 +53,12 @@ export interface ChatReply {
   /** Text of the reply. */
   content?: string;
   /** Tool calls to make (in parallel when several). */
-  toolCalls?: { name: string; arguments: Record<string, unknown> | string }[];
+  toolCalls?: {
+    /** The tool's name. */
+    name: string;
+    /** Its arguments (an object, or the raw JSON string to send as is). */
+    arguments: Record<string, unknown> | string;
+  }[];
 }
 
 /** Decides the emulated model's reply to a request. */

@@ -2,18 +2,50 @@ import { EnergyVad } from '../audio/vad';
 
 /** A recognised word with its times in seconds from the start of the stream. */
 export interface EmulatedWord {
+  /** The word, lower case, no punctuation. */
   word: string;
+  /** The word as written, with punctuation. */
   punctuated_word: string;
+  /** Start, in seconds of audio. */
   start: number;
+  /** End, in seconds of audio. */
   end: number;
+  /** Always high: the emulator knows the script. */
   confidence: number;
 }
 
 /** What the STT engine reports as audio arrives. */
 export type SttEngineEvent =
-  | { type: 'speech_started'; timestamp: number }
-  | { type: 'result'; text: string; words: EmulatedWord[]; start: number; duration: number; isFinal: boolean; speechFinal: boolean; fromFinalize: boolean }
-  | { type: 'utterance_end'; lastWordEnd: number };
+  | {
+      /** Speech started in the audio. */
+      type: 'speech_started';
+      /** When, in seconds of audio. */
+      timestamp: number;
+    }
+  | {
+      /** A transcript (interim or final). */
+      type: 'result';
+      /** The words recognised. */
+      text: string;
+      /** Each word with its timing. */
+      words: EmulatedWord[];
+      /** Start of the audio it covers, in seconds. */
+      start: number;
+      /** Length of the audio it covers, in seconds. */
+      duration: number;
+      /** A final result. */
+      isFinal: boolean;
+      /** The end of the speaker's turn (Deepgram `speech_final`). */
+      speechFinal: boolean;
+      /** Sent in answer to a `Finalize` message. */
+      fromFinalize: boolean;
+    }
+  | {
+      /** A gap after the last word. */
+      type: 'utterance_end';
+      /** End of the last word, in seconds. */
+      lastWordEnd: number;
+    };
 
 /** Where the recogniser gets the text of each utterance it hears. */
 export interface SttScript {
@@ -66,6 +98,7 @@ export class SttEngine {
   private endAt = -1;
   private cancelFinal?: () => void;
 
+  /** Hears nothing until audio is pushed. */
   constructor(private readonly script: SttScript, private readonly opts: SttEngineOptions) {
     this.vad = new EnergyVad({ minSilenceMs: Math.min(opts.finalDelayMs, 60), minSpeechMs: Math.max(10, opts.speechStartedDelayMs ?? 40) });
   }

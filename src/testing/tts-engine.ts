@@ -4,9 +4,13 @@ import type { Synthesizer } from '../tts/speech';
 
 /** One piece of synthesised audio with the characters it speaks (times relative to the piece). */
 export interface TtsPiece {
+  /** The audio, at the output rate. */
   samples: Int16Array;
+  /** The characters it speaks. */
   chars: string[];
+  /** When each starts, in milliseconds from the piece's start. */
   charStartTimesMs: number[];
+  /** How long each lasts, in milliseconds. */
   charsDurationsMs: number[];
 }
 
@@ -34,6 +38,7 @@ export class TtsStreamer {
   private readonly stop = new AbortController();
   private idleWaiters: (() => void)[] = [];
 
+  /** Sends nothing until text is queued; each piece goes to `onPiece`. */
   constructor(
     private readonly synth: Synthesizer,
     private readonly outRate: number,
