@@ -90,7 +90,7 @@ describe('the guides', () => {
 });
 
 describe('the API reference', () => {
-  it('builds with typedoc without a single warning (every export documented)', async () => {
+  it('builds with typedoc without a single warning (every export and every member documented)', async () => {
     const { execFileSync } = await import('node:child_process');
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');

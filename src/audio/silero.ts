@@ -63,7 +63,10 @@ export interface Ort {
     create(path: string, options?: OrtSessionOptions): Promise<OrtSession>;
   };
   /** Creates tensors. */
-  Tensor: new (type: string, data: unknown, dims?: number[]) => OrtTensor;
+  Tensor: {
+    /** A tensor of `type` (e.g. `float32`) holding `data`, shaped `dims`. */
+    new (type: string, data: unknown, dims?: number[]): OrtTensor;
+  };
 }
 
 const WINDOW = 512; // 32 ms at 16 kHz

@@ -16,23 +16,33 @@ const RATES = new Set([8000, 16000, 24000, 32000, 48000]);
 
 /** The emulator's `Metadata` message (the official SDK's `SpeakV1Metadata`). */
 export interface AuraEmulatedMetadata {
+  /** The message's kind. */
   type: 'Metadata';
+  /** The request's id. */
   request_id: string;
+  /** The model's name. */
   model_name: string;
+  /** The model's version. */
   model_version: string;
+  /** The model's id. */
   model_uuid: string;
 }
 
 /** `Flushed` or `Cleared` (the official SDK's `SpeakV1Flushed` / `SpeakV1Cleared`). */
 export interface AuraEmulatedAck {
+  /** Which message it acknowledges (`Flush` or `Clear`). */
   type: 'Flushed' | 'Cleared';
+  /** The number of the flush (or clear) acknowledged, counted from 0. */
   sequence_id: number;
 }
 
 /** A `Warning` (the official SDK's `SpeakV1Warning`). */
 export interface AuraEmulatedWarning {
+  /** The message's kind. */
   type: 'Warning';
+  /** What is wrong. */
   description: string;
+  /** Machine-readable code. */
   code: string;
 }
 

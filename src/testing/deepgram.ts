@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { metadataMessage, resultsMessage, resultsMetadata, schemaErrorMessage, speechStartedMessage, utteranceEndMessage } from './deepgram-messages';
-import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
+import { Emulator, type EmulatorOptions, type Guard, credentialOf, parseJson } from './emulator';
 import { SttEngine, type SttEngineEvent, type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 
 /** Options of {@link DeepgramEmulator}. */
@@ -184,7 +184,7 @@ export class DeepgramEmulator extends Emulator {
  * Validates a live-transcription upgrade the way Deepgram does: 401 for a missing or wrong key,
  * 400 for bad parameters, with `dg-request-id` and `dg-error` headers.
  */
-export function checkListenRequest(req: IncomingMessage, url: URL, apiKey: string | undefined, schemes: string[]) {
+export function checkListenRequest(req: IncomingMessage, url: URL, apiKey: string | undefined, schemes: string[]): ReturnType<Guard> {
   const headers = { 'dg-request-id': randomUUID() } as Record<string, string>;
   const cred = credentialOf(req, url);
   if (!cred || !schemes.includes(cred.scheme) || !cred.key || (apiKey !== undefined && cred.key !== apiKey)) {

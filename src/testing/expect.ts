@@ -51,7 +51,11 @@ export function describeEvent(ev: AgentEvent): string {
 export class TurnExpectation {
   private at = 0;
 
-  /** @param userText what the user said (shown in failure messages) @param events the turn's events */
+  /**
+   * Made by `TextSession.run()`; `turn.expect` is one.
+   * @param userText what the user said (shown in failure messages)
+   * @param events the turn's events
+   */
   constructor(private readonly userText: string, private readonly events: readonly AgentEvent[]) {}
 
   /** Index of the next event to check. */

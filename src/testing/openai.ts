@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../streams/clock';
 import type { SpeechStreamEvent } from '../tts/openai';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
-import { Emulator, type EmulatorOptions } from './emulator';
+import { Emulator, type EmulatorOptions, type Guard } from './emulator';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** A chat-completions request as the emulator sees it. */
@@ -300,7 +300,7 @@ async function pause(clock: Clock, ms: number, signal: AbortSignal): Promise<voi
 }
 
 /** Checks `Authorization: Bearer <key>`; returns an OpenAI-style 401 when it is wrong. */
-export function checkBearer(req: IncomingMessage, apiKey: string | undefined) {
+export function checkBearer(req: IncomingMessage, apiKey: string | undefined): ReturnType<Guard> {
   const auth = req.headers.authorization ?? '';
   const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
   if (!key || (apiKey !== undefined && key !== apiKey)) {

@@ -10,7 +10,7 @@ export interface EmulatedWord {
   start: number;
   /** End, in seconds of audio. */
   end: number;
-  /** Always high: the emulator knows the script. */
+  /** Always 0.98: the emulator knows the script. */
   confidence: number;
 }
 

@@ -26,7 +26,9 @@ export interface TwilioCallEmulatorOptions {
  * played, and on `clear` drops queued audio and returns the pending marks.
  */
 export class TwilioCallEmulator {
+  /** The media stream's id, sent in `start` and every message. */
   readonly streamSid = `MZ${Math.random().toString(16).slice(2).padEnd(32, '0')}`;
+  /** The call's id, sent in `start`. */
   readonly callSid = `CA${Math.random().toString(16).slice(2).padEnd(32, '0')}`;
   /** Marks echoed back, in order. */
   readonly marksEchoed: string[] = [];
@@ -42,6 +44,7 @@ export class TwilioCallEmulator {
   private readonly played: Int16Array[] = [];
   private readonly pendingMarks = new Map<string, NodeJS.Timeout>();
 
+  /** Connects nothing until `connect()`. */
   constructor(private readonly options: TwilioCallEmulatorOptions) {}
 
   /** Connects and sends `connected` and `start`. */
