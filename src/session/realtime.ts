@@ -2,14 +2,14 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { isAbortError } from '../errors';
+import { type VoxlineError, isAbortError } from '../errors';
 import { callTool, outcomeContent } from '../llm/index';
 import type { ChatMessage, ToolCall } from '../llm/types';
 import type { RealtimeConnection, RealtimeEvent, RealtimeModel } from '../realtime/types';
 import { Channel, sleep } from '../streams/channel';
 import { realClock } from '../streams/clock';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
-import { type ActiveReply, type Played, type ReplyPath, waitOrAbort, wholeWords } from './reply';
+import { type ActiveReply, type Played, type ReplyPath, outputError, waitOrAbort, wholeWords } from './reply';
 import { SentenceChunker } from '../tts/chunker';
 import { TurnTaker } from './turns';
 import type { RealtimeSessionOptions, VoiceSessionEvents } from './types';
@@ -27,6 +27,8 @@ export interface RealtimeHost {
   record(played: Played, at: number): void;
   checkBudget(): void;
   fail(err: unknown): void;
+  /** The output failed (its `write()` threw): the call cannot go on. */
+  outputFailed(err: VoxlineError): void;
   /** The session's reply path, which speaks a text-output model's replies through its `tts`. */
   readonly replies: ReplyPath;
 }
@@ -302,6 +304,7 @@ export class RealtimeBrain {
     const output = this.output!;
     const events = this.host.events;
     let resampler: Resampler | undefined;
+    let outputFailed: VoxlineError | undefined;
     try {
       for await (const { frame, segment } of r.audio) {
         if (r.abort.signal.aborted) break;
@@ -324,16 +327,27 @@ export class RealtimeBrain {
           }
           events.emit('agent_speech_started', { text: r.text });
         }
-        if (out.samples.length) await output.write(out);
+        if (out.samples.length) {
+          try {
+            await output.write(out);
+          } catch (err) {
+            // A write cut short by a barge-in or close is no failure of the output.
+            if (r.abort.signal.aborted) throw err;
+            throw (outputFailed = outputError(err));
+          }
+        }
       }
       if (!r.abort.signal.aborted) await waitOrAbort(output.drain(), r.abort.signal);
     } catch (err) {
-      if (!isAbortError(err) && !r.abort.signal.aborted) this.host.fail(err);
+      // The output is gone: only what it played was heard.
+      if (outputFailed) this.cut(r, this.now(), false);
+      else if (!isAbortError(err) && !r.abort.signal.aborted) this.host.fail(err);
     } finally {
       if (r.speaking) events.emit('agent_speech_ended', { text: r.text, interrupted: r.abort.signal.aborted });
       // A reply cut before any of it was heard leaves no trace.
       if (!this.signal.aborted && (r.speaking || !r.abort.signal.aborted)) this.host.record({ text: r.text.trim(), ...(r.cut ? { cut: r.cut } : {}) }, r.startedAt);
     }
+    if (outputFailed) this.host.outputFailed(outputFailed);
   }
 
   /** Text output: the reply's sentences through the session's TTS (alignment, heard text, latency). */

@@ -260,8 +260,9 @@ export class ReplyPath {
           try {
             await output.write(out);
           } catch (err) {
-            if (abort.signal.aborted && isAbortError(err)) throw err;
-            throw (outputFailed = err instanceof VoxlineError ? err : new DeviceError(`The audio output failed (its write() threw): ${String((err as Error)?.message ?? err)}`, { cause: err }));
+            // A write cut short by a barge-in or close is no failure of the output.
+            if (abort.signal.aborted) throw err;
+            throw (outputFailed = outputError(err));
           }
         }
         if (abort.signal.aborted) break;
@@ -335,6 +336,11 @@ export function wholeWords(text: string, chars: number): string {
   const inWord = !/\s/.test(text[chars]!) && !/\s/.test(text[chars - 1]!);
   const cut = inWord ? text.slice(0, chars).search(/\S*$/) : chars;
   return text.slice(0, cut).trim();
+}
+
+/** A failed `output.write()` as the error that ends the call: a voxline error as is, else a `DeviceError` naming it. */
+export function outputError(err: unknown): VoxlineError {
+  return err instanceof VoxlineError ? err : new DeviceError(`The audio output failed (its write() threw): ${String((err as Error)?.message ?? err)}`, { cause: err });
 }
 
 /** Resolves when `p` settles or `signal` aborts, whichever comes first. */

@@ -70,22 +70,14 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.opts = options as VoiceSessionOptions;
     const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
-    this.replies = new ReplyPath(this.opts, {
-      events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err),
-      outputFailed: (err) => {
-        // Nothing more can be said: the call ends, and run() rejects with the output's error.
-        if (this.stop.signal.aborted) return;
-        this.fatal ??= this.fail(err);
-        void this.close({ reason: 'output failed' });
-      },
-    });
+    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err), outputFailed: (err) => this.outputFailed(err) });
     if (realtime) {
       this.brain = new RealtimeBrain(
         realtime,
         {
           events: this, usage: this.usage, metrics: this.metrics, history: this.history,
           pushHistory: (...m) => this.pushHistory(...m), userTurn: (t) => this.onUserTurn(t),
-          record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err), replies: this.replies,
+          record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err), outputFailed: (err) => this.outputFailed(err), replies: this.replies,
         },
         this.stop.signal,
       );
@@ -225,6 +217,13 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       }
     }
     return e;
+  }
+
+  /** The output failed: nothing more can be said, the call ends and `run()` rejects with its error. */
+  private outputFailed(err: VoxlineError): void {
+    if (this.stop.signal.aborted) return;
+    this.fatal ??= this.fail(err);
+    void this.close({ reason: 'output failed' });
   }
 
   /** A refused key ends the call (`run()` rejects with it): no later turn could succeed. */

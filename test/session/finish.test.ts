@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, DeviceError, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, toneSynthesizer, type TurnEvent, type AudioOutput, type VoiceSessionOptions } from '../../src/index';
+import { DeepgramStt, DeviceError, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, tool, toneSynthesizer, type TurnEvent, type AudioOutput, type VoiceSessionOptions } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine } from '../../src/testing/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller, virtualClock, type CallerLine } from '../../src/testing/index';
 
 const clock = virtualClock();
 let emus: { close(): Promise<void> }[] = [];
@@ -44,8 +44,8 @@ describe('transcript order', () => {
 });
 
 /** A speaker whose write() throws from its `n`th call on (a device or connection gone). */
-function failingSpeaker(n: number): AudioOutput & { played: () => number } {
-  const speaker = virtualSpeaker({ sampleRate: 16000, clock });
+function failingSpeaker(n: number, onClock = true): AudioOutput & { played: () => number } {
+  const speaker = virtualSpeaker({ sampleRate: 16000, ...(onClock ? { clock } : {}) });
   let writes = 0;
   return Object.assign(Object.create(speaker) as AudioOutput, {
     write: (frame: Parameters<AudioOutput['write']>[0]) => (++writes >= n ? Promise.reject(new Error('EPIPE: speaker unplugged')) : speaker.write(frame)),
@@ -81,6 +81,27 @@ describe('an output whose write() throws', () => {
     // The second line is never answered: the call ended with the output.
     expect(session.transcript.filter((e) => e.role === 'user').map((e) => e.text)).toEqual(['Tell me a story please']);
   });
+});
+
+describe('an output whose write() throws, with a realtime model', () => {
+  it('rejects run() and records only what had played, as cut off', async () => {
+    const emu = new RealtimeEmulator({ script: ['Tell me a story please', 'And then what'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
+    emus.push(emu);
+    await emu.start();
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }) });
+    const errors: unknown[] = [];
+    session.on('error', (e) => errors.push(e));
+    const caller = new ScriptedCaller({ lines: ['Tell me a story please', 'And then what'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    const output = failingSpeaker(25, false);
+    const ran = await session.run({ input: caller.input(session, 800), output }).then(() => undefined, (err: unknown) => err);
+    expect(ran).toBeInstanceOf(DeviceError);
+    expect(errors).toEqual([ran]);
+    const agent = session.transcript.filter((e) => e.role === 'agent');
+    expect(agent.length).toBe(1);
+    expect(agent[0]!.interrupted).toBe(true);
+    expect(agent[0]!.text.length).toBeGreaterThan(0);
+    expect(session.history.filter((m) => m.role === 'assistant').map((m) => m.content)).toEqual([`${agent[0]!.text}…`]);
+  }, 20_000);
 });
 
 describe('a turn with the tool filler spoken', () => {
