@@ -145,7 +145,7 @@ async function concurrency(urls: Urls) {
   // 4. Many sessions in one process, each fed real-time audio. The process also runs the callers
   // (scripted microphones and virtual speakers): their CPU, measured by replaying each session's
   // timeline without voxline (runCallersOnly), is taken out to give voxline's own share.
-  const levels = quick ? [1, 10] : [1, 10, 50, 100, 200];
+  const levels = arg('--levels')?.map(Number) ?? (quick ? [1, 10] : [1, 10, 50, 100, 200]);
   const out: Record<string, unknown>[] = [];
   log(`\n4. Concurrency (one Node process; 2 caller turns per session; CPU in % of a core per session)`);
   log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU total  callers  voxline  RSS MB per session`);
@@ -422,7 +422,13 @@ async function agentTests() {
 
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, vad, warm, soak,
 // server, throughput, agenttests) and writes no result files.
-const only = process.argv.find((a) => a.startsWith('--only'))?.split('=')[1]?.split(',') ?? (process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1]?.split(',') : undefined);
+// `--levels 10,100` picks bench 4's session counts.
+function arg(name: string): string[] | undefined {
+  const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
+  if (i < 0) return undefined;
+  return (process.argv[i]!.includes('=') ? process.argv[i]!.split('=')[1] : process.argv[i + 1])?.split(',');
+}
+const only = arg('--only');
 const on = (name: string) => !only || only.includes(name);
 const emu = await startEmulators();
 console.log(`voxline benchmarks on ${os.cpus().length} cores (${os.cpus()[0]?.model}), Node ${process.version}${quick ? ' (quick)' : ''}`);
