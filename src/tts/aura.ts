@@ -1,10 +1,11 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { Pcm16Decoder } from '../audio/pcm16';
-import { AbortError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { AbortError, ConfigError, ProtocolError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TextInput } from './text-input';
+import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
 
@@ -184,16 +185,12 @@ export class DeepgramAuraTts extends TtsStream {
     let flush: number | undefined; // the ordinal of this reply's Flush
     let finished = false;
     let completed = false;
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
-    let stall: NodeJS.Timeout | undefined;
-    const arm = () => {
-      clearTimeout(stall);
-      stall = setTimeout(() => fail(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
-    };
+    const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, provider, (err) => fail(err));
+    const arm = () => stall.arm();
     const fail = (err: unknown) => {
       if (finished) return;
       finished = true;
-      clearTimeout(stall);
+      stall.clear();
       out.fail(err);
     };
     this.onMessage = (msg) => {
@@ -208,7 +205,7 @@ export class DeepgramAuraTts extends TtsStream {
       if (msg.type === 'Closed') return fail(new ProviderError(`${provider} closed the stream: ${msg.code}`, { provider, status: Number(msg.code), retryable: true, code: 'connection_error' }));
       if (msg.type === 'Flushed' && flush !== undefined && this.flushesDone > flush) {
         finished = completed = true;
-        clearTimeout(stall);
+        stall.clear();
         out.close();
       }
     };
@@ -233,7 +230,7 @@ export class DeepgramAuraTts extends TtsStream {
     try {
       yield* abortable(out, signal);
     } finally {
-      clearTimeout(stall);
+      stall.clear();
       this.onMessage = undefined;
       // Cut short (cancelled, failed): drop what the provider still has, and the audio already on its way.
       if (!completed && ws.readyState === 1 && this.socket === socket) this.clear(ws);

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, type VoxlineError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, type VoxlineError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
+import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
 import { openSocket } from './ws-pool';
 
@@ -271,7 +272,6 @@ export class CartesiaTts extends TtsStream {
     const provider = this.provider;
     const timestamps = this.fields.add_timestamps === true;
     const mulaw = this.fields.output_format.encoding === 'pcm_mulaw';
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
     const idleMs = this.#options.contextIdleMs ?? 600;
     const out = new Channel<TtsFrame>(Infinity);
     let ws = await this.socket();
@@ -288,19 +288,19 @@ export class CartesiaTts extends TtsStream {
     let lastAudioAt = 0;
     let audioSinceInput = false;
     let expirable = false; // input went to a context that had said everything and gone quiet
-    let stall: NodeJS.Timeout | undefined;
+    const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, provider, (err) => finish(err));
     const owed = () => sentText !== '' && (textDone || (timestamps ? sentText.slice(cursor).trim() !== '' : !audioSinceInput));
     const finish = (err?: unknown) => {
       if (finished) return;
       finished = true;
-      clearTimeout(stall);
+      stall.clear();
       this.routes.delete(ctx);
       if (err) out.fail(err);
       else out.close();
     };
     const arm = () => {
-      clearTimeout(stall);
-      if (!finished && owed()) stall = setTimeout(() => finish(new TimeoutError(`${provider} sent no audio for ${stallMs} ms`, { provider })), stallMs);
+      stall.clear();
+      if (!finished && owed()) stall.arm();
     };
     const send = (msg: CartesiaGenerationRequest | CartesiaCancelRequest) => {
       if (ws.readyState === 1) ws.send(JSON.stringify(msg));
@@ -421,7 +421,7 @@ export class CartesiaTts extends TtsStream {
     } finally {
       if (!finished) {
         finished = true;
-        clearTimeout(stall);
+        stall.clear();
         this.routes.delete(ctx); // on barge-in: what is still in flight for this context is dropped
         if (sentText) send({ context_id: ctx, cancel: true });
       }

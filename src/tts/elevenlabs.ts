@@ -1,10 +1,11 @@
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { Pcm16Decoder } from '../audio/pcm16';
-import { AbortError, AuthError, ConfigError, ProviderError, TimeoutError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TextInput } from './text-input';
+import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
@@ -401,7 +402,7 @@ export class ElevenLabsTts extends TtsStream {
     return new Reply({
       provider: this.provider,
       sampleRate: this.sampleRate,
-      stallMs: this.#options.stallTimeoutMs ?? 10_000,
+      stallMs: this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS,
       keepAliveMs: this.keepAliveMs,
       decode: this.ulaw ? decodeMulaw : (audio) => pcm.push(audio),
       keepAlive,
@@ -455,12 +456,13 @@ class Reply {
   private sent = '';
   private cursor = 0;
   private aligned = false;
-  private stall?: NodeJS.Timeout;
+  private readonly stall: StallTimer;
   private idle?: NodeJS.Timeout;
   private readonly provider: string;
 
   constructor(private readonly cfg: ReplyConfig) {
     this.provider = cfg.provider;
+    this.stall = new StallTimer(cfg.stallMs, cfg.provider, (err) => this.fail(err));
     this.touch();
   }
 
@@ -477,10 +479,8 @@ class Reply {
 
   /** Starts (or restarts) the stall timer while audio is owed. */
   arm(): void {
-    clearTimeout(this.stall);
-    if (this.finished) return;
-    const ms = this.cfg.stallMs;
-    this.stall = setTimeout(() => this.fail(new TimeoutError(`${this.provider} sent no audio for ${ms} ms`, { provider: this.provider })), ms);
+    this.stall.clear();
+    if (!this.finished) this.stall.arm();
   }
 
   /** Something was sent: the keep-alive waits for the next pause. */
@@ -504,7 +504,7 @@ class Reply {
     if (alignment) this.advance(alignment.chars.join(''));
     // Audio is still owed until the end of input is answered, or while sent text has not been aligned.
     if (this.textDone || (this.aligned && this.cursor < this.sent.trimEnd().length)) this.arm();
-    else clearTimeout(this.stall);
+    else this.stall.clear();
     if (samples.length || alignment) this.out.offer({ samples, sampleRate: this.cfg.sampleRate, alignment });
   }
 
@@ -532,7 +532,7 @@ class Reply {
 
   dispose(): void {
     this.finished = true;
-    clearTimeout(this.stall);
+    this.stall.clear();
     clearTimeout(this.idle);
   }
 }

@@ -1,7 +1,8 @@
 import type WebSocket from 'ws';
-import { AbortError, ConfigError, ProviderError, TimeoutError } from '../errors';
+import { AbortError, ConfigError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
+import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 import { WarmSocket, openSocket } from './ws-pool';
 
@@ -37,7 +38,7 @@ export class GatewayTts extends TtsStream {
     super();
     const apiKey = checkApiKey('GatewayTts', options?.apiKey);
     if (!options.model) throw new ConfigError('GatewayTts needs a model');
-    this.stallMs = options.stallTimeoutMs ?? 10_000;
+    this.stallMs = options.stallTimeoutMs ?? DEFAULT_STALL_MS;
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
     const url = `${checkBaseURL('GatewayTts', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/speech/stream?${q}`;
@@ -60,19 +61,16 @@ export class GatewayTts extends TtsStream {
     let done = false;
     let carry: Buffer | undefined;
     // Stall timer: armed by text the gateway has not answered yet, reset by every answer.
-    let stall: NodeJS.Timeout | undefined;
+    const stall = new StallTimer(this.stallMs, this.provider, (err) => {
+      done = true;
+      out.fail(err);
+      ws.terminate();
+    }, 'TTS answered nothing');
     const sent = (msg: string) => {
       ws.send(msg);
-      stall ??= setTimeout(() => {
-        done = true;
-        out.fail(new TimeoutError(`gateway TTS answered nothing for ${this.stallMs} ms`, { provider: this.provider }));
-        ws.terminate();
-      }, this.stallMs);
+      stall.armOnce();
     };
-    const answered = () => {
-      clearTimeout(stall);
-      stall = undefined;
-    };
+    const answered = () => stall.clear();
     ws.on('message', (data, isBinary) => {
       answered();
       if (!isBinary) {

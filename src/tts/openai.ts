@@ -1,9 +1,10 @@
 import OpenAI from 'openai';
 import { Stream } from 'openai/core/streaming';
 import { Pcm16Decoder } from '../audio/pcm16';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { abortable } from '../streams/channel';
+import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 
 /** Options of {@link OpenAiTts}. */
@@ -74,16 +75,7 @@ export class OpenAiTts extends TtsStream {
     signal?.addEventListener('abort', onAbort, { once: true });
     const requests: Promise<Response>[] = [];
     // Stall timer: runs while audio is owed (a request sent, its body not read to the end).
-    const stallMs = this.#options.stallTimeoutMs ?? 10_000;
-    const stall: { timer?: NodeJS.Timeout; error?: TimeoutError; arm(): void } = {
-      arm: () => {
-        clearTimeout(stall.timer);
-        stall.timer = setTimeout(() => {
-          stall.error = new TimeoutError(`${this.provider} sent no audio for ${stallMs} ms`, { provider: this.provider });
-          ac.abort();
-        }, stallMs);
-      },
-    };
+    const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, this.provider, () => ac.abort());
     let textDone = false;
     let wake: (() => void) | undefined;
     let failure: unknown;
@@ -108,7 +100,7 @@ export class OpenAiTts extends TtsStream {
     })();
     try {
       for (let i = 0; ; i++) {
-        clearTimeout(stall.timer); // waiting for text: no audio is owed
+        stall.clear(); // waiting for text: no audio is owed
         while (i >= requests.length && !textDone) await new Promise<void>((r) => (wake = r));
         if (failure) throw failure;
         if (i >= requests.length) break;
@@ -122,7 +114,7 @@ export class OpenAiTts extends TtsStream {
         yield* this.read(res, ac, signal, stall);
       }
     } finally {
-      clearTimeout(stall.timer);
+      stall.clear();
       signal?.removeEventListener('abort', onAbort);
       ac.abort();
       await pump;
@@ -130,7 +122,7 @@ export class OpenAiTts extends TtsStream {
   }
 
   /** Reads one response: the raw PCM body, or the package's parse of its SSE events. */
-  private async *read(res: Response, ac: AbortController, signal: AbortSignal | undefined, stall: { error?: TimeoutError; arm(): void }): AsyncGenerator<TtsFrame> {
+  private async *read(res: Response, ac: AbortController, signal: AbortSignal | undefined, stall: StallTimer): AsyncGenerator<TtsFrame> {
     if (!res.body) return;
     const pcm = new Pcm16Decoder();
     const client = this.#client;
