@@ -9,6 +9,7 @@ import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
+import { costSplit, sttAudioPath } from './cost';
 import { runCallersOnly, runSessions, startEmulators, type RunOptions, type Timeline, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
@@ -144,14 +145,17 @@ async function warmVsCold() {
 async function concurrency(urls: Urls) {
   // 4. Many sessions in one process, each fed real-time audio. The process also runs the callers
   // (scripted microphones and virtual speakers): their CPU, measured by replaying each session's
-  // timeline without voxline (runCallersOnly), is taken out to give voxline's own share.
+  // timeline without voxline (runCallersOnly), is taken out to give voxline's own share. Each level
+  // runs twice and the second pass is measured: the first warms the JIT and the connection pools,
+  // as any server that has been up for a while is.
   const levels = arg('--levels')?.map(Number) ?? (quick ? [1, 10] : [1, 10, 50, 100, 200]);
   const out: Record<string, unknown>[] = [];
-  log(`\n4. Concurrency (one Node process; 2 caller turns per session; CPU in % of a core per session)`);
+  log(`\n4. Concurrency (one Node process; 2 caller turns per session; second pass at each level; CPU in % of a core per session)`);
   log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU total  callers  voxline  RSS MB per session`);
   const lines: CallerLine[] = [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs: 150 } }];
   const cpuPercent = (cpu: NodeJS.CpuUsage, seconds: number) => (100 * (cpu.user + cpu.system)) / 1000 / (seconds * 1000);
   for (const n of levels) {
+    await runSessions(urls, n, lines);
     globalThis.gc?.();
     const rss0 = process.memoryUsage().rss;
     let cpu0 = process.cpuUsage();
@@ -420,7 +424,7 @@ async function agentTests() {
   log(`   ${(callMs / 1000).toFixed(1)} s audio call, virtual clock   ${pct(a)}  (${(callMs / a.p50).toFixed(0)}x real time at p50)`);
 }
 
-// `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, vad, warm, soak,
+// `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, cost, vad, warm, soak,
 // server, throughput, agenttests) and writes no result files.
 // `--levels 10,100` picks bench 4's session counts.
 function arg(name: string): string[] | undefined {
@@ -438,6 +442,10 @@ if (on('realtime')) await realtimeLatency(emu.urls);
 if (on('streaming')) await streamingVsNaive(emu.urls);
 if (on('bargein')) await bargeIn(emu.urls);
 if (on('concurrency')) await concurrency(emu.urls);
+if (on('cost')) {
+  results.costSplit = await costSplit(emu.urls, log, quick);
+  results.sttAudioPath = await sttAudioPath(emu.urls, log, quick);
+}
 if (on('vad')) await vadCpu(emu.urls);
 await emu.stop();
 if (on('vad')) await localVad();

@@ -3,7 +3,7 @@ import { ConfigError, ProtocolError, ProviderError, TimeoutError } from '../erro
 import { checkApiKey, checkBaseURL } from '../provider';
 import type { DeepgramFluxTurnInfoWire } from './deepgram-wire';
 import { SttStream, type SttEvent, type SttWord, type TranscribeOptions, type Transcription } from './types';
-import { WsTranscription, encodeLinear16, type WsSttOptions, type WsSttProtocol } from './ws-transcription';
+import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions, type WsSttProtocol } from './ws-transcription';
 
 /** End-of-turn settings of Deepgram Flux, at connection or mid-stream with `configure()`. */
 export interface FluxTurnSettings {
@@ -74,6 +74,7 @@ export class DeepgramFluxStt extends SttStream {
     const { apiKey, ...rest } = options ?? ({} as DeepgramFluxSttOptions);
     this.#apiKey = checkApiKey('DeepgramFluxStt', apiKey);
     checkTurnSettings('DeepgramFluxStt', rest);
+    checkQuietOptions('DeepgramFluxStt', rest);
     this.#options = rest;
     this.provider = rest.provider ?? 'deepgram-flux';
     this.#base = `${checkBaseURL('DeepgramFluxStt', rest, 'wss://api.deepgram.com/v2', 'ws')}/listen`;
@@ -110,6 +111,9 @@ class DeepgramFluxTranscription extends WsTranscription implements FluxTranscrip
         return parseFlux(msg, provider);
       },
       closeMessage: '{"type":"CloseStream"}',
+      // Deepgram recommends 80 ms chunks for Flux; turn ends are decided within well under 1.5 s.
+      quietChunkMs: 80,
+      quietHoldMs: 1500,
     };
     super(proto, audio, { ...options, ...transcribe });
     this.#state = state;

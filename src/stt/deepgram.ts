@@ -5,7 +5,7 @@ import { ProtocolError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import type { DeepgramResultsWire, DeepgramSpeechStartedWire, DeepgramUtteranceEndWire } from './deepgram-wire';
-import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
+import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link DeepgramStt}. Query options follow Deepgram's live API. */
 export interface DeepgramSttOptions extends WsSttOptions {
@@ -55,6 +55,7 @@ export class DeepgramStt extends SttStream {
   readonly #url: string;
   readonly #apiKey: string;
   readonly #options: Omit<DeepgramSttOptions, 'apiKey'>;
+  readonly #quietHoldMs: number;
 
   /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing connects before the first call. */
   constructor(options: DeepgramSttOptions) {
@@ -65,7 +66,10 @@ export class DeepgramStt extends SttStream {
     this.provider = options.provider ?? 'deepgram';
     this.sampleRate = options.sampleRate ?? (options.encoding === 'mulaw' ? 8000 : 16000);
     assertSampleRate(this.sampleRate, 'DeepgramStt sampleRate');
+    checkQuietOptions('DeepgramStt', rest);
     const interim = options.interimResults ?? true;
+    // Quiet audio may be batched only once Deepgram's end-of-speech timers have run out.
+    this.#quietHoldMs = Math.max(options.endpointing === false ? 0 : (options.endpointing ?? 300), interim && options.utteranceEndMs !== 0 ? (options.utteranceEndMs ?? 1000) : 0) + 250;
     const q = new URLSearchParams({
       model: options.model ?? 'nova-3',
       encoding: options.encoding ?? 'linear16',
@@ -98,6 +102,7 @@ export class DeepgramStt extends SttStream {
         closeMessage: '{"type":"CloseStream"}',
         keepAliveMessage: '{"type":"KeepAlive"}',
         finalizeMessage: '{"type":"Finalize"}',
+        quietHoldMs: this.#quietHoldMs,
       },
       audio,
       { ...this.#options, ...options },

@@ -2,7 +2,7 @@ import type { AudioFrame } from '../audio/frame';
 import { ProtocolError, ProviderError } from '../errors';
 import { checkApiKey, checkBaseURL } from '../provider';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
-import { WsTranscription, encodeLinear16, type WsSttOptions } from './ws-transcription';
+import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
 /** Options of {@link GatewayStt}. */
 export interface GatewaySttOptions extends Omit<WsSttOptions, 'keepAliveMs'> {
@@ -30,6 +30,7 @@ export class GatewayStt extends SttStream {
     super();
     const { apiKey, ...rest } = options ?? ({} as GatewaySttOptions);
     this.#apiKey = checkApiKey('GatewayStt', apiKey);
+    checkQuietOptions('GatewayStt', rest);
     this.#options = rest;
     this.#url = `${checkBaseURL('GatewayStt', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
   }

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { frameToBytes, type AudioFrame } from '../audio/frame';
 import { RateAdapter } from '../audio/resample';
-import { AbortError, AuthError, ProtocolError, ProviderError, VoxlineError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, VoxlineError } from '../errors';
 import { Channel, abortable } from '../streams/channel';
 import { type SttEvent, type Transcription, type TranscribeOptions, shiftSttEvent } from './types';
 
@@ -18,6 +18,10 @@ export interface WsSttProtocol {
   closeMessage: string;
   keepAliveMessage?: string;
   finalizeMessage?: string;
+  /** Default of {@link WsSttOptions.quietChunkMs} for this provider (else 100). */
+  quietChunkMs?: number;
+  /** Default of {@link WsSttOptions.quietHoldMs} for this provider (else 1000). */
+  quietHoldMs?: number;
 }
 
 /** Reconnection and keep-alive settings shared by the WebSocket STT providers. */
@@ -41,6 +45,47 @@ export interface WsSttOptions {
    * and the unacknowledged audio replayed (default 10 000 ms; twice that without a finalize probe).
    */
   stallTimeoutMs?: number;
+  /**
+   * While the caller is quiet, audio goes out in messages of this many milliseconds instead of
+   * one per frame: far fewer socket writes while the agent talks. Speech, and the silence for
+   * `quietHoldMs` after it, always go out frame by frame as they arrive, so neither the provider's
+   * speech detection nor its end of speech waits for a batch. Quiet means no frame above about
+   * -50 dBFS. Default 100 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
+   * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message).
+   */
+  quietChunkMs?: number;
+  /**
+   * How long after the last loud frame audio still goes out frame by frame: longer than the
+   * provider takes to decide that speech has ended. Default: the provider's own end-of-speech
+   * timers plus a margin (Deepgram: the longer of `endpointing` and `utteranceEndMs`, plus 250 ms;
+   * Flux: 1500 ms; the gateway: 1000 ms).
+   */
+  quietHoldMs?: number;
+}
+
+/** Checks {@link WsSttOptions.quietChunkMs} and {@link WsSttOptions.quietHoldMs} at construction. */
+export function checkQuietOptions(name: string, o: WsSttOptions): void {
+  const chunk = o.quietChunkMs;
+  if (chunk !== undefined && !(chunk === 0 || (Number.isFinite(chunk) && chunk >= 20 && chunk <= 250))) {
+    throw new ConfigError(`${name} quietChunkMs must be 0 (off) or between 20 and 250 ms, got ${String(chunk)}`);
+  }
+  const hold = o.quietHoldMs;
+  if (hold !== undefined && !(Number.isFinite(hold) && hold >= 0)) throw new ConfigError(`${name} quietHoldMs must be a number of ms >= 0, got ${String(hold)}`);
+}
+
+/** Mean square of a 20 ms frame below which it counts as quiet: -50 dBFS of 16-bit audio. */
+const QUIET_MEAN_SQUARE = (32768 * 10 ** (-50 / 20)) ** 2;
+
+/** Whether every sample's mean energy stays under {@link QUIET_MEAN_SQUARE} (stops at the first proof of sound). */
+function isQuiet(samples: Int16Array): boolean {
+  const limit = QUIET_MEAN_SQUARE * samples.length;
+  let sum = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const v = samples[i]!;
+    sum += v * v;
+    if (sum > limit) return false;
+  }
+  return true;
 }
 
 /** Most bytes waiting in the provider socket's send buffer before the audio pump waits. */
@@ -87,6 +132,11 @@ export class WsTranscription implements Transcription {
   private retryTimer?: NodeJS.Timeout;
   private endTimer?: NodeJS.Timeout;
   private started = false;
+  /** Quiet audio kept back to go out as one message (already in `pending` for replay). */
+  private held: Buffer[] = [];
+  private heldSec = 0;
+  /** Audio time until which frames go out as they come (the hold after the last loud frame). */
+  private liveUntilSec = 0;
 
   // Private so that no inspection of a transcription shows the key in its headers.
   readonly #proto: WsSttProtocol;
@@ -110,6 +160,7 @@ export class WsTranscription implements Transcription {
    */
   protected sendControl(message: string): boolean {
     if (this.ending || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.flushHeld();
     this.ws.send(message);
     return true;
   }
@@ -160,6 +211,7 @@ export class WsTranscription implements Transcription {
   private beginEnd(): void {
     if (this.ending || this.finished) return;
     this.ending = true;
+    this.flushHeld();
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.#proto.closeMessage);
     this.endTimer = setTimeout(() => this.shutdown(false), this.opts.closeTimeoutMs ?? 2000);
   }
@@ -183,7 +235,10 @@ export class WsTranscription implements Transcription {
       ws.on('error', () => {});
       if (ws.readyState !== WebSocket.OPEN) ws.terminate();
       else {
-        if (!this.ending) ws.send(this.#proto.closeMessage);
+        if (!this.ending) {
+          if (this.held.length) ws.send(this.takeHeld(), AUDIO);
+          ws.send(this.#proto.closeMessage);
+        }
         if (!linger) ws.close(1000);
         else {
           const timer = setTimeout(() => ws.close(1000), this.opts.closeTimeoutMs ?? 2000);
@@ -249,17 +304,46 @@ export class WsTranscription implements Transcription {
     }
   }
 
-  /** Keeps the samples for replay (a copy: the caller may reuse its frames) and sends them. */
+  /**
+   * Keeps the samples for replay (a copy: the caller may reuse its frames) and sends them, or
+   * holds quiet audio back until a whole quiet chunk is there (see `quietChunkMs`).
+   */
   private sendAudio(samples: Int16Array): Promise<void> | undefined {
     if (samples.length === 0) return;
-    const bytes = Buffer.from(this.#proto.encode(samples));
+    let bytes: Buffer = Buffer.from(this.#proto.encode(samples));
     const chunk = { t0: this.audioSec, t1: this.audioSec + samples.length / this.#proto.sampleRate, bytes };
     this.audioSec = chunk.t1;
     this.pending.push(chunk);
     const window = this.opts.replayWindowSec ?? 30;
     while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
+    const chunkSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 100) / 1000;
+    if (chunkSec > 0) {
+      if (!isQuiet(samples)) this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
+      else if (chunk.t0 >= this.liveUntilSec) {
+        this.held.push(bytes);
+        this.heldSec += chunk.t1 - chunk.t0;
+        if (this.heldSec < chunkSec - 1e-6) return;
+        bytes = this.takeHeld();
+      }
+      // Sound (or the silence just after it): whatever was held goes out with it, at once.
+      if (this.held.length) bytes = Buffer.concat([this.takeHeld(), bytes]);
+    }
     if (!this.backedUp()) return void this.send(bytes);
-    return this.writable().then(() => this.send(bytes));
+    const out = bytes;
+    return this.writable().then(() => this.send(out));
+  }
+
+  /** The held quiet audio as one buffer; nothing is held after. */
+  private takeHeld(): Buffer {
+    const out = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    this.held = [];
+    this.heldSec = 0;
+    return out;
+  }
+
+  /** Sends the held quiet audio now: a control message must not overtake it. */
+  private flushHeld(): void {
+    if (this.held.length) this.send(this.takeHeld());
   }
 
   private connect(): void {
@@ -269,6 +353,8 @@ export class WsTranscription implements Transcription {
     const provider = this.#proto.provider;
     ws.on('open', () => {
       this.offsetSec = this.pending[0]?.t0 ?? this.audioSec;
+      // Everything unacknowledged, the held quiet audio included, goes out now.
+      this.takeHeld();
       for (const c of this.pending) ws.send(c.bytes, AUDIO);
       this.lastSend = performance.now();
       this.unansweredSince = this.pending.length ? this.lastSend : 0;

@@ -164,6 +164,7 @@ export class DeepgramFluxEmulator extends Emulator {
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
         this.record.audioBytes += (data as Buffer).length;
+        this.record.audioMessages++;
         onAudio(pcm16(data as Buffer));
         if (cut && audioMs >= (cut.afterMs ?? 0)) ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
         return;

@@ -132,6 +132,7 @@ export class DeepgramEmulator extends Emulator {
       if (isBinary) {
         const buf = data as Buffer;
         this.record.audioBytes += buf.length;
+        this.record.audioMessages++;
         if (buf.length === 0) return close(1011, 'NET-0000: empty audio frame');
         let samples: Int16Array;
         if (encoding === 'mulaw') samples = decodeMulaw(buf);

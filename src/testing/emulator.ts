@@ -20,6 +20,8 @@ export interface EmulatorRecord {
   bodies: unknown[];
   /** Total bytes of binary audio received. */
   audioBytes: number;
+  /** Audio messages received: binary frames (the Realtime emulator: `input_audio_buffer.append` events). */
+  audioMessages: number;
 }
 
 /**
@@ -92,7 +94,7 @@ export type Guard = (req: IncomingMessage, url: URL) => {
  */
 export class Emulator {
   /** What the emulator received. */
-  record: EmulatorRecord = { connections: [], messages: [], bodies: [], audioBytes: 0 };
+  record: EmulatorRecord = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
   /** Faults to inject; set fields with {@link Emulator.inject}. */
   faults: FaultPlan = {};
   /** The HTTP server (WebSocket upgrades included). */

@@ -72,6 +72,7 @@ export class GatewayEmulator extends Emulator {
     ws.on('message', (data, isBinary) => {
       if (isBinary) {
         this.record.audioBytes += (data as Buffer).length;
+        this.record.audioMessages++;
         emit(engine.push(pcm16(data as Buffer), 16000));
         if (cut && engine.receivedMs >= (cut.afterMs ?? 0)) return void ws.close(cut.code ?? 1011, cut.reason ?? 'emulated drop');
         return;

@@ -170,6 +170,7 @@ export class RealtimeEmulator extends Emulator {
           const rate = format === 'audio/pcm' ? 24000 : 8000;
           const samples = format === 'audio/pcm' ? new Int16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length - (bytes.length % 2))) : decodeMulaw(bytes);
           this.record.audioBytes += bytes.length;
+          this.record.audioMessages++;
           c.inputAudioMs += (samples.length * 1000) / rate;
           this.onVad(c, c.engine.push(samples, rate));
           const cut = fault.closeMidStream;

@@ -1,0 +1,102 @@
+// Bench 4b and 4c: where a session's CPU goes. 4b splits voxline's CPU per call into a fixed part
+// (connections, turns) and a part per second of line time; 4c measures the STT audio path alone
+// (one socket message per 20 ms frame against quiet audio batched, WsSttOptions.quietChunkMs).
+import { DeepgramStt, type AudioFrame } from '../src/index';
+import { DeepgramEmulator } from '../src/testing/index';
+import type { CallerLine } from '../src/testing/index';
+import { runCallersOnly, runSessions, type Timeline, type Urls } from './lib';
+
+type Log = (s: string) => void;
+const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
+
+/** voxline's own CPU per session (ms) and the sessions' mean length (s): one pass, its callers replayed apart. */
+async function ownCpuPerSession(urls: Urls, n: number, lines: CallerLine[]): Promise<{ ms: number; seconds: number }> {
+  globalThis.gc?.();
+  let c0 = process.cpuUsage();
+  const timelines: Timeline[] = [];
+  const r = await runSessions(urls, n, lines, { timelines });
+  const total = cpuMs(process.cpuUsage(c0));
+  globalThis.gc?.();
+  c0 = process.cpuUsage();
+  await runCallersOnly(timelines, lines);
+  const callers = cpuMs(process.cpuUsage(c0));
+  return { ms: (total - callers) / n, seconds: r.audioSeconds / n };
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+
+/**
+ * 4b. The 2-turn call of bench 4 with a 150 ms and a 6 s pause between its turns (10 sessions),
+ * after a warm pass of each: three measured passes of each, alternating, medians.
+ */
+export async function costSplit(urls: Urls, log: Log, quick: boolean): Promise<Record<string, number>> {
+  const script = (pauseMs: number): CallerLine[] => [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs } }];
+  const short = script(150);
+  const long = script(6000);
+  await runSessions(urls, 10, short);
+  await runSessions(urls, 10, long);
+  const as: { ms: number; seconds: number }[] = [];
+  const bs: { ms: number; seconds: number }[] = [];
+  for (let i = 0; i < (quick ? 1 : 3); i++) {
+    as.push(await ownCpuPerSession(urls, 10, short));
+    bs.push(await ownCpuPerSession(urls, 10, long));
+  }
+  const a = { ms: median(as.map((x) => x.ms)), seconds: median(as.map((x) => x.seconds)) };
+  const b = { ms: median(bs.map((x) => x.ms)), seconds: median(bs.map((x) => x.seconds)) };
+  const perSecond = (b.ms - a.ms) / (b.seconds - a.seconds);
+  const fixed = a.ms - perSecond * a.seconds;
+  const pct = (ms: number, s: number) => ((100 * ms) / (s * 1000)).toFixed(2);
+  log(`\n4b. voxline's CPU per call, split (10 sessions; the call of bench 4, then with 6 s more of quiet line between its turns; medians of ${as.length})`);
+  log(`   ${a.seconds.toFixed(1)} s call    ${a.ms.toFixed(1)} ms CPU = ${pct(a.ms, a.seconds)} % of a core per session   [${as.map((x) => x.ms.toFixed(1)).join(' ')}]`);
+  log(`   ${b.seconds.toFixed(1)} s call   ${b.ms.toFixed(1)} ms CPU = ${pct(b.ms, b.seconds)} % of a core per session   [${bs.map((x) => x.ms.toFixed(1)).join(' ')}]`);
+  log(`   each second of quiet line     ${(perSecond / 10).toFixed(2)} % of a core`);
+  log(`   the rest (connections, turns) ${fixed.toFixed(1)} ms CPU per call`);
+  return { shortCallSeconds: a.seconds, shortCallMs: a.ms, longCallSeconds: b.seconds, longCallMs: b.ms, quietLinePercentOfCore: perSecond / 10, fixedMsPerCall: fixed };
+}
+
+/** A caller: 1 s of sound then 3 s of silence (while the agent talks), paced at real time. */
+async function* talkPattern(seconds: number, offsetMs: number): AsyncGenerator<AudioFrame> {
+  const quiet = { samples: new Int16Array(320), sampleRate: 16000 };
+  const loud = { samples: Int16Array.from({ length: 320 }, (_, i) => Math.round(6000 * Math.sin(i / 5))), sampleRate: 16000 };
+  const t0 = performance.now() + offsetMs;
+  for (let i = 0; i < seconds * 50; i++) {
+    const wait = t0 + i * 20 - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    yield i % 200 < 50 ? loud : quiet;
+  }
+}
+
+/** 4c. The STT audio path alone: 20 streams of 20 s, frame by frame against the default batching of quiet audio. */
+export async function sttAudioPath(urls: Urls, log: Log, quick: boolean): Promise<Record<string, number>> {
+  const n = 20;
+  const seconds = quick ? 8 : 20;
+  const streams = (opts?: { quietChunkMs?: number }) =>
+    Promise.all(Array.from({ length: n }, async (_, k) => {
+      const audio = talkPattern(seconds, k * 7);
+      if (!opts) for await (const _f of audio); // the callers alone
+      else for await (const _e of new DeepgramStt({ apiKey: 'bench', baseURL: urls.listen, ...opts }).transcribe(audio));
+    }));
+  const measure = async (opts?: { quietChunkMs?: number }) => {
+    await streams(opts);
+    const c0 = process.cpuUsage();
+    await streams(opts);
+    return cpuMs(process.cpuUsage(c0)) / n / (seconds / 60);
+  };
+  // Messages per minute, counted by an in-process emulator (not timed).
+  const count = async (opts: { quietChunkMs?: number }) => {
+    const dg = new DeepgramEmulator();
+    await dg.start();
+    for await (const _e of new DeepgramStt({ apiKey: 'bench', baseURL: dg.baseURL, ...opts }).transcribe(talkPattern(8, 0)));
+    await dg.close();
+    return (dg.record.audioMessages * 60) / 8;
+  };
+  const bare = await measure();
+  const each = (await measure({ quietChunkMs: 0 })) - bare;
+  const batched = (await measure({})) - bare;
+  const msgsEach = await count({ quietChunkMs: 0 });
+  const msgsBatched = await count({});
+  log(`\n4c. STT audio path alone (${n} streams, 1 s of sound then 3 s of silence, ${seconds} s; callers' CPU taken out)`);
+  log(`   one message per 20 ms frame   ${msgsEach.toFixed(0)} messages/min   ${each.toFixed(1)} ms CPU per stream-minute (${(each / 600).toFixed(3)} % of a core)`);
+  log(`   quiet audio in 100 ms chunks  ${msgsBatched.toFixed(0)} messages/min   ${batched.toFixed(1)} ms CPU per stream-minute (${(batched / 600).toFixed(3)} % of a core)   ${(each / batched).toFixed(2)}x less CPU`);
+  return { streams: n, seconds, callersMsPerStreamMinute: bare, frameByFrameMsPerStreamMinute: each, batchedMsPerStreamMinute: batched, frameByFrameMessagesPerMinute: msgsEach, batchedMessagesPerMinute: msgsBatched };
+}

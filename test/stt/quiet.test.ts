@@ -1,0 +1,187 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ConfigError, DeepgramFluxStt, DeepgramStt, gateway, type AudioFrame, type Transcription } from '../../src/index';
+import { collect } from '../helpers';
+
+// Quiet audio goes out in chunks, speech and the silence after it frame by frame (quietChunkMs).
+
+const RATE = 16000;
+const FRAME = 320; // 20 ms
+const FRAME_BYTES = FRAME * 2;
+
+/** `ms` of 20 ms frames: digital silence, or a loud square wave (about -12 dBFS). */
+function frames(ms: number, loud: boolean): AudioFrame[] {
+  return Array.from({ length: ms / 20 }, () => {
+    const samples = new Int16Array(FRAME);
+    if (loud) for (let i = 0; i < FRAME; i++) samples[i] = (i >> 4) % 2 ? 8000 : -8000;
+    return { samples, sampleRate: RATE };
+  });
+}
+
+/** The frames, once the socket is open (audio sent before that is replayed frame by frame on open). */
+async function* feed(list: AudioFrame[], after?: () => void) {
+  await rec.opened;
+  await new Promise((r) => setTimeout(r, 200));
+  yield* list;
+  after?.();
+}
+
+const bytesOf = (list: AudioFrame[]) => Buffer.concat(list.map((f) => Buffer.from(f.samples.buffer, f.samples.byteOffset, f.samples.byteLength)));
+
+/** A provider that records every message of every connection, and closes on CloseStream. */
+class Recorder {
+  readonly connections: { binary: Buffer[]; log: (Buffer | string)[] }[] = [];
+  /** Closes the first connection (1011) once it has this many audio messages. */
+  dropFirstAfter?: number;
+  /** Resolves when the first connection arrives. */
+  readonly opened: Promise<void>;
+  private onOpen!: () => void;
+  private wss?: WebSocketServer;
+
+  constructor() {
+    this.opened = new Promise((r) => (this.onOpen = r));
+  }
+
+  async start(): Promise<string> {
+    this.wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await new Promise((r) => this.wss!.once('listening', r));
+    this.wss.on('connection', (ws: WebSocket) => {
+      const conn = { binary: [] as Buffer[], log: [] as (Buffer | string)[] };
+      const first = this.connections.length === 0;
+      this.connections.push(conn);
+      this.onOpen();
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        if (binary) {
+          conn.binary.push(data);
+          conn.log.push(data);
+          if (first && this.dropFirstAfter !== undefined && conn.binary.length >= this.dropFirstAfter) ws.close(1011, 'drop');
+          return;
+        }
+        const text = data.toString();
+        conn.log.push(text);
+        if (text.includes('CloseStream')) ws.close(1000);
+      });
+    });
+    return `ws://127.0.0.1:${(this.wss.address() as { port: number }).port}/v1`;
+  }
+
+  close(): Promise<void> {
+    for (const c of this.wss?.clients ?? []) c.terminate();
+    return new Promise((r) => (this.wss ? this.wss.close(() => r()) : r()));
+  }
+}
+
+let rec: Recorder;
+afterEach(() => rec?.close());
+
+/** Audio time in ms at which each recorded message starts, and its length in ms. */
+const spans = (binary: Buffer[]) => {
+  let at = 0;
+  return binary.map((b) => {
+    const s = { at, ms: (b.length / 2 / RATE) * 1000 };
+    at += s.ms;
+    return s;
+  });
+};
+
+describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
+  it('Deepgram: 100 ms chunks while quiet; frame by frame from the first loud frame until endpointing and utterance end have run out; nothing lost or reordered', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    // Hold: max(endpointing 300, utterance_end 1000) + 250 = 1250 ms after the last loud frame.
+    const input = [...frames(1000, false), ...frames(500, true), ...frames(2000, false)];
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    const conn = rec.connections[0]!;
+    expect(Buffer.concat(conn.binary).equals(bytesOf(input))).toBe(true);
+    const s = spans(conn.binary);
+    // Before the speech: whole 100 ms chunks.
+    expect(s.filter((x) => x.at < 1000).map((x) => x.ms)).toEqual(Array(10).fill(100));
+    // The speech and the 1250 ms after it: one message per 20 ms frame.
+    const live = s.filter((x) => x.at >= 1000 && x.at < 2750);
+    expect(live.length).toBe(88); // frames starting before 2750 ms
+    expect(live.every((x) => x.ms === 20)).toBe(true);
+    // Then quiet chunks again; the remainder goes out before CloseStream.
+    const after = s.filter((x) => x.at >= 2750);
+    expect(after.slice(0, -1).every((x) => x.ms === 100)).toBe(true);
+    expect(after.at(-1)!.ms).toBeLessThanOrEqual(100);
+    expect(conn.log.at(-1)).toBe('{"type":"CloseStream"}');
+  });
+
+  it('the hold follows the provider timers: endpointing 100 without utterance end holds 350 ms', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = [...frames(500, true), ...frames(1000, false)];
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, endpointing: 100, utteranceEndMs: 0 }).transcribe(feed(input)));
+    const s = spans(rec.connections[0]!.binary);
+    expect(s.filter((x) => x.at < 850).every((x) => x.ms === 20)).toBe(true);
+    expect(s.filter((x) => x.at >= 850 && x.at < 1450).every((x) => x.ms === 100)).toBe(true);
+  });
+
+  it('a loud frame takes the quiet audio held before it along, in one message', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = [...frames(160, false), ...frames(100, true)];
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    // 100 ms chunk, then 60 ms held + the first loud frame, then loud frames one by one.
+    expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual([100, 80, 20, 20, 20, 20]);
+  });
+
+  it('quietChunkMs 0 sends every frame as it comes', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = frames(400, false);
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, quietChunkMs: 0 }).transcribe(feed(input)));
+    expect(rec.connections[0]!.binary.map((b) => b.length)).toEqual(Array(20).fill(FRAME_BYTES));
+  });
+
+  it('Flux sends quiet audio in 80 ms chunks (Deepgram’s recommended size)', async () => {
+    rec = new Recorder();
+    const baseURL = (await rec.start()).replace('/v1', '/v2');
+    const input = frames(800, false);
+    await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual(Array(10).fill(80));
+  });
+
+  it('the gateway STT batches too, and a custom chunk size is kept', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = frames(600, false);
+    await collect(gateway({ apiKey: 'sk-aig', baseURL }).stt('deepgram/nova-3', { quietChunkMs: 200 }).transcribe(feed(input)));
+    expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual([200, 200, 200]);
+  });
+
+  it('Finalize never overtakes held audio', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(frames(60, false), () => t.finalize()));
+    await collect(t);
+    const log = rec.connections[0]!.log;
+    expect(log.map((m) => (typeof m === 'string' ? m : m.length))).toEqual([3 * FRAME_BYTES, '{"type":"Finalize"}', '{"type":"CloseStream"}']);
+  });
+
+  it('a dropped socket replays everything unacknowledged, held audio included, once', async () => {
+    rec = new Recorder();
+    rec.dropFirstAfter = 1;
+    const baseURL = await rec.start();
+    const input = [...frames(160, false), ...frames(200, true), ...frames(300, false)];
+    async function* slow() {
+      await rec.opened;
+      await new Promise((r) => setTimeout(r, 200));
+      for (const f of input) {
+        yield f;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(slow()));
+    expect(rec.connections.length).toBe(2);
+    expect(Buffer.concat(rec.connections[1]!.binary).equals(bytesOf(input))).toBe(true);
+  });
+
+  it('refuses a chunk size outside 0 or 20-250 ms and a negative hold, at construction', () => {
+    expect(() => new DeepgramStt({ apiKey: 'dg', quietChunkMs: 500 })).toThrow(ConfigError);
+    expect(() => new DeepgramStt({ apiKey: 'dg', quietChunkMs: 10 })).toThrow(/quietChunkMs must be 0 \(off\) or between 20 and 250 ms, got 10/);
+    expect(() => new DeepgramFluxStt({ apiKey: 'dg', quietHoldMs: -1 })).toThrow(/quietHoldMs/);
+    expect(() => gateway({ apiKey: 'sk-aig' }).stt('deepgram/nova-3', { quietChunkMs: Number.NaN })).toThrow(ConfigError);
+  });
+});
