@@ -111,9 +111,12 @@ class DeepgramFluxTranscription extends WsTranscription implements FluxTranscrip
         return parseFlux(msg, provider);
       },
       closeMessage: '{"type":"CloseStream"}',
-      // Deepgram recommends 80 ms chunks for Flux; turn ends are decided within well under 1.5 s.
+      // Deepgram recommends 80 ms chunks for Flux. The hold outlasts the forced end of turn
+      // (eot_timeout_ms, default 5000, as configured now).
       quietChunkMs: 80,
-      quietHoldMs: 1500,
+      get quietHoldMs() {
+        return Math.max(1500, (state.settings.eotTimeoutMs ?? 5000) + 250);
+      },
     };
     super(proto, audio, { ...options, ...transcribe });
     this.#state = state;

@@ -68,8 +68,6 @@ export class DeepgramStt extends SttStream {
     assertSampleRate(this.sampleRate, 'DeepgramStt sampleRate');
     checkQuietOptions('DeepgramStt', rest);
     const interim = options.interimResults ?? true;
-    // Quiet audio may be batched only once Deepgram's end-of-speech timers have run out.
-    this.#quietHoldMs = Math.max(options.endpointing === false ? 0 : (options.endpointing ?? 300), interim && options.utteranceEndMs !== 0 ? (options.utteranceEndMs ?? 1000) : 0) + 250;
     const q = new URLSearchParams({
       model: options.model ?? 'nova-3',
       encoding: options.encoding ?? 'linear16',
@@ -85,6 +83,8 @@ export class DeepgramStt extends SttStream {
     if (options.language) q.set('language', options.language);
     for (const k of options.keyterms ?? []) q.append('keyterm', k);
     for (const [k, v] of Object.entries(options.query ?? {})) q.set(k, String(v));
+    // Quiet audio may be batched only once Deepgram's end-of-speech timers (as sent) have run out.
+    this.#quietHoldMs = Math.max(Number(q.get('endpointing')) || 0, Number(q.get('utterance_end_ms')) || 0) + 250;
     this.#url = `${checkBaseURL('DeepgramStt', options, 'wss://api.deepgram.com/v1', 'ws')}${options.path ?? '/listen'}?${q}`;
   }
 

@@ -58,7 +58,9 @@ export interface WsSttOptions {
    * How long after the last loud frame audio still goes out frame by frame: longer than the
    * provider takes to decide that speech has ended. Default: the provider's own end-of-speech
    * timers plus a margin (Deepgram: the longer of `endpointing` and `utteranceEndMs`, plus 250 ms;
-   * Flux: 1500 ms; the gateway: 1000 ms).
+   * Flux: `eotTimeoutMs` (default 5000) plus 250 ms, at least 1500; the gateway: 1000 ms). Held
+   * audio goes out with the next frame, a control message or the end: a source that pauses
+   * mid-chunk leaves at most one chunk of quiet audio waiting.
    */
   quietHoldMs?: number;
 }
@@ -277,6 +279,7 @@ export class WsTranscription implements Transcription {
       // Silence may be quiet: ask for a result; a live provider answers it.
       this.probed = true;
       this.unansweredSince = performance.now() - stallMs / 2;
+      this.flushHeld();
       return void ws.send(probe);
     }
     const provider = this.#proto.provider;
@@ -329,8 +332,10 @@ export class WsTranscription implements Transcription {
       if (this.held.length) bytes = Buffer.concat([this.takeHeld(), bytes]);
     }
     if (!this.backedUp()) return void this.send(bytes);
-    const out = bytes;
-    return this.writable().then(() => this.send(out));
+    // Wait with the bytes held, so that a control message, the end or a reconnect still finds them.
+    this.held = [bytes];
+    this.heldSec = chunk.t1 - chunk.t0;
+    return this.writable().then(() => this.flushHeld());
   }
 
   /** The held quiet audio as one buffer; nothing is held after. */

@@ -1,20 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ConfigError, DeepgramFluxStt, DeepgramStt, gateway, type AudioFrame, type Transcription } from '../../src/index';
+import { ConfigError, DeepgramFluxStt, DeepgramStt, encodeMulaw, gateway, resampleStream, type AudioFrame, type Transcription } from '../../src/index';
 import { collect } from '../helpers';
 
 // Quiet audio goes out in chunks, speech and the silence after it frame by frame (quietChunkMs).
 
 const RATE = 16000;
-const FRAME = 320; // 20 ms
-const FRAME_BYTES = FRAME * 2;
+const FRAME_BYTES = 640; // 20 ms at 16 kHz
 
-/** `ms` of 20 ms frames: digital silence, or a loud square wave (about -12 dBFS). */
-function frames(ms: number, loud: boolean): AudioFrame[] {
+/** `ms` of 20 ms frames at `rate`: digital silence, or a loud square wave (about -12 dBFS). */
+function frames(ms: number, loud: boolean, rate = RATE): AudioFrame[] {
+  const n = rate / 50;
   return Array.from({ length: ms / 20 }, () => {
-    const samples = new Int16Array(FRAME);
-    if (loud) for (let i = 0; i < FRAME; i++) samples[i] = (i >> 4) % 2 ? 8000 : -8000;
-    return { samples, sampleRate: RATE };
+    const samples = new Int16Array(n);
+    if (loud) for (let i = 0; i < n; i++) samples[i] = (i >> 4) % 2 ? 8000 : -8000;
+    return { samples, sampleRate: rate };
   });
 }
 
@@ -117,6 +117,26 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     expect(s.filter((x) => x.at >= 850 && x.at < 1450).every((x) => x.ms === 100)).toBe(true);
   });
 
+  it('the hold follows timers given through query, and Flux\'s eot_timeout_ms', async () => {
+    rec = new Recorder();
+    let baseURL = await rec.start();
+    const input = [...frames(500, true), ...frames(1000, false)];
+    // endpointing 50 through `query`, no utterance end: 300 ms.
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, utteranceEndMs: 0, query: { endpointing: 50 } }).transcribe(feed(input)));
+    let s = spans(rec.connections[0]!.binary);
+    expect(s.filter((x) => x.at < 800).every((x) => x.ms === 20)).toBe(true);
+    expect(s.filter((x) => x.at >= 800 && x.at < 1400).every((x) => x.ms === 100)).toBe(true);
+    await rec.close();
+    // Flux with eot_timeout_ms 2000: 2250 ms, then 80 ms chunks.
+    rec = new Recorder();
+    baseURL = (await rec.start()).replace('/v1', '/v2');
+    const long = [...frames(500, true), ...frames(3000, false)];
+    await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL, eotTimeoutMs: 2000 }).transcribe(feed(long)));
+    s = spans(rec.connections[0]!.binary);
+    expect(s.filter((x) => x.at < 2750).every((x) => x.ms === 20)).toBe(true);
+    expect(s.filter((x) => x.at >= 2750 && x.at < 3440).every((x) => x.ms === 80)).toBe(true);
+  });
+
   it('a loud frame takes the quiet audio held before it along, in one message', async () => {
     rec = new Recorder();
     const baseURL = await rec.start();
@@ -183,5 +203,156 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     expect(() => new DeepgramStt({ apiKey: 'dg', quietChunkMs: 10 })).toThrow(/quietChunkMs must be 0 \(off\) or between 20 and 250 ms, got 10/);
     expect(() => new DeepgramFluxStt({ apiKey: 'dg', quietHoldMs: -1 })).toThrow(/quietHoldMs/);
     expect(() => gateway({ apiKey: 'sk-aig' }).stt('deepgram/nova-3', { quietChunkMs: Number.NaN })).toThrow(ConfigError);
+  });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Each message: a text message as is, an audio message as its length in bytes. */
+const shape = (log: (Buffer | string)[]) => log.map((m) => (typeof m === 'string' ? m : m.length));
+/** Audio bytes received before the first text message equal to `text`. */
+function audioBefore(log: (Buffer | string)[], text: string): Buffer {
+  const i = log.indexOf(text);
+  return Buffer.concat(log.slice(0, i < 0 ? log.length : i).filter((m): m is Buffer => typeof m !== 'string'));
+}
+
+/** Makes the transcription's socket report a full send buffer while `full()` is true. */
+function fakeBackpressure(t: Transcription, full: () => boolean): void {
+  const ws = (t as unknown as { ws: object }).ws;
+  Object.defineProperty(ws, 'bufferedAmount', { get: () => (full() ? 1 << 20 : 0), configurable: true });
+}
+
+const CLOSE = '{"type":"CloseStream"}';
+const FINALIZE = '{"type":"Finalize"}';
+
+/**
+ * 60 ms of quiet audio is held; then the send buffer is reported full and a loud frame comes
+ * (it and the held audio wait in the backpressure path); `during` runs while they wait, then
+ * the buffer drains after 100 ms.
+ */
+function backedUpFeed(getT: () => Transcription, during: (t: Transcription) => void, sent: AudioFrame[]) {
+  return (async function* () {
+    await rec.opened;
+    await sleep(200);
+    const quiet = frames(60, false);
+    const loud = frames(20, true);
+    for (const f of quiet) {
+      sent.push(f);
+      yield f;
+    }
+    let full = true;
+    fakeBackpressure(getT(), () => full);
+    setTimeout(() => during(getT()), 30);
+    setTimeout(() => (full = false), 130);
+    sent.push(loud[0]!);
+    yield loud[0]!;
+    for (const f of frames(100, true)) {
+      sent.push(f);
+      yield f;
+    }
+  })();
+}
+
+describe('quiet batching: ordering under backpressure, the stall probe, mu-law and resampled input', () => {
+  it('backpressure: Finalize does not overtake held quiet audio waiting for the send buffer', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const sent: AudioFrame[] = [];
+    let t!: Transcription;
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(backedUpFeed(() => t, (x) => x.finalize(), sent));
+    await collect(t);
+    const log = rec.connections[0]!.log;
+    // Everything up to and including the waiting loud frame (60 ms held + 20 ms) precedes Finalize.
+    expect(shape(log).slice(0, 2)).toEqual([2560, FINALIZE]);
+    expect(Buffer.concat(rec.connections[0]!.binary).equals(bytesOf(sent))).toBe(true);
+  });
+
+  it('backpressure: close() sends the held audio before CloseStream, none after', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const sent: AudioFrame[] = [];
+    let t!: Transcription;
+    let closing: Promise<void> | undefined;
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(backedUpFeed(() => t, (x) => (closing = x.close!()), sent));
+    await collect(t);
+    await closing;
+    const log = rec.connections[0]!.log;
+    const expected = bytesOf(sent.slice(0, 4)); // 60 ms quiet + the loud frame given before close()
+    expect(shape(log)).toEqual([2560, CLOSE]);
+    expect(audioBefore(log, CLOSE).equals(expected)).toBe(true);
+    expect(log.at(-1)).toBe(CLOSE);
+  });
+
+  it('backpressure: an abort sends the held audio before CloseStream', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const sent: AudioFrame[] = [];
+    const ac = new AbortController();
+    let t!: Transcription;
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(backedUpFeed(() => t, () => ac.abort(), sent), { signal: ac.signal });
+    await expect(collect(t)).rejects.toThrow(/aborted/);
+    await sleep(300);
+    const log = rec.connections[0]!.log;
+    expect(shape(log)).toEqual([2560, CLOSE]);
+    expect(audioBefore(log, CLOSE).equals(bytesOf(sent.slice(0, 4)))).toBe(true);
+    expect(log.at(-1)).toBe(CLOSE);
+  });
+
+  it('the stall probe (Finalize) does not overtake held quiet audio', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const first = frames(100, false);
+    const held = frames(40, false);
+    const rest = frames(100, false);
+    async function* feed() {
+      await rec.opened;
+      await sleep(200);
+      yield* first; // one 100 ms message: the watchdog starts counting
+      yield* held; // 40 ms held
+      await sleep(240); // the watchdog probes (stallTimeoutMs 200) while 40 ms are held
+      yield* rest;
+    }
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, stallTimeoutMs: 200 }).transcribe(feed()));
+    const log = rec.connections[0]!.log;
+    expect(shape(log).slice(0, 3)).toEqual([3200, 1280, FINALIZE]);
+    expect(audioBefore(log, FINALIZE).equals(bytesOf([...first, ...held]))).toBe(true);
+  });
+
+  it('mu-law 8 kHz: 100 ms quiet chunks of 800 bytes, byte-exact, remainder before CloseStream', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = [...frames(260, false, 8000), ...frames(60, true, 8000), ...frames(40, false, 8000)];
+    async function* feed() {
+      await rec.opened;
+      await sleep(200);
+      yield* input;
+    }
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, encoding: 'mulaw' }).transcribe(feed()));
+    const conn = rec.connections[0]!;
+    const expected = Buffer.concat(input.map((f) => Buffer.from(encodeMulaw(f.samples))));
+    expect(Buffer.concat(conn.binary).equals(expected)).toBe(true);
+    expect(conn.binary.map((b) => b.length)).toEqual([800, 800, 640, 160, 160, 160, 160]);
+    expect(conn.log.at(-1)).toBe(CLOSE);
+  });
+
+  it('48 kHz input and odd frame sizes (10, 30, 60, 300 ms): nothing lost, duplicated or reordered', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const mk = (ms: number, loud: boolean, rate: number): AudioFrame => {
+      const n = (rate * ms) / 1000;
+      const samples = new Int16Array(n);
+      if (loud) for (let i = 0; i < n; i++) samples[i] = Math.round(8000 * Math.sin(i / 7));
+      return { samples, sampleRate: rate };
+    };
+    const input = [mk(10, false, 48000), mk(30, false, 48000), mk(60, false, 48000), mk(300, false, 48000), mk(10, true, 48000), mk(60, false, 48000), mk(30, true, 48000), mk(10, false, 48000)];
+    async function* feed() {
+      await rec.opened;
+      await sleep(200);
+      yield* input;
+    }
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed()));
+    const expected: AudioFrame[] = [];
+    for await (const f of resampleStream((async function* () { yield* input; })(), 16000)) expected.push(f);
+    expect(Buffer.concat(rec.connections[0]!.binary).equals(bytesOf(expected))).toBe(true);
   });
 });
