@@ -4,6 +4,7 @@ import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { resample } from '../audio/resample';
 import { sleep } from '../streams/channel';
 import { twilioSignature } from '../adapters/twilio';
+import { AuthError, ProviderError } from '../errors';
 
 /** Options of {@link TwilioCallEmulator}. */
 export interface TwilioCallEmulatorOptions {
@@ -55,7 +56,13 @@ export class TwilioCallEmulator {
     this.ws = ws;
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_q, res) => reject(new Error(`refused: HTTP ${res.statusCode}`)));
+      ws.once('unexpected-response', (_q, res) => {
+        const status = res.statusCode ?? 0;
+        ws.on('error', () => {});
+        ws.terminate();
+        const message = `the voice server refused the call: HTTP ${status}`;
+        reject(status === 401 || status === 403 ? new AuthError(message, { provider: 'twilio', status }) : new ProviderError(message, { provider: 'twilio', status }));
+      });
       ws.once('error', reject);
     });
     ws.on('message', (data) => this.onMessage(String(data)));

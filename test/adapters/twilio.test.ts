@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, ProtocolError } from '../../src/index';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, toneSynthesizer, ProtocolError, AuthError } from '../../src/index';
 import { twilioHandler, twiml, validateTwilioSignature, type TwilioCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, TwilioCallEmulator } from '../../src/testing/index';
 import { sleep } from '../helpers';
@@ -87,7 +87,8 @@ describe('Twilio Media Streams adapter', () => {
     const url = await serve(() => {}, token);
     const host = url.replace('ws://', '');
     const sign = (u: string) => createHmac('sha1', token).update(u).digest('base64');
-    await expect(new TwilioCallEmulator({ url, headers: { 'X-Twilio-Signature': 'bogus' } }).connect()).rejects.toThrow(/403/);
+    await expect(new TwilioCallEmulator({ url, headers: { 'X-Twilio-Signature': 'bogus' } }).connect()).rejects.toThrow(AuthError);
+    await expect(new TwilioCallEmulator({ url, headers: { 'X-Twilio-Signature': 'bogus' } }).connect()).rejects.toThrow(/refused the call: HTTP 403/);
     const ok = new TwilioCallEmulator({ url, headers: { 'X-Twilio-Signature': sign(`wss://${host}`) } });
     await ok.connect();
     await ok.stop();
