@@ -7,7 +7,6 @@ import { BROWSER_CLIENT_JS, browserHandler } from 'voxline/adapters';
 
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
 
-// #region browser
 const calls = browserHandler({
   allowedOrigins: ['http://localhost:8080'],          // refuse other sites' pages
   authorize: (req) => !!req.headers.cookie?.includes('session='),
@@ -37,4 +36,3 @@ const server = createServer((req, res) => {
 });
 server.on('upgrade', (req, socket, head) => void calls.handleUpgrade(req, socket, head));
 server.listen(8080);
-// #endregion

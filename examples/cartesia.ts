@@ -11,7 +11,6 @@ await emulator?.start();
 const baseURL = emulator?.baseURL; // undefined: wss://api.cartesia.ai
 async function* llm(text: string) { for (const word of text.split(/(?<= )/)) yield word; } // stands in for a model's tokens
 
-// #region cartesia
 const tts = new CartesiaTts({
   apiKey: process.env.CARTESIA_API_KEY ?? 'offline',
   voiceId: process.env.CARTESIA_VOICE_ID ?? 'f786b574-daa5-4673-aa0c-cbe3e8534c02',
@@ -42,7 +41,6 @@ console.log(`heard before the barge-in: "${heard.trim()}"`);
 
 // The next reply is a new context on the same socket.
 for await (const frame of tts.synthesize(sentences(llm('Sure, what else can I do for you? ')))) await speaker.write(frame);
-// #endregion
 
 await speaker.close();
 await tts.close();

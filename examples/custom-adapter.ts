@@ -3,7 +3,6 @@
 import type { AudioFrame } from 'voxline';
 import { PlaybackClock, type AudioOutput } from 'voxline/adapters';
 
-// #region output
 export class CallbackOutput implements AudioOutput {
   readonly sampleRate = 16000;
   private readonly clock = new PlaybackClock(this.sampleRate);
@@ -15,13 +14,10 @@ export class CallbackOutput implements AudioOutput {
   async drain() { await new Promise((r) => setTimeout(r, this.clock.queuedMs)); }
   async close() { this.clock.clear(); }
 }
-// #endregion
 
-// #region input
 export async function* fromChunks(chunks: AsyncIterable<Buffer>, sampleRate = 16000): AsyncGenerator<AudioFrame> {
   for await (const chunk of chunks) {
     const even = chunk.subarray(0, chunk.length - (chunk.length % 2));
     yield { samples: new Int16Array(Uint8Array.from(even).buffer), sampleRate };
   }
 }
-// #endregion

@@ -2,7 +2,6 @@
 // function that turns text into PCM (here the offline eSpeak NG voice).
 import { espeakSynthesizer, resample, type SynthesizeOptions, type TtsFrame, type TtsStream } from 'voxline';
 
-// #region provider
 export class FunctionTts implements TtsStream {
   readonly provider = 'my-tts';
   readonly sampleRate = 16000;
@@ -15,4 +14,3 @@ export class FunctionTts implements TtsStream {
     }
   }
 }
-// #endregion

@@ -5,7 +5,6 @@ import { soxMic, soxSpeaker } from 'voxline/adapters';
 
 const env = process.env;
 const aig = gateway({ apiKey: env.AIGATEWAY_API_KEY });
-// #region fallback
 const tts = fallback([
   new ElevenLabsTts({ apiKey: env.ELEVENLABS_API_KEY!, voiceId: '21m00Tcm4TlvDq8ikWAM', multiContext: true }),
   new DeepgramAuraTts({ apiKey: env.DEEPGRAM_API_KEY!, model: 'aura-2-thalia-en' }),
@@ -18,5 +17,4 @@ const session = new VoiceSession({
   llm: fallback([new OpenAiLlm({ apiKey: env.OPENAI_API_KEY!, model: 'gpt-4o-mini' }), aig.llm('moonshot/kimi-k2.6')]),
   tts,
 });
-// #endregion
 await session.run({ input: soxMic(), output: soxSpeaker() });

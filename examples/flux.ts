@@ -19,7 +19,6 @@ async function* offlineAudio(): AsyncGenerator<AudioFrame> {
   }
 }
 
-// #region flux
 const stt = new DeepgramFluxStt({
   apiKey: process.env.DEEPGRAM_API_KEY ?? 'offline',
   baseURL: emulator?.baseURL, // undefined: wss://api.deepgram.com/v2
@@ -33,5 +32,4 @@ for await (const ev of stt.transcribe(audio)) {
   if (ev.type === 'turn_resumed') console.log('turn resumed (drop the prepared reply)');
   if (ev.type === 'final') console.log(`end of turn: "${ev.text}"`);
 }
-// #endregion flux
 await emulator?.close();

@@ -5,7 +5,6 @@ import { VoiceSession, gateway, sileroVad } from 'voxline';
 import { soxMic, soxSpeaker } from 'voxline/adapters';
 
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
-// #region vad
 const session = new VoiceSession({
   stt: aig.stt('deepgram/nova-3'),
   llm: aig.llm('moonshot/kimi-k2.6'),
@@ -14,5 +13,4 @@ const session = new VoiceSession({
   bargeIn: { resumeAfterMs: 1200 },             // no words within 1.2 s: it was noise, carry on
   vadTurnEndMs: 700,                            // end the turn on local silence if the STT is slow
 });
-// #endregion
 await session.run({ input: soxMic(), output: soxSpeaker() });

@@ -6,11 +6,9 @@ import { VoiceSession, gateway } from 'voxline';
 import { pcmInput, pcmOutput } from 'voxline/adapters';
 
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
-// #region streams
 const source = spawn('sox', [process.argv[2] ?? 'question.wav', '-t', 'raw', '-r', '16000', '-e', 'signed', '-b', '16', '-c', '1', '-']);
 const session = new VoiceSession({ stt: aig.stt('deepgram/nova-3'), llm: aig.llm('moonshot/kimi-k2.6'), tts: aig.tts('elevenlabs/eleven-turbo-v3') });
 await session.run({
   input: pcmInput(source.stdout, { sampleRate: 16000 }),          // raw PCM16 from any Readable
   output: pcmOutput(process.stdout, { sampleRate: 24000 }),       // raw PCM16 to any Writable
 });
-// #endregion

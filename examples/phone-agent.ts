@@ -9,7 +9,6 @@ const host = process.env.PUBLIC_HOST ?? 'localhost:8080';
 const authToken = process.env.TWILIO_AUTH_TOKEN ?? '';      // required: twilioHandler refuses to start without it
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
 
-// #region phone
 const media = twilioHandler({
   authToken,                                           // checks X-Twilio-Signature on every upgrade
   publicUrl: `wss://${host}/media`,
@@ -40,4 +39,3 @@ const server = createServer((req, res) => {
 });
 server.on('upgrade', (req, socket, head) => media.handleUpgrade(req, socket, head));
 server.listen(8080);
-// #endregion

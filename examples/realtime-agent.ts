@@ -19,7 +19,6 @@ const lookupOrder = tool<{ order_id: string }>({
   execute: async ({ order_id }) => ({ order_id, status: 'shipped', arriving: 'Thursday' }),
 });
 
-// #region realtime
 const session = new VoiceSession({
   realtime: new OpenAiRealtime({
     apiKey: process.env.OPENAI_API_KEY ?? 'offline',
@@ -40,7 +39,6 @@ session.on('user_turn', (t) => console.log(`caller: ${t.text}`));
 session.on('tool_call', (c) => console.log(`tool:   ${c.name}(${c.arguments})`));
 session.on('turn', (t) => console.log(`        speech end -> first audio ${t.latency.voiceToVoice.toFixed(0)} ms`));
 session.on('interrupted', (i) => console.log(`        cut off; the model keeps only "${i.heardText}"`));
-// #endregion
 
 if (live) {
   await session.run({ input: soxMic(), output: soxSpeaker() });

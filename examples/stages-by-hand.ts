@@ -13,7 +13,6 @@ const voice = await espeakSynthesizer();
 const said = await voice('Hello is anybody there');
 await writeFile('question.wav', writeWav(said.samples, said.sampleRate));
 
-// #region by-hand
 const stt = new DeepgramStt({ apiKey: 'key', baseURL: dg.baseURL });
 const llm = new OpenAiLlm({ apiKey: 'key', baseURL: llmEmu.baseURL, model: 'any' });
 const tts = new ElevenLabsTts({ apiKey: 'key', voiceId: 'any', baseURL: el.baseURL, outputFormat: 'pcm_16000' });
@@ -26,7 +25,6 @@ const speaker = wavFileOutput('answer.wav', { sampleRate: 16000, keepSilence: fa
 const reply = llm.respond(history);                          // AsyncIterable<LlmEvent>
 for await (const frame of tts.synthesize(sentences(textOf(reply)))) await speaker.write(frame);
 await speaker.close();
-// #endregion
 
 console.log(`heard: ${String(history[0]?.content)}; the answer is in answer.wav`);
 await Promise.all([dg.close(), llmEmu.close(), el.close(), tts.close()]);

@@ -6,7 +6,6 @@ import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesi
 import { virtualSpeaker } from 'voxline/adapters';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, TextSession, scriptedReplies, virtualClock } from 'voxline/testing';
 
-// #region agent
 // The agent, defined once: production passes it to a VoiceSession with real providers.
 const lookupOrder = tool<{ order_id: string }>({
   name: 'lookup_order',
@@ -20,9 +19,7 @@ const agent = {
   hangUpPhrases: ['goodbye'],
   goodbye: 'Thanks for calling!',
 } satisfies Partial<VoiceSessionOptions>;
-// #endregion
 
-// #region text
 describe('the agent, turn by turn (text)', () => {
   const llm = new OpenAiEmulator({
     timeToFirstTokenMs: 0,
@@ -51,9 +48,7 @@ describe('the agent, turn by turn (text)', () => {
     (await session.run('Great, goodbye')).expect.message('Thanks for calling!').hangUp().noMoreEvents();
   });
 });
-// #endregion
 
-// #region real-llm
 // The same test against a real model checks behaviour, not wording.
 describe.skipIf(!process.env.OPENAI_API_KEY)('the agent with a real model', () => {
   it('calls lookup_order with the order number', async () => {
@@ -62,9 +57,7 @@ describe.skipIf(!process.env.OPENAI_API_KEY)('the agent with a real model', () =
     turn.expect.containsToolCall('lookup_order', { order_id: /A-?17/ });
   }, 30_000);
 });
-// #endregion
 
-// #region audio
 describe('a whole call (audio), on a virtual clock', () => {
   it('answers each line, with latencies in clock time', async () => {
     const clock = virtualClock(); // every delay below runs on it: no waiting in wall time
@@ -97,4 +90,3 @@ describe('a whole call (audio), on a virtual clock', () => {
     expect(second!.llmTtft).toBeGreaterThan(640);
   });
 });
-// #endregion

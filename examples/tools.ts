@@ -3,7 +3,6 @@
 // error result the model sees; the call never crashes the session.
 import { VoiceSession, gateway, tool, type ToolCall } from 'voxline';
 
-// #region tool
 const lookupOrder = tool<{ order_id: string }>({
   name: 'lookup_order',
   description: 'Look up the status of an order',
@@ -19,9 +18,7 @@ const lookupOrder = tool<{ order_id: string }>({
     return res.json();
   },
 });
-// #endregion
 
-// #region session
 const aig = gateway({ apiKey: process.env.AIGATEWAY_API_KEY });
 const session = new VoiceSession({
   stt: aig.stt('deepgram/nova-3'),
@@ -36,7 +33,6 @@ const session = new VoiceSession({
   },
 });
 session.on('tool_call', (call) => console.log('calling', call.name, call.arguments));
-// #endregion
 
 function isBusinessHours(): boolean {
   const h = new Date().getHours();

@@ -6,7 +6,6 @@ import { createVoiceServer, runCluster } from 'voxline/server';
 
 const { PUBLIC_URL = 'http://localhost:8080', TWILIO_AUTH_TOKEN, CALL_TOKEN } = process.env;
 
-// #region server
 runCluster({
   workers: Number(process.env.WORKERS ?? 0) || undefined,       // default: one per core
   start: async () => {
@@ -32,4 +31,3 @@ runCluster({
     await server.listen(Number(process.env.PORT ?? 8080));
   },
 });
-// #endregion
