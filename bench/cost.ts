@@ -1,7 +1,9 @@
-// Bench 4b and 4c: where a session's CPU goes. 4b splits voxline's CPU per call into a fixed part
+// Bench 4b to 4d: where a session's CPU goes. 4b splits voxline's CPU per call into a fixed part
 // (connections, turns) and a part per second of line time; 4c measures the STT audio path alone
-// (one socket message per 20 ms frame against quiet audio batched, WsSttOptions.quietChunkMs).
-import { DeepgramStt, type AudioFrame } from '../src/index';
+// (one socket message per 20 ms frame against quiet audio batched, WsSttOptions.quietChunkMs); 4d
+// an LLM request through OpenAiLlm's direct transport against the `openai` package.
+import OpenAI from 'openai';
+import { DeepgramStt, OpenAiLlm, type AudioFrame } from '../src/index';
 import { DeepgramEmulator } from '../src/testing/index';
 import type { CallerLine } from '../src/testing/index';
 import { runCallersOnly, runSessions, type Timeline, type Urls } from './lib';
@@ -99,4 +101,34 @@ export async function sttAudioPath(urls: Urls, log: Log, quick: boolean): Promis
   log(`   one message per 20 ms frame   ${msgsEach.toFixed(0)} messages/min   ${each.toFixed(1)} ms CPU per stream-minute (${(each / 600).toFixed(3)} % of a core)`);
   log(`   quiet audio in 100 ms chunks  ${msgsBatched.toFixed(0)} messages/min   ${batched.toFixed(1)} ms CPU per stream-minute (${(batched / 600).toFixed(3)} % of a core)   ${(each / batched).toFixed(2)}x less CPU`);
   return { streams: n, seconds, callersMsPerStreamMinute: bare, frameByFrameMsPerStreamMinute: each, batchedMsPerStreamMinute: batched, frameByFrameMessagesPerMinute: msgsEach, batchedMessagesPerMinute: msgsBatched };
+}
+
+/**
+ * 4d. One LLM request's CPU in this process (the emulator runs in its own): OpenAiLlm with `apiKey`
+ * (its direct transport) against OpenAiLlm with a ready `openai` client, at the bench's 320 ms to
+ * the first token and 60 tokens/s, 50 at a time; rounds alternate, medians.
+ */
+export async function llmRequest(urls: Urls, log: Log, quick: boolean): Promise<Record<string, number>> {
+  const direct = new OpenAiLlm({ apiKey: 'bench', baseURL: urls.llm, model: 'bench', maxRetries: 0 });
+  const sdk = new OpenAiLlm({ client: new OpenAI({ apiKey: 'bench', baseURL: urls.llm, maxRetries: 0 }), model: 'bench' });
+  const n = quick ? 100 : 300;
+  const round = async (llm: OpenAiLlm) => {
+    const c0 = process.cpuUsage();
+    await Promise.all(Array.from({ length: 50 }, async () => {
+      for (let i = 0; i < n / 50; i++) for await (const _e of llm.respond([{ role: 'user', content: 'check my order please' }]));
+    }));
+    return (cpuMs(process.cpuUsage(c0)) * 1000) / n;
+  };
+  await round(direct);
+  await round(sdk);
+  const d: number[] = [];
+  const s: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    d.push(await round(direct));
+    s.push(await round(sdk));
+  }
+  log(`\n4d. One LLM request's CPU (${n} requests a round, 50 at a time, 320 ms to the first token, 60 tokens/s; medians of 3 alternating rounds)`);
+  log(`   OpenAiLlm, direct (apiKey)     ${median(d).toFixed(0)} us per request   [${d.map((x) => x.toFixed(0)).join(' ')}]`);
+  log(`   OpenAiLlm, openai client       ${median(s).toFixed(0)} us per request   [${s.map((x) => x.toFixed(0)).join(' ')}]   ${(median(s) / median(d)).toFixed(2)}x the direct transport`);
+  return { requestsPerRound: n, directMicrosPerRequest: median(d), packageMicrosPerRequest: median(s) };
 }

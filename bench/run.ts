@@ -9,7 +9,7 @@ import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
-import { costSplit, sttAudioPath } from './cost';
+import { costSplit, llmRequest, sttAudioPath } from './cost';
 import { runCallersOnly, runSessions, startEmulators, type RunOptions, type Timeline, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
@@ -445,6 +445,7 @@ if (on('concurrency')) await concurrency(emu.urls);
 if (on('cost')) {
   results.costSplit = await costSplit(emu.urls, log, quick);
   results.sttAudioPath = await sttAudioPath(emu.urls, log, quick);
+  results.llmRequest = await llmRequest(emu.urls, log, quick);
 }
 if (on('vad')) await vadCpu(emu.urls);
 await emu.stop();
