@@ -166,7 +166,7 @@ export class FallbackStt extends SttStream {
         notify();
       }
     })();
-    return Object.assign(events, { finalize: () => active?.finalize(), close: async () => void (await active?.close?.()) });
+    return Object.assign(events, { finalize: () => active?.finalize(), turnEnded: () => active?.turnEnded?.(), close: async () => void (await active?.close?.()) });
   }
 }
 

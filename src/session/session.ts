@@ -90,11 +90,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
         bargeIn: (eventAt, local) => this.interrupt(eventAt, local),
         words: () => {
           // Words followed the local speech start: it was a real barge-in.
-          if (!this.resume) return;
-          this.clock.clearTimeout(this.resume.timer);
+          this.clock.clearTimeout(this.resume?.timer);
           this.resume = undefined;
         },
-        userTurn: (turn) => this.onUserTurn(turn),
+        // The turn is taken: nothing waits on the provider's end of speech now, its quiet hold may end.
+        userTurn: (turn) => { this.transcription?.turnEnded?.(); this.onUserTurn(turn); },
         speculate: (text) => this.speculate(text),
         unspeculate: () => this.dropSpeculation(),
         speechEnded: () => this.transcription?.finalize(),

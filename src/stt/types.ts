@@ -90,6 +90,13 @@ export interface Transcription extends AsyncIterable<SttEvent> {
    */
   finalize(): void;
   /**
+   * The consumer has taken the end of the user's turn: until new speech, nothing waits on the
+   * provider's end-of-speech timing, so the quiet hold may end now (quiet audio goes out in larger
+   * messages; see {@link WsSttOptions.quietHoldMs}). Optional; a no-op for providers that do not
+   * batch.
+   */
+  turnEnded?(): void;
+  /**
    * Ends the transcription gracefully: no more audio is sent, the provider's last results are
    * still yielded (bounded wait), then the iteration ends. Optional for custom providers.
    */

@@ -58,9 +58,12 @@ export interface WsSttOptions {
    * How long after the last loud frame audio still goes out frame by frame: longer than the
    * provider takes to decide that speech has ended. Default: the provider's own end-of-speech
    * timers plus a margin (Deepgram: the longer of `endpointing` and `utteranceEndMs`, plus 250 ms;
-   * Flux: `eotTimeoutMs` (default 5000) plus 250 ms, at least 1500; the gateway: 1000 ms). Held
-   * audio goes out with the next frame, a control message or the end: a source that pauses
-   * mid-chunk leaves at most one chunk of quiet audio waiting.
+   * Flux: `eotTimeoutMs` (default 5000) plus 250 ms, at least 1500; the gateway: 1000 ms). A
+   * {@link VoiceSession} ends the hold when it takes the end of the user's turn
+   * ({@link Transcription.turnEnded}): from then on nothing waits on those timers, so quiet audio
+   * is batched again, 250 ms after the last loud frame at the earliest. Held audio goes out with
+   * the next frame, a control message or the end: a source that pauses mid-chunk leaves at most
+   * one chunk of quiet audio waiting.
    */
   quietHoldMs?: number;
 }
@@ -89,6 +92,12 @@ function isQuiet(samples: Int16Array): boolean {
   }
   return true;
 }
+
+/**
+ * Audio after the last loud frame that still goes out frame by frame when the consumer ends the
+ * hold ({@link WsTranscription.turnEnded}): speech that began just before the call does not wait.
+ */
+const RELEASE_GUARD_SEC = 0.25;
 
 /** Most bytes waiting in the provider socket's send buffer before the audio pump waits. */
 const MAX_BUFFERED = 256 * 1024;
@@ -139,6 +148,8 @@ export class WsTranscription implements Transcription {
   private heldSec = 0;
   /** Audio time until which frames go out as they come (the hold after the last loud frame). */
   private liveUntilSec = 0;
+  /** Audio time at which the last loud frame ended. */
+  private loudUntilSec = 0;
 
   // Private so that no inspection of a transcription shows the key in its headers.
   readonly #proto: WsSttProtocol;
@@ -154,6 +165,15 @@ export class WsTranscription implements Transcription {
 
   finalize(): void {
     if (this.#proto.finalizeMessage) this.sendControl(this.#proto.finalizeMessage);
+  }
+
+  /**
+   * The consumer has taken the end of the user's turn: the hold after the last loud frame ends
+   * now, so the quiet audio that follows goes out in `quietChunkMs` messages, though never sooner
+   * than 250 ms of audio after the last loud frame. The next loud frame arms the full hold again.
+   */
+  turnEnded(): void {
+    this.liveUntilSec = Math.min(this.liveUntilSec, this.loudUntilSec + RELEASE_GUARD_SEC);
   }
 
   /**
@@ -321,8 +341,10 @@ export class WsTranscription implements Transcription {
     while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
     const chunkSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 100) / 1000;
     if (chunkSec > 0) {
-      if (!isQuiet(samples)) this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
-      else if (chunk.t0 >= this.liveUntilSec) {
+      if (!isQuiet(samples)) {
+        this.loudUntilSec = chunk.t1;
+        this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
+      } else if (chunk.t0 >= this.liveUntilSec) {
         this.held.push(bytes);
         this.heldSec += chunk.t1 - chunk.t0;
         if (this.heldSec < chunkSec - 1e-6) return;

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ConfigError, DeepgramFluxStt, DeepgramStt, encodeMulaw, gateway, resampleStream, type AudioFrame, type Transcription } from '../../src/index';
+import { ConfigError, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, SttStream, VoiceSession, encodeMulaw, fallback, gateway, resampleStream, toneSynthesizer, type AudioFrame, type Transcription } from '../../src/index';
+import { virtualSpeaker } from '../../src/adapters/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
 import { collect } from '../helpers';
 
 // Quiet audio goes out in chunks, speech and the silence after it frame by frame (quietChunkMs).
@@ -354,5 +356,155 @@ describe('quiet batching: ordering under backpressure, the stall probe, mu-law a
     const expected: AudioFrame[] = [];
     for await (const f of resampleStream((async function* () { yield* input; })(), 16000)) expected.push(f);
     expect(Buffer.concat(rec.connections[0]!.binary).equals(bytesOf(expected))).toBe(true);
+  });
+});
+
+/** Frames and calls in order, once the socket is open: a call runs after every frame before it was sent. */
+async function* steps(list: (AudioFrame[] | (() => void))[]) {
+  await rec.opened;
+  await sleep(200);
+  for (const s of list) {
+    if (typeof s === 'function') s();
+    else yield* s;
+  }
+}
+
+/** Message lengths (ms) of the recorded audio starting in [from, to) ms of audio. */
+const lengthsIn = (binary: Buffer[], from: number, to = Infinity) => spans(binary).filter((x) => x.at >= from && x.at < to).map((x) => x.ms);
+
+describe('turnEnded(): the consumer has taken the end of the turn, the quiet hold ends', () => {
+  // Deepgram's default hold: 1250 ms after the last loud frame.
+  it('quiet audio 250 ms or more after the speech goes out in quietChunkMs messages from the call on; without it, frame by frame for the hold', async () => {
+    const run = async (release: boolean) => {
+      rec = new Recorder();
+      const baseURL = await rec.start();
+      let t!: Transcription;
+      const input = [...frames(500, true), ...frames(400, false)];
+      const after = frames(1060, false);
+      t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => release && t.turnEnded!(), after, () => t.finalize()]));
+      await collect(t);
+      const conn = rec.connections[0]!;
+      await rec.close();
+      // Nothing lost or reordered; the held remainder goes out before Finalize.
+      expect(Buffer.concat(conn.binary).equals(bytesOf([...input, ...after]))).toBe(true);
+      expect(audioBefore(conn.log, FINALIZE).equals(bytesOf([...input, ...after]))).toBe(true);
+      return conn.binary;
+    };
+    const released = await run(true);
+    expect(lengthsIn(released, 0, 900)).toEqual(Array(45).fill(20));
+    expect(lengthsIn(released, 900)).toEqual([...Array(10).fill(100), 60]);
+    expect(released.length).toBe(56);
+    const held = await run(false);
+    // Without the call: frame by frame until 1750 ms (500 + 1250), then chunks.
+    expect(lengthsIn(held, 0, 1760)).toEqual(Array(88).fill(20));
+    expect(lengthsIn(held, 1760)).toEqual([100, 100]);
+    expect(held.length).toBe(90);
+  });
+
+  it('a call less than 250 ms after the last loud frame keeps frame by frame until 250 ms after it', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    const input = [...frames(500, true), ...frames(100, false)];
+    const after = frames(1000, false);
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => t.turnEnded!(), after]));
+    await collect(t);
+    const binary = rec.connections[0]!.binary;
+    expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
+    // The frames starting before 750 ms (500 + 250) one by one, then 100 ms chunks.
+    expect(lengthsIn(binary, 0, 760)).toEqual(Array(38).fill(20));
+    expect(lengthsIn(binary, 760)).toEqual([...Array(8).fill(100), 40]);
+  });
+
+  it('a loud frame after the release arms the full hold again', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    const input = [...frames(500, true), ...frames(400, false)];
+    const after = [...frames(200, false), ...frames(100, true), ...frames(1500, false)];
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => t.turnEnded!(), after]));
+    await collect(t);
+    const binary = rec.connections[0]!.binary;
+    expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
+    expect(lengthsIn(binary, 900, 1100)).toEqual([100, 100]);
+    // The new speech and 1250 ms after it (to 2450 ms): frame by frame, then chunks again.
+    expect(lengthsIn(binary, 1100, 2460)).toEqual(Array(68).fill(20));
+    expect(lengthsIn(binary, 2460)).toEqual([100, 100, 40]);
+  });
+
+  it('Flux releases its hold too (80 ms chunks), and so does a fallback chain', async () => {
+    const input = [...frames(500, true), ...frames(400, false)];
+    const after = frames(800, false);
+    const run = async (wrap: boolean) => {
+      rec = new Recorder();
+      const baseURL = (await rec.start()).replace('/v1', '/v2');
+      let t!: Transcription;
+      const flux = new DeepgramFluxStt({ apiKey: 'dg', baseURL });
+      t = (wrap ? fallback([flux]) : flux).transcribe(steps([input, () => t.turnEnded!(), after]));
+      await collect(t);
+      const binary = rec.connections[0]!.binary;
+      await rec.close();
+      expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
+      return binary;
+    };
+    // Flux holds 5250 ms by default; from the call on, 80 ms chunks.
+    const direct = await run(false);
+    expect(lengthsIn(direct, 0, 900)).toEqual(Array(45).fill(20));
+    expect(lengthsIn(direct, 900)).toEqual(Array(10).fill(80));
+    // The chain reads its input ahead, so the call comes earlier in the audio (250 ms after the
+    // speech at the earliest): without it, all 85 frames would go one by one.
+    const chained = await run(true);
+    expect(lengthsIn(chained, 0, 760)).toEqual(Array(38).fill(20));
+    expect(chained.length).toBeLessThanOrEqual(55);
+  });
+
+  it('a VoiceSession ends the hold when it takes the end of the turn: fewer STT messages, the same conversation', async () => {
+    /** The STT with turnEnded() hidden: the session cannot end the hold (as before it existed). */
+    class NoRelease extends SttStream {
+      readonly provider = 'deepgram';
+      readonly sampleRate = 16000;
+      constructor(private readonly inner: DeepgramStt) {
+        super();
+      }
+      transcribe(...args: Parameters<DeepgramStt['transcribe']>): Transcription {
+        const t = this.inner.transcribe(...args);
+        return { [Symbol.asyncIterator]: () => t[Symbol.asyncIterator](), finalize: () => t.finalize(), close: () => t.close!() };
+      }
+    }
+    const call = async (stt: 'frames' | 'hold' | 'release') => {
+      const clock = virtualClock();
+      const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
+      const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
+      const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
+      await Promise.all([dg.start(), oa.start(), el.start()]);
+      try {
+        const deepgram = new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL, ...(stt === 'frames' ? { quietChunkMs: 0 } : {}) });
+        const session = new VoiceSession({
+          stt: stt === 'hold' ? new NoRelease(deepgram) : deepgram,
+          llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+          instructions: 'You are a test agent.',
+          clock,
+        });
+        const turns: string[] = [];
+        session.on('turn', (t) => turns.push(t.userText));
+        const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+        await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
+        return { messages: dg.record.audioMessages, bytes: dg.record.audioBytes, turns, roles: session.history.map((m) => m.role) };
+      } finally {
+        await Promise.all([dg.close(), oa.close(), el.close()]);
+      }
+    };
+    const frames = await call('frames');
+    const hold = await call('hold');
+    const release = await call('release');
+    for (const c of [frames, hold, release]) {
+      // Both turns heard and answered, whatever the batching.
+      expect(c.turns).toEqual(['Hello there', 'Hello again']);
+      expect(c.roles).toEqual(['user', 'assistant', 'user', 'assistant']);
+    }
+    expect(release.messages).toBeLessThan(frames.messages);
+    // The hold after the first turn (1250 ms, of which about 1000 ms batched after the release) alone saves 30 or more.
+    expect(release.messages).toBeLessThanOrEqual(hold.messages - 30);
   });
 });
