@@ -14,8 +14,14 @@ if (!haveNginx && process.env.CI) throw new Error('CI must install nginx for the
 const root = join(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'voxline-nginx-'));
 const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
+afterAll(async () => {
+  // SIGTERM first: a SIGKILLed nginx master leaves its workers running.
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    const force = setTimeout(() => c.kill('SIGKILL'), 3000);
+    c.once('exit', () => (clearTimeout(force), resolve()));
+    c.kill('SIGTERM');
+  })));
   rmSync(dir, { recursive: true, force: true });
 });
 
