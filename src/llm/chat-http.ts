@@ -34,6 +34,10 @@ export interface ChatRequest {
 const MAX_ERROR_BODY = 64 * 1024;
 /** Parsed events waiting for the reader before the socket is paused. */
 const MAX_QUEUED = 256;
+/** Longest event (or unterminated line) accepted from a stream: a server that never ends one is cut off. */
+const MAX_EVENT = 8 * 1024 * 1024;
+/** Redirects followed (307 and 308 on the same origin, as `fetch` would keep the method and body). */
+const MAX_REDIRECTS = 5;
 
 /**
  * Streaming chat completions over `node:http(s)`: the same request, retry rule (`x-should-retry`,
@@ -59,8 +63,19 @@ export class ChatHttp {
       req.attempt();
       let res: http.IncomingMessage;
       try {
-        res = await this.post(payload, req);
+        res = await this.post(this.#url, payload, req);
+        for (let hops = 0; res.statusCode === 307 || res.statusCode === 308; hops++) {
+          const to = new URL(header(res, 'location') ?? '', this.#url);
+          res.resume();
+          // Never to another origin: the key goes with the request.
+          if (to.origin !== this.#url.origin || hops >= MAX_REDIRECTS) throw statusError(provider, res.statusCode, `redirected to ${to.origin}${to.pathname}: set baseURL to the endpoint itself`);
+          res = await this.post(to, payload, req);
+        }
       } catch (err) {
+        if (err instanceof ProviderError && err.status) {
+          req.failed();
+          throw err;
+        }
         req.failed();
         if (req.signal.aborted) throw new AbortError('LLM request aborted');
         if (attempt < this.o.maxRetries) {
@@ -89,8 +104,7 @@ export class ChatHttp {
     }
   }
 
-  private post(payload: string, req: ChatRequest): Promise<http.IncomingMessage> {
-    const url = this.#url;
+  private post(url: URL, payload: string, req: ChatRequest): Promise<http.IncomingMessage> {
     const headers: Record<string, string> = {
       accept: 'application/json',
       'content-type': 'application/json',
@@ -142,17 +156,25 @@ async function* events(res: http.IncomingMessage, provider: string, signal: Abor
     wake = undefined;
     w?.();
   };
+  /** Characters of the event being read (its data lines so far). */
+  let pending = 0;
   const line = (l: string) => {
     if (l === '') {
       if (data.length) queue.push(data.join('\n'));
       data = [];
-    } else if (l.startsWith('data:')) data.push(l.charCodeAt(5) === 32 ? l.slice(6) : l.slice(5));
+      pending = 0;
+    } else if (l.startsWith('data:')) {
+      data.push(l.charCodeAt(5) === 32 ? l.slice(6) : l.slice(5));
+      pending += l.length;
+    }
   };
   res.setEncoding('utf8');
   res.on('data', (text: string) => {
+    // Only the new text is scanned (a CR held back at the end of the last piece is looked at again).
+    let i = Math.max(0, partial.length - 1);
     partial += text;
     let start = 0;
-    for (let i = 0; i < partial.length; i++) {
+    for (; i < partial.length; i++) {
       const c = partial.charCodeAt(i);
       if (c !== 10 && c !== 13) continue;
       // A CR at the very end may be the first half of a CRLF: wait for the next piece.
@@ -162,6 +184,10 @@ async function* events(res: http.IncomingMessage, provider: string, signal: Abor
       start = i + 1;
     }
     partial = partial.slice(start);
+    if (partial.length + pending > MAX_EVENT) {
+      failure ??= new ProtocolError(`${provider} sent a stream event over ${MAX_EVENT >> 20} MiB without ending it`, { provider });
+      res.destroy();
+    }
     if (queue.length > MAX_QUEUED) res.pause();
     poke();
   });
@@ -202,6 +228,7 @@ async function* events(res: http.IncomingMessage, provider: string, signal: Abor
       }
       if (ended) return;
       if (failure) {
+        if (failure instanceof ProtocolError) throw failure;
         if (signal.aborted) throw new AbortError('LLM request aborted');
         throw new ProviderError(`${provider} error: ${(failure as Error)?.message ?? String(failure)}`, { provider, cause: failure });
       }

@@ -29,6 +29,22 @@ const chunk = (delta: object, extra: object = {}) => ({ id: 'c1', object: 'chat.
 const sse = (items: (object | string)[], eol = '\n') => items.map((i) => `data: ${typeof i === 'string' ? i : JSON.stringify(i)}${eol}${eol}`).join('');
 const reply = [chunk({ role: 'assistant', content: '' }), chunk({ content: 'Héllo ' }), chunk({ content: 'wörld 👋' }), { ...chunk({}), choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }, { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }];
 
+/** A fresh server in place of the last one. */
+async function serveAgain(handler: Handler) {
+  if (server) await new Promise<void>((r) => (server!.closeAllConnections(), server!.close(() => r())));
+  server = undefined;
+  return serve(handler);
+}
+
+async function collectError(llm: OpenAiLlm): Promise<Error & { status?: number }> {
+  try {
+    for await (const _e of llm.respond([{ role: 'user', content: 'hi' }]));
+  } catch (e) {
+    return e as Error & { status?: number };
+  }
+  throw new Error('expected an error');
+}
+
 /** Writes `text` in pieces of `size` bytes (splitting lines, CRLFs and UTF-8 characters). */
 function streamIn(res: http.ServerResponse, text: string, size: number, then?: () => void): void {
   res.writeHead(200, { 'content-type': 'text/event-stream' });
@@ -145,6 +161,36 @@ describe('OpenAiLlm direct transport matches the openai package', () => {
     }));
     for (const e of errs) expect({ name: e?.constructor.name, code: e?.code, retryable: e?.retryable }).toEqual({ name: 'ProviderError', code: 'connection_error', retryable: true });
     expect(errs[0]!.message).toMatch(/could not reach the API/);
+  });
+
+  it('follows a 307 on the same origin as the package does, and refuses one to another origin', async () => {
+    const { direct, sdk, requests } = await both((req, res) => {
+      if (req.url === '/v1/chat/completions') return void res.writeHead(307, { location: '/v2/chat/completions' }).end();
+      streamIn(res, sse(reply) + 'data: [DONE]\n\n', 4096);
+    });
+    expect(direct.error).toBeUndefined();
+    expect(direct.events).toEqual(sdk.events);
+    expect(requests.length).toBe(4);
+    expect(JSON.parse(requests[1]!.body)).toEqual(JSON.parse(requests[0]!.body));
+    const elsewhere = http.createServer((_q, res) => res.end());
+    await new Promise<void>((r) => elsewhere.listen(0, '127.0.0.1', r));
+    let hits = 0;
+    elsewhere.on('request', () => hits++);
+    const { url } = await serveAgain((_q, res) => void res.writeHead(308, { location: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/v1/chat/completions` }).end());
+    const err = await collectError(new OpenAiLlm({ apiKey: 'sk', baseURL: url, model: 'm' }));
+    elsewhere.close();
+    expect(err).toMatchObject({ name: 'ProviderError', status: 308 });
+    expect(err.message).toMatch(/redirected to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: set baseURL/);
+    expect(hits).toBe(0);
+  });
+
+  it('cuts off a stream whose event never ends (no line end, or data lines without the blank line)', async () => {
+    for (const body of ['data: ' + 'x'.repeat(9 * 2 ** 20), 'data: {}\n'.repeat(2 ** 20 + 2 ** 18)]) {
+      const { url } = await serveAgain((_q, res) => streamIn(res, body, 256 * 1024, () => {}));
+      const err = await collectError(new OpenAiLlm({ apiKey: 'sk', baseURL: url, model: 'm' }));
+      expect(err).toMatchObject({ name: 'ProtocolError' });
+      expect(err.message).toMatch(/over 8 MiB without ending it/);
+    }
   });
 
   it('a reader that stops early frees the connection, and a slow reader holds the socket back', async () => {
