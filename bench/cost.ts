@@ -6,51 +6,34 @@ import OpenAI from 'openai';
 import { DeepgramStt, OpenAiLlm, type AudioFrame } from '../src/index';
 import { DeepgramEmulator } from '../src/testing/index';
 import type { CallerLine } from '../src/testing/index';
-import { runCallersOnly, runSessions, type Timeline, type Urls } from './lib';
+import { measurePasses, runSessions, type Urls } from './lib';
 
 type Log = (s: string) => void;
 const cpuMs = (c: NodeJS.CpuUsage) => (c.user + c.system) / 1000;
 
-/** voxline's own CPU per session (ms) and the sessions' mean length (s): one pass, its callers replayed apart. */
-async function ownCpuPerSession(urls: Urls, n: number, lines: CallerLine[]): Promise<{ ms: number; seconds: number }> {
-  globalThis.gc?.();
-  let c0 = process.cpuUsage();
-  const timelines: Timeline[] = [];
-  const r = await runSessions(urls, n, lines, { timelines });
-  const total = cpuMs(process.cpuUsage(c0));
-  globalThis.gc?.();
-  c0 = process.cpuUsage();
-  await runCallersOnly(timelines, lines);
-  const callers = cpuMs(process.cpuUsage(c0));
-  return { ms: (total - callers) / n, seconds: r.audioSeconds / n };
-}
-
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
 
 /**
- * 4b. The 2-turn call of bench 4 with a 150 ms and a 6 s pause between its turns (10 sessions),
- * after a warm pass of each: three measured passes of each, alternating, medians.
+ * 4b. The 2-turn call of bench 4 with a 150 ms and a 6 s pause between its turns (10 sessions):
+ * after a warm pass of each, three measured passes of each in a row (measurePasses), medians.
  */
 export async function costSplit(urls: Urls, log: Log, quick: boolean): Promise<Record<string, number>> {
   const script = (pauseMs: number): CallerLine[] => [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs } }];
   const short = script(150);
   const long = script(6000);
+  const passes = quick ? 1 : 3;
   await runSessions(urls, 10, short);
+  const as = await measurePasses(urls, 10, short, passes);
   await runSessions(urls, 10, long);
-  const as: { ms: number; seconds: number }[] = [];
-  const bs: { ms: number; seconds: number }[] = [];
-  for (let i = 0; i < (quick ? 1 : 3); i++) {
-    as.push(await ownCpuPerSession(urls, 10, short));
-    bs.push(await ownCpuPerSession(urls, 10, long));
-  }
-  const a = { ms: median(as.map((x) => x.ms)), seconds: median(as.map((x) => x.seconds)) };
-  const b = { ms: median(bs.map((x) => x.ms)), seconds: median(bs.map((x) => x.seconds)) };
+  const bs = await measurePasses(urls, 10, long, passes);
+  const a = { ms: median(as.map((x) => x.voxlineMs)), seconds: median(as.map((x) => x.seconds)) };
+  const b = { ms: median(bs.map((x) => x.voxlineMs)), seconds: median(bs.map((x) => x.seconds)) };
   const perSecond = (b.ms - a.ms) / (b.seconds - a.seconds);
   const fixed = a.ms - perSecond * a.seconds;
   const pct = (ms: number, s: number) => ((100 * ms) / (s * 1000)).toFixed(2);
-  log(`\n4b. voxline's CPU per call, split (10 sessions; the call of bench 4, then with 6 s more of quiet line between its turns; medians of ${as.length})`);
-  log(`   ${a.seconds.toFixed(1)} s call    ${a.ms.toFixed(1)} ms CPU = ${pct(a.ms, a.seconds)} % of a core per session   [${as.map((x) => x.ms.toFixed(1)).join(' ')}]`);
-  log(`   ${b.seconds.toFixed(1)} s call   ${b.ms.toFixed(1)} ms CPU = ${pct(b.ms, b.seconds)} % of a core per session   [${bs.map((x) => x.ms.toFixed(1)).join(' ')}]`);
+  log(`\n4b. voxline's CPU per call, split (10 sessions; the call of bench 4, then with 6 s more of quiet line between its turns; medians of ${passes})`);
+  log(`   ${a.seconds.toFixed(1)} s call    ${a.ms.toFixed(1)} ms CPU = ${pct(a.ms, a.seconds)} % of a core per session   [${as.map((x) => x.voxlineMs.toFixed(1)).join(' ')}]`);
+  log(`   ${b.seconds.toFixed(1)} s call   ${b.ms.toFixed(1)} ms CPU = ${pct(b.ms, b.seconds)} % of a core per session   [${bs.map((x) => x.voxlineMs.toFixed(1)).join(' ')}]`);
   log(`   each second of quiet line     ${(perSecond / 10).toFixed(2)} % of a core`);
   log(`   the rest (connections, turns) ${fixed.toFixed(1)} ms CPU per call`);
   return { shortCallSeconds: a.seconds, shortCallMs: a.ms, longCallSeconds: b.seconds, longCallMs: b.ms, quietLinePercentOfCore: perSecond / 10, fixedMsPerCall: fixed };

@@ -10,7 +10,7 @@ import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
 import { costSplit, llmRequest, sttAudioPath } from './cost';
-import { runCallersOnly, runSessions, startEmulators, type RunOptions, type Timeline, type TurnRecord, type Urls } from './lib';
+import { measurePasses, runSessions, startEmulators, type RunOptions, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
 const quick = process.argv.includes('--quick');
@@ -145,42 +145,39 @@ async function warmVsCold() {
 async function concurrency(urls: Urls) {
   // 4. Many sessions in one process, each fed real-time audio. The process also runs the callers
   // (scripted microphones and virtual speakers): their CPU, measured by replaying each session's
-  // timeline without voxline (runCallersOnly), is taken out to give voxline's own share. Each level
-  // runs once to warm the JIT and the connection pools (as any server that has been up for a
-  // while has), then three measured passes; the table gives their medians (CPU on this shared
-  // machine varies by a third from one pass to the next), the JSON every pass.
+  // timeline without voxline (runCallersOnly), is taken out to give voxline's own share. The
+  // process first serves a few passes of 10 sessions, as any server that has been up for a while
+  // has: V8 keeps compiling for about the first 60 calls (`--trace-opt`: 514 ms of compile time in
+  // the first pass of 10 sessions, 142 in the third, about 10 to 40 from the seventh), and that
+  // warm-up is reported, not counted per session. Each level then runs once unmeasured (its
+  // connection pools) and three measured passes in a row (measurePasses); the table gives their
+  // medians (CPU on this shared machine varies by a third from one pass to the next), the JSON
+  // every pass.
   const levels = arg('--levels')?.map(Number) ?? (quick ? [1, 10] : [1, 10, 50, 100, 200]);
   const passes = quick ? 1 : 3;
   const out: Record<string, unknown>[] = [];
-  log(`\n4. Concurrency (one Node process; 2 caller turns per session; after a warm pass, medians of ${passes} passes at each level; CPU in % of a core per session)`);
+  log(`\n4. Concurrency (one Node process, warmed up; 2 caller turns per session; at each level a warm pass, then medians of ${passes} passes; CPU in % of a core per session)`);
   log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU total  callers  voxline  RSS MB per session   voxline per pass`);
   const lines: CallerLine[] = [{ text: 'check my order please' }, { text: 'check my order please', cue: { after: 'agent_done', pauseMs: 150 } }];
   const cpuPercent = (cpu: NodeJS.CpuUsage, seconds: number) => (100 * (cpu.user + cpu.system)) / 1000 / (seconds * 1000);
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[xs.length >> 1]!;
+  const warm: number[] = [];
+  for (let p = 0; p < (quick ? 2 : 6); p++) {
+    const cpu0 = process.cpuUsage();
+    const r = await runSessions(urls, 10, lines);
+    warm.push(cpuPercent(process.cpuUsage(cpu0), r.audioSeconds));
+  }
+  log(`   warm-up: 10 sessions, ${warm.length} passes, CPU total per session in each: ${warm.map((x) => x.toFixed(2)).join(', ')} % of a core`);
+  results.concurrencyWarmup = warm;
   for (const n of levels) {
     await runSessions(urls, n, lines);
-    const runs: { turns: TurnRecord[]; total: number; callers: number; rss: number }[] = [];
-    for (let p = 0; p < passes; p++) {
-      globalThis.gc?.();
-      const rss0 = process.memoryUsage.rss();
-      let cpu0 = process.cpuUsage();
-      let peak = rss0;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
-      const timelines: Timeline[] = [];
-      const r = await runSessions(urls, n, lines, { timelines });
-      clearInterval(sampler);
-      const total = cpuPercent(process.cpuUsage(cpu0), r.audioSeconds);
-      globalThis.gc?.();
-      cpu0 = process.cpuUsage();
-      const callers = await runCallersOnly(timelines, lines);
-      runs.push({ turns: r.turns, total, callers: cpuPercent(process.cpuUsage(cpu0), callers.audioSeconds), rss: (peak - rss0) / n / 2 ** 20 });
-    }
+    const runs = await measurePasses(urls, n, lines, passes);
     const turns = runs.flatMap((r) => r.turns);
     const v2v = percentiles(turns.map((t) => t.v2v));
     const over = percentiles(turns.map((t) => t.latency.overhead));
     const prov = percentiles(turns.map((t) => t.latency.stt + t.latency.llmTtft + t.latency.tts));
-    const own = runs.map((r) => r.total - r.callers);
-    const [cpuPct, callersPct, ownPct, rssPer] = [median(runs.map((r) => r.total)), median(runs.map((r) => r.callers)), median(own), median(runs.map((r) => r.rss))];
+    const own = runs.map((r) => r.voxline);
+    const [cpuPct, callersPct, ownPct, rssPer] = [median(runs.map((r) => r.total)), median(runs.map((r) => r.callers)), median(own), median(runs.map((r) => r.rssMB))];
     out.push({ sessions: n, turns: turns.length, v2v, providers: prov, overhead: over, cpuPercentPerSession: cpuPct, callersCpuPercentPerSession: callersPct, voxlineCpuPercentPerSession: ownPct, voxlineCpuPercentPerPass: own, rssMBPerSession: rssPer });
     log(`   ${String(n).padStart(8)}  ${v2v.p50.toFixed(0).padStart(7)}  ${v2v.p99.toFixed(0).padStart(7)}  ${prov.p99.toFixed(0).padStart(13)}  ${over.p50.toFixed(1).padStart(12)}  ${over.p99.toFixed(1).padStart(12)}  ${cpuPct.toFixed(2).padStart(9)}  ${callersPct.toFixed(2).padStart(7)}  ${ownPct.toFixed(2).padStart(7)}  ${rssPer.toFixed(2).padStart(18)}   ${own.map((x) => x.toFixed(2)).join(' ')}`);
   }
