@@ -16,11 +16,30 @@ import { type Clock, realClock } from '../streams/clock';
 export function acceleratedClock(speed: number): Clock {
   if (!(speed > 0) || !Number.isFinite(speed)) throw new RangeError(`acceleratedClock: speed must be a positive number, got ${speed}`);
   const origin = performance.now();
+  const now = () => origin + (performance.now() - origin) * speed;
+  // Node's timers may fire up to a millisecond early by `performance.now()` (they count whole
+  // milliseconds from the event loop's cached time), which is `speed` ms early on this clock: a
+  // timer that fires before its time on the clock waits out the rest.
+  const arm = (timer: { handle?: NodeJS.Timeout }, fn: () => void, due: number): void => {
+    timer.handle = setTimeout(() => {
+      const left = due - now();
+      if (left > 0) arm(timer, fn, due);
+      else fn();
+    }, Math.max(0, due - now()) / speed);
+  };
   return {
-    now: () => origin + (performance.now() - origin) * speed,
-    setTimeout: (fn, ms) => setTimeout(fn, ms / speed),
-    clearTimeout: realClock.clearTimeout,
-    sleep: (ms, signal) => realClock.sleep(ms / speed, signal),
+    now,
+    setTimeout: (fn, ms) => {
+      const timer: { handle?: NodeJS.Timeout } = {};
+      arm(timer, fn, now() + ms);
+      return timer;
+    },
+    clearTimeout: (timer) => clearTimeout((timer as { handle?: NodeJS.Timeout } | undefined)?.handle),
+    sleep: async (ms, signal) => {
+      const due = now() + ms;
+      do await realClock.sleep((due - now()) / speed, signal);
+      while (now() < due);
+    },
   };
 }
 

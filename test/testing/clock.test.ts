@@ -26,6 +26,22 @@ describe('acceleratedClock', () => {
     expect(() => acceleratedClock(0)).toThrow(RangeError);
   });
 
+  it('never fires a timer or ends a sleep before its time on the clock (Node timers may fire a millisecond early)', async () => {
+    const clock = acceleratedClock(50);
+    const early: number[] = [];
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const ms = 3 + i * 7.3;
+        const due = clock.now() + ms;
+        return Promise.all([
+          new Promise<void>((resolve) => clock.setTimeout(() => (clock.now() < due && early.push(due - clock.now()), resolve()), ms)),
+          clock.sleep(ms).then(() => void (clock.now() < due && early.push(due - clock.now()))),
+        ]);
+      }),
+    );
+    expect(early).toEqual([]);
+  });
+
   it('paces a virtual speaker in its time: played and queued audio are measured on the clock', async () => {
     const clock = acceleratedClock(20);
     const speaker = virtualSpeaker({ clock, bufferMs: 100 });
