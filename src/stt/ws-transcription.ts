@@ -66,13 +66,25 @@ export interface WsSttOptions {
    * one chunk of quiet audio waiting.
    */
   quietHoldMs?: number;
+  /**
+   * While the caller speaks, audio goes out in messages of this many milliseconds: two 20 ms
+   * frames a message by default (40), half the socket writes of frame by frame. Only frames at
+   * speech level (above about -40 dBFS) wait for the next one; the first frame of speech, softer
+   * frames and the silence after speech go out as they come, so neither the provider's speech
+   * detection nor its end of speech waits. What waits is the middle of the speech: interim
+   * results come up to `speechChunkMs - 20` ms later. 0 (or 20) sends every frame as it comes. At
+   * most 250.
+   */
+  speechChunkMs?: number;
 }
 
-/** Checks {@link WsSttOptions.quietChunkMs} and {@link WsSttOptions.quietHoldMs} at construction. */
+/** Checks {@link WsSttOptions.quietChunkMs}, `speechChunkMs` and `quietHoldMs` at construction. */
 export function checkQuietOptions(name: string, o: WsSttOptions): void {
-  const chunk = o.quietChunkMs;
-  if (chunk !== undefined && !(chunk === 0 || (Number.isFinite(chunk) && chunk >= 20 && chunk <= 250))) {
-    throw new ConfigError(`${name} quietChunkMs must be 0 (off) or between 20 and 250 ms, got ${String(chunk)}`);
+  for (const key of ['quietChunkMs', 'speechChunkMs'] as const) {
+    const chunk = o[key];
+    if (chunk !== undefined && !(chunk === 0 || (Number.isFinite(chunk) && chunk >= 20 && chunk <= 250))) {
+      throw new ConfigError(`${name} ${key} must be 0 (off) or between 20 and 250 ms, got ${String(chunk)}`);
+    }
   }
   const hold = o.quietHoldMs;
   if (hold !== undefined && !(Number.isFinite(hold) && hold >= 0)) throw new ConfigError(`${name} quietHoldMs must be a number of ms >= 0, got ${String(hold)}`);
@@ -80,17 +92,23 @@ export function checkQuietOptions(name: string, o: WsSttOptions): void {
 
 /** Mean square of a 20 ms frame below which it counts as quiet: -50 dBFS of 16-bit audio. */
 const QUIET_MEAN_SQUARE = (32768 * 10 ** (-50 / 20)) ** 2;
+/** Mean square of a frame above which it counts as speech (see `speechChunkMs`): -40 dBFS. */
+const SPEECH_MEAN_SQUARE = (32768 * 10 ** (-40 / 20)) ** 2;
 
-/** Whether every sample's mean energy stays under {@link QUIET_MEAN_SQUARE} (stops at the first proof of sound). */
-function isQuiet(samples: Int16Array): boolean {
-  const limit = QUIET_MEAN_SQUARE * samples.length;
+const QUIET = 0;
+const SOFT = 1;
+const SPEECH = 2;
+
+/** How loud a frame is: {@link QUIET}, {@link SOFT} or {@link SPEECH} (stops at the first proof of speech). */
+function loudness(samples: Int16Array): number {
+  const limit = SPEECH_MEAN_SQUARE * samples.length;
   let sum = 0;
   for (let i = 0; i < samples.length; i++) {
     const v = samples[i]!;
     sum += v * v;
-    if (sum > limit) return false;
+    if (sum > limit) return SPEECH;
   }
-  return true;
+  return sum > QUIET_MEAN_SQUARE * samples.length ? SOFT : QUIET;
 }
 
 /**
@@ -150,6 +168,8 @@ export class WsTranscription implements Transcription {
   private liveUntilSec = 0;
   /** Audio time at which the last loud frame ended. */
   private loudUntilSec = 0;
+  /** Frames at speech level in a row, up to the current one. */
+  private speechRun = 0;
 
   // Private so that no inspection of a transcription shows the key in its headers.
   readonly #proto: WsSttProtocol;
@@ -329,7 +349,8 @@ export class WsTranscription implements Transcription {
 
   /**
    * Keeps the samples for replay (a copy: the caller may reuse its frames) and sends them, or
-   * holds quiet audio back until a whole quiet chunk is there (see `quietChunkMs`).
+   * holds them back until a whole chunk is there: quiet audio (see `quietChunkMs`) and speech
+   * after its first frame (see `speechChunkMs`).
    */
   private sendAudio(samples: Int16Array): Promise<void> | undefined {
     if (samples.length === 0) return;
@@ -339,19 +360,26 @@ export class WsTranscription implements Transcription {
     this.pending.push(chunk);
     const window = this.opts.replayWindowSec ?? 30;
     while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
-    const chunkSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 100) / 1000;
-    if (chunkSec > 0) {
-      if (!isQuiet(samples)) {
+    const quietSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 100) / 1000;
+    const speechSec = (this.opts.speechChunkMs ?? 40) / 1000;
+    if (quietSec > 0 || speechSec > 0) {
+      const level = loudness(samples);
+      if (level !== QUIET) {
         this.loudUntilSec = chunk.t1;
         this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
-      } else if (chunk.t0 >= this.liveUntilSec) {
+      }
+      this.speechRun = level === SPEECH ? this.speechRun + 1 : 0;
+      if (level === SPEECH ? speechSec > 0 && this.speechRun > 1 : level === QUIET && quietSec > 0 && chunk.t0 >= this.liveUntilSec) {
+        // Speech after its first frame, or quiet audio past the hold: kept until a whole chunk is there.
         this.held.push(bytes);
         this.heldSec += chunk.t1 - chunk.t0;
-        if (this.heldSec < chunkSec - 1e-6) return;
+        if (this.heldSec < (level === SPEECH ? speechSec : quietSec) - 1e-6) return;
         bytes = this.takeHeld();
+      } else if (this.held.length) {
+        // The first frame of speech, a softer one, or the silence just after speech: whatever was
+        // held goes out with it, at once.
+        bytes = Buffer.concat([this.takeHeld(), bytes]);
       }
-      // Sound (or the silence just after it): whatever was held goes out with it, at once.
-      if (this.held.length) bytes = Buffer.concat([this.takeHeld(), bytes]);
     }
     if (!this.backedUp()) return void this.send(bytes);
     // Wait with the bytes held, so that a control message, the end or a reconnect still finds them.

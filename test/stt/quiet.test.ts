@@ -5,7 +5,8 @@ import { virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
 import { collect } from '../helpers';
 
-// Quiet audio goes out in chunks, speech and the silence after it frame by frame (quietChunkMs).
+// Quiet audio goes out in chunks (quietChunkMs), speech in pairs of frames after its first
+// (speechChunkMs), the silence after speech frame by frame (quietHoldMs).
 
 const RATE = 16000;
 const FRAME_BYTES = 640; // 20 ms at 16 kHz
@@ -27,6 +28,9 @@ async function* feed(list: AudioFrame[], after?: () => void) {
   yield* list;
   after?.();
 }
+
+/** Message lengths (ms) of `ms` of loud 20 ms frames (an odd number) at the default speechChunkMs: the first alone, then pairs. */
+const speechMsgs = (ms: number) => [20, ...Array((ms - 20) / 40).fill(40)];
 
 const bytesOf = (list: AudioFrame[]) => Buffer.concat(list.map((f) => Buffer.from(f.samples.buffer, f.samples.byteOffset, f.samples.byteLength)));
 
@@ -86,8 +90,11 @@ const spans = (binary: Buffer[]) => {
   });
 };
 
-describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
-  it('Deepgram: 100 ms chunks while quiet; frame by frame from the first loud frame until endpointing and utterance end have run out; nothing lost or reordered', async () => {
+/** Message lengths (ms) of the recorded audio starting in [from, to) ms of audio. */
+const lengthsIn = (binary: Buffer[], from: number, to = Infinity) => spans(binary).filter((x) => x.at >= from && x.at < to).map((x) => x.ms);
+
+describe('quiet audio is batched, speech goes in pairs after its first frame (quietChunkMs, speechChunkMs)', () => {
+  it('Deepgram: 100 ms chunks while quiet; the first loud frame at once, then speech in pairs, then the silence frame by frame until endpointing and utterance end have run out; nothing lost or reordered', async () => {
     rec = new Recorder();
     const baseURL = await rec.start();
     // Hold: max(endpointing 300, utterance_end 1000) + 250 = 1250 ms after the last loud frame.
@@ -98,10 +105,9 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     const s = spans(conn.binary);
     // Before the speech: whole 100 ms chunks.
     expect(s.filter((x) => x.at < 1000).map((x) => x.ms)).toEqual(Array(10).fill(100));
-    // The speech and the 1250 ms after it: one message per 20 ms frame.
-    const live = s.filter((x) => x.at >= 1000 && x.at < 2750);
-    expect(live.length).toBe(88); // frames starting before 2750 ms
-    expect(live.every((x) => x.ms === 20)).toBe(true);
+    // The speech in pairs of frames after its first, and the 1250 ms after it one message per frame.
+    const live = s.filter((x) => x.at >= 1000 && x.at < 2750).map((x) => x.ms);
+    expect(live).toEqual([...speechMsgs(500), ...Array(63).fill(20)]); // silent frames starting before 2750 ms
     // Then quiet chunks again; the remainder goes out before CloseStream.
     const after = s.filter((x) => x.at >= 2750);
     expect(after.slice(0, -1).every((x) => x.ms === 100)).toBe(true);
@@ -115,7 +121,7 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     const input = [...frames(500, true), ...frames(1000, false)];
     await collect(new DeepgramStt({ apiKey: 'dg', baseURL, endpointing: 100, utteranceEndMs: 0 }).transcribe(feed(input)));
     const s = spans(rec.connections[0]!.binary);
-    expect(s.filter((x) => x.at < 850).every((x) => x.ms === 20)).toBe(true);
+    expect(lengthsIn(rec.connections[0]!.binary, 0, 850)).toEqual([...speechMsgs(500), ...Array(18).fill(20)]);
     expect(s.filter((x) => x.at >= 850 && x.at < 1450).every((x) => x.ms === 100)).toBe(true);
   });
 
@@ -126,7 +132,7 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     // endpointing 50 through `query`, no utterance end: 300 ms.
     await collect(new DeepgramStt({ apiKey: 'dg', baseURL, utteranceEndMs: 0, query: { endpointing: 50 } }).transcribe(feed(input)));
     let s = spans(rec.connections[0]!.binary);
-    expect(s.filter((x) => x.at < 800).every((x) => x.ms === 20)).toBe(true);
+    expect(lengthsIn(rec.connections[0]!.binary, 0, 800)).toEqual([...speechMsgs(500), ...Array(15).fill(20)]);
     expect(s.filter((x) => x.at >= 800 && x.at < 1400).every((x) => x.ms === 100)).toBe(true);
     await rec.close();
     // Flux with eot_timeout_ms 2000: 2250 ms, then 80 ms chunks.
@@ -135,7 +141,7 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     const long = [...frames(500, true), ...frames(3000, false)];
     await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL, eotTimeoutMs: 2000 }).transcribe(feed(long)));
     s = spans(rec.connections[0]!.binary);
-    expect(s.filter((x) => x.at < 2750).every((x) => x.ms === 20)).toBe(true);
+    expect(lengthsIn(rec.connections[0]!.binary, 0, 2750)).toEqual([...speechMsgs(500), ...Array(113).fill(20)]);
     expect(s.filter((x) => x.at >= 2750 && x.at < 3440).every((x) => x.ms === 80)).toBe(true);
   });
 
@@ -144,8 +150,8 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     const baseURL = await rec.start();
     const input = [...frames(160, false), ...frames(100, true)];
     await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
-    // 100 ms chunk, then 60 ms held + the first loud frame, then loud frames one by one.
-    expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual([100, 80, 20, 20, 20, 20]);
+    // 100 ms chunk, then 60 ms held + the first loud frame, then loud frames in pairs.
+    expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual([100, 80, 40, 40]);
   });
 
   it('quietChunkMs 0 sends every frame as it comes', async () => {
@@ -154,6 +160,47 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     const input = frames(400, false);
     await collect(new DeepgramStt({ apiKey: 'dg', baseURL, quietChunkMs: 0 }).transcribe(feed(input)));
     expect(rec.connections[0]!.binary.map((b) => b.length)).toEqual(Array(20).fill(FRAME_BYTES));
+  });
+
+  it('speechChunkMs: 0 sends speech frame by frame; 100 sends it in 100 ms after the first frame; frames of 40 ms or more never wait', async () => {
+    const run = async (opts: { speechChunkMs?: number }, input: AudioFrame[]) => {
+      rec = new Recorder();
+      const baseURL = await rec.start();
+      await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...opts }).transcribe(feed(input)));
+      const binary = rec.connections[0]!.binary;
+      await rec.close();
+      expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
+      return spans(binary).map((x) => x.ms);
+    };
+    const input = [...frames(300, true), ...frames(100, false)];
+    expect(await run({ speechChunkMs: 0 }, input)).toEqual(Array(20).fill(20));
+    expect(await run({ speechChunkMs: 20 }, input)).toEqual(Array(20).fill(20));
+    // 15 loud frames: the first, two of 100 ms, then the last 80 ms go with the first silent frame.
+    expect(await run({ speechChunkMs: 100 }, input)).toEqual([20, 100, 100, 100, 20, 20, 20, 20]);
+    const loud60 = frames(60, true).map((f) => f.samples);
+    const big = [0, 1, 2].map(() => ({ samples: Int16Array.from({ length: 960 * 2 }, (_, i) => loud60[0]![i % 320]!), sampleRate: RATE }));
+    expect(await run({}, big)).toEqual([120, 120, 120]);
+  });
+
+  it('frames between quiet and speech level (-50 to -40 dBFS) go one by one, and speech after one starts again with a frame alone', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    // About -45 dBFS: a square wave of amplitude 184.
+    const soft = frames(60, true).map((f) => ({ ...f, samples: f.samples.map((v) => Math.sign(v) * 184) }));
+    const input = [...frames(100, true), ...soft, ...frames(100, true), ...frames(40, false)];
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    const binary = rec.connections[0]!.binary;
+    expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
+    expect(spans(binary).map((x) => x.ms)).toEqual([20, 40, 40, 20, 20, 20, 20, 40, 40, 20, 20]);
+  });
+
+  it('Finalize never overtakes a held frame of speech', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(frames(40, true), () => t.finalize()));
+    await collect(t);
+    expect(rec.connections[0]!.log.map((m) => (typeof m === 'string' ? m : m.length))).toEqual([FRAME_BYTES, FRAME_BYTES, '{"type":"Finalize"}', '{"type":"CloseStream"}']);
   });
 
   it('Flux sends quiet audio in 80 ms chunks (Deepgram’s recommended size)', async () => {
@@ -200,11 +247,13 @@ describe('quiet audio is batched, speech never waits (quietChunkMs)', () => {
     expect(Buffer.concat(rec.connections[1]!.binary).equals(bytesOf(input))).toBe(true);
   });
 
-  it('refuses a chunk size outside 0 or 20-250 ms and a negative hold, at construction', () => {
+  it('refuses a chunk size (quiet or speech) outside 0 or 20-250 ms and a negative hold, at construction', () => {
     expect(() => new DeepgramStt({ apiKey: 'dg', quietChunkMs: 500 })).toThrow(ConfigError);
     expect(() => new DeepgramStt({ apiKey: 'dg', quietChunkMs: 10 })).toThrow(/quietChunkMs must be 0 \(off\) or between 20 and 250 ms, got 10/);
     expect(() => new DeepgramFluxStt({ apiKey: 'dg', quietHoldMs: -1 })).toThrow(/quietHoldMs/);
     expect(() => gateway({ apiKey: 'sk-aig' }).stt('deepgram/nova-3', { quietChunkMs: Number.NaN })).toThrow(ConfigError);
+    expect(() => new DeepgramFluxStt({ apiKey: 'dg', speechChunkMs: 10 })).toThrow(/speechChunkMs must be 0 \(off\) or between 20 and 250 ms, got 10/);
+    expect(() => new DeepgramStt({ apiKey: 'dg', speechChunkMs: 300 })).toThrow(ConfigError);
   });
 });
 
@@ -333,7 +382,7 @@ describe('quiet batching: ordering under backpressure, the stall probe, mu-law a
     const conn = rec.connections[0]!;
     const expected = Buffer.concat(input.map((f) => Buffer.from(encodeMulaw(f.samples))));
     expect(Buffer.concat(conn.binary).equals(expected)).toBe(true);
-    expect(conn.binary.map((b) => b.length)).toEqual([800, 800, 640, 160, 160, 160, 160]);
+    expect(conn.binary.map((b) => b.length)).toEqual([800, 800, 640, 320, 160, 160]);
     expect(conn.log.at(-1)).toBe(CLOSE);
   });
 
@@ -369,9 +418,6 @@ async function* steps(list: (AudioFrame[] | (() => void))[]) {
   }
 }
 
-/** Message lengths (ms) of the recorded audio starting in [from, to) ms of audio. */
-const lengthsIn = (binary: Buffer[], from: number, to = Infinity) => spans(binary).filter((x) => x.at >= from && x.at < to).map((x) => x.ms);
-
 describe('turnEnded(): the consumer has taken the end of the turn, the quiet hold ends', () => {
   // Deepgram's default hold: 1250 ms after the last loud frame.
   it('quiet audio 250 ms or more after the speech goes out in quietChunkMs messages from the call on; without it, frame by frame for the hold', async () => {
@@ -391,14 +437,14 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
       return conn.binary;
     };
     const released = await run(true);
-    expect(lengthsIn(released, 0, 900)).toEqual(Array(45).fill(20));
+    expect(lengthsIn(released, 0, 900)).toEqual([...speechMsgs(500), ...Array(20).fill(20)]);
     expect(lengthsIn(released, 900)).toEqual([...Array(10).fill(100), 60]);
-    expect(released.length).toBe(56);
+    expect(released.length).toBe(44);
     const held = await run(false);
     // Without the call: frame by frame until 1750 ms (500 + 1250), then chunks.
-    expect(lengthsIn(held, 0, 1760)).toEqual(Array(88).fill(20));
+    expect(lengthsIn(held, 0, 1760)).toEqual([...speechMsgs(500), ...Array(63).fill(20)]);
     expect(lengthsIn(held, 1760)).toEqual([100, 100]);
-    expect(held.length).toBe(90);
+    expect(held.length).toBe(78);
   });
 
   it('a call less than 250 ms after the last loud frame keeps frame by frame until 250 ms after it', async () => {
@@ -412,7 +458,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
     // The frames starting before 750 ms (500 + 250) one by one, then 100 ms chunks.
-    expect(lengthsIn(binary, 0, 760)).toEqual(Array(38).fill(20));
+    expect(lengthsIn(binary, 0, 760)).toEqual([...speechMsgs(500), ...Array(13).fill(20)]);
     expect(lengthsIn(binary, 760)).toEqual([...Array(8).fill(100), 40]);
   });
 
@@ -428,7 +474,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
     expect(lengthsIn(binary, 900, 1100)).toEqual([100, 100]);
     // The new speech and 1250 ms after it (to 2450 ms): frame by frame, then chunks again.
-    expect(lengthsIn(binary, 1100, 2460)).toEqual(Array(68).fill(20));
+    expect(lengthsIn(binary, 1100, 2460)).toEqual([...speechMsgs(100), ...Array(63).fill(20)]);
     expect(lengthsIn(binary, 2460)).toEqual([100, 100, 40]);
   });
 
@@ -449,13 +495,13 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     };
     // Flux holds 5250 ms by default; from the call on, 80 ms chunks.
     const direct = await run(false);
-    expect(lengthsIn(direct, 0, 900)).toEqual(Array(45).fill(20));
+    expect(lengthsIn(direct, 0, 900)).toEqual([...speechMsgs(500), ...Array(20).fill(20)]);
     expect(lengthsIn(direct, 900)).toEqual(Array(10).fill(80));
     // The chain reads its input ahead, so the call comes earlier in the audio (250 ms after the
     // speech at the earliest): without it, all 85 frames would go one by one.
     const chained = await run(true);
-    expect(lengthsIn(chained, 0, 760)).toEqual(Array(38).fill(20));
-    expect(chained.length).toBeLessThanOrEqual(55);
+    expect(lengthsIn(chained, 0, 760)).toEqual([...speechMsgs(500), ...Array(13).fill(20)]);
+    expect(chained.length).toBeLessThanOrEqual(43);
   });
 
   it('a VoiceSession ends the hold when it takes the end of the turn: fewer STT messages, the same conversation', async () => {
