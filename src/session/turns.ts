@@ -64,20 +64,38 @@ export class TurnTaker {
     return this.opts.clock ?? realClock;
   }
 
-  /** Passes the input through, noting when each bit of audio arrived (to time end of speech). */
-  async *tap(input: AudioInput): AsyncGenerator<AudioFrame> {
-    for await (const frame of input) {
-      const dur = frame.samples.length / frame.sampleRate;
-      this.audioSec += dur;
-      this.host.audio(dur);
-      this.arrivals.push({ end: this.audioSec, at: this.clock.now() });
-      if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
-      if (this.opts.vad) {
-        const vad = this.opts.vad;
-        // Off the audio path: frames go to the STT without waiting for the VAD.
-        this.vadQueue = this.vadQueue.then(async () => this.onVad(await holdOn(this.clock, Promise.resolve(vad.process(frame))))).catch((err) => this.host.fail(err));
-      }
-      yield frame;
+  /**
+   * Passes the input through, noting when each bit of audio arrived (to time end of speech) and
+   * handing each frame to the VAD. A plain iterator, not a generator: it adds no steps of its own
+   * to each frame on the audio path.
+   */
+  tap(input: AudioInput): AsyncIterable<AudioFrame> {
+    return {
+      [Symbol.asyncIterator]: () => {
+        const it = input[Symbol.asyncIterator]();
+        return {
+          next: () =>
+            it.next().then((r) => {
+              if (!r.done) this.arrived(r.value);
+              return r;
+            }),
+          return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: undefined })),
+        };
+      },
+    };
+  }
+
+  /** One frame of input has arrived. */
+  private arrived(frame: AudioFrame): void {
+    const dur = frame.samples.length / frame.sampleRate;
+    this.audioSec += dur;
+    this.host.audio(dur);
+    this.arrivals.push({ end: this.audioSec, at: this.clock.now() });
+    if (this.arrivals.length > 6000) this.arrivals.splice(0, 3000);
+    if (this.opts.vad) {
+      const vad = this.opts.vad;
+      // Off the audio path: frames go to the STT without waiting for the VAD.
+      this.vadQueue = this.vadQueue.then(async () => this.onVad(await holdOn(this.clock, Promise.resolve(vad.process(frame))))).catch((err) => this.host.fail(err));
     }
   }
 

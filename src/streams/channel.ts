@@ -132,38 +132,104 @@ export function abortReason(signal: AbortSignal): Error {
 
 /**
  * Iterates `source` until `signal` aborts; an abort throws {@link AbortError} at once, even while
- * waiting for the next item, and calls the source's `return()` so it runs its cleanup.
+ * waiting for the next item, and calls the source's `return()` so it runs its cleanup. Like an
+ * async generator it starts on the first `next()`, and ends the source when the consumer leaves
+ * (`break`, `return()`, `throw()`); unlike one, it adds no steps of its own to each item (it sits
+ * on every audio path). One `next()` at a time, as `for await` and `yield*` call it.
  */
-export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
-  if (!signal) {
-    yield* source;
-    return;
+export function abortable<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncIterableIterator<T> {
+  return signal ? new Abortable(source, signal) : passThrough(source);
+}
+
+/** `source` as an iterable iterator that gets its iterator on the first call. */
+function passThrough<T>(source: AsyncIterable<T>): AsyncIterableIterator<T> {
+  let it: AsyncIterator<T> | undefined;
+  const get = () => (it ??= source[Symbol.asyncIterator]());
+  const self: AsyncIterableIterator<T> = {
+    [Symbol.asyncIterator]: () => self,
+    next: () => get().next(),
+    return: (value?: unknown) => (it?.return ? it.return(value) : Promise.resolve({ done: true, value: value as T })),
+    throw: (err?: unknown) => (it?.throw ? it.throw(err) : Promise.reject(err)),
+  };
+  return self;
+}
+
+/** See {@link abortable}. */
+class Abortable<T> implements AsyncIterableIterator<T> {
+  private it: AsyncIterator<T> | undefined;
+  private over = false;
+  /** Rejects the pending `next()`, if any. One listener for the whole iteration: racing each
+   * `next()` against one never-settling promise would keep every item alive until the end. */
+  private reject: ((err: Error) => void) | undefined;
+  private readonly onAbort = (): void => {
+    // Between items, the next `next()` sees the aborted signal and throws.
+    const reject = this.reject;
+    if (!reject) return;
+    this.end(true);
+    reject(abortReason(this.signal));
+  };
+
+  constructor(
+    private readonly source: AsyncIterable<T>,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
-  throwIfAborted(signal);
-  const it = source[Symbol.asyncIterator]();
-  // One listener for the whole iteration, rejecting whichever `next()` is pending. (Racing each
-  // `next()` against one never-settling promise would keep every item alive until the end.)
-  let reject: ((err: Error) => void) | undefined;
-  const onAbort = () => reject?.(abortReason(signal));
-  signal.addEventListener('abort', onAbort, { once: true });
-  let done = false;
-  try {
-    for (;;) {
-      const r = await new Promise<IteratorResult<T>>((resolve, fail) => {
-        reject = fail;
-        if (signal.aborted) return fail(abortReason(signal));
-        it.next().then(resolve, fail);
-      });
-      reject = undefined;
-      if (r.done) {
-        done = true;
-        return;
-      }
-      yield r.value;
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.over) return Promise.resolve({ done: true, value: undefined });
+    if (this.signal.aborted) {
+      this.end(true);
+      return Promise.reject(abortReason(this.signal));
     }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    if (!done) void Promise.resolve(it.return?.()).catch(() => {});
+    if (!this.it) {
+      this.it = this.source[Symbol.asyncIterator]();
+      this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+    const it = this.it;
+    return new Promise<IteratorResult<T>>((resolve, reject) => {
+      this.reject = reject;
+      it.next().then(
+        (r) => {
+          this.reject = undefined;
+          if (r.done) this.end(false);
+          resolve(r);
+        },
+        (err: unknown) => {
+          this.reject = undefined;
+          this.end(true);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    this.end(true);
+    return Promise.resolve({ done: true, value: value as T });
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<T>> {
+    this.end(true);
+    return Promise.reject(err);
+  }
+
+  /** Ends the iteration once: the listener goes, and the source is ended unless it ended itself. */
+  private end(endSource: boolean): void {
+    if (this.over) return;
+    this.over = true;
+    this.reject = undefined;
+    this.signal.removeEventListener('abort', this.onAbort);
+    const it = this.it;
+    if (endSource && it?.return) {
+      try {
+        void Promise.resolve(it.return()).catch(() => {});
+      } catch {
+        // A source whose return() throws has nothing left to clean up.
+      }
+    }
   }
 }
 

@@ -250,25 +250,32 @@ describe('attack suite: providers and streams', () => {
     async function* mic(): AsyncGenerator<AudioFrame> {
       for (let i = 0; i < frames; i++) yield { samples: new Int16Array(320), sampleRate: 16000 };
     }
-    const used = () => {
+    // Freed audio buffers leave the count only when V8's array-buffer sweeper, which may run
+    // after the collection, has released them: collect, let it run, collect again.
+    const used = async () => {
+      gc();
+      await sleep(20);
       gc();
       const m = process.memoryUsage();
       return m.heapUsed + m.arrayBuffers;
     };
     const ac = new AbortController();
-    const before = used();
+    // Measured from the 1000th frame on: what the first frames cost once (compiled code, the
+    // runner's own bookkeeping: about 4.5 MB under vitest) is not what items leave behind.
+    let before = 0;
     let n = 0;
     let mid = 0;
     for await (const f of abortable(mic(), ac.signal)) {
       n += f.samples.length ? 1 : 0;
-      if (n === frames / 2) mid = used();
+      if (n === 1000) before = await used();
+      if (n === frames / 2) mid = await used();
     }
-    const grown = used() - before;
+    const grown = (await used()) - before;
     figure('abortable 30 min at 16 kHz: bytes retained (mid, end)', [mid - before, grown]);
     expect(n).toBe(frames);
     // 57.6 MB of audio went through; what is kept must not grow with it.
-    expect(grown).toBeLessThan(5e6);
-    expect(Math.abs(mid - before)).toBeLessThan(5e6);
+    expect(Math.abs(grown)).toBeLessThan(2e6);
+    expect(Math.abs(mid - before)).toBeLessThan(2e6);
   });
 
   it('5. a TTS that accepts and never answers fails the reply after its stall timeout, and close() has a deadline', async () => {

@@ -49,6 +49,33 @@ describe('abortable', () => {
     await sleep(5);
     expect(cleaned).toBe(true);
   });
+  it('throws on the next item when the signal aborts between items, once, then ends', async () => {
+    let cleaned = false;
+    const ac = new AbortController();
+    async function* src() { try { for (let i = 0; ; i++) yield i; } finally { cleaned = true; } }
+    const it = abortable(src(), ac.signal);
+    expect(await it.next()).toEqual({ done: false, value: 0 });
+    ac.abort();
+    await expect(it.next()).rejects.toBeInstanceOf(AbortError);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    await sleep(1);
+    expect(cleaned).toBe(true);
+  });
+  it('passes a source error on and ends the source; nothing runs before the first next()', async () => {
+    let started = false;
+    const ac = new AbortController();
+    async function* bad() { started = true; yield 1; throw new Error('boom'); }
+    const it = abortable(bad(), ac.signal);
+    await sleep(1);
+    expect(started).toBe(false);
+    expect((await it.next()).value).toBe(1);
+    await expect(it.next()).rejects.toThrow('boom');
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    ac.abort(); // no listener left to throw from
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(abortable(bad(), aborted.signal).next()).rejects.toBeInstanceOf(AbortError);
+  });
   it('runs cleanup when the consumer breaks out', async () => {
     let cleaned = false;
     async function* src() { try { for (let i = 0; ; i++) yield i; } finally { cleaned = true; } }
