@@ -150,11 +150,11 @@ async function concurrency(urls: Urls) {
   // has: V8 keeps compiling for about the first 60 calls (`--trace-opt`: 514 ms of compile time in
   // the first pass of 10 sessions, 142 in the third, about 10 to 40 from the seventh), and that
   // warm-up is reported, not counted per session. Each level then runs once unmeasured (its
-  // connection pools) and three measured passes in a row (measurePasses); the table gives their
-  // medians (CPU on this shared machine varies by a third from one pass to the next), the JSON
-  // every pass.
+  // connection pools) and five measured passes in a row (measurePasses; `--passes N` for another
+  // number); the table gives their medians (CPU on this shared machine varies by a third from one
+  // pass to the next), the JSON every pass.
   const levels = arg('--levels')?.map(Number) ?? (quick ? [1, 10] : [1, 10, 50, 100, 200]);
-  const passes = quick ? 1 : 3;
+  const passes = Number(arg('--passes')?.[0] ?? (quick ? 1 : 5));
   const out: Record<string, unknown>[] = [];
   log(`\n4. Concurrency (one Node process, warmed up; 2 caller turns per session; at each level a warm pass, then medians of ${passes} passes; CPU in % of a core per session)`);
   log(`   sessions  v2v p50  v2v p99  providers p99  overhead p50  overhead p99  CPU total  callers  voxline  RSS MB per session   voxline per pass`);
@@ -431,7 +431,7 @@ async function agentTests() {
 
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, cost, vad, warm, soak,
 // server, throughput, agenttests) and writes no result files.
-// `--levels 10,100` picks bench 4's session counts.
+// `--levels 10,100` picks bench 4's session counts, `--passes 9` its measured passes a level.
 function arg(name: string): string[] | undefined {
   const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
   if (i < 0) return undefined;
