@@ -98,6 +98,7 @@ export class FallbackStt extends SttStream {
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {
     const chain = this.#chain;
     let active: Transcription | undefined;
+    let speaking = false;
     // Frames not yet covered by a final: what the next provider must hear again.
     const frames: AudioFrame[] = [];
     let base = 0; // sequence number of frames[0]
@@ -139,6 +140,7 @@ export class FallbackStt extends SttStream {
         for (let i = chain.current(); ; ) {
           const offset = baseSec;
           active = chain.providers[i]!.transcribe(feed(base), options);
+          if (speaking) active.agentSpeaking?.(true);
           try {
             for await (const ev of active) {
               const shifted = shiftSttEvent(ev, offset);
@@ -166,7 +168,15 @@ export class FallbackStt extends SttStream {
         notify();
       }
     })();
-    return Object.assign(events, { finalize: () => active?.finalize(), turnEnded: () => active?.turnEnded?.(), close: async () => void (await active?.close?.()) });
+    return Object.assign(events, {
+      finalize: () => active?.finalize(),
+      turnEnded: () => active?.turnEnded?.(),
+      agentSpeaking: (on: boolean) => {
+        speaking = on;
+        active?.agentSpeaking?.(on);
+      },
+      close: async () => void (await active?.close?.()),
+    });
   }
 }
 

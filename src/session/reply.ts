@@ -57,6 +57,8 @@ export interface ReplyHost {
   fail(err: unknown): void;
   /** The output failed (its `write()` threw): the call cannot go on. */
   outputFailed(err: VoxlineError): void;
+  /** The agent's audio started or stopped playing. */
+  speaking?(on: boolean): void;
 }
 
 /**
@@ -254,6 +256,7 @@ export class ReplyPath {
           reply.startWrittenMs = output.writtenMs;
           if (ts && !answerSent) ts.fillerAudioOut = this.clock.now();
           this.answerAudio(turn, answerSent);
+          this.host.speaking?.(true);
           events.emit('agent_speech_started', { text: reply.text });
         } else this.answerAudio(turn, answerSent);
         if (out.samples.length) {
@@ -299,7 +302,10 @@ export class ReplyPath {
       }
     } finally {
       if (this.active === reply) this.active = undefined;
-      if (reply.speaking) events.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
+      if (reply.speaking) {
+        this.host.speaking?.(false);
+        events.emit('agent_speech_ended', { text: reply.text, interrupted: abort.signal.aborted });
+      }
       done();
     }
     return { text: reply.text, cut: reply.cut, ...(failed !== undefined ? { failed } : {}) };

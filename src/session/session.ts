@@ -70,7 +70,15 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.opts = options as VoiceSessionOptions;
     const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
-    this.replies = new ReplyPath(this.opts, { events: this, usage: this.usage, metrics: this.metrics, fail: (err) => this.fail(err), outputFailed: (err) => this.outputFailed(err) });
+    this.replies = new ReplyPath(this.opts, {
+      events: this,
+      usage: this.usage,
+      metrics: this.metrics,
+      fail: (err) => this.fail(err),
+      outputFailed: (err) => this.outputFailed(err),
+      // While the agent talks, the user's speech may be a barge-in: the STT sends it frame by frame.
+      speaking: (on) => this.transcription?.agentSpeaking?.(on),
+    });
     if (realtime) {
       this.brain = new RealtimeBrain(
         realtime,

@@ -97,6 +97,13 @@ export interface Transcription extends AsyncIterable<SttEvent> {
    */
   turnEnded?(): void;
   /**
+   * The agent's audio started (`true`) or stopped (`false`) playing. While it plays, the user's
+   * speech may be a barge-in, and a barge-in on words waits for interim results: speech then goes
+   * out frame by frame (see {@link WsSttOptions.speechChunkMs}). Optional; a no-op for providers
+   * that do not batch.
+   */
+  agentSpeaking?(speaking: boolean): void;
+  /**
    * Ends the transcription gracefully: no more audio is sent, the provider's last results are
    * still yielded (bounded wait), then the iteration ends. Optional for custom providers.
    */

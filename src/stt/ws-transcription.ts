@@ -72,8 +72,9 @@ export interface WsSttOptions {
    * speech level (above about -40 dBFS) wait for the next one; the first frame of speech, softer
    * frames and the silence after speech go out as they come, so neither the provider's speech
    * detection nor its end of speech waits. What waits is the middle of the speech: interim
-   * results come up to `speechChunkMs - 20` ms later. 0 (or 20) sends every frame as it comes. At
-   * most 250.
+   * results come up to `speechChunkMs - 20` ms later. While the agent talks
+   * ({@link Transcription.agentSpeaking}, which a {@link VoiceSession} calls), speech may be a
+   * barge-in and goes frame by frame. 0 (or 20) sends every frame as it comes. At most 250.
    */
   speechChunkMs?: number;
 }
@@ -170,6 +171,8 @@ export class WsTranscription implements Transcription {
   private loudUntilSec = 0;
   /** Frames at speech level in a row, up to the current one. */
   private speechRun = 0;
+  /** The agent's audio is playing: speech goes out frame by frame (a barge-in waits on it). */
+  private agentTalking = false;
 
   // Private so that no inspection of a transcription shows the key in its headers.
   readonly #proto: WsSttProtocol;
@@ -194,6 +197,16 @@ export class WsTranscription implements Transcription {
    */
   turnEnded(): void {
     this.liveUntilSec = Math.min(this.liveUntilSec, this.loudUntilSec + RELEASE_GUARD_SEC);
+  }
+
+  /**
+   * The agent's audio started or stopped playing: while it plays, speech goes out frame by frame,
+   * since a barge-in on words waits for the interim results it brings (see `speechChunkMs`).
+   */
+  agentSpeaking(speaking: boolean): void {
+    this.agentTalking = speaking;
+    // A frame of speech held for its pair goes now (held quiet audio keeps waiting for its chunk).
+    if (speaking && this.speechRun > 1) this.flushHeld();
   }
 
   /**
@@ -369,7 +382,7 @@ export class WsTranscription implements Transcription {
         this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
       }
       this.speechRun = level === SPEECH ? this.speechRun + 1 : 0;
-      if (level === SPEECH ? speechSec > 0 && this.speechRun > 1 : level === QUIET && quietSec > 0 && chunk.t0 >= this.liveUntilSec) {
+      if (level === SPEECH ? speechSec > 0 && this.speechRun > 1 && !this.agentTalking : level === QUIET && quietSec > 0 && chunk.t0 >= this.liveUntilSec) {
         // Speech after its first frame, or quiet audio past the hold: kept until a whole chunk is there.
         this.held.push(bytes);
         this.heldSec += chunk.t1 - chunk.t0;

@@ -504,6 +504,63 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     expect(chained.length).toBeLessThanOrEqual(43);
   });
 
+  it('agentSpeaking(true): speech goes frame by frame while the agent talks (a barge-in waits on interims), a held frame at once; false: pairs again', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    const loud = () => frames(100, true);
+    const list = [loud(), frames(40, false), () => t.agentSpeaking!(true), loud(), frames(40, false), () => t.agentSpeaking!(false), loud(), frames(20, true), () => t.agentSpeaking!(true), frames(20, false)];
+    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps(list));
+    await collect(t);
+    const binary = rec.connections[0]!.binary;
+    expect(Buffer.concat(binary).equals(bytesOf(list.filter((x): x is AudioFrame[] => Array.isArray(x)).flat()))).toBe(true);
+    expect(spans(binary).map((x) => x.ms)).toEqual([
+      ...speechMsgs(100), 20, 20, // the user's turn: speech in pairs, then the silence frame by frame
+      20, 20, 20, 20, 20, 20, 20, // the agent talks: every frame at once
+      ...speechMsgs(100), // pairs again; a sixth loud frame is held for its pair...
+      20, 20, // ...and sent alone when the agent starts, before the next frame
+    ]);
+  });
+
+  it('a VoiceSession tells the STT when the agent talks, through a fallback chain too', async () => {
+    const calls: boolean[] = [];
+    /** Deepgram, noting the session's agentSpeaking() calls. */
+    class Noting extends SttStream {
+      readonly provider = 'deepgram';
+      readonly sampleRate = 16000;
+      constructor(private readonly inner: DeepgramStt) {
+        super();
+      }
+      transcribe(...args: Parameters<DeepgramStt['transcribe']>): Transcription {
+        const t = this.inner.transcribe(...args);
+        const pass = t.agentSpeaking!.bind(t);
+        return Object.assign(t, { agentSpeaking: (on: boolean) => (calls.push(on), pass(on)) });
+      }
+    }
+    const clock = virtualClock();
+    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    try {
+      const session = new VoiceSession({
+        stt: fallback([new Noting(new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }))]),
+        llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+        clock,
+      });
+      const seen: string[] = [];
+      session.on('agent_speech_started', () => seen.push(`started, STT told ${calls.at(-1)}`));
+      session.on('agent_speech_ended', () => seen.push(`ended, STT told ${calls.at(-1)}`));
+      const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+      await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
+      expect(calls).toEqual([true, false, true, false]);
+      expect(seen).toEqual(['started, STT told true', 'ended, STT told false', 'started, STT told true', 'ended, STT told false']);
+    } finally {
+      await Promise.all([dg.close(), oa.close(), el.close()]);
+    }
+  });
+
   it('a VoiceSession ends the hold when it takes the end of the turn: fewer STT messages, the same conversation', async () => {
     /** The STT with turnEnded() hidden: the session cannot end the hold (as before it existed). */
     class NoRelease extends SttStream {
