@@ -418,6 +418,50 @@ async function* steps(list: (AudioFrame[] | (() => void))[]) {
   }
 }
 
+/** Deepgram with its transcriptions passed through `wrap`. */
+class WrappedDeepgram extends SttStream {
+  readonly provider = 'deepgram';
+  readonly sampleRate = 16000;
+  constructor(
+    private readonly inner: DeepgramStt,
+    private readonly wrap: (t: Transcription) => Transcription,
+  ) {
+    super();
+  }
+  transcribe(...args: Parameters<DeepgramStt['transcribe']>): Transcription {
+    return this.wrap(this.inner.transcribe(...args));
+  }
+}
+
+/**
+ * A two-turn call on a virtual clock against the emulators, with the STT `stt` makes for the
+ * Deepgram emulator's `baseURL`; `watch` sees the session before it runs.
+ */
+async function twoTurnCall(stt: (baseURL: string) => SttStream, watch?: (session: VoiceSession) => void) {
+  const clock = virtualClock();
+  const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
+  const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
+  await Promise.all([dg.start(), oa.start(), el.start()]);
+  try {
+    const session = new VoiceSession({
+      stt: stt(dg.baseURL),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+      instructions: 'You are a test agent.',
+      clock,
+    });
+    const turns: string[] = [];
+    session.on('turn', (t) => turns.push(t.userText));
+    watch?.(session);
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+    await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
+    return { messages: dg.record.audioMessages, bytes: dg.record.audioBytes, turns, roles: session.history.map((m) => m.role) };
+  } finally {
+    await Promise.all([dg.close(), oa.close(), el.close()]);
+  }
+}
+
 describe('turnEnded(): the consumer has taken the end of the turn, the quiet hold ends', () => {
   // Deepgram's default hold: 1250 ms after the last loud frame.
   it('quiet audio 250 ms or more after the speech goes out in quietChunkMs messages from the call on; without it, frame by frame for the hold', async () => {
@@ -524,80 +568,32 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
 
   it('a VoiceSession tells the STT when the agent talks, through a fallback chain too', async () => {
     const calls: boolean[] = [];
-    /** Deepgram, noting the session's agentSpeaking() calls. */
-    class Noting extends SttStream {
-      readonly provider = 'deepgram';
-      readonly sampleRate = 16000;
-      constructor(private readonly inner: DeepgramStt) {
-        super();
-      }
-      transcribe(...args: Parameters<DeepgramStt['transcribe']>): Transcription {
-        const t = this.inner.transcribe(...args);
-        const pass = t.agentSpeaking!.bind(t);
-        return Object.assign(t, { agentSpeaking: (on: boolean) => (calls.push(on), pass(on)) });
-      }
-    }
-    const clock = virtualClock();
-    const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
-    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
-    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
-    await Promise.all([dg.start(), oa.start(), el.start()]);
-    try {
-      const session = new VoiceSession({
-        stt: fallback([new Noting(new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }))]),
-        llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
-        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
-        clock,
-      });
-      const seen: string[] = [];
-      session.on('agent_speech_started', () => seen.push(`started, STT told ${calls.at(-1)}`));
-      session.on('agent_speech_ended', () => seen.push(`ended, STT told ${calls.at(-1)}`));
-      const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
-      await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
-      expect(calls).toEqual([true, false, true, false]);
-      expect(seen).toEqual(['started, STT told true', 'ended, STT told false', 'started, STT told true', 'ended, STT told false']);
-    } finally {
-      await Promise.all([dg.close(), oa.close(), el.close()]);
-    }
+    const seen: string[] = [];
+    await twoTurnCall(
+      (baseURL) =>
+        fallback([
+          new WrappedDeepgram(new DeepgramStt({ apiKey: 'k', baseURL }), (t) => {
+            const pass = t.agentSpeaking!.bind(t);
+            return Object.assign(t, { agentSpeaking: (on: boolean) => (calls.push(on), pass(on)) });
+          }),
+        ]),
+      (session) => {
+        session.on('agent_speech_started', () => seen.push(`started, STT told ${calls.at(-1)}`));
+        session.on('agent_speech_ended', () => seen.push(`ended, STT told ${calls.at(-1)}`));
+      },
+    );
+    expect(calls).toEqual([true, false, true, false]);
+    expect(seen).toEqual(['started, STT told true', 'ended, STT told false', 'started, STT told true', 'ended, STT told false']);
   });
 
   it('a VoiceSession ends the hold when it takes the end of the turn: fewer STT messages, the same conversation', async () => {
-    /** The STT with turnEnded() hidden: the session cannot end the hold (as before it existed). */
-    class NoRelease extends SttStream {
-      readonly provider = 'deepgram';
-      readonly sampleRate = 16000;
-      constructor(private readonly inner: DeepgramStt) {
-        super();
-      }
-      transcribe(...args: Parameters<DeepgramStt['transcribe']>): Transcription {
-        const t = this.inner.transcribe(...args);
-        return { [Symbol.asyncIterator]: () => t[Symbol.asyncIterator](), finalize: () => t.finalize(), close: () => t.close!() };
-      }
-    }
-    const call = async (stt: 'frames' | 'hold' | 'release') => {
-      const clock = virtualClock();
-      const dg = new DeepgramEmulator({ script: ['Hello there', 'Hello again'], clock });
-      const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock });
-      const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, realtimeFactor: 0.3, clock });
-      await Promise.all([dg.start(), oa.start(), el.start()]);
-      try {
-        const deepgram = new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL, ...(stt === 'frames' ? { quietChunkMs: 0 } : {}) });
-        const session = new VoiceSession({
-          stt: stt === 'hold' ? new NoRelease(deepgram) : deepgram,
-          llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
-          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
-          instructions: 'You are a test agent.',
-          clock,
-        });
-        const turns: string[] = [];
-        session.on('turn', (t) => turns.push(t.userText));
-        const caller = new ScriptedCaller({ lines: ['Hello there', 'Hello again'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
-        await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
-        return { messages: dg.record.audioMessages, bytes: dg.record.audioBytes, turns, roles: session.history.map((m) => m.role) };
-      } finally {
-        await Promise.all([dg.close(), oa.close(), el.close()]);
-      }
-    };
+    // The STT with turnEnded() hidden: the session cannot end the hold (as before it existed).
+    const noRelease = (t: Transcription): Transcription => ({ [Symbol.asyncIterator]: () => t[Symbol.asyncIterator](), finalize: () => t.finalize(), close: () => t.close!() });
+    const call = (stt: 'frames' | 'hold' | 'release') =>
+      twoTurnCall((baseURL) => {
+        const deepgram = new DeepgramStt({ apiKey: 'k', baseURL, ...(stt === 'frames' ? { quietChunkMs: 0 } : {}) });
+        return stt === 'hold' ? new WrappedDeepgram(deepgram, noRelease) : deepgram;
+      });
     const frames = await call('frames');
     const hold = await call('hold');
     const release = await call('release');
