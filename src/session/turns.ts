@@ -1,6 +1,7 @@
 import type { AudioInput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import type { VadEvent } from '../audio/vad';
+import { asyncIteratorOf } from '../streams/channel';
 import { type Clock, type ClockTimer, holdOn, realClock } from '../streams/clock';
 import type { SttEvent } from '../stt/types';
 import type { TurnEndPolicy, VoiceSessionOptions } from './types';
@@ -72,7 +73,7 @@ export class TurnTaker {
   tap(input: AudioInput): AsyncIterable<AudioFrame> {
     return {
       [Symbol.asyncIterator]: () => {
-        const it = input[Symbol.asyncIterator]();
+        const it = asyncIteratorOf(input);
         return {
           next: () =>
             it.next().then((r) => {

@@ -141,15 +141,41 @@ export function abortable<T>(source: AsyncIterable<T>, signal: AbortSignal | und
   return signal ? new Abortable(source, signal) : passThrough(source);
 }
 
+/**
+ * The async iterator of `source`, as `for await` gets it: a plain (sync) iterable, which callers
+ * outside TypeScript may pass, is iterated as an async one.
+ */
+export function asyncIteratorOf<T>(source: AsyncIterable<T> | Iterable<T>): AsyncIterator<T> {
+  if (Symbol.asyncIterator in source) return source[Symbol.asyncIterator]();
+  return (async function* () {
+    yield* source;
+  })();
+}
+
 /** `source` as an iterable iterator that gets its iterator on the first call. */
 function passThrough<T>(source: AsyncIterable<T>): AsyncIterableIterator<T> {
   let it: AsyncIterator<T> | undefined;
-  const get = () => (it ??= source[Symbol.asyncIterator]());
+  let closed = false;
+  const done = (value?: unknown) => Promise.resolve({ done: true as const, value: value as T });
   const self: AsyncIterableIterator<T> = {
     [Symbol.asyncIterator]: () => self,
-    next: () => get().next(),
-    return: (value?: unknown) => (it?.return ? it.return(value) : Promise.resolve({ done: true, value: value as T })),
-    throw: (err?: unknown) => (it?.throw ? it.throw(err) : Promise.reject(err)),
+    next: () => {
+      if (closed) return done();
+      try {
+        return (it ??= asyncIteratorOf(source)).next();
+      } catch (err) {
+        closed = true;
+        return Promise.reject(err);
+      }
+    },
+    return: (value?: unknown) => {
+      closed = true;
+      return it?.return ? it.return(value) : done(value);
+    },
+    throw: (err?: unknown) => {
+      closed = true;
+      return it?.throw ? it.throw(err) : Promise.reject(err);
+    },
   };
   return self;
 }
@@ -184,14 +210,21 @@ class Abortable<T> implements AsyncIterableIterator<T> {
       this.end(true);
       return Promise.reject(abortReason(this.signal));
     }
-    if (!this.it) {
-      this.it = this.source[Symbol.asyncIterator]();
-      this.signal.addEventListener('abort', this.onAbort, { once: true });
+    let pending: Promise<IteratorResult<T>>;
+    try {
+      if (!this.it) {
+        this.it = asyncIteratorOf(this.source);
+        this.signal.addEventListener('abort', this.onAbort, { once: true });
+      }
+      pending = Promise.resolve(this.it.next());
+    } catch (err) {
+      // A source that throws at once ends like one that rejects.
+      this.end(true);
+      return Promise.reject(err);
     }
-    const it = this.it;
     return new Promise<IteratorResult<T>>((resolve, reject) => {
       this.reject = reject;
-      it.next().then(
+      pending.then(
         (r) => {
           this.reject = undefined;
           if (r.done) this.end(false);

@@ -381,8 +381,10 @@ export class WsTranscription implements Transcription {
         this.loudUntilSec = chunk.t1;
         this.liveUntilSec = chunk.t1 + (this.opts.quietHoldMs ?? this.#proto.quietHoldMs ?? 1000) / 1000;
       }
+      // A frame of speech held for its pair never waits for a quiet chunk (with no hold after speech).
+      const speechHeld = this.speechRun > 1 && this.held.length > 0;
       this.speechRun = level === SPEECH ? this.speechRun + 1 : 0;
-      if (level === SPEECH ? speechSec > 0 && this.speechRun > 1 && !this.agentTalking : level === QUIET && quietSec > 0 && chunk.t0 >= this.liveUntilSec) {
+      if (level === SPEECH ? speechSec > 0 && this.speechRun > 1 && !this.agentTalking : level === QUIET && quietSec > 0 && chunk.t0 >= this.liveUntilSec && !speechHeld) {
         // Speech after its first frame, or quiet audio past the hold: kept until a whole chunk is there.
         this.held.push(bytes);
         this.heldSec += chunk.t1 - chunk.t0;

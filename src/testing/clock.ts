@@ -19,13 +19,15 @@ export function acceleratedClock(speed: number): Clock {
   const now = () => origin + (performance.now() - origin) * speed;
   // Node's timers may fire up to a millisecond early by `performance.now()` (they count whole
   // milliseconds from the event loop's cached time), which is `speed` ms early on this clock: a
-  // timer that fires before its time on the clock waits out the rest.
+  // timer that fires before its time on the clock waits out the rest. Delays are capped at Node's
+  // longest timer (about 24.8 days), which would otherwise fire after 1 ms, again and again.
+  const wall = (clockMs: number) => Math.min(2 ** 31 - 1, Math.max(0, clockMs) / speed);
   const arm = (timer: { handle?: NodeJS.Timeout }, fn: () => void, due: number): void => {
     timer.handle = setTimeout(() => {
       const left = due - now();
       if (left > 0) arm(timer, fn, due);
       else fn();
-    }, Math.max(0, due - now()) / speed);
+    }, wall(due - now()));
   };
   return {
     now,
@@ -37,7 +39,7 @@ export function acceleratedClock(speed: number): Clock {
     clearTimeout: (timer) => clearTimeout((timer as { handle?: NodeJS.Timeout } | undefined)?.handle),
     sleep: async (ms, signal) => {
       const due = now() + ms;
-      do await realClock.sleep((due - now()) / speed, signal);
+      do await realClock.sleep(wall(due - now()), signal);
       while (now() < due);
     },
   };

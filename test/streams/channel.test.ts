@@ -76,6 +76,34 @@ describe('abortable', () => {
     aborted.abort();
     await expect(abortable(bad(), aborted.signal).next()).rejects.toBeInstanceOf(AbortError);
   });
+  it('a source that throws at once (not a rejection) ends like one that rejects: no listener left, its return() called', async () => {
+    const signal = new AbortController().signal;
+    let listeners = 0;
+    const add = signal.addEventListener.bind(signal);
+    const remove = signal.removeEventListener.bind(signal);
+    signal.addEventListener = ((...a: Parameters<typeof add>) => (listeners++, add(...a))) as typeof add;
+    signal.removeEventListener = ((...a: Parameters<typeof remove>) => (listeners--, remove(...a))) as typeof remove;
+    let returned = 0;
+    const source = { [Symbol.asyncIterator]: () => ({ next: (): Promise<IteratorResult<number>> => { throw new Error('sync boom'); }, return: async () => (returned++, { done: true as const, value: undefined }) }) };
+    const it = abortable(source, signal);
+    await expect(it.next()).rejects.toThrow('sync boom');
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    expect(listeners).toBe(0);
+    expect(returned).toBe(1);
+  });
+  it('takes a plain iterable too, as for await does, with and without a signal; return() before the first next() ends it', async () => {
+    const plain = [1, 2, 3] as unknown as AsyncIterable<number>;
+    const seen: number[] = [];
+    for await (const x of abortable(plain, new AbortController().signal)) seen.push(x);
+    for await (const x of abortable(plain, undefined)) seen.push(x);
+    expect(seen).toEqual([1, 2, 3, 1, 2, 3]);
+    let started = false;
+    async function* src() { started = true; yield 1; }
+    const it = abortable(src(), undefined);
+    await it.return!();
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+    expect(started).toBe(false);
+  });
   it('runs cleanup when the consumer breaks out', async () => {
     let cleaned = false;
     async function* src() { try { for (let i = 0; ; i++) yield i; } finally { cleaned = true; } }

@@ -194,6 +194,16 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     expect(spans(binary).map((x) => x.ms)).toEqual([20, 40, 40, 20, 20, 20, 20, 40, 40, 20, 20]);
   });
 
+  it('with no hold after speech (quietHoldMs 0), a held frame of speech goes with the first silent frame, not a quiet chunk later', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    const input = [...frames(80, true), ...frames(200, false)];
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, quietHoldMs: 0 }).transcribe(feed(input)));
+    const binary = rec.connections[0]!.binary;
+    expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
+    expect(spans(binary).map((x) => x.ms)).toEqual([20, 40, 40, 100, 80]);
+  });
+
   it('Finalize never overtakes a held frame of speech', async () => {
     rec = new Recorder();
     const baseURL = await rec.start();

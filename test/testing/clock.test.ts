@@ -40,6 +40,21 @@ describe('acceleratedClock', () => {
       }),
     );
     expect(early).toEqual([]);
+    // A delay beyond Node's longest timer waits (it does not fire after 1 ms, again and again).
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    let fired = false;
+    const never = clock.setTimeout(() => (fired = true), Number.POSITIVE_INFINITY);
+    const ac = new AbortController();
+    const sleeping = clock.sleep(1e15, ac.signal);
+    await new Promise((r) => setTimeout(r, 60));
+    ac.abort();
+    await expect(sleeping).rejects.toThrow();
+    clock.clearTimeout(never);
+    process.off('warning', onWarning);
+    expect(fired).toBe(false);
+    expect(warnings).toEqual([]);
   });
 
   it('paces a virtual speaker in its time: played and queued audio are measured on the clock', async () => {
