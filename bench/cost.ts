@@ -78,9 +78,9 @@ export async function sttAudioPath(urls: Urls, log: Log, quick: boolean): Promis
   };
   const bare = await measure();
   const modes: [string, Chunks][] = [
-    ['one message per 20 ms frame ', { quietChunkMs: 0, speechChunkMs: 0 }],
-    ['quiet audio in 100 ms chunks', { speechChunkMs: 0 }],
-    ['and speech in 40 ms (default)', {}],
+    ['one message per 20 ms frame', { quietChunkMs: 0, speechChunkMs: 0 }],
+    ['quiet audio in 200 ms chunks', { speechChunkMs: 0 }],
+    ['and speech in 100 ms (default)', {}],
   ];
   const cpu: number[] = [];
   for (const [, opts] of modes) cpu.push((await measure(opts)) - bare);
@@ -89,7 +89,7 @@ export async function sttAudioPath(urls: Urls, log: Log, quick: boolean): Promis
   log(`\n4c. STT audio path alone (${n} streams, 1 s of sound then 3 s of silence, ${seconds} s; callers' CPU taken out)`);
   modes.forEach(([label], i) => {
     const ratio = i ? `   ${(cpu[0]! / cpu[i]!).toFixed(2)}x less CPU` : '';
-    log(`   ${label}  ${msgs[i]!.toFixed(0)} messages/min   ${cpu[i]!.toFixed(1)} ms CPU per stream-minute (${(cpu[i]! / 600).toFixed(3)} % of a core)${ratio}`);
+    log(`   ${label.padEnd(30)}  ${msgs[i]!.toFixed(0)} messages/min   ${cpu[i]!.toFixed(1)} ms CPU per stream-minute (${(cpu[i]! / 600).toFixed(3)} % of a core)${ratio}`);
   });
   return {
     streams: n,

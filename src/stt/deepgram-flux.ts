@@ -114,6 +114,7 @@ class DeepgramFluxTranscription extends WsTranscription implements FluxTranscrip
       // Deepgram recommends 80 ms chunks for Flux. The hold outlasts the forced end of turn
       // (eot_timeout_ms, default 5000, as configured now).
       quietChunkMs: 80,
+      speechChunkMs: 80,
       get quietHoldMs() {
         return Math.max(1500, (state.settings.eotTimeoutMs ?? 5000) + 250);
       },

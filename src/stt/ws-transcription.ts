@@ -18,8 +18,10 @@ export interface WsSttProtocol {
   closeMessage: string;
   keepAliveMessage?: string;
   finalizeMessage?: string;
-  /** Default of {@link WsSttOptions.quietChunkMs} for this provider (else 100). */
+  /** Default of {@link WsSttOptions.quietChunkMs} for this provider (else 200). */
   quietChunkMs?: number;
+  /** Default of {@link WsSttOptions.speechChunkMs} for this provider (else 100). */
+  speechChunkMs?: number;
   /** Default of {@link WsSttOptions.quietHoldMs} for this provider (else 1000). */
   quietHoldMs?: number;
 }
@@ -50,8 +52,10 @@ export interface WsSttOptions {
    * one per frame: far fewer socket writes while the agent talks. Speech, and the silence for
    * `quietHoldMs` after it, always go out frame by frame as they arrive, so neither the provider's
    * speech detection nor its end of speech waits for a batch. Quiet means no frame above about
-   * -50 dBFS. Default 100 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
-   * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message).
+   * -50 dBFS. Default 200 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
+   * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message). Each message
+   * is a socket write, which costs the process far more than the bytes in it (see
+   * docs/performance.md).
    */
   quietChunkMs?: number;
   /**
@@ -67,12 +71,12 @@ export interface WsSttOptions {
    */
   quietHoldMs?: number;
   /**
-   * While the caller speaks, audio goes out in messages of this many milliseconds: two 20 ms
-   * frames a message by default (40), half the socket writes of frame by frame. Only frames at
-   * speech level (above about -40 dBFS) wait for the next one; the first frame of speech, softer
-   * frames and the silence after speech go out as they come, so neither the provider's speech
-   * detection nor its end of speech waits. What waits is the middle of the speech: interim
-   * results come up to `speechChunkMs - 20` ms later. While the agent talks
+   * While the caller speaks, audio goes out in messages of this many milliseconds: five 20 ms
+   * frames a message by default (100; Deepgram Flux: 80, its recommended chunk), a fifth of the
+   * socket writes of frame by frame. Only frames at speech level (above about -40 dBFS) wait for
+   * the next ones; the first frame of speech, softer frames and the silence after speech go out as
+   * they come, so neither the provider's speech detection nor its end of speech waits. What waits
+   * is the middle of the speech: interim results come up to `speechChunkMs - 20` ms later. While the agent talks
    * ({@link Transcription.agentSpeaking}, which a {@link VoiceSession} calls), speech may be a
    * barge-in and goes frame by frame. 0 (or 20) sends every frame as it comes. At most 250.
    */
@@ -117,6 +121,9 @@ function loudness(samples: Int16Array): number {
  * hold ({@link WsTranscription.turnEnded}): speech that began just before the call does not wait.
  */
 const RELEASE_GUARD_SEC = 0.25;
+
+/** How far loud frames may reach past the audio a final result covers and still count as its speech. */
+const FINAL_SLACK_SEC = 0.1;
 
 /** Most bytes waiting in the provider socket's send buffer before the audio pump waits. */
 const MAX_BUFFERED = 256 * 1024;
@@ -169,6 +176,8 @@ export class WsTranscription implements Transcription {
   private liveUntilSec = 0;
   /** Audio time at which the last loud frame ended. */
   private loudUntilSec = 0;
+  /** End of the audio that the provider's last final result covers. */
+  private finalEndSec = -Infinity;
   /** Frames at speech level in a row, up to the current one. */
   private speechRun = 0;
   /** The agent's audio is playing: speech goes out frame by frame (a barge-in waits on it). */
@@ -192,11 +201,15 @@ export class WsTranscription implements Transcription {
 
   /**
    * The consumer has taken the end of the user's turn: the hold after the last loud frame ends
-   * now, so the quiet audio that follows goes out in `quietChunkMs` messages, though never sooner
-   * than 250 ms of audio after the last loud frame. The next loud frame arms the full hold again.
+   * now, so the quiet audio that follows goes out in `quietChunkMs` messages: at once where no
+   * loud frame came after the audio of the provider's last final result, else from 250 ms of
+   * audio after the last loud frame. The next loud frame arms the full hold again.
    */
   turnEnded(): void {
-    this.liveUntilSec = Math.min(this.liveUntilSec, this.loudUntilSec + RELEASE_GUARD_SEC);
+    // Nothing loud after the audio of the provider's last final result: the turn's speech is all
+    // transcribed, and the hold ends now. Otherwise speech may have begun again: the guard.
+    const transcribed = this.loudUntilSec <= this.finalEndSec + FINAL_SLACK_SEC;
+    this.liveUntilSec = Math.min(this.liveUntilSec, this.loudUntilSec + (transcribed ? 0 : RELEASE_GUARD_SEC));
   }
 
   /**
@@ -373,8 +386,8 @@ export class WsTranscription implements Transcription {
     this.pending.push(chunk);
     const window = this.opts.replayWindowSec ?? 30;
     while (this.pending.length && this.pending[0]!.t1 < this.audioSec - window) this.pending.shift();
-    const quietSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 100) / 1000;
-    const speechSec = (this.opts.speechChunkMs ?? 40) / 1000;
+    const quietSec = (this.opts.quietChunkMs ?? this.#proto.quietChunkMs ?? 200) / 1000;
+    const speechSec = (this.opts.speechChunkMs ?? this.#proto.speechChunkMs ?? 100) / 1000;
     if (quietSec > 0 || speechSec > 0) {
       const level = loudness(samples);
       if (level !== QUIET) {
@@ -476,7 +489,11 @@ export class WsTranscription implements Transcription {
         const acked = this.offsetSec + parsed.ackedTo;
         while (this.pending.length && this.pending[0]!.t1 <= acked + 1e-6) this.pending.shift();
       }
-      for (const ev of parsed.events) this.out.offer(shiftSttEvent(ev, this.offsetSec));
+      for (const ev of parsed.events) {
+        const shifted = shiftSttEvent(ev, this.offsetSec);
+        if (shifted.type === 'final') this.finalEndSec = shifted.end;
+        this.out.offer(shifted);
+      }
       if (parsed.ackedTo !== undefined) this.reconnects = 0;
     });
     let opened = false;

@@ -29,7 +29,16 @@ async function* feed(list: AudioFrame[], after?: () => void) {
   after?.();
 }
 
-/** Message lengths (ms) of `ms` of loud 20 ms frames (an odd number) at the default speechChunkMs: the first alone, then pairs. */
+/**
+ * The chunk sizes most tests here are written in, to show the mechanism frame by frame: quiet audio
+ * in 100 ms messages, speech in pairs of frames after its first (the defaults are 200 and 100; see
+ * 'the defaults').
+ */
+const PAIRS = { quietChunkMs: 100, speechChunkMs: 40 } as const;
+/** Flux's quiet chunks stay at its default 80 ms. */
+const FLUX_PAIRS = { speechChunkMs: 40 } as const;
+
+/** Message lengths (ms) of `ms` of loud 20 ms frames (an odd number) at speechChunkMs 40: the first alone, then pairs. */
 const speechMsgs = (ms: number) => [20, ...Array((ms - 20) / 40).fill(40)];
 
 const bytesOf = (list: AudioFrame[]) => Buffer.concat(list.map((f) => Buffer.from(f.samples.buffer, f.samples.byteOffset, f.samples.byteLength)));
@@ -71,6 +80,12 @@ class Recorder {
     return `ws://127.0.0.1:${(this.wss.address() as { port: number }).port}/v1`;
   }
 
+  /** Sends a final result (speech_final) covering audio from 0 to `endSec` on the open connection. */
+  sendFinal(endSec: number): void {
+    const msg = { type: 'Results', is_final: true, speech_final: true, start: 0, duration: endSec, channel: { alternatives: [{ transcript: 'hello there', confidence: 0.9, words: [] }] } };
+    for (const c of this.wss?.clients ?? []) c.send(JSON.stringify(msg));
+  }
+
   close(): Promise<void> {
     for (const c of this.wss?.clients ?? []) c.terminate();
     return new Promise((r) => (this.wss ? this.wss.close(() => r()) : r()));
@@ -99,7 +114,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     const baseURL = await rec.start();
     // Hold: max(endpointing 300, utterance_end 1000) + 250 = 1250 ms after the last loud frame.
     const input = [...frames(1000, false), ...frames(500, true), ...frames(2000, false)];
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(feed(input)));
     const conn = rec.connections[0]!;
     expect(Buffer.concat(conn.binary).equals(bytesOf(input))).toBe(true);
     const s = spans(conn.binary);
@@ -119,7 +134,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     rec = new Recorder();
     const baseURL = await rec.start();
     const input = [...frames(500, true), ...frames(1000, false)];
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, endpointing: 100, utteranceEndMs: 0 }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS, endpointing: 100, utteranceEndMs: 0 }).transcribe(feed(input)));
     const s = spans(rec.connections[0]!.binary);
     expect(lengthsIn(rec.connections[0]!.binary, 0, 850)).toEqual([...speechMsgs(500), ...Array(18).fill(20)]);
     expect(s.filter((x) => x.at >= 850 && x.at < 1450).every((x) => x.ms === 100)).toBe(true);
@@ -130,7 +145,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     let baseURL = await rec.start();
     const input = [...frames(500, true), ...frames(1000, false)];
     // endpointing 50 through `query`, no utterance end: 300 ms.
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, utteranceEndMs: 0, query: { endpointing: 50 } }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS, utteranceEndMs: 0, query: { endpointing: 50 } }).transcribe(feed(input)));
     let s = spans(rec.connections[0]!.binary);
     expect(lengthsIn(rec.connections[0]!.binary, 0, 800)).toEqual([...speechMsgs(500), ...Array(15).fill(20)]);
     expect(s.filter((x) => x.at >= 800 && x.at < 1400).every((x) => x.ms === 100)).toBe(true);
@@ -139,7 +154,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     rec = new Recorder();
     baseURL = (await rec.start()).replace('/v1', '/v2');
     const long = [...frames(500, true), ...frames(3000, false)];
-    await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL, eotTimeoutMs: 2000 }).transcribe(feed(long)));
+    await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL, ...FLUX_PAIRS, eotTimeoutMs: 2000 }).transcribe(feed(long)));
     s = spans(rec.connections[0]!.binary);
     expect(lengthsIn(rec.connections[0]!.binary, 0, 2750)).toEqual([...speechMsgs(500), ...Array(113).fill(20)]);
     expect(s.filter((x) => x.at >= 2750 && x.at < 3440).every((x) => x.ms === 80)).toBe(true);
@@ -149,7 +164,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     rec = new Recorder();
     const baseURL = await rec.start();
     const input = [...frames(160, false), ...frames(100, true)];
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(feed(input)));
     // 100 ms chunk, then 60 ms held + the first loud frame, then loud frames in pairs.
     expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual([100, 80, 40, 40]);
   });
@@ -188,7 +203,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     // About -45 dBFS: a square wave of amplitude 184.
     const soft = frames(60, true).map((f) => ({ ...f, samples: f.samples.map((v) => Math.sign(v) * 184) }));
     const input = [...frames(100, true), ...soft, ...frames(100, true), ...frames(40, false)];
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(feed(input)));
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
     expect(spans(binary).map((x) => x.ms)).toEqual([20, 40, 40, 20, 20, 20, 20, 40, 40, 20, 20]);
@@ -198,7 +213,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     rec = new Recorder();
     const baseURL = await rec.start();
     const input = [...frames(80, true), ...frames(200, false)];
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, quietHoldMs: 0 }).transcribe(feed(input)));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS, quietHoldMs: 0 }).transcribe(feed(input)));
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
     expect(spans(binary).map((x) => x.ms)).toEqual([20, 40, 40, 100, 80]);
@@ -219,6 +234,25 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
     const input = frames(800, false);
     await collect(new DeepgramFluxStt({ apiKey: 'dg', baseURL }).transcribe(feed(input)));
     expect(spans(rec.connections[0]!.binary).map((x) => x.ms)).toEqual(Array(10).fill(80));
+  });
+
+  it('the defaults: Deepgram and the gateway send quiet audio in 200 ms messages and speech in 100 ms after its first frame; Flux 80 and 80', async () => {
+    const input = [...frames(400, false), ...frames(500, true), ...frames(20, false)];
+    const run = async (stt: (baseURL: string) => SttStream) => {
+      rec = new Recorder();
+      const baseURL = await rec.start();
+      await collect(stt(baseURL).transcribe(feed(input)));
+      const binary = rec.connections[0]!.binary;
+      await rec.close();
+      expect(Buffer.concat(binary).equals(bytesOf(input))).toBe(true);
+      return spans(binary).map((x) => x.ms);
+    };
+    // 25 loud frames: the first alone, four of 100 ms, the last 80 ms with the silent frame.
+    const deepgram = [200, 200, 20, 100, 100, 100, 100, 100];
+    expect(await run((baseURL) => new DeepgramStt({ apiKey: 'dg', baseURL }))).toEqual(deepgram);
+    expect(await run((baseURL) => gateway({ apiKey: 'sk-aig', baseURL }).stt('deepgram/nova-3'))).toEqual(deepgram);
+    // Flux: 400 ms of quiet in five messages; 480 ms of speech after its first frame in six.
+    expect(await run((baseURL) => new DeepgramFluxStt({ apiKey: 'dg', baseURL: baseURL.replace('/v1', '/v2') }))).toEqual([80, 80, 80, 80, 80, 20, 80, 80, 80, 80, 80, 80, 20]);
   });
 
   it('the gateway STT batches too, and a custom chunk size is kept', async () => {
@@ -373,7 +407,7 @@ describe('quiet batching: ordering under backpressure, the stall probe, mu-law a
       await sleep(240); // the watchdog probes (stallTimeoutMs 200) while 40 ms are held
       yield* rest;
     }
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, stallTimeoutMs: 200 }).transcribe(feed()));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS, stallTimeoutMs: 200 }).transcribe(feed()));
     const log = rec.connections[0]!.log;
     expect(shape(log).slice(0, 3)).toEqual([3200, 1280, FINALIZE]);
     expect(audioBefore(log, FINALIZE).equals(bytesOf([...first, ...held]))).toBe(true);
@@ -388,7 +422,7 @@ describe('quiet batching: ordering under backpressure, the stall probe, mu-law a
       await sleep(200);
       yield* input;
     }
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, encoding: 'mulaw' }).transcribe(feed()));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS, encoding: 'mulaw' }).transcribe(feed()));
     const conn = rec.connections[0]!;
     const expected = Buffer.concat(input.map((f) => Buffer.from(encodeMulaw(f.samples))));
     expect(Buffer.concat(conn.binary).equals(expected)).toBe(true);
@@ -418,12 +452,12 @@ describe('quiet batching: ordering under backpressure, the stall probe, mu-law a
   });
 });
 
-/** Frames and calls in order, once the socket is open: a call runs after every frame before it was sent. */
-async function* steps(list: (AudioFrame[] | (() => void))[]) {
+/** Frames and calls in order, once the socket is open: a call runs (and is awaited) after every frame before it was sent. */
+async function* steps(list: (AudioFrame[] | (() => unknown))[]) {
   await rec.opened;
   await sleep(200);
   for (const s of list) {
-    if (typeof s === 'function') s();
+    if (typeof s === 'function') await s();
     else yield* s;
   }
 }
@@ -481,7 +515,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
       let t!: Transcription;
       const input = [...frames(500, true), ...frames(400, false)];
       const after = frames(1060, false);
-      t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => release && t.turnEnded!(), after, () => t.finalize()]));
+      t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps([input, () => release && t.turnEnded!(), after, () => t.finalize()]));
       await collect(t);
       const conn = rec.connections[0]!;
       await rec.close();
@@ -507,7 +541,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     let t!: Transcription;
     const input = [...frames(500, true), ...frames(100, false)];
     const after = frames(1000, false);
-    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => t.turnEnded!(), after]));
+    t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps([input, () => t.turnEnded!(), after]));
     await collect(t);
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
@@ -516,13 +550,41 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     expect(lengthsIn(binary, 760)).toEqual([...Array(8).fill(100), 40]);
   });
 
+  it('a call after a final result that covers the speech ends the hold at once; loud audio past the final keeps the 250 ms', async () => {
+    const run = async (finalEndSec: number) => {
+      rec = new Recorder();
+      const baseURL = await rec.start();
+      let t!: Transcription;
+      const input = [...frames(500, true), ...frames(100, false)];
+      const after = frames(600, false);
+      const final = async () => {
+        rec.sendFinal(finalEndSec);
+        await sleep(100);
+      };
+      t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps([input, final, () => t.turnEnded!(), after]));
+      await collect(t);
+      const binary = rec.connections[0]!.binary;
+      await rec.close();
+      expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
+      return binary;
+    };
+    // The final covers the speech and the silence after it: from the call (at 600 ms) on, chunks.
+    const covered = await run(0.6);
+    expect(lengthsIn(covered, 0, 600)).toEqual([...speechMsgs(500), ...Array(5).fill(20)]);
+    expect(lengthsIn(covered, 600)).toEqual(Array(6).fill(100));
+    // The final ends at 300 ms, the loud frames at 500: frame by frame until 750 ms, as without a final.
+    const past = await run(0.3);
+    expect(lengthsIn(past, 0, 760)).toEqual([...speechMsgs(500), ...Array(13).fill(20)]);
+    expect(lengthsIn(past, 760)).toEqual([100, 100, 100, 100, 40]);
+  });
+
   it('a loud frame after the release arms the full hold again', async () => {
     rec = new Recorder();
     const baseURL = await rec.start();
     let t!: Transcription;
     const input = [...frames(500, true), ...frames(400, false)];
     const after = [...frames(200, false), ...frames(100, true), ...frames(1500, false)];
-    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps([input, () => t.turnEnded!(), after]));
+    t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps([input, () => t.turnEnded!(), after]));
     await collect(t);
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf([...input, ...after]))).toBe(true);
@@ -539,7 +601,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
       rec = new Recorder();
       const baseURL = (await rec.start()).replace('/v1', '/v2');
       let t!: Transcription;
-      const flux = new DeepgramFluxStt({ apiKey: 'dg', baseURL });
+      const flux = new DeepgramFluxStt({ apiKey: 'dg', baseURL, ...FLUX_PAIRS });
       t = (wrap ? fallback([flux]) : flux).transcribe(steps([input, () => t.turnEnded!(), after]));
       await collect(t);
       const binary = rec.connections[0]!.binary;
@@ -564,7 +626,7 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     let t!: Transcription;
     const loud = () => frames(100, true);
     const list = [loud(), frames(40, false), () => t.agentSpeaking!(true), loud(), frames(40, false), () => t.agentSpeaking!(false), loud(), frames(20, true), () => t.agentSpeaking!(true), frames(20, false)];
-    t = new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(steps(list));
+    t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps(list));
     await collect(t);
     const binary = rec.connections[0]!.binary;
     expect(Buffer.concat(binary).equals(bytesOf(list.filter((x): x is AudioFrame[] => Array.isArray(x)).flat()))).toBe(true);
