@@ -9,7 +9,7 @@ import { percentiles } from '../src/session/metrics';
 import { type CallerLine } from '../src/testing/index';
 import { VoiceSession, espeakSynthesizer, sileroVad, toneSynthesizer, type AudioFrame } from '../src/index';
 import type { AudioOutput } from '../src/adapters/index';
-import { costSplit, llmRequest, sttAudioPath } from './cost';
+import { costSplit, llmRequest, machineFloor, sttAudioPath } from './cost';
 import { measurePasses, runSessions, startEmulators, type RunOptions, type Urls } from './lib';
 
 const PROVIDER_MS = 140 + 320 + 180;
@@ -451,6 +451,7 @@ if (on('cost')) {
   results.costSplit = await costSplit(emu.urls, log, quick);
   results.sttAudioPath = await sttAudioPath(emu.urls, log, quick);
   results.llmRequest = await llmRequest(emu.urls, log, quick);
+  results.machineFloor = await machineFloor(log, quick);
 }
 if (on('vad')) await vadCpu(emu.urls);
 await emu.stop();

@@ -53,9 +53,7 @@ export interface WsSttOptions {
    * `quietHoldMs` after it, always go out frame by frame as they arrive, so neither the provider's
    * speech detection nor its end of speech waits for a batch. Quiet means no frame above about
    * -50 dBFS. Default 200 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
-   * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message). Each message
-   * is a socket write, which costs the process far more than the bytes in it (see
-   * docs/performance.md).
+   * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message).
    */
   quietChunkMs?: number;
   /**
