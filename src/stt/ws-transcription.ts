@@ -49,9 +49,10 @@ export interface WsSttOptions {
   stallTimeoutMs?: number;
   /**
    * While the caller is quiet, audio goes out in messages of this many milliseconds instead of
-   * one per frame: far fewer socket writes while the agent talks. Speech, and the silence for
-   * `quietHoldMs` after it, always go out frame by frame as they arrive, so neither the provider's
-   * speech detection nor its end of speech waits for a batch. Quiet means no frame above about
+   * one per frame: far fewer socket writes while the agent talks. The first frame of speech, and
+   * the silence for `quietHoldMs` after speech, go out frame by frame as they arrive, so neither
+   * the provider's speech detection nor its end of speech waits for a batch (the rest of the
+   * speech: see `speechChunkMs`). Quiet means no frame above about
    * -50 dBFS. Default 200 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
    * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message).
    */
@@ -63,9 +64,10 @@ export interface WsSttOptions {
    * Flux: `eotTimeoutMs` (default 5000) plus 250 ms, at least 1500; the gateway: 1000 ms). A
    * {@link VoiceSession} ends the hold when it takes the end of the user's turn
    * ({@link Transcription.turnEnded}): from then on nothing waits on those timers, so quiet audio
-   * is batched again, 250 ms after the last loud frame at the earliest. Held audio goes out with
-   * the next frame, a control message or the end: a source that pauses mid-chunk leaves at most
-   * one chunk of quiet audio waiting.
+   * is batched again: at once when no loud frame came after the audio of the provider's last
+   * final result, else from 250 ms after the last loud frame. Held audio goes out with the next
+   * frame, a control message or the end: a source that pauses mid-chunk leaves at most one chunk
+   * waiting (for Deepgram, `finalize()` sends it).
    */
   quietHoldMs?: number;
   /**

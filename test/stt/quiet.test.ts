@@ -286,7 +286,7 @@ describe('quiet audio is batched, speech goes in pairs after its first frame (qu
         await new Promise((r) => setTimeout(r, 5));
       }
     }
-    await collect(new DeepgramStt({ apiKey: 'dg', baseURL }).transcribe(slow()));
+    await collect(new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(slow()));
     expect(rec.connections.length).toBe(2);
     expect(Buffer.concat(rec.connections[1]!.binary).equals(bytesOf(input))).toBe(true);
   });
