@@ -80,6 +80,11 @@ class Recorder {
     return `ws://127.0.0.1:${(this.wss.address() as { port: number }).port}/v1`;
   }
 
+  /** Closes the open connections (1011), as a provider that drops the socket. */
+  drop(): void {
+    for (const c of this.wss?.clients ?? []) c.close(1011, 'drop');
+  }
+
   /** Sends a final result (speech_final) covering audio from 0 to `endSec` on the open connection. */
   sendFinal(endSec: number): void {
     const msg = { type: 'Results', is_final: true, speech_final: true, start: 0, duration: endSec, channel: { alternatives: [{ transcript: 'hello there', confidence: 0.9, words: [] }] } };
@@ -576,6 +581,43 @@ describe('turnEnded(): the consumer has taken the end of the turn, the quiet hol
     const past = await run(0.3);
     expect(lengthsIn(past, 0, 760)).toEqual([...speechMsgs(500), ...Array(13).fill(20)]);
     expect(lengthsIn(past, 760)).toEqual([100, 100, 100, 100, 40]);
+  });
+
+  it('after a reconnect, the final\'s audio is counted from where the new connection started', async () => {
+    rec = new Recorder();
+    const baseURL = await rec.start();
+    let t!: Transcription;
+    const quiet = frames(400, false);
+    const speech = [...frames(300, true), ...frames(100, false)];
+    const after = frames(600, false);
+    const list = [
+      quiet,
+      // The first connection acknowledges the 400 ms of quiet audio, then drops: the second starts at 400 ms.
+      async () => {
+        rec.sendFinal(0.4);
+        await sleep(100);
+        rec.drop();
+        while (rec.connections.length < 2) await sleep(10);
+        await sleep(100);
+      },
+      speech,
+      // The second connection's final covers its first 400 ms: to 800 ms, past the speech.
+      async () => {
+        rec.sendFinal(0.4);
+        await sleep(100);
+      },
+      () => t.turnEnded!(),
+      after,
+    ];
+    t = new DeepgramStt({ apiKey: 'dg', baseURL, ...PAIRS }).transcribe(steps(list));
+    await collect(t);
+    const second = rec.connections[1]!.binary;
+    expect(Buffer.concat(second).equals(bytesOf([...speech, ...after]))).toBe(true);
+    // On the second connection's own clock: the speech and the silence to the call (400 ms), then
+    // chunks at once. Had the final been taken as ending at 400 ms of the whole stream, the 250 ms
+    // after the speech (to 550 ms here) would have gone frame by frame.
+    expect(lengthsIn(second, 0, 400)).toEqual([...speechMsgs(300), ...Array(5).fill(20)]);
+    expect(lengthsIn(second, 400)).toEqual(Array(6).fill(100));
   });
 
   it('a loud frame after the release arms the full hold again', async () => {
