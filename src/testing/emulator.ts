@@ -1,7 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ConfigError } from '../errors';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
+import { type EmulatorTlsCertificate, localCertificate } from './tls';
+
+export type { EmulatorTlsCertificate } from './tls';
 
 /** Everything an emulator received, for assertions in tests. */
 export interface EmulatorRecord {
@@ -72,6 +77,16 @@ export interface EmulatorOptions {
   handshakeDelayMs?: number;
   /** The clock of every delay the emulator emulates (default: the wall clock). */
   clock?: Clock;
+  /**
+   * Serve `https:` and `wss:` instead of `http:` and `ws:`, for clients that always dial TLS (the
+   * `openai` package's `OpenAIRealtimeWS`, `@cartesia/cartesia-js`). `true`: a self-signed
+   * certificate for localhost, 127.0.0.1 and ::1, made at `start()` by the optional package
+   * `selfsigned` (a ConfigError when it is missing) and shared by the process's emulators; or your
+   * own key and certificate. Clients trust {@link Emulator.ca}: pass it as `ca` in their
+   * WebSocket or TLS options, or write it to a file named by `NODE_EXTRA_CA_CERTS` for a child
+   * process. Default false.
+   */
+  tls?: boolean | EmulatorTlsCertificate;
 }
 
 /** Serves one accepted WebSocket connection. */
@@ -105,14 +120,20 @@ export class Emulator {
   private readonly httpRoutes = new Map<string, HttpRoute>();
   private readonly sockets = new Set<WebSocket>();
   private readonly timers = new Set<ClockTimer>();
+  private readonly secure?: HttpsServer;
+  private certificate?: EmulatorTlsCertificate;
   private listening?: Promise<void>;
+  private stopped = false;
 
   /**
    * Listens nowhere until `start()`.
-   * @param options The key accepted, port, payload limit, handshake delay, clock.
+   * @param options The key accepted, port, payload limit, handshake delay, clock, TLS.
    */
   constructor(protected readonly options: EmulatorOptions = {}) {
-    this.server = createServer((req, res) => void this.onHttp(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => void this.onHttp(req, res);
+    // In TLS mode the certificate is set at start(), once made.
+    this.secure = options.tls ? createHttpsServer(onRequest) : undefined;
+    this.server = this.secure ?? createServer(onRequest);
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: options.maxPayload ?? 1 << 20,
@@ -127,31 +148,60 @@ export class Emulator {
     return this;
   }
 
-  /** Starts listening; resolves to the base URL (`http://127.0.0.1:PORT`). */
+  /**
+   * Starts listening (in TLS mode, once its certificate is ready); resolves to the base URL
+   * (`http://127.0.0.1:PORT`, or `https://` in TLS mode).
+   * @throws ConfigError in TLS mode when `selfsigned` is missing or the given key or certificate is unusable.
+   */
   async start(): Promise<string> {
-    this.listening ??= new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    this.listening ??= this.startServer();
     await this.listening;
     return this.httpUrl;
   }
 
-  /** `http://127.0.0.1:PORT`. */
+  private async startServer(): Promise<void> {
+    if (this.secure) {
+      const tls = this.options.tls === true ? await localCertificate() : (this.options.tls as EmulatorTlsCertificate);
+      try {
+        this.secure.setSecureContext({ key: tls.key, cert: tls.cert });
+      } catch (err) {
+        throw new ConfigError('The emulator could not use the key and certificate given as `tls`: they must be PEM and match each other', { cause: err });
+      }
+      this.certificate = tls;
+    }
+    if (this.stopped) throw new Error('emulator closed before it started');
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+  }
+
+  /** `http://127.0.0.1:PORT` (`https://` in TLS mode). */
   get httpUrl(): string {
     const addr = this.server.address();
     if (!addr || typeof addr === 'string') throw new Error('emulator is not listening; call start() first');
-    return `http://127.0.0.1:${addr.port}`;
+    return `${this.secure ? 'https' : 'http'}://127.0.0.1:${addr.port}`;
   }
 
-  /** `ws://127.0.0.1:PORT`. */
+  /** `ws://127.0.0.1:PORT` (`wss://` in TLS mode). */
   get wsUrl(): string {
-    return this.httpUrl.replace('http:', 'ws:');
+    return this.httpUrl.replace(/^http/, 'ws');
   }
 
   /**
-   * `http://127.0.0.1:PORT/v1`: the `baseURL` to give the matching client (scheme, host and path
-   * up to the API version; WebSocket clients use its `ws:` form).
+   * In TLS mode, the certificate (PEM) a client trusts to reach the emulator: `ca` in the options
+   * of `ws`, `https` or `tls`, or the content of a file named by `NODE_EXTRA_CA_CERTS` (read when a
+   * Node process starts: set it for a child process). Undefined without TLS.
+   */
+  get ca(): string | undefined {
+    if (!this.secure) return undefined;
+    if (!this.certificate) throw new Error('emulator is not listening; call start() first');
+    return this.certificate.ca ?? this.certificate.cert;
+  }
+
+  /**
+   * `http://127.0.0.1:PORT/v1` (`https://` in TLS mode): the `baseURL` to give the matching client
+   * (scheme, host and path up to the API version; WebSocket clients use its `ws:` or `wss:` form).
    */
   get baseURL(): string {
     return `${this.httpUrl}/v1`;
@@ -164,6 +214,7 @@ export class Emulator {
 
   /** Closes every connection and the server. */
   async close(): Promise<void> {
+    this.stopped = true;
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
     for (const ws of this.sockets) ws.terminate();
