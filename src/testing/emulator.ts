@@ -162,14 +162,16 @@ export class Emulator {
   private async startServer(): Promise<void> {
     if (this.secure) {
       const tls = this.options.tls === true ? await localCertificate() : (this.options.tls as EmulatorTlsCertificate);
+      const unusable = 'The emulator could not use the key and certificate given as `tls`: they must be PEM strings that match each other';
+      if (typeof tls.key !== 'string' || typeof tls.cert !== 'string') throw new ConfigError(unusable);
       try {
         this.secure.setSecureContext({ key: tls.key, cert: tls.cert });
       } catch (err) {
-        throw new ConfigError('The emulator could not use the key and certificate given as `tls`: they must be PEM and match each other', { cause: err });
+        throw new ConfigError(unusable, { cause: err });
       }
       this.certificate = tls;
+      if (this.stopped) throw new Error('emulator closed before it started');
     }
-    if (this.stopped) throw new Error('emulator closed before it started');
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port ?? 0, '127.0.0.1', () => resolve());
@@ -192,6 +194,7 @@ export class Emulator {
    * In TLS mode, the certificate (PEM) a client trusts to reach the emulator: `ca` in the options
    * of `ws`, `https` or `tls`, or the content of a file named by `NODE_EXTRA_CA_CERTS` (read when a
    * Node process starts: set it for a child process). Undefined without TLS.
+   * @throws Error in TLS mode before `start()`.
    */
   get ca(): string | undefined {
     if (!this.secure) return undefined;

@@ -154,6 +154,8 @@ describe('emulators in TLS mode', () => {
     expect(status).toBe(404);
     const bad = keep(new RealtimeEmulator({ tls: { key: 'not a key', cert: 'not a certificate' } }));
     await expect(bad.start()).rejects.toBeInstanceOf(ConfigError);
+    const half = keep(new RealtimeEmulator({ tls: { cert: pems.cert } as { key: string; cert: string } }));
+    await expect(half.start()).rejects.toThrow(/must be PEM strings/);
   });
 
   it("`import 'voxline'` and voxline/testing without tls never load selfsigned; tls: true without it is a ConfigError that says what to install", async () => {
