@@ -59,7 +59,9 @@ export interface FluxTranscription extends Transcription {
  * with `turnStart: true` (a barge-in signal), `Update` an `interim`, `EagerEndOfTurn` an
  * `eager_end_of_turn` (start a reply early), `TurnResumed` a `turn_resumed` (drop it), and
  * `EndOfTurn` a `final` that ends the turn. `finalize()` does nothing: Flux ends turns itself, or
- * on `forceEndTurn()`.
+ * on `forceEndTurn()`. At the end of the input (`CloseStream`) Flux ends no turn: a turn still open
+ * ends with a `final` built from its last `Update`, as Deepgram's docs advise, and Flux's close
+ * without a status code ends the transcription.
  */
 export class DeepgramFluxStt extends SttStream {
   readonly provider: string;
