@@ -108,7 +108,7 @@ describe('DeepgramFluxEmulator sends the official shapes and follows the state m
     // The input stops while the caller speaks.
     for (const f of await utteranceFrames(900, 200, 0)) ws.send(f.samples);
     ws.send(JSON.stringify(control.closeStream));
-    const [code] = (await new Promise((r) => ws.on('close', (...a) => r(a)))) as [number];
+    const code = await new Promise<number>((r) => ws.on('close', (c) => r(c)));
     expect(code).toBe(1005);
     const turns = seen.filter((m) => m.type === 'TurnInfo');
     expect(turns.map((m) => m.event)).not.toContain('EndOfTurn');
