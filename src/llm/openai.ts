@@ -226,16 +226,26 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
+/** A tool call being assembled; `index` is the stream's position of the call, when it gives one. */
+interface PartialCall {
+  id: string;
+  name: string;
+  arguments: string;
+  index?: number;
+}
+
 /**
  * Assembles streamed tool-call fragments into calls. A fragment belongs to the call of its
  * `index` (OpenAI), else of its `id` (Gemini's compatible endpoint sends no index), else to the
  * last call opened (argument pieces with neither). A name is assigned, never appended (servers
- * that repeat it would double it).
+ * that repeat it would double it). Calls come out in the model's order: by `index` when every
+ * call has one (a server may interleave the calls' fragments, and open call 1 before call 0),
+ * else in the order they were first seen.
  */
 class ToolCallAssembler {
-  private readonly calls: { id: string; name: string; arguments: string }[] = [];
-  private readonly byIndex = new Map<number, { id: string; name: string; arguments: string }>();
-  private readonly byId = new Map<string, { id: string; name: string; arguments: string }>();
+  private readonly calls: PartialCall[] = [];
+  private readonly byIndex = new Map<number, PartialCall>();
+  private readonly byId = new Map<string, PartialCall>();
 
   constructor(private readonly provider: string) {}
 
@@ -252,7 +262,10 @@ class ToolCallAssembler {
       cur = { id: '', name: '', arguments: '' };
       this.calls.push(cur);
     }
-    if (index !== undefined) this.byIndex.set(index, cur);
+    if (index !== undefined) {
+      this.byIndex.set(index, cur);
+      cur.index ??= index;
+    }
     if (tc.id) {
       cur.id = tc.id;
       this.byId.set(tc.id, cur);
@@ -261,11 +274,13 @@ class ToolCallAssembler {
     if (tc.function?.arguments) cur.arguments += tc.function.arguments;
   }
 
-  /** The calls collected so far, in the order they were opened; the assembler is emptied. */
+  /** The calls collected so far, in the model's order (see the class); the assembler is emptied. */
   *drain(): Generator<LlmEvent> {
     const calls = this.calls.splice(0);
     this.byIndex.clear();
     this.byId.clear();
+    // A stable sort: calls that share an index (servers that number every call 0) keep their order.
+    if (calls.every((c) => c.index !== undefined)) calls.sort((a, b) => a.index! - b.index!);
     for (const c of calls) {
       if (!c.name) throw new ProtocolError(`${this.provider} sent a tool call without a name`, { provider: this.provider });
       yield { type: 'tool_call', call: { id: c.id || `call_${c.name}`, name: c.name, arguments: c.arguments } };

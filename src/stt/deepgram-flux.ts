@@ -59,7 +59,9 @@ export interface FluxTranscription extends Transcription {
  * with `turnStart: true` (a barge-in signal), `Update` an `interim`, `EagerEndOfTurn` an
  * `eager_end_of_turn` (start a reply early), `TurnResumed` a `turn_resumed` (drop it), and
  * `EndOfTurn` a `final` that ends the turn. `finalize()` does nothing: Flux ends turns itself, or
- * on `forceEndTurn()`.
+ * on `forceEndTurn()`. At the end of the input (`CloseStream`) Flux ends no turn: a turn still open
+ * ends with a `final` built from its last `Update`, as Deepgram's docs advise, and Flux's close
+ * without a status code ends the transcription.
  */
 export class DeepgramFluxStt extends SttStream {
   readonly provider: string;
@@ -111,6 +113,8 @@ class DeepgramFluxTranscription extends WsTranscription implements FluxTranscrip
         return parseFlux(msg, provider);
       },
       closeMessage: '{"type":"CloseStream"}',
+      // After CloseStream, Flux closes without a status code (developers.deepgram.com/docs/flux/close-stream).
+      closeCodes: [1000, 1005],
       // Deepgram recommends 80 ms chunks for Flux. The hold outlasts the forced end of turn
       // (eot_timeout_ms, default 5000, as configured now).
       quietChunkMs: 80,
@@ -195,7 +199,7 @@ function checkTurnSettings(owner: string, s: FluxTurnSettings): void {
 }
 
 /** Maps one Deepgram Flux (`/v2/listen`) message to voxline events. */
-export function parseFlux(msg: Record<string, unknown>, provider = 'deepgram-flux'): { events: SttEvent[]; ackedTo?: number; error?: ProviderError } {
+export function parseFlux(msg: Record<string, unknown>, provider = 'deepgram-flux'): { events: SttEvent[]; ackedTo?: number; error?: ProviderError; openTurn?: Extract<SttEvent, { type: 'final' }> | null } {
   switch (msg.type) {
     case 'TurnInfo': {
       const t = msg as unknown as DeepgramFluxTurnInfoWire;
@@ -207,17 +211,19 @@ export function parseFlux(msg: Record<string, unknown>, provider = 'deepgram-flu
       const words: SttWord[] = (Array.isArray(t.words) ? t.words : []).map((w) => ({ word: String(w.word), start: w.start ?? start, end: w.end ?? end, confidence: w.confidence }));
       const text = t.transcript;
       const interim: SttEvent[] = text ? [{ type: 'interim', text, words }] : [];
+      // CloseStream ends no turn: the turn's latest transcript stands as its final if the stream ends now.
+      const openTurn = text ? { type: 'final' as const, text, words, endOfTurn: true, start, end } : null;
       switch (t.event) {
         case 'StartOfTurn':
-          return { events: [{ type: 'speech_started', timestamp: words[0]?.start ?? start, turnStart: true }, ...interim] };
+          return { events: [{ type: 'speech_started', timestamp: words[0]?.start ?? start, turnStart: true }, ...interim], openTurn };
         case 'Update':
-          return { events: interim };
+          return { events: interim, openTurn };
         case 'EagerEndOfTurn':
-          return { events: [{ type: 'eager_end_of_turn', text, words, start, end }] };
+          return { events: [{ type: 'eager_end_of_turn', text, words, start, end }], openTurn };
         case 'TurnResumed':
-          return { events: [{ type: 'turn_resumed' }, ...interim] };
+          return { events: [{ type: 'turn_resumed' }, ...interim], openTurn };
         case 'EndOfTurn':
-          return { events: [{ type: 'final', text, words, endOfTurn: true, start, end }], ackedTo: end };
+          return { events: [{ type: 'final', text, words, endOfTurn: true, start, end }], ackedTo: end, openTurn: null };
         default:
           // An open enum: events added later are ignored.
           return { events: [] };

@@ -13,9 +13,18 @@ export interface WsSttProtocol {
   headers: Record<string, string>;
   /** Encodes PCM16 at `sampleRate` for the wire. */
   encode(samples: Int16Array): Buffer;
-  /** Parses one JSON message: events (connection time), and how far audio is acknowledged. */
-  parse(msg: Record<string, unknown>): { events: SttEvent[]; ackedTo?: number; error?: VoxlineError };
+  /**
+   * Parses one JSON message: events (connection time), and how far audio is acknowledged. Where
+   * the close message leaves a turn open (Deepgram Flux), `openTurn` is the final result that
+   * stands for the turn in progress if the stream ends now, and `null` once no turn is open.
+   */
+  parse(msg: Record<string, unknown>): { events: SttEvent[]; ackedTo?: number; error?: VoxlineError; openTurn?: FinalEvent | null };
   closeMessage: string;
+  /**
+   * Close codes that end the stream cleanly once the close message was sent (default 1000 only).
+   * Deepgram Flux closes without a status code, which the client sees as 1005.
+   */
+  closeCodes?: readonly number[];
   keepAliveMessage?: string;
   finalizeMessage?: string;
   /** Default of {@link WsSttOptions.quietChunkMs} for this provider (else 200). */
@@ -131,6 +140,8 @@ const MAX_BUFFERED = 256 * 1024;
 /** Audio goes out as binary frames, never deflated (PCM hardly compresses; zlib per 20 ms frame costs CPU). */
 const AUDIO = { binary: true, compress: false } as const;
 
+type FinalEvent = Extract<SttEvent, { type: 'final' }>;
+
 interface Chunk {
   t0: number;
   t1: number;
@@ -182,6 +193,8 @@ export class WsTranscription implements Transcription {
   private speechRun = 0;
   /** The agent's audio is playing: speech goes out frame by frame (a barge-in waits on it). */
   private agentTalking = false;
+  /** The final result standing for the turn in progress, on the stream's clock (see `WsSttProtocol.parse`). */
+  private openTurn?: FinalEvent;
 
   // Private so that no inspection of a transcription shows the key in its headers.
   readonly #proto: WsSttProtocol;
@@ -281,7 +294,18 @@ export class WsTranscription implements Transcription {
     this.ending = true;
     this.flushHeld();
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(this.#proto.closeMessage);
-    this.endTimer = setTimeout(() => this.shutdown(false), this.opts.closeTimeoutMs ?? 2000);
+    this.endTimer = setTimeout(() => this.endGracefully(), this.opts.closeTimeoutMs ?? 2000);
+  }
+
+  /**
+   * The provider has closed after the close message (or did not within `closeTimeoutMs`): a turn
+   * it left open ends with its last transcript, so the user's last words are not lost.
+   */
+  private endGracefully(): void {
+    if (this.finished) return;
+    if (this.openTurn) this.out.offer(this.openTurn);
+    this.openTurn = undefined;
+    this.shutdown(false);
   }
 
   /**
@@ -485,6 +509,7 @@ export class WsTranscription implements Transcription {
         return this.fail(err instanceof VoxlineError ? err : new ProtocolError(`${provider} sent an unexpected message: ${(err as Error).message}`, { provider }));
       }
       if (parsed.error) return this.fail(parsed.error);
+      if (parsed.openTurn !== undefined) this.openTurn = parsed.openTurn ? (shiftSttEvent(parsed.openTurn, this.offsetSec) as FinalEvent) : undefined;
       if (parsed.ackedTo !== undefined) {
         const acked = this.offsetSec + parsed.ackedTo;
         while (this.pending.length && this.pending[0]!.t1 <= acked + 1e-6) this.pending.shift();
@@ -506,7 +531,7 @@ export class WsTranscription implements Transcription {
       clearInterval(this.keepAlive);
       clearInterval(this.watchdog);
       const why = String(reason);
-      if (this.ending && code === 1000) return this.shutdown(false);
+      if (this.ending && (this.#proto.closeCodes ?? [1000]).includes(code)) return this.endGracefully();
       if (/DATA-/.test(why) || code === 1008) return this.fail(new ProviderError(`${provider} closed the stream: ${code} ${why}`, { provider, status: code }));
       // Never opened (refused, unreachable, DNS): say so, not "1006".
       if (!opened && failure) return this.retry(new ProviderError(`${provider}: could not connect to ${new URL(this.#proto.url).host} (${failure.message})`, { provider, retryable: true, code: 'connection_error', cause: failure }));

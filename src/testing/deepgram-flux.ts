@@ -34,7 +34,10 @@ type TurnState = 'initial' | 'ongoing' | 'awaiting';
  * about every 250 ms of audio, `EagerEndOfTurn` (only with `eager_eot_threshold`), `TurnResumed`
  * (only after an eager one), `EndOfTurn` whose transcript equals the preceding eager one, with its
  * `trigger` (`model`, `manual` after `ForceEndTurn`, `timeout` after `eot_timeout_ms`);
- * `Configure` answered by `ConfigureSuccess` or `ConfigureFailure`; `CloseStream`. It finds speech
+ * `Configure` answered by `ConfigureSuccess` or `ConfigureFailure`; `CloseStream`, after which it
+ * sends an `Update` for a turn still open (never its `EndOfTurn`) and closes without a status code
+ * (developers.deepgram.com/docs/flux/close-stream). A `closeMidStream` fault with `code: 1005`
+ * closes that way too, before any `CloseStream`. It finds speech
  * by level in the audio it receives and reports the script's text; the end-of-turn confidence is
  * a ramp over the silence after speech. Everything is timed by the audio received.
  */
@@ -166,16 +169,25 @@ export class DeepgramFluxEmulator extends Emulator {
         this.record.audioBytes += (data as Buffer).length;
         this.record.audioMessages++;
         onAudio(pcm16(data as Buffer));
-        if (cut && audioMs >= (cut.afterMs ?? 0)) ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
+        if (cut && audioMs >= (cut.afterMs ?? 0)) {
+          // 1005 stands for a close frame without a status code (it cannot be sent as a code).
+          if (cut.code === 1005) ws.close();
+          else ws.close(cut.code ?? 1011, cut.reason ?? 'emulated connection drop');
+        }
         return;
       }
       const msg = parseJson(data);
       this.record.messages.push(msg ?? { unparsed: String(data) });
       switch (msg?.type) {
         case 'CloseStream':
-          // Not documented: the emulator ends an open turn before it closes.
-          if (state !== 'initial') endTurn('model');
-          return void ws.close(1000, '');
+          // As documented (developers.deepgram.com/docs/flux/close-stream): Flux decodes the audio
+          // received and sends its Update, but does not end an open turn (no EndOfTurn), then
+          // closes without a status code (the client sees 1005).
+          if (state !== 'initial') {
+            reveal(true);
+            turnInfo('Update');
+          }
+          return void ws.close();
         case 'ForceEndTurn':
           if (state !== 'initial') endTurn('manual');
           return;

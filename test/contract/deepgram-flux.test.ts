@@ -1,6 +1,6 @@
 /**
  * Deepgram Flux (`/v2/listen`) against the official `@deepgram/sdk` v2 types and Flux docs
- * (developers.deepgram.com/docs/flux/state, /configure, /force-end-turn, /configuration):
+ * (developers.deepgram.com/docs/flux/state, /configure, /force-end-turn, /configuration, /close-stream):
  * compile-time checks of what DeepgramFluxStt reads and DeepgramFluxEmulator sends, the emulator's
  * messages against typed references, and typed messages replayed into the client.
  */
@@ -96,13 +96,33 @@ describe('DeepgramFluxEmulator sends the official shapes and follows the state m
     expect(turns.at(-1)).toMatchObject({ event: 'EndOfTurn', trigger: 'model', transcript: 'Hi I need to cancel my subscription please' });
     expect(seen.map((m) => m.type)).toEqual(expect.arrayContaining(['Connected', 'ConfigureSuccess', 'ConfigureFailure']));
   });
+
+  it('CloseStream mid-turn: an Update with the words received, no EndOfTurn, and a close without a status code', async () => {
+    const emu = new DeepgramFluxEmulator({ script: ['please cancel it'] });
+    await emu.start();
+    cleanup = () => emu.close();
+    const ws = new WebSocket(`${emu.baseURL.replace('http', 'ws')}/listen?model=flux-general-en&encoding=linear16&sample_rate=16000`, { headers: { Authorization: 'Token k' } });
+    const seen: Record<string, any>[] = [];
+    ws.on('message', (d) => seen.push(JSON.parse(String(d))));
+    await new Promise((r) => ws.on('open', r));
+    // The input stops while the caller speaks.
+    for (const f of await utteranceFrames(900, 200, 0)) ws.send(f.samples);
+    ws.send(JSON.stringify(control.closeStream));
+    const code = await new Promise<number>((r) => ws.on('close', (c) => r(c)));
+    expect(code).toBe(1005);
+    const turns = seen.filter((m) => m.type === 'TurnInfo');
+    expect(turns.map((m) => m.event)).not.toContain('EndOfTurn');
+    expect(turns.at(-1)).toMatchObject({ event: 'Update', transcript: 'please cancel it' });
+    for (const m of turns) expect(shapeProblems(m, refs.TurnInfo)).toEqual([]);
+  });
 });
 
 describe('DeepgramFluxStt against the official messages', () => {
   it('maps the documented turn lifecycle onto voxline events, ignoring unknown events', async () => {
     const server = await replayWs((ws) => {
       for (const m of lifecycle) ws.send(JSON.stringify(m));
-      ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && ws.close(1000));
+      // Flux closes without a status code after CloseStream.
+      ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && ws.close());
     });
     cleanup = server.close;
     const stt = new DeepgramFluxStt({ apiKey: 'k', baseURL: server.baseURL.replace('/v1', '/v2'), eagerEotThreshold: 0.4, eotThreshold: 0.8, eotTimeoutMs: 5000, keyterms: ['subscription'], query: { tag: 'x' } });
@@ -113,6 +133,23 @@ describe('DeepgramFluxStt against the official messages', () => {
     expect(events.at(-1)).toEqual<SttEvent>({ type: 'final', text: 'Hi I need to cancel my subscription please', endOfTurn: true, start: 0.32, end: 3.2, words: all.map((x) => ({ word: x.word, start: x.start, end: x.end, confidence: 0.95 })) });
     expect(server.received).toEqual([control.closeStream]);
     for (const k of server.query[0]!.keys()) expect(Object.keys(queryParams), k).toContain(k);
+  });
+
+  it('a turn that CloseStream leaves open ends with its last Update; the close without a status code ends the stream', async () => {
+    // The documented lifecycle, cut after its last Update (CloseStream emits no EndOfTurn).
+    const cut = lifecycle.slice(0, 7);
+    const server = await replayWs((ws) => {
+      for (const m of cut) ws.send(JSON.stringify(m));
+      ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && ws.close());
+    });
+    cleanup = server.close;
+    const stt = new DeepgramFluxStt({ apiKey: 'k', baseURL: server.baseURL.replace('/v1', '/v2'), eagerEotThreshold: 0.4 });
+    async function* audio() { yield* await utteranceFrames(0, 200, 0); await sleep(200); }
+    const events = await collect(stt.transcribe(audio()));
+    expect(events.at(-1)).toEqual<SttEvent>({ type: 'final', text: 'Hi I need to cancel my subscription please', endOfTurn: true, start: 0.32, end: 2.9, words: all.map((x) => ({ word: x.word, start: x.start, end: x.end, confidence: 0.95 })) });
+    expect(events.filter((e) => e.type === 'final').length).toBe(1);
+    expect(server.query.length).toBe(1);
+    expect(server.received).toEqual([control.closeStream]);
   });
 
   it('resolves configure() on ConfigureSuccess, rejects on ConfigureFailure; a fatal Error fails the transcription', async () => {

@@ -4,9 +4,10 @@
  * field fails the build); here: the request body's fields, and streams from OpenAI's docs and
  * from OpenAI-compatible servers' captured deviations replayed into OpenAiLlm.
  */
+import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OpenAiLlm, type LlmEvent, type ToolCall } from '../../src/index';
+import { OpenAiLlm, runToolLoop, tool, type ChatMessage, type LlmEvent, type ToolCall } from '../../src/index';
 import { OpenAiEmulator } from '../../src/testing/index';
 import { collect } from '../helpers';
 import { replaySse } from './replay';
@@ -105,5 +106,64 @@ describe('streams replayed into OpenAiLlm', () => {
       chunk({}, 'tool_calls'),
     ]);
     expect(callsOf(events).map((c) => [c.id, c.arguments])).toEqual([['call_a', '{"location":"Rome"}'], ['call_b', '{"location":"Nice"}']]);
+  });
+});
+
+describe('parallel tool calls come out in the model’s order (by index), on both transports', () => {
+  // Two calls whose fragments interleave, index 1 opened first (as a server that streams its
+  // parallel calls concurrently may send them).
+  const interleaved = [
+    chunk({ role: 'assistant', content: null }),
+    chunk({ tool_calls: [{ index: 1, id: 'call_w', type: 'function', function: { name: 'get_weather', arguments: '' } }] }),
+    chunk({ tool_calls: [{ index: 0, id: 'call_o', type: 'function', function: { name: 'lookup_order', arguments: '' } }] }),
+    chunk({ tool_calls: [{ index: 1, function: { arguments: '{"location":' } }] }),
+    chunk({ tool_calls: [{ index: 0, function: { arguments: '{"order_id":' } }] }),
+    chunk({ tool_calls: [{ index: 1, function: { arguments: '"Oslo"}' } }, { index: 0, function: { arguments: '"A-1"}' } }] }),
+    chunk({}, 'tool_calls'),
+  ];
+  const ran: string[] = [];
+  const loopTools = [
+    tool<{ order_id: string }>({ name: 'lookup_order', description: 'Order', parameters: { type: 'object', properties: { order_id: { type: 'string' } } }, execute: async ({ order_id }) => { ran.push('lookup_order'); return `order ${order_id}`; } }),
+    tool<{ location: string }>({ name: 'get_weather', description: 'Weather', parameters: { type: 'object', properties: { location: { type: 'string' } } }, execute: async ({ location }) => { ran.push('get_weather'); return `sunny in ${location}`; } }),
+  ];
+  const transports: [string, (baseURL: string) => OpenAiLlm][] = [
+    ['direct transport', (baseURL) => new OpenAiLlm({ apiKey: 'k', baseURL, model: 'm', maxRetries: 0 })],
+    ['openai package client', (baseURL) => new OpenAiLlm({ client: new OpenAI({ apiKey: 'k', baseURL, maxRetries: 0 }), model: 'm' })],
+  ];
+  for (const [name, make] of transports) {
+    it(`${name}: events, history and tool results in index order`, async () => {
+      const server = await replaySse(interleaved);
+      cleanup = server.close;
+      ran.length = 0;
+      const history: ChatMessage[] = [{ role: 'user', content: 'order A-1, and the weather in Oslo?' }];
+      // Two steps: the second request offers no tools, so the loop ends after the results.
+      const events = await collect(runToolLoop(make(server.baseURL), history, { tools: loopTools, maxSteps: 2 }));
+      // The first step's calls (the replay answers the second request with the same calls).
+      const firstStep = events.slice(0, events.findIndex((e) => e.type === 'tools_started')) as LlmEvent[];
+      expect(callsOf(firstStep).map((c) => [c.id, c.name, c.arguments])).toEqual([
+        ['call_o', 'lookup_order', '{"order_id":"A-1"}'],
+        ['call_w', 'get_weather', '{"location":"Oslo"}'],
+      ]);
+      const started = events.find((e) => e.type === 'tools_started') as Extract<(typeof events)[number], { type: 'tools_started' }>;
+      expect(started.calls.map((c) => c.name)).toEqual(['lookup_order', 'get_weather']);
+      expect(events.filter((e) => e.type === 'tool_result').map((e) => (e as { call: ToolCall }).call.name)).toEqual(['lookup_order', 'get_weather']);
+      expect(ran.sort()).toEqual(['get_weather', 'lookup_order']);
+      expect(history[1]).toMatchObject({ role: 'assistant', tool_calls: [{ id: 'call_o', function: { name: 'lookup_order' } }, { id: 'call_w', function: { name: 'get_weather' } }] });
+      expect(history.slice(2)).toEqual([
+        { role: 'tool', tool_call_id: 'call_o', content: 'order A-1' },
+        { role: 'tool', tool_call_id: 'call_w', content: 'sunny in Oslo' },
+      ]);
+      // The history sent back on the next request keeps that order.
+      expect((server.bodies[1] as { messages: ChatMessage[] }).messages.slice(1).map((m) => (m.role === 'tool' ? m.tool_call_id : m.role))).toEqual(['assistant', 'call_o', 'call_w']);
+    });
+  }
+
+  it('calls without index (Gemini) keep the order they were first seen', async () => {
+    const events = await replay([
+      chunk({ tool_calls: [{ id: 'g_2', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Rome"}' } }] }),
+      chunk({ tool_calls: [{ id: 'g_1', type: 'function', function: { name: 'get_weather', arguments: '{"location":"Nice"}' } }] }),
+      chunk({}, 'stop'),
+    ]);
+    expect(callsOf(events).map((c) => c.id)).toEqual(['g_2', 'g_1']);
   });
 });

@@ -98,6 +98,43 @@ describe('DeepgramFluxStt', () => {
     await expect(t.configure({ eotThreshold: 0.2 })).rejects.toBeInstanceOf(ConfigError);
   });
 
+  it('ends cleanly when Flux closes without a status code after CloseStream, as documented', async () => {
+    const e = await start(['all done here']);
+    const stt = new DeepgramFluxStt({ apiKey: 'dg', baseURL: e.baseURL });
+    const events = await collect(stt.transcribe(concat(utteranceFrames(800, 200, 600))));
+    expect(events.filter((x) => x.type === 'final')).toMatchObject([{ text: 'all done here', endOfTurn: true }]);
+    // No reconnection, no second CloseStream.
+    expect(e.record.connections.length).toBe(1);
+    expect(e.record.messages).toEqual([{ type: 'CloseStream' }]);
+  });
+
+  it('a close without a status code before CloseStream is a drop: it reconnects and the turn is kept', async () => {
+    const e = await start(['one two three four']);
+    const stt = new DeepgramFluxStt({ apiKey: 'dg', baseURL: e.baseURL });
+    e.inject({ closeMidStream: { afterMs: 600, code: 1005 } });
+    const events = await collect(stt.transcribe(paced(await utteranceFrames(900, 200, 700))));
+    expect(e.record.connections.length).toBe(2);
+    expect(events.filter((x) => x.type === 'final')).toMatchObject([{ text: 'one two three four', endOfTurn: true }]);
+  });
+
+  it('input that ends mid-turn: the turn’s last Update stands as its final (CloseStream sends no EndOfTurn)', async () => {
+    const e = await start(['cancel my subscription']);
+    const stt = new DeepgramFluxStt({ apiKey: 'dg', baseURL: e.baseURL });
+    const events = await collect(stt.transcribe(concat(utteranceFrames(900, 200, 0))));
+    const finals = events.filter((x) => x.type === 'final') as Extract<SttEvent, { type: 'final' }>[];
+    expect(finals).toMatchObject([{ text: 'cancel my subscription', endOfTurn: true }]);
+    expect(finals[0]!.words.map((w) => w.word)).toEqual(['cancel', 'my', 'subscription']);
+    expect(finals[0]!.end).toBeCloseTo(1.1, 1);
+    expect(e.record.connections.length).toBe(1);
+  });
+
+  it('a turn left open is not reported twice: a turn the model ended is not repeated at the close', async () => {
+    const e = await start(['first turn', 'and the second']);
+    const stt = new DeepgramFluxStt({ apiKey: 'dg', baseURL: e.baseURL });
+    const events = await collect(stt.transcribe(concat(utteranceFrames(700, 200, 600), utteranceFrames(700, 0, 0))));
+    expect(events.filter((x) => x.type === 'final').map((f) => (f as { text: string }).text)).toEqual(['first turn', 'and the second']);
+  });
+
   it('refuses settings out of Deepgram’s ranges at construction', () => {
     expect(() => new DeepgramFluxStt({ apiKey: 'dg', eagerEotThreshold: 0.95 })).toThrow(ConfigError);
     expect(() => new DeepgramFluxStt({ apiKey: 'dg', eotThreshold: 0.6, eagerEotThreshold: 0.7 })).toThrow(/must not exceed/);
@@ -129,6 +166,30 @@ describe('DeepgramFluxStt in a VoiceSession', () => {
       expect(session.history.map((m) => m.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
       expect(String(session.history[1]!.content).endsWith('…')).toBe(true);
       expect(session.history[2]).toEqual({ role: 'user', content: 'Stop' });
+    } finally {
+      await Promise.all([oa.close(), el.close()]);
+    }
+  });
+});
+
+describe('DeepgramFluxStt in a VoiceSession, input ending mid-utterance', () => {
+  it('the user’s last words still make a turn and get an answer', async () => {
+    const { VoiceSession, OpenAiLlm, ElevenLabsTts, toneSynthesizer } = await import('../../src/index');
+    const { virtualSpeaker } = await import('../../src/adapters/index');
+    const { OpenAiEmulator, ElevenLabsEmulator } = await import('../../src/testing/index');
+    const flux = await start(['what time is it']);
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20, tokensPerSecond: 200, responder: () => ({ content: 'It is noon.' }) });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 5 }), timeToFirstAudioMs: 20, realtimeFactor: 0.1 });
+    await Promise.all([oa.start(), el.start()]);
+    try {
+      const session = new VoiceSession({
+        stt: new DeepgramFluxStt({ apiKey: 'dg', baseURL: flux.baseURL }),
+        llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+      });
+      // The microphone stops while the caller is still speaking.
+      await session.run({ input: paced(await utteranceFrames(900, 200, 0)), output: virtualSpeaker({ sampleRate: 16000 }) });
+      expect(session.history).toEqual([{ role: 'user', content: 'what time is it' }, { role: 'assistant', content: 'It is noon.' }]);
     } finally {
       await Promise.all([oa.close(), el.close()]);
     }
