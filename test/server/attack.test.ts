@@ -797,8 +797,8 @@ describe('attack suite: refused upgrades, metrics, cluster and Twilio replays', 
           if (start.customParameters.mode === 'throw') throw new Error('hook bug');
           if (start.customParameters.mode === 'hang') return new Promise<boolean>(() => {});
           const [exp, mac] = (start.customParameters.token ?? '').split('.');
-          if (!exp || !mac || Number(exp) < Date.now() || used.has(mac) || mint(start.callSid, Number(exp)) !== `${exp}.${mac}`) return false;
-          used.add(mac); // one use only: a captured start message cannot be replayed
+          if (!exp || !mac || Number(exp) < Date.now() || used.has(start.callSid) || mint(start.callSid, Number(exp)) !== `${exp}.${mac}`) return false;
+          used.add(start.callSid); // one stream per call: a captured start message cannot be replayed
           return true;
         },
       },
