@@ -138,7 +138,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   const m = {
     active: new Gauge({ name: 'voxline_active_calls', help: 'Calls in progress', registers: [registry] }),
     calls: new Counter({ name: 'voxline_calls_total', help: 'Calls accepted, by channel', labelNames: ['channel'], registers: [registry] }),
-    refused: new Counter({ name: 'voxline_calls_refused_total', help: 'Calls refused (at capacity or draining)', registers: [registry] }),
+    refused: new Counter({ name: 'voxline_calls_refused_total', help: 'Calls refused (at capacity, draining, an unsigned webhook, or by twilio.verifyStart)', registers: [registry] }),
     failed: new Counter({ name: 'voxline_calls_failed_total', help: 'Calls that failed (the agent factory threw, or the session ended with an error), by channel', labelNames: ['channel'], registers: [registry] }),
     connections: new Gauge({ name: 'voxline_connections', help: 'Sockets accepted and not yet closed (what maxCalls limits)', registers: [registry] }),
     turns: new Counter({ name: 'voxline_turns_total', help: 'Completed agent turns', registers: [registry] }),
@@ -226,9 +226,11 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     onCall: async (call: TwilioCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'twilio', code: e.code }));
       const start = await call.started;
-      if (tw?.verifyStart && !(await verifyStartOf(tw.verifyStart, start, request, startTimeoutMs))) {
+      const refusal = tw?.verifyStart && (await verifyStartOf(tw.verifyStart, start, request, startTimeoutMs));
+      if (refusal) {
         m.refused.inc();
-        log(`twilio call ${start.callSid.slice(0, 64) || '(no CallSid)'} refused: verifyStart did not accept its start message`);
+        // The CallSid comes from the stranger's message: shortened, and nothing but word characters.
+        log(`twilio call ${start.callSid.slice(0, 64).replace(/[^\w-]/g, '?') || '(no CallSid)'} refused: ${refusal}`);
         return void call.socket.close(1008, 'call refused');
       }
       await runCall({ channel: 'twilio', request, callSid: start.callSid, parameters: start.customParameters }, call.input, call.output);
@@ -379,9 +381,12 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
 /** How long the `/metrics` collectors and the `twilio.parameters` hook may take. */
 const HOOK_TIMEOUT_MS = 5000;
 
-/** `verifyStart`, refusing the call on a throw or when it has not answered after `ms`. */
-async function verifyStartOf(hook: (start: TwilioStart, request: IncomingMessage) => boolean | Promise<boolean>, start: TwilioStart, request: IncomingMessage, ms: number): Promise<boolean> {
-  return withDeadline(callHook(() => hook(start, request)), ms, 'no answer').then((ok) => ok === true, () => false);
+/** Runs `verifyStart`: undefined when it accepts the call, else why it was refused (a false, a throw, no answer after `ms`). */
+async function verifyStartOf(hook: (start: TwilioStart, request: IncomingMessage) => boolean | Promise<boolean>, start: TwilioStart, request: IncomingMessage, ms: number): Promise<string | undefined> {
+  return withDeadline(callHook(() => hook(start, request)), ms, 'no answer').then(
+    (ok) => (ok === true ? undefined : 'verifyStart did not accept its start message'),
+    (err: unknown) => `verifyStart failed: ${oneLine(err)}`,
+  );
 }
 
 /** `p`, or a rejection with `why` after `ms`; the timer never outlives the race. */

@@ -831,6 +831,8 @@ describe('attack suite: refused upgrades, metrics, cluster and Twilio replays', 
     expect(agents).toBe(1);
     expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_calls_refused_total 6/);
     expect(logged.filter((l) => /twilio call CA\d refused/.test(l)).length).toBe(6);
+    expect(logged.find((l) => l.includes('CA5'))).toMatch(/verifyStart failed: Error: hook bug/);
+    expect(logged.find((l) => l.includes('CA6'))).toMatch(/verifyStart failed: Error: no answer after 300 ms/);
   });
 
   it('a refused Twilio upgrade says why; with an https publicUrl the signed URL is the wss:// stream URL of the TwiML', async () => {
