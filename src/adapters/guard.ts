@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { ProtocolError } from '../errors';
 
@@ -123,4 +124,34 @@ export class CallGuard {
 /** Calls a user hook, turning a synchronous throw into a rejected promise. */
 export function callHook<T>(hook: () => T | Promise<T>): Promise<T> {
   return new Promise<T>((resolve) => resolve(hook()));
+}
+
+/** How long a refused upgrade's answer may take to be written before its socket is cut anyway. */
+const REFUSAL_WRITE_MS = 1000;
+
+/**
+ * Answers a WebSocket upgrade request with an HTTP error (`body`, plain text, says why) and
+ * closes the socket as soon as the answer is written, or after a second at the latest: a client
+ * that never reads nor closes its side keeps no descriptor (and no call slot) on the server.
+ */
+export function refuseUpgrade(socket: Duplex, status: number, reason: string, body = '', headers: Record<string, string> = {}): void {
+  if (socket.destroyed) return;
+  const lines = Object.entries({ ...headers, ...(body ? { 'Content-Type': 'text/plain; charset=utf-8' } : {}), Connection: 'close', 'Content-Length': String(Buffer.byteLength(body)) });
+  closeOnceWritten(socket);
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`);
+}
+
+/**
+ * Destroys a socket whose writing side was (or is about to be) ended once what was written has
+ * gone out, or after `deadlineMs` at the latest, instead of waiting for the client to close its
+ * side; a reset from the client meanwhile is ignored rather than thrown.
+ */
+export function closeOnceWritten(socket: Duplex, deadlineMs = REFUSAL_WRITE_MS): void {
+  if (socket.destroyed) return;
+  socket.on('error', () => {});
+  if (socket.writableFinished) return void socket.destroy();
+  const timer = setTimeout(() => socket.destroy(), deadlineMs);
+  timer.unref();
+  socket.once('finish', () => socket.destroy());
+  socket.once('close', () => clearTimeout(timer));
 }

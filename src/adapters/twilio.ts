@@ -8,7 +8,7 @@ import type { AudioFrame } from '../audio/frame';
 import { decodeMulaw, encodeMulaw } from '../audio/mulaw';
 import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import { Channel, sleep } from '../streams/channel';
-import { CallGuard, type CallLimits, callHook } from './guard';
+import { CallGuard, type CallLimits, callHook, refuseUpgrade } from './guard';
 import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
@@ -273,10 +273,9 @@ export function twilioHandler(options: TwilioHandlerOptions): UpgradeHandler {
       if (options.authToken) {
         const url = options.publicUrl ?? `wss://${req.headers.host}${req.url}`;
         const sig = req.headers['x-twilio-signature'];
-        if (typeof sig !== 'string' || !validateTwilioSignature(options.authToken, url, {}, sig)) {
-          socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-          return;
-        }
+        // The answer says why (nothing secret in it), so a misconfigured deployment is found fast.
+        if (typeof sig !== 'string' || !sig) return refuseUpgrade(socket, 403, 'Forbidden', 'no X-Twilio-Signature header');
+        if (!validateTwilioSignature(options.authToken, url, {}, sig)) return refuseUpgrade(socket, 403, 'Forbidden', 'signature mismatch: check authToken and the signed URL');
       }
       wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
     },

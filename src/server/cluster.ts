@@ -1,9 +1,13 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import { ConfigError } from '../errors';
+
+/** Most worker processes {@link runCluster} forks. */
+const MAX_WORKERS = 1024;
 
 /** Options of {@link runCluster}. */
 export interface ClusterOptions {
-  /** Worker processes (default: one per core). */
+  /** Worker processes, a whole number from 1 to 1024 (default: one per core). */
   workers?: number;
   /** Starts one worker's server (for example `createVoiceServer(...).listen(8080)`). */
   start(): void | Promise<void>;
@@ -23,13 +27,19 @@ export interface ClusterOptions {
  * port). A worker that dies is replaced; SIGTERM to the primary is passed to every worker, which
  * drain (see `handleSignals`), and the primary exits once they have. Workers that keep dying at
  * start are replaced with exponential backoff, not in a tight loop.
+ * @throws ConfigError when `start` is not a function or `workers` is not a whole number from 1 to 1024.
  */
 export function runCluster(options: ClusterOptions): void {
+  if (typeof options?.start !== 'function') throw new ConfigError('runCluster needs a start() function that starts one worker\'s server');
+  const { workers } = options;
+  if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS)) {
+    throw new ConfigError(`runCluster: workers must be a whole number from 1 to ${MAX_WORKERS} (got ${typeof workers === 'number' ? workers : JSON.stringify(workers)}); leave it out for one per core (${availableParallelism()} here)`);
+  }
   if (!cluster.isPrimary) {
     void Promise.resolve(options.start());
     return;
   }
-  const n = options.workers ?? availableParallelism();
+  const n = workers ?? availableParallelism();
   let stopping = false;
   let failures = 0;
   const pending = new Set<NodeJS.Timeout>();

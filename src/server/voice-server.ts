@@ -6,8 +6,8 @@ import type * as PromClient from 'prom-client';
 import type { Registry } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
-import type { CallLimits } from '../adapters/guard';
-import { type TwilioCall, twilioHandler, twiml, validateTwilioSignature } from '../adapters/twilio';
+import { type CallLimits, callHook, closeOnceWritten, refuseUpgrade } from '../adapters/guard';
+import { type TwilioCall, type TwilioStart, twilioHandler, twiml, validateTwilioSignature } from '../adapters/twilio';
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import { ConfigError, VoxlineError } from '../errors';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
@@ -41,12 +41,30 @@ export interface VoiceServerOptions {
    * `/twilio`. `publicUrl` is the base URL Twilio reaches (e.g. `https://agent.example.com`): the
    * stream URL in the TwiML is built from it, never from a request header, and signatures are
    * checked against it. `authToken` checks `X-Twilio-Signature` on the webhook and the upgrade.
+   *
+   * The upgrade's signature covers only the stream URL, the same for every call, so a captured
+   * header can be replayed: `parameters` and `verifyStart` let the app pass a short-lived token
+   * of its own (e.g. an HMAC'd expiry bound to the CallSid) and refuse a start message without a
+   * valid one (see docs/phone.md).
    */
   twilio?: {
     /** The base URL Twilio reaches, e.g. `https://agent.example.com`. */
     publicUrl: string;
     /** The account's auth token: checks `X-Twilio-Signature`. */
     authToken: string;
+    /**
+     * `<Parameter>`s to put in the TwiML answer, from the signed webhook's form (`CallSid`,
+     * `From`, ...); Twilio sends them back in the stream's `start` message (`customParameters`).
+     * A hook that throws, or takes more than 5 s, answers the webhook with 500.
+     */
+    parameters?(webhook: URLSearchParams): Record<string, string> | Promise<Record<string, string>>;
+    /**
+     * Decides whether a started stream may become a call, from its `start` message (`callSid`,
+     * `customParameters`): false closes it (1008, counted in `voxline_calls_refused_total`) before
+     * the agent factory runs. A hook that throws, or does not answer within
+     * `limits.startTimeoutMs` (default 5000 ms), refuses the call.
+     */
+    verifyStart?(start: TwilioStart, request: IncomingMessage): boolean | Promise<boolean>;
   };
   /**
    * Browser calls at `/browser` (off unless given): an `authorize(request)` hook, or `public: true`
@@ -61,6 +79,15 @@ export interface VoiceServerOptions {
   handleSignals?: boolean;
   /** Prometheus registry to use (default: a new one). */
   registry?: Registry;
+  /**
+   * Where the server reports what went wrong outside a call (a `/metrics` collector that threw, a
+   * refused Twilio start), one line each, never with a secret (default: `console`). Anything with
+   * a `warn(message)` method: console, pino, winston.
+   */
+  logger?: {
+    /** Called with one line describing what happened. */
+    warn(message: string): void;
+  };
 }
 
 /** Events of a {@link VoiceServer}. */
@@ -111,7 +138,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   const m = {
     active: new Gauge({ name: 'voxline_active_calls', help: 'Calls in progress', registers: [registry] }),
     calls: new Counter({ name: 'voxline_calls_total', help: 'Calls accepted, by channel', labelNames: ['channel'], registers: [registry] }),
-    refused: new Counter({ name: 'voxline_calls_refused_total', help: 'Calls refused (at capacity or draining)', registers: [registry] }),
+    refused: new Counter({ name: 'voxline_calls_refused_total', help: 'Calls refused (at capacity, draining, an unsigned webhook, or by twilio.verifyStart)', registers: [registry] }),
     failed: new Counter({ name: 'voxline_calls_failed_total', help: 'Calls that failed (the agent factory threw, or the session ended with an error), by channel', labelNames: ['channel'], registers: [registry] }),
     connections: new Gauge({ name: 'voxline_connections', help: 'Sockets accepted and not yet closed (what maxCalls limits)', registers: [registry] }),
     turns: new Counter({ name: 'voxline_turns_total', help: 'Completed agent turns', registers: [registry] }),
@@ -125,6 +152,14 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   let slots = 0;
   let draining = false;
   const canAccept = () => !draining && slots < maxCalls;
+  const startTimeoutMs = options.limits?.startTimeoutMs ?? 5000;
+  const log = (message: string) => {
+    try {
+      (options.logger ?? console).warn(`voxline: ${message}`);
+    } catch {
+      // a logger that throws loses the line, not the server
+    }
+  };
   const failed = (info: CallInfo, err: unknown, what: string) => {
     const e = err instanceof VoxlineError ? err : new ConfigError(`${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     m.failed.inc({ channel: info.channel });
@@ -191,6 +226,13 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     onCall: async (call: TwilioCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'twilio', code: e.code }));
       const start = await call.started;
+      const refusal = tw?.verifyStart && (await verifyStartOf(tw.verifyStart, start, request, startTimeoutMs));
+      if (refusal) {
+        m.refused.inc();
+        // The CallSid comes from the stranger's message: shortened, and nothing but word characters.
+        log(`twilio call ${start.callSid.slice(0, 64).replace(/[^\w-]/g, '?') || '(no CallSid)'} refused: ${refusal}`);
+        return void call.socket.close(1008, 'call refused');
+      }
       await runCall({ channel: 'twilio', request, callSid: start.callSid, parameters: start.customParameters }, call.input, call.output);
     },
   });
@@ -213,14 +255,24 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       const ok = canAccept();
       return void res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready' : draining ? 'draining' : 'at capacity');
     }
-    if (path === '/metrics') {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text));
-      return;
-    }
+    if (path === '/metrics') return void answerMetrics(res);
     if (path === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
     if (path === '/twiml' && tw) return void answerTwiml(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
+  /**
+   * `/metrics`: a collector of the registry (the app's own included) that throws or hangs answers
+   * 500 and is logged, instead of an unhandled rejection or a request that never ends.
+   */
+  const answerMetrics = (res: ServerResponse) => {
+    void withDeadline(callHook(() => registry.metrics()), HOOK_TIMEOUT_MS, 'no answer')
+      .then((text) => void res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+      .catch((err: unknown) => {
+        log(`/metrics failed (a collector of the Prometheus registry threw or hung): ${oneLine(err)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed');
+      });
+  };
+
   /** Twilio's voice webhook: signed POSTs only; the TwiML connects the call to `/twilio`. */
   const answerTwiml = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'POST') return void res.writeHead(405, { allow: 'POST', 'content-type': 'text/plain' }).end('POST only');
@@ -241,26 +293,48 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
         m.refused.inc();
         return void res.writeHead(403, { 'content-type': 'text/plain' }).end('invalid signature');
       }
-      res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(streamUrl));
+      const parameters = tw!.parameters;
+      if (!parameters) return void res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(streamUrl));
+      void withDeadline(callHook(() => parameters(params)), HOOK_TIMEOUT_MS, 'no answer')
+        .then((p) => void res.writeHead(200, { 'content-type': 'text/xml' }).end(twiml(streamUrl, p)))
+        .catch((err: unknown) => {
+          log(`the twilio.parameters hook failed, the call was not connected: ${oneLine(err)}`);
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('the TwiML could not be made');
+        });
     });
   };
 
   server.on('upgrade', (req, socket, head) => {
+    // Node's HTTP server leaves an upgrade socket without an error listener: a client's reset
+    // would otherwise be an uncaught exception.
+    socket.on('error', () => {});
     const path = (req.url ?? '/').split('?')[0];
     const handler = path === '/twilio' && tw ? twilio : path === '/browser' && options.browser ? browser : undefined;
-    if (!handler) return void socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!handler) return void refuseUpgrade(socket, 404, 'Not Found');
     if (!canAccept()) {
       m.refused.inc();
-      socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      return;
+      return void refuseUpgrade(socket, 503, 'Service Unavailable', '', { 'Retry-After': '1' });
     }
     // The slot is taken now, before the call starts, and freed when the socket closes.
     slots++;
     m.connections.set(slots);
-    socket.once('close', () => m.connections.set(--slots));
+    // The handler (an authorize hook) has until the start timeout to accept or refuse.
+    const deadline = setTimeout(() => socket.destroy(), startTimeoutMs);
+    socket.once('close', () => {
+      clearTimeout(deadline);
+      m.connections.set(--slots);
+    });
     void Promise.resolve()
       .then(() => handler.handleUpgrade(req, socket, head))
-      .catch(() => socket.destroy());
+      .then(
+        () => {
+          clearTimeout(deadline);
+          // Refused: the answer was written and the writing side ended. Close it now rather than
+          // when the client closes its side, which a stranger never does.
+          if (socket.writableEnded) closeOnceWritten(socket);
+        },
+        () => socket.destroy(),
+      );
   });
 
   let drainPromise: Promise<void> | undefined;
@@ -302,6 +376,30 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       draining: { get: () => draining, enumerable: true },
     },
   ) as VoiceServer;
+}
+
+/** How long the `/metrics` collectors and the `twilio.parameters` hook may take. */
+const HOOK_TIMEOUT_MS = 5000;
+
+/** Runs `verifyStart`: undefined when it accepts the call, else why it was refused (a false, a throw, no answer after `ms`). */
+async function verifyStartOf(hook: (start: TwilioStart, request: IncomingMessage) => boolean | Promise<boolean>, start: TwilioStart, request: IncomingMessage, ms: number): Promise<string | undefined> {
+  return withDeadline(callHook(() => hook(start, request)), ms, 'no answer').then(
+    (ok) => (ok === true ? undefined : 'verifyStart did not accept its start message'),
+    (err: unknown) => `verifyStart failed: ${oneLine(err)}`,
+  );
+}
+
+/** `p`, or a rejection with `why` after `ms`; the timer never outlives the race. */
+function withDeadline<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${why} after ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** One line about a hook's error: its name and (shortened) message, no stack. */
+function oneLine(err: unknown): string {
+  const e = err as Error | undefined;
+  return `${e?.name ?? 'Error'}: ${String(e?.message ?? err).slice(0, 300)}`;
 }
 
 /** `prom-client`, an optional peer, loaded when a server is made: a missing install is a ConfigError saying what to do. */

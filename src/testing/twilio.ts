@@ -14,8 +14,14 @@ export interface TwilioCallEmulatorOptions {
   headers?: Record<string, string>;
   /** Signs the upgrade with this auth token as Twilio does (`X-Twilio-Signature`), for a `twilioHandler` or `createVoiceServer` that checks it. */
   authToken?: string;
-  /** The URL Twilio would have called, which the signature covers (default `url`; behind a proxy, `${publicUrl}/twilio`). */
+  /**
+   * The URL Twilio would have called, which the signature covers (default `url`): the stream URL
+   * of the TwiML, so for `createVoiceServer` behind a proxy, `publicUrl` with `https:` made
+   * `wss:` (`http:` made `ws:`) followed by `/twilio`, e.g. `wss://agent.example.com/twilio`.
+   */
   signedUrl?: string;
+  /** The call's id, sent in `start` (default: a random `CA…`). */
+  callSid?: string;
   /** `<Parameter>` values of the TwiML, sent in `start.customParameters`. */
   customParameters?: Record<string, string>;
 }
@@ -30,7 +36,7 @@ export class TwilioCallEmulator {
   /** The media stream's id, sent in `start` and every message. */
   readonly streamSid = `MZ${Math.random().toString(16).slice(2).padEnd(32, '0')}`;
   /** The call's id, sent in `start`. */
-  readonly callSid = `CA${Math.random().toString(16).slice(2).padEnd(32, '0')}`;
+  readonly callSid: string;
   /** Marks echoed back, in order. */
   readonly marksEchoed: string[] = [];
   /** `clear` messages received. */
@@ -46,7 +52,9 @@ export class TwilioCallEmulator {
   private readonly pendingMarks = new Map<string, NodeJS.Timeout>();
 
   /** Connects nothing until `connect()`. */
-  constructor(private readonly options: TwilioCallEmulatorOptions) {}
+  constructor(private readonly options: TwilioCallEmulatorOptions) {
+    this.callSid = options.callSid ?? `CA${Math.random().toString(16).slice(2).padEnd(32, '0')}`;
+  }
 
   /** Connects and sends `connected` and `start`. */
   async connect(): Promise<void> {
@@ -59,9 +67,20 @@ export class TwilioCallEmulator {
       ws.once('unexpected-response', (_q, res) => {
         const status = res.statusCode ?? 0;
         ws.on('error', () => {});
-        ws.terminate();
-        const message = `the voice server refused the call: HTTP ${status}`;
-        reject(status === 401 || status === 403 ? new AuthError(message, { provider: 'twilio', status }) : new ProviderError(message, { provider: 'twilio', status }));
+        // The refusal's body says why (e.g. "signature mismatch: check authToken and the signed URL").
+        let body = '';
+        const settle = () => {
+          clearTimeout(timer);
+          ws.terminate();
+          const why = body.trim().replace(/\s+/g, ' ').slice(0, 200);
+          const message = `the voice server refused the call: HTTP ${status}${why ? `: ${why}` : ''}${status === 403 && authToken !== undefined ? ` (this emulator signed ${signedUrl ?? url})` : ''}`;
+          reject(status === 401 || status === 403 ? new AuthError(message, { provider: 'twilio', status }) : new ProviderError(message, { provider: 'twilio', status }));
+        };
+        const timer = setTimeout(settle, 1000);
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => void (body.length < 1000 && (body += d)));
+        res.once('end', settle);
+        res.once('error', settle);
       });
       ws.once('error', reject);
     });

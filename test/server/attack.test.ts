@@ -1,23 +1,24 @@
 // The attack suite (issue 17): each test is one way a stranger or bad luck broke the server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { WebSocketServer } from 'ws';
 import { DeepgramStt, ElevenLabsTts, GatewayTts, OpenAiLlm, ProtocolError, TimeoutError, VoxlineError, toneSynthesizer, type AudioFrame } from '../../src/index';
 import { abortable } from '../../src/streams/channel';
-import { createVoiceServer, type VoiceServer, type VoiceServerOptions } from '../../src/server/index';
+import { createVoiceServer, runCluster, type VoiceServer, type VoiceServerOptions } from '../../src/server/index';
 import { browserHandler, twilioHandler, type TwilioCall } from '../../src/adapters/index';
 import { ConfigError } from '../../src/errors';
 import type { Channel } from '../../src/streams/channel';
-import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, TwilioCallEmulator, virtualClock } from '../../src/testing/index';
 import { virtualSpeaker, type AudioOutput } from '../../src/adapters/index';
-import { OpenAiTts, ProviderError, VoiceSession, type TtsStream, type VoiceSessionOptions } from '../../src/index';
+import { AuthError, OpenAiTts, ProviderError, VoiceSession, type TtsStream, type VoiceSessionOptions } from '../../src/index';
 import { freePort, sleep, twilioSignature } from '../helpers';
 
 const root = join(__dirname, '..', '..');
@@ -658,5 +659,196 @@ describe('errors that mislead', () => {
     expect(seen[0]).toBeInstanceOf(VoxlineError);
     expect(seen[0]!.message).toMatch(/agent factory failed: no sessions in this test/);
     expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_calls_failed_total\{channel="browser"\} 1/);
+  });
+});
+
+/**
+ * Sends a WebSocket upgrade request on a raw socket that then never reads nor closes (half-open),
+ * the way a stranger holds a refused connection; resolves to the socket once the request is sent.
+ */
+function halfOpenUpgrade(port: number, path: string, headers: Record<string, string> = {}): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`, () => resolve(s));
+      s.pause(); // never reads: the server's FIN stays unseen, and nothing is ever closed from here
+    });
+    s.on('error', reject);
+    cleanup.push(() => s.destroy());
+  });
+}
+
+describe('attack suite: refused upgrades, metrics, cluster and Twilio replays', () => {
+  it('2. a Prometheus collector that throws answers /metrics with 500 and a log line; the process goes on', async () => {
+    const { Registry, Gauge } = await import('prom-client');
+    const registry = new Registry();
+    let asyncBug = false;
+    new Gauge({
+      name: 'app_queue_depth', help: 'a collector of the app that breaks', registers: [registry],
+      collect() {
+        if (asyncBug) return Promise.reject(new Error('queue backend unreachable'));
+        throw new Error('collector bug');
+      },
+    });
+    const logged: string[] = [];
+    const { http } = await serve({ registry, logger: { warn: (m) => logged.push(m) } });
+    const first = await fetch(`${http}/metrics`, { signal: AbortSignal.timeout(3000) });
+    expect(first.status).toBe(500);
+    expect(await first.text()).not.toMatch(/collector bug/); // the details go to the log, not to whoever asks
+    asyncBug = true;
+    expect((await fetch(`${http}/metrics`, { signal: AbortSignal.timeout(3000) })).status).toBe(500);
+    expect(logged.length).toBe(2);
+    expect(logged[0]).toMatch(/\/metrics failed.*collector bug/);
+    expect(logged[1]).toMatch(/\/metrics failed.*queue backend unreachable/);
+    expect(logged.join('\n')).not.toContain(TOKEN);
+    expect((await fetch(`${http}/healthz`)).status).toBe(200);
+  });
+
+  it('3. refused upgrades from clients that never read nor close free their slot and descriptor at once', async () => {
+    const { vs, http, ws } = await serve({
+      maxCalls: 5,
+      limits: { startTimeoutMs: 500 },
+      browser: {
+        allowedOrigins: ['https://app.test'],
+        authorize: (req) => (req.headers['x-hang'] ? new Promise<boolean>(() => {}) : req.headers['x-user'] === 'ok'),
+      },
+    });
+    const port = Number(new URL(http).port);
+    const serverSide = new Map<number, Socket>(); // the server's socket of each client, by the client's port
+    vs.server.on('connection', (s: Socket) => serverSide.set(s.remotePort!, s));
+    const refused = [
+      ...Array.from({ length: 3 }, () => halfOpenUpgrade(port, '/twilio')), // no signature
+      ...Array.from({ length: 3 }, () => halfOpenUpgrade(port, '/twilio', { 'X-Twilio-Signature': twilioSignature('wrong token', `${ws}/twilio`) })),
+      halfOpenUpgrade(port, '/browser', { Origin: 'https://evil.test', 'X-User': 'ok' }), // wrong Origin
+      halfOpenUpgrade(port, '/browser', { Origin: 'https://app.test', 'X-User': 'nobody' }), // authorize says no
+      halfOpenUpgrade(port, '/browser', { Origin: 'https://app.test', 'X-Hang': '1' }), // authorize never answers
+      halfOpenUpgrade(port, '/nowhere'), // 404
+    ];
+    const t0 = performance.now();
+    const clients = await Promise.all(refused);
+    const stillOpen = () => clients.filter((c) => serverSide.get(c.localPort!)?.destroyed === false).length;
+    await until(() => stillOpen() <= 1, 3000); // all but the one whose authorize hook hangs
+    figure('refused half-open upgrades (9): descriptors closed after, ms', Math.round(performance.now() - t0));
+    const freed = await until(() => vs.connections === 0 && stillOpen() === 0, 3000);
+    figure('upgrade whose authorize hook hangs (startTimeoutMs 500): closed after, ms', Math.round(performance.now() - t0));
+    expect({ slots: vs.connections, openDescriptors: stillOpen() }).toEqual({ slots: 0, openDescriptors: 0 });
+    expect(freed).toBe(true);
+    expect((await fetch(`${http}/readyz`)).status).toBe(200);
+    expect(await open(`${ws}/twilio`, signed(`${ws}/twilio`))).toBeInstanceOf(WebSocket);
+    // The refusal was written before the socket was closed: a client that reads it later finds why.
+    const answer = await new Promise<string>((resolve) => {
+      let text = '';
+      clients[3]!.on('data', (d) => (text += d)).on('end', () => resolve(text)).resume();
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(answer).toMatch(/signature mismatch: check authToken and the signed URL$/);
+  }, 15_000);
+
+  it('3. a client that resets its refused or pending upgrade does not crash the process', async () => {
+    const crashes: unknown[] = [];
+    const onCrash = (e: unknown) => void crashes.push(e);
+    process.on('uncaughtException', onCrash);
+    cleanup.push(() => process.off('uncaughtException', onCrash));
+    const { http } = await serve({ browser: { authorize: () => new Promise<boolean>(() => {}) } });
+    const port = Number(new URL(http).port);
+    const clients = await Promise.all([halfOpenUpgrade(port, '/nowhere'), halfOpenUpgrade(port, '/twilio'), halfOpenUpgrade(port, '/browser')]);
+    await sleep(100); // the refusals are written; the authorize hook still runs
+    for (const c of clients) c.resetAndDestroy();
+    await sleep(100);
+    expect(crashes).toEqual([]); // each would have ended a real process: an 'error' with no listener
+    expect((await fetch(`${http}/healthz`)).status).toBe(200);
+  });
+
+  it('12. runCluster with workers NaN, 0 or -2 is a ConfigError naming the valid range, not an exit with no worker', () => {
+    for (const workers of [NaN, 0, -2]) {
+      expect(() => runCluster({ workers, start: () => {} })).toThrow(ConfigError);
+      expect(() => runCluster({ workers, start: () => {} })).toThrow(/workers must be a whole number from 1 to 1024/);
+    }
+  });
+
+  it('12. runCluster refuses fractional, infinite and non-number worker counts and a missing start() too', () => {
+    for (const workers of [1.5, Infinity, 1025, '2' as unknown as number]) expect(() => runCluster({ workers, start: () => {} })).toThrow(/workers must be a whole number from 1 to 1024 \(got (1\.5|Infinity|1025|"2")\)/);
+    expect(() => runCluster({ workers: 2 } as never)).toThrow(ConfigError);
+  });
+  it('14. a Twilio start message whose signed parameter is replayed, expired or forged is refused before any agent runs', async () => {
+    const secret = 'app-secret';
+    const used = new Set<string>();
+    const mint = (callSid: string, exp: number) => `${exp}.${createHmac('sha256', secret).update(`${callSid}.${exp}`).digest('base64url')}`;
+    const webhooks: string[] = [];
+    const logged: string[] = [];
+    let agents = 0;
+    const port = await freePort();
+    const vs = createVoiceServer({
+      agent: () => {
+        agents++;
+        throw new Error('no sessions in this test');
+      },
+      limits: { startTimeoutMs: 300 },
+      logger: { warn: (m) => logged.push(m) },
+      twilio: {
+        publicUrl: `http://127.0.0.1:${port}`,
+        authToken: TOKEN,
+        // A short-lived token bound to the call, in a <Parameter> of the TwiML.
+        parameters: (form) => {
+          webhooks.push(form.get('CallSid') ?? '');
+          return { token: mint(form.get('CallSid') ?? '', Date.now() + 60_000) };
+        },
+        verifyStart: (start) => {
+          if (start.customParameters.mode === 'throw') throw new Error('hook bug');
+          if (start.customParameters.mode === 'hang') return new Promise<boolean>(() => {});
+          const [exp, mac] = (start.customParameters.token ?? '').split('.');
+          if (!exp || !mac || Number(exp) < Date.now() || used.has(start.callSid) || mint(start.callSid, Number(exp)) !== `${exp}.${mac}`) return false;
+          used.add(start.callSid); // one stream per call: a captured start message cannot be replayed
+          return true;
+        },
+      },
+    });
+    await vs.listen(port, '127.0.0.1');
+    cleanup.push(() => vs.drain());
+    const http = `http://127.0.0.1:${port}`;
+    const stream = `ws://127.0.0.1:${port}/twilio`;
+    const form = { CallSid: 'CA1', From: '+15550100' };
+    const answer = await (await fetch(`${http}/twiml`, { method: 'POST', body: new URLSearchParams(form), headers: { 'x-twilio-signature': twilioSignature(TOKEN, `${http}/twiml`, form) } })).text();
+    expect(webhooks).toEqual(['CA1']);
+    const token = /<Parameter name="token" value="([^"]+)"\/>/.exec(answer)?.[1];
+    expect(token).toBeDefined();
+    /** Opens the signed stream, sends `start` with these parameters; resolves to the close code. */
+    const call = async (callSid: string, customParameters: Record<string, string>) => {
+      const phone = (await open(stream, signed(stream))) as WebSocket;
+      phone.send(JSON.stringify({ event: 'start', streamSid: 'MZ1', start: { callSid, customParameters, mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } } }));
+      return closed(phone);
+    };
+    expect(await call('CA1', { token: token! })).toBe(1000); // accepted: the agent ran (and threw)
+    expect(agents).toBe(1);
+    expect(await call('CA1', { token: token! })).toBe(1008); // the same start message, replayed
+    expect(await call('CA2', { token: mint('CA2', Date.now() - 1) })).toBe(1008); // expired
+    expect(await call('CA3', { token: token! })).toBe(1008); // another call's token
+    expect(await call('CA4', {})).toBe(1008); // none
+    expect(await call('CA5', { mode: 'throw' })).toBe(1008);
+    const t0 = performance.now();
+    expect(await call('CA6', { mode: 'hang' })).toBe(1008);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(agents).toBe(1);
+    expect(await (await fetch(`${http}/metrics`)).text()).toMatch(/voxline_calls_refused_total 6/);
+    expect(logged.filter((l) => /twilio call CA\d refused/.test(l)).length).toBe(6);
+    expect(logged.find((l) => l.includes('CA5'))).toMatch(/verifyStart failed: Error: hook bug/);
+    expect(logged.find((l) => l.includes('CA6'))).toMatch(/verifyStart failed: Error: no answer after 300 ms/);
+  });
+
+  it('a refused Twilio upgrade says why; with an https publicUrl the signed URL is the wss:// stream URL of the TwiML', async () => {
+    const port = await freePort();
+    const vs = createVoiceServer({ agent: () => { throw new Error('no sessions in this test'); }, twilio: { publicUrl: 'https://agent.example.test', authToken: TOKEN } });
+    await vs.listen(port, '127.0.0.1');
+    cleanup.push(() => vs.drain());
+    const url = `ws://127.0.0.1:${port}/twilio`; // the proxy's side of wss://agent.example.test/twilio
+    const ok = new TwilioCallEmulator({ url, authToken: TOKEN, signedUrl: 'wss://agent.example.test/twilio' });
+    await ok.connect();
+    await ok.stop();
+    const wrong = new TwilioCallEmulator({ url, authToken: TOKEN, signedUrl: 'https://agent.example.test/twilio' });
+    const err = await wrong.connect().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AuthError);
+    expect((err as Error).message).toMatch(/HTTP 403: signature mismatch: check authToken and the signed URL/);
+    const unsigned = new TwilioCallEmulator({ url });
+    expect(((await unsigned.connect().catch((e: unknown) => e)) as Error).message).toMatch(/HTTP 403: no X-Twilio-Signature/);
   });
 });
