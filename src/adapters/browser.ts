@@ -6,7 +6,7 @@ import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
 import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel } from '../streams/channel';
-import { CallGuard, type CallLimits, callHook } from './guard';
+import { CallGuard, type CallLimits, callHook, refuseUpgrade } from './guard';
 import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
 
@@ -220,7 +220,8 @@ export interface BrowserHandlerOptions extends CallLimits {
   onCall(call: BrowserCall, request: IncomingMessage): void | Promise<void>;
   /**
    * Decides whether a connection may open (a session cookie, a token in the URL...). Required,
-   * unless `public` says otherwise. A hook that throws refuses the connection (401).
+   * unless `public` says otherwise. A hook that throws, or does not answer within
+   * `startTimeoutMs` (default 5000 ms), refuses the connection (401).
    */
   authorize?(request: IncomingMessage): boolean | Promise<boolean>;
   /** Lets anyone open calls, without an `authorize` hook (a public demo). Default false. */
@@ -241,7 +242,9 @@ export interface BrowserHandlerOptions extends CallLimits {
 export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
   if (typeof options?.authorize !== 'function' && options?.public !== true) throw new ConfigError('browserHandler needs an authorize(request) hook (or `public: true` to let anyone call)');
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload ?? 64 * 1024 });
-  const refuse = (socket: Duplex, status: number, text: string): void => void socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  // A refusal closes its socket once written: a client that never reads keeps no descriptor.
+  const refuse = (socket: Duplex, status: number, text: string): void => refuseUpgrade(socket, status, text);
+  const authorizeMs = options.startTimeoutMs ?? 5000;
   return {
     wss,
     async handleUpgrade(req, socket, head) {
@@ -249,7 +252,14 @@ export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
       const allowed = options.allowedOrigins ? origin !== undefined && options.allowedOrigins.includes(origin) : !origin || safeHost(origin) === req.headers.host;
       if (!allowed) return refuse(socket, 403, 'Forbidden');
       const authorize = options.authorize;
-      if (authorize && !(await callHook(() => authorize(req)).catch(() => false))) return refuse(socket, 401, 'Unauthorized');
+      if (authorize) {
+        // An authorize hook that never answers refuses the connection at the start deadline.
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), authorizeMs)));
+        const ok = await Promise.race([callHook(() => authorize(req)).catch(() => false), late]);
+        clearTimeout(timer);
+        if (!ok) return refuse(socket, 401, 'Unauthorized');
+      }
       if (socket.destroyed) return; // the client left while the hook ran
       if (options.maxCalls !== undefined && wss.clients.size >= options.maxCalls) return refuse(socket, 503, 'Service Unavailable');
       wss.handleUpgrade(req, socket, head, (ws) => {

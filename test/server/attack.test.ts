@@ -851,4 +851,27 @@ describe('attack suite: refused upgrades, metrics, cluster and Twilio replays', 
     const unsigned = new TwilioCallEmulator({ url });
     expect(((await unsigned.connect().catch((e: unknown) => e)) as Error).message).toMatch(/HTTP 403: no X-Twilio-Signature/);
   });
+
+  it('3. browserHandler on its own (no createVoiceServer) closes refused half-open upgrades and ends a hanging authorize hook', async () => {
+    const handler = browserHandler({
+      startTimeoutMs: 300,
+      allowedOrigins: ['https://app.test'],
+      authorize: (req) => (req.headers['x-hang'] ? new Promise<boolean>(() => {}) : false),
+      onCall: () => { throw new Error('no call is authorized in this test'); },
+    });
+    const server = createHttpServer((_, res) => res.end());
+    server.on('upgrade', (req, socket, head) => void handler.handleUpgrade(req, socket, head));
+    const serverSide: Socket[] = [];
+    server.on('connection', (s: Socket) => serverSide.push(s));
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await Promise.all([
+      halfOpenUpgrade(port, '/', { Origin: 'https://evil.test' }), // wrong Origin
+      halfOpenUpgrade(port, '/', { Origin: 'https://app.test' }), // authorize says no
+      halfOpenUpgrade(port, '/', { Origin: 'https://app.test', 'X-Hang': '1' }), // authorize never answers
+    ]);
+    expect(await until(() => serverSide.length === 3 && serverSide.filter((s) => !s.destroyed).length <= 1, 2000)).toBe(true);
+    expect(await until(() => serverSide.every((s) => s.destroyed), 2000)).toBe(true);
+  });
 });
