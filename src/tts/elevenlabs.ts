@@ -260,27 +260,37 @@ export class ElevenLabsTts extends TtsStream {
       send({ context_id: id, close_context: true });
     };
     let reconnects = 0;
+    /** After a drop or a stall: a new socket, the same context, and the text not yet spoken; `fault` when no reconnection is left. */
+    const recover = (fault: () => unknown) => {
+      if (r.finished) return;
+      if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(fault());
+      this.acquire(id).then(
+        (next) => {
+          if (r.finished) return void next.open.delete(id);
+          m = next;
+          m.routes.set(id, route);
+          send(this.initMessage(id));
+          const rest = r.unspoken();
+          if (rest.trim()) send({ text: rest, context_id: id, flush: true });
+          closeSent = false;
+          if (r.textDone) closeContext();
+          r.arm();
+        },
+        (err) => r.fail(err),
+      );
+    };
+    // A socket that owes audio and sends nothing is not used again, by this reply or the next: the
+    // replies still on it see it close and go on elsewhere.
+    r.onStall = (err) => {
+      const dead = m;
+      dead.routes.delete(id);
+      dead.open.delete(id);
+      dead.retired = true;
+      dead.ws.terminate();
+      recover(() => err);
+    };
     const route = (msg: Message) => {
-      if (msg.closed !== undefined) {
-        if (r.finished) return;
-        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, msg));
-        // A new socket, the same context, and the text not yet spoken.
-        this.acquire(id).then(
-          (next) => {
-            if (r.finished) return void next.open.delete(id);
-            m = next;
-            m.routes.set(id, route);
-            send(this.initMessage(id));
-            const rest = r.unspoken();
-            if (rest.trim()) send({ text: rest, context_id: id, flush: true });
-            closeSent = false;
-            if (r.textDone) closeContext();
-            r.arm();
-          },
-          (err) => r.fail(err),
-        );
-        return;
-      }
+      if (msg.closed !== undefined) return recover(() => closedError(this.provider, msg));
       if (msg.isFinal === true || msg.is_final === true) {
         if (r.textDone) return r.close();
         return r.fail(new ProviderError(`${this.provider} closed the context before the reply was complete`, { provider: this.provider, retryable: true }));
@@ -342,22 +352,31 @@ export class ElevenLabsTts extends TtsStream {
         if (msg.isFinal === true || msg.is_final === true) r.close();
       });
       sock.on('close', (code, reason) => {
-        if (r.finished || ws !== sock) return;
-        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, { closed: code, message: String(reason) }));
-        ws = undefined;
-        // Replace the socket and send again the text the provider had not spoken yet.
-        this.open().then(
-          (next) => {
-            if (r.finished) return void next.close(1000);
-            attach(next);
-            const rest = r.unspoken();
-            if (rest.trim()) send({ text: rest, flush: true });
-            if (r.textDone) send({ text: '' });
-            r.arm();
-          },
-          (err) => r.fail(err),
-        );
+        if (ws === sock) recover(() => closedError(this.provider, { closed: code, message: String(reason) }));
       });
+    };
+    /** After a drop or a stall: a new socket and the text the provider had not spoken yet; `fault` when no reconnection is left. */
+    const recover = (fault: () => unknown) => {
+      ws = undefined;
+      if (r.finished) return;
+      if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(fault());
+      this.open().then(
+        (next) => {
+          if (r.finished) return void next.close(1000);
+          attach(next);
+          const rest = r.unspoken();
+          if (rest.trim()) send({ text: rest, flush: true });
+          if (r.textDone) send({ text: '' });
+          r.arm();
+        },
+        (err) => r.fail(err),
+      );
+    };
+    r.onStall = (err) => {
+      const dead = ws;
+      ws = undefined; // its close is not a drop to recover from twice
+      dead?.terminate();
+      recover(() => err);
     };
     attach(await this.pool.take());
     const input = new TextInput();
@@ -459,10 +478,12 @@ class Reply {
   private readonly stall: StallTimer;
   private idle?: NodeJS.Timeout;
   private readonly provider: string;
+  /** What a stall does (default: fails the reply). */
+  onStall: (err: Error) => void = (err) => this.fail(err);
 
   constructor(private readonly cfg: ReplyConfig) {
     this.provider = cfg.provider;
-    this.stall = new StallTimer(cfg.stallMs, cfg.provider, (err) => this.fail(err));
+    this.stall = new StallTimer(cfg.stallMs, cfg.provider, (err) => this.onStall(err));
     this.touch();
   }
 
