@@ -301,16 +301,23 @@ export class ElevenLabsTts extends TtsStream {
     send(this.initMessage(id));
     const input = new TextInput();
     const stop = linkedAbort(signal);
+    const autoMode = this.#options.autoMode ?? true;
     const pump = (async () => {
       try {
+        let flushed = false; // everything sent so far went with flush: true
         for await (const chunk of abortable(text, stop.signal)) {
           const t = input.push(chunk);
           if (!t || r.finished) continue;
-          send({ text: t, context_id: id });
+          // A whole chunk (a sentence or clause from sentences()) carries flush: true itself, as
+          // ElevenLabs' guide advises at the end of sentences; under auto_mode it is generated at
+          // once anyway, and the last one needs no flush message of its own. Raw tokens do not.
+          flushed = autoMode && !input.raw;
+          send(flushed ? { text: t, context_id: id, flush: true } : { text: t, context_id: id });
           r.noteSent(t);
         }
         const rest = input.end();
-        send(rest ? { text: rest, context_id: id, flush: true } : { context_id: id, flush: true });
+        if (rest) send({ text: rest, context_id: id, flush: true });
+        else if (!flushed) send({ context_id: id, flush: true });
         if (rest) r.noteSent(rest);
         r.textDone = true;
         closeContext(); // the reply ends on this context's isFinal
