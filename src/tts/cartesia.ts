@@ -142,9 +142,9 @@ export interface CartesiaTtsOptions {
   cartesiaVersion?: string;
   /** Base URL (default `wss://api.cartesia.ai`); `/tts/websocket` is appended. */
   baseURL?: string;
-  /** Longest wait for audio that is owed (default 10 000 ms). */
+  /** Longest wait for audio that is owed (default 10 000 ms); then the socket is replaced, as after a drop. */
   stallTimeoutMs?: number;
-  /** Reconnections per reply after an unexpected close; the unspoken text is re-sent (default 2). */
+  /** Reconnections per reply after an unexpected close or a stall; the unspoken text is re-sent (default 2). */
   maxReconnects?: number;
   /**
    * Cartesia expires a context 1 s after its last audio. Text that comes after a longer pause
@@ -162,7 +162,8 @@ type Route = (msg: CartesiaServerMessage | { fault: VoxlineError } | { closed: {
  * (`continue: true`, then an empty `continue: false`), so prosody holds across sentences. Barge-in
  * cancels the context and drops its late audio. Word timestamps arrive in their own messages and
  * are yielded as frames without samples that carry the alignment. A socket that drops mid-reply is
- * replaced and the unspoken text is sent again; a stalled reply becomes a `TimeoutError`; an
+ * replaced and the unspoken text is sent again, and so is a stalled one (a `TimeoutError` once
+ * `maxReconnects` are spent); a reply that ends early cancels its context at once; an
  * `error` message becomes a `ProviderError` whose `providerCode` is Cartesia's `error_code`.
  */
 export class CartesiaTts extends TtsStream {

@@ -40,7 +40,8 @@ export interface ElevenLabsTtsOptions {
   /**
    * `auto_mode=true` (default): ElevenLabs speaks each chunk as it arrives, for whole sentences or
    * clauses (what `sentences()` yields). Set false when feeding raw tokens, so that the chunk
-   * schedule decides. Either way the last text of a reply is sent with `flush: true`.
+   * schedule decides. Either way the last text of a reply is sent with `flush: true`; with it, on
+   * the multi-context socket, every whole chunk carries `flush: true`, so no flush message follows.
    */
   autoMode?: boolean;
   /**
@@ -52,14 +53,14 @@ export interface ElevenLabsTtsOptions {
   inactivityTimeoutSec?: number;
   /** ISO 639-1 language code (`language_code`), for the models that take one. */
   language?: string;
-  /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
+  /** Reconnections per synthesis after an unexpected close or a stall; unspoken text is re-sent (default 2). */
   maxReconnects?: number;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.elevenlabs.io/v1`;
    * `https:` is taken as `wss:`). `/text-to-speech/<voice>/...` is appended.
    */
   baseURL?: string;
-  /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms). */
+  /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms); then the socket is replaced, as after a drop. */
   stallTimeoutMs?: number;
   /**
    * The multi-context socket (`multi-stream-input`, default true): one socket for the whole call,
@@ -112,7 +113,8 @@ const OUTPUT_FORMATS: readonly string[] = ['pcm_8000', 'pcm_16000', 'pcm_22050',
  * counts toward the limit of 5 until its `isFinal`, and a full socket hands the next reply to a
  * fresh one. With `multiContext: false`, `stream-input`: a socket per reply, the next one opened
  * ahead of need so a turn never pays a handshake. Either way a socket that drops mid-reply is
- * replaced and the text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
+ * replaced and the text not yet spoken is sent again, and so is a stalled one (a `TimeoutError` once
+ * `maxReconnects` are spent): a stalled socket is never used again.
  */
 export class ElevenLabsTts extends TtsStream {
   readonly provider = 'elevenlabs';
