@@ -154,7 +154,7 @@ describe('CartesiaTts', () => {
       const ac = new AbortController();
       const before = emu.record.messages.length;
       // mid-text: the LLM is still streaming (its next sentence is seconds away); mid-audio: all text is in
-      const text = midText ? chunks('The first sentence of a long reply.', 3000, 'The rest.') : chunks('The first sentence of a long reply.');
+      const text = midText ? chunks('The first sentence of a long reply.', 3000, 'The rest.') : (async function* () { yield 'The first sentence of a long reply.'; })();
       let frames = 0;
       const err = await (async () => {
         for await (const _ of tts!.synthesize(text, { signal: ac.signal })) if (++frames === 1) setTimeout(() => ac.abort(), 20); // while the consumer waits
