@@ -29,11 +29,11 @@ describe('stalls become typed timeouts', () => {
     expect(seen.length).toBe(2);
   });
 
-  it('TTS: no audio after text was sent', async () => {
+  it('TTS: no audio after text was sent, no reconnection left (with one, a stalled socket is replaced: test/tts/tts.test.ts)', async () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
     await started(el);
     el.inject({ stall: { afterMessages: 1 } });
-    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, stallTimeoutMs: 300 });
+    const tts = new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, stallTimeoutMs: 300, maxReconnects: 0 });
     const err = await collect(tts.synthesize((async function* () { yield 'A sentence long enough to need several audio messages.'; })())).catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     await tts.close();

@@ -32,10 +32,16 @@ interface Context {
   ended: boolean;
   timestamps: boolean;
   audioMs: number;
+  /** Flushes so far: text sent now belongs to flush `flushId + 1`. */
   flushId: number;
   /** Flushes whose `flush_done` is owed once what came before them is spoken. */
   flushes: number[];
-  word?: { text: string; startMs: number; endMs: number };
+  /**
+   * The flush each text given to the streamer belongs to, in order, with its characters not yet
+   * spoken: a chunk carries the `flush_id` of the text it speaks, not the count at sending time.
+   */
+  segments: { flushId: number; chars: number }[];
+  word?: { text: string; startMs: number; endMs: number; flushId: number };
   bufferTimer?: ClockTimer;
   expiry?: ClockTimer;
 }
@@ -45,7 +51,8 @@ interface Context {
  * `Cartesia-Version` header (or `cartesia_version` query) and an `Authorization: Bearer` key (or
  * `X-API-Key`, `api_key`/`access_token` query) at the handshake; generation requests whose inputs
  * share a `context_id` and continue it (`continue: true`), with the same fields every time;
- * `flush` and `flush_done`; `cancel`; `chunk` messages of base64 audio in the requested raw
+ * `flush` and `flush_done`, each chunk and timestamps message carrying the `flush_id` of the text it
+ * speaks (1 before the first flush); `cancel`; `chunk` messages of base64 audio in the requested raw
  * format, word `timestamps` when asked, `done` after the last input; `error` messages with
  * `status_code`, `title`, `message` and `error_code`; contexts expiring 1 s after their last
  * audio, idle sockets closed after 5 minutes, a concurrency limit.
@@ -113,17 +120,18 @@ export class CartesiaEmulator extends Emulator {
       const text = w?.text.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '');
       if (!w || !text || !c.timestamps) return;
       const word_timestamps: CartesiaWordTimestamps = { words: [text], start: [w.startMs / 1000], end: [w.endMs / 1000] };
-      const msg: CartesiaTimestamps = { type: 'timestamps', done: false, status_code: 206, context_id: id, flush_id: c.flushId + 1, word_timestamps };
+      const msg: CartesiaTimestamps = { type: 'timestamps', done: false, status_code: 206, context_id: id, flush_id: w.flushId, word_timestamps };
+      send(msg);
+    };
+    const flushDone = (id: string, flushId: number) => {
+      const msg: CartesiaFlushDone = { type: 'flush_done', done: false, flush_done: true, flush_id: flushId, status_code: 206, context_id: id };
       send(msg);
     };
     // When nothing is left to say: `done` after the last input, else the context expires in 1 s.
     const settle = (id: string, c: Context) => {
       if (contexts.get(id) !== c || !c.streamer.idle) return;
       finishWord(id, c);
-      for (const flushId of c.flushes.splice(0)) {
-        const flushDone: CartesiaFlushDone = { type: 'flush_done', done: false, flush_done: true, flush_id: flushId, status_code: 206, context_id: id };
-        send(flushDone);
-      }
+      for (const flushId of c.flushes.splice(0)) flushDone(id, flushId);
       if (c.buffer.trim()) return;
       if (c.ended) {
         const done: CartesiaDone = { type: 'done', done: true, status_code: 206, context_id: id };
@@ -137,6 +145,7 @@ export class CartesiaEmulator extends Emulator {
     const speak = (id: string, c: Context, text: string) => {
       if (!text.trim()) return;
       this.cancel(c.expiry);
+      c.segments.push({ flushId: c.flushId + 1, chars: [...text].length });
       c.streamer.speak(text);
       void c.streamer.whenIdle().then(() => settle(id, c));
     };
@@ -161,12 +170,22 @@ export class CartesiaEmulator extends Emulator {
             ? Buffer.from(Float32Array.from(piece.samples, (v) => v / 32768).buffer)
             : Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength);
       sent++;
-      const chunk: CartesiaChunk = { type: 'chunk', data: bytes.toString('base64'), done: false, status_code: 206, step_time: 20, context_id: id, flush_id: c.flushId + 1 };
+      // A text's first piece always speaks a character: the piece starts the next text once this one's are spoken.
+      if (piece.chars.length && c.segments[0]?.chars === 0 && c.segments.length > 1) c.segments.shift();
+      const segment = c.segments[0];
+      const flushId = segment?.flushId ?? c.flushId + 1;
+      if (segment) segment.chars -= piece.chars.length;
+      // Everything before a flush has been spoken once audio of the text after it begins.
+      if (c.flushes.length && c.flushes[0]! < flushId) {
+        if (c.word && c.word.flushId < flushId) finishWord(id, c);
+        while (c.flushes.length && c.flushes[0]! < flushId) flushDone(id, c.flushes.shift()!);
+      }
+      const chunk: CartesiaChunk = { type: 'chunk', data: bytes.toString('base64'), done: false, status_code: 206, step_time: 20, context_id: id, flush_id: flushId };
       send(chunk);
       piece.chars.forEach((ch, i) => {
         const t = c.audioMs + piece.charStartTimesMs[i]!;
         if (/\s/.test(ch)) return finishWord(id, c);
-        c.word ??= { text: '', startMs: t, endMs: t };
+        c.word ??= { text: '', startMs: t, endMs: t, flushId };
         c.word.text += ch;
         c.word.endMs = t + piece.charsDurationsMs[i]!;
       });
@@ -191,6 +210,7 @@ export class CartesiaEmulator extends Emulator {
         audioMs: 0,
         flushId: 0,
         flushes: [],
+        segments: [],
         streamer: new TtsStreamer(this.synth!, rate, this.opts, (piece) => emit(id, c, piece, rate, encoding)),
       };
       contexts.set(id, c);
@@ -214,7 +234,6 @@ export class CartesiaEmulator extends Emulator {
       this.cancel(c.expiry);
       c.buffer += msg.transcript;
       if (msg.continue !== true) c.ended = true;
-      if (msg.flush === true) c.flushId++;
       const delay = typeof msg.max_buffer_delay_ms === 'number' ? msg.max_buffer_delay_ms : 3000;
       this.cancel(c.bufferTimer);
       let text: string;
@@ -233,8 +252,9 @@ export class CartesiaEmulator extends Emulator {
         }
       }
       c.buffer = c.buffer.slice(text.length);
-      if (msg.flush === true) c.flushes.push(c.flushId);
+      // The text of a flush message belongs before the flush; what comes after it, to the next flush_id.
       speak(id, c, text);
+      if (msg.flush === true) c.flushes.push(++c.flushId);
       if (!text.trim()) settle(id, c);
     });
     ws.on('close', () => {

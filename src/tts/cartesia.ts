@@ -142,9 +142,9 @@ export interface CartesiaTtsOptions {
   cartesiaVersion?: string;
   /** Base URL (default `wss://api.cartesia.ai`); `/tts/websocket` is appended. */
   baseURL?: string;
-  /** Longest wait for audio that is owed (default 10 000 ms). */
+  /** Longest wait for audio that is owed (default 10 000 ms); then the socket is replaced, as after a drop. */
   stallTimeoutMs?: number;
-  /** Reconnections per reply after an unexpected close; the unspoken text is re-sent (default 2). */
+  /** Reconnections per reply after an unexpected close or a stall; the unspoken text is re-sent (default 2). */
   maxReconnects?: number;
   /**
    * Cartesia expires a context 1 s after its last audio. Text that comes after a longer pause
@@ -162,7 +162,8 @@ type Route = (msg: CartesiaServerMessage | { fault: VoxlineError } | { closed: {
  * (`continue: true`, then an empty `continue: false`), so prosody holds across sentences. Barge-in
  * cancels the context and drops its late audio. Word timestamps arrive in their own messages and
  * are yielded as frames without samples that carry the alignment. A socket that drops mid-reply is
- * replaced and the unspoken text is sent again; a stalled reply becomes a `TimeoutError`; an
+ * replaced and the unspoken text is sent again, and so is a stalled one (a `TimeoutError` once
+ * `maxReconnects` are spent); a reply that ends early cancels its context at once; an
  * `error` message becomes a `ProviderError` whose `providerCode` is Cartesia's `error_code`.
  */
 export class CartesiaTts extends TtsStream {
@@ -177,6 +178,8 @@ export class CartesiaTts extends TtsStream {
   private readonly url: string;
   private readonly fields: Omit<CartesiaGenerationRequest, 'transcript' | 'context_id' | 'continue'>;
   private socketPromise?: Promise<WebSocket>;
+  /** The socket `socketPromise` resolved to. */
+  private live?: WebSocket;
   private readonly routes = new Map<string, Route>();
   private closed = false;
 
@@ -230,6 +233,7 @@ export class CartesiaTts extends TtsStream {
     if (this.socketPromise) return this.socketPromise;
     const p = openSocket(this.url, { Authorization: `Bearer ${this.#apiKey}`, 'Cartesia-Version': this.#options.cartesiaVersion ?? '2026-08-14' }, this.provider).then((ws) => {
       const openedAt = performance.now();
+      if (this.socketPromise === p) this.live = ws;
       ws.on('message', (data) => {
         let msg: CartesiaServerMessage | undefined;
         try {
@@ -252,6 +256,7 @@ export class CartesiaTts extends TtsStream {
       });
       ws.on('close', (code, reason) => {
         if (this.socketPromise === p) this.socketPromise = undefined;
+        if (this.live === ws) this.live = undefined;
         for (const route of [...this.routes.values()]) route({ closed: { code, reason: String(reason) } });
         // Cartesia closes idle sockets after 5 minutes: open the next one before it is needed.
         if (!this.closed && !this.routes.size && performance.now() - openedAt > 1000) void this.warmup();
@@ -263,6 +268,18 @@ export class CartesiaTts extends TtsStream {
       if (this.socketPromise === p) this.socketPromise = undefined;
     });
     return p;
+  }
+
+  /**
+   * Drops a socket that stopped answering: the next reply opens a fresh one, and the replies still
+   * on it see it close and go on elsewhere with their unspoken text.
+   */
+  private retire(ws: WebSocket): void {
+    if (this.live === ws) {
+      this.live = undefined;
+      this.socketPromise = undefined;
+    }
+    ws.terminate();
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {
@@ -288,13 +305,20 @@ export class CartesiaTts extends TtsStream {
     let lastAudioAt = 0;
     let audioSinceInput = false;
     let expirable = false; // input went to a context that had said everything and gone quiet
-    const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, provider, (err) => finish(err));
+    let used = false; // inputs went to the current context: it is cancelled if the reply ends without its `done`
+    const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, provider, (err) => {
+      // A socket that owes audio and sends nothing is not used again, by this reply or the next.
+      this.retire(ws);
+      reconnect(() => err);
+    });
     const owed = () => sentText !== '' && (textDone || (timestamps ? sentText.slice(cursor).trim() !== '' : !audioSinceInput));
-    const finish = (err?: unknown) => {
+    /** Ends the reply. One that ends early (`err`) cancels its context at once, unless Cartesia ended it (`cancel` false). */
+    const finish = (err?: unknown, cancel = err !== undefined) => {
       if (finished) return;
       finished = true;
       stall.clear();
       this.routes.delete(ctx);
+      if (cancel && used) send({ context_id: ctx, cancel: true });
       if (err) out.fail(err);
       else out.close();
     };
@@ -307,12 +331,15 @@ export class CartesiaTts extends TtsStream {
     };
     const input = (transcript: string, cont: boolean) => {
       send({ ...this.fields, transcript, context_id: ctx, continue: cont });
+      used = true;
       audioSinceInput = false;
       arm();
     };
-    const reconnect = ({ code, reason }: { code: number; reason: string }) => {
-      if (reconnects >= (this.#options.maxReconnects ?? 2)) return finish(new ProviderError(`${provider} closed the socket: ${code} ${reason}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
+    /** After a drop or a stall: a new socket, a new context, and the text not yet spoken; `fault` when no reconnection is left. */
+    const reconnect = (fault: () => unknown) => {
+      if (reconnects >= (this.#options.maxReconnects ?? 2)) return finish(fault());
       reconnects++;
+      stall.clear();
       this.routes.delete(ctx);
       // A new socket, a new context, and the text not yet spoken.
       this.socket().then(
@@ -327,7 +354,10 @@ export class CartesiaTts extends TtsStream {
     };
     const onMessage: Route = (msg) => {
       if (finished) return;
-      if ('closed' in msg) return reconnect(msg.closed);
+      if ('closed' in msg) {
+        const { code, reason } = msg.closed;
+        return reconnect(() => new ProviderError(`${provider} closed the socket: ${code} ${reason}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
+      }
       if ('fault' in msg) return finish(msg.fault);
       switch (msg.type) {
         case 'chunk': {
@@ -369,7 +399,7 @@ export class CartesiaTts extends TtsStream {
             rollover();
             return resend();
           }
-          return finish(cartesiaError(msg, provider));
+          return finish(cartesiaError(msg, provider), false);
         default:
           break; // flush_done, and types voxline does not ask for (phoneme_timestamps)
       }
@@ -377,6 +407,7 @@ export class CartesiaTts extends TtsStream {
     };
     const begin = () => {
       ctx = randomUUID();
+      used = false;
       base = audioMs;
       carry = undefined;
       this.routes.set(ctx, onMessage);
@@ -419,12 +450,8 @@ export class CartesiaTts extends TtsStream {
     try {
       yield* abortable(out, signal);
     } finally {
-      if (!finished) {
-        finished = true;
-        stall.clear();
-        this.routes.delete(ctx); // on barge-in: what is still in flight for this context is dropped
-        if (sentText) send({ context_id: ctx, cancel: true });
-      }
+      // On barge-in (or a consumer that stops reading): the context is cancelled, its late audio dropped.
+      finish(new AbortError('Synthesis aborted'));
       stop.abort();
       stop.dispose();
       await pump;

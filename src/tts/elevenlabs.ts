@@ -40,7 +40,8 @@ export interface ElevenLabsTtsOptions {
   /**
    * `auto_mode=true` (default): ElevenLabs speaks each chunk as it arrives, for whole sentences or
    * clauses (what `sentences()` yields). Set false when feeding raw tokens, so that the chunk
-   * schedule decides. Either way the last text of a reply is sent with `flush: true`.
+   * schedule decides. Either way the last text of a reply is sent with `flush: true`; with it, on
+   * the multi-context socket, every whole chunk carries `flush: true`, so no flush message follows.
    */
   autoMode?: boolean;
   /**
@@ -52,14 +53,14 @@ export interface ElevenLabsTtsOptions {
   inactivityTimeoutSec?: number;
   /** ISO 639-1 language code (`language_code`), for the models that take one. */
   language?: string;
-  /** Reconnections per synthesis after an unexpected close; unspoken text is re-sent (default 2). */
+  /** Reconnections per synthesis after an unexpected close or a stall; unspoken text is re-sent (default 2). */
   maxReconnects?: number;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.elevenlabs.io/v1`;
    * `https:` is taken as `wss:`). `/text-to-speech/<voice>/...` is appended.
    */
   baseURL?: string;
-  /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms). */
+  /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms); then the socket is replaced, as after a drop. */
   stallTimeoutMs?: number;
   /**
    * The multi-context socket (`multi-stream-input`, default true): one socket for the whole call,
@@ -112,7 +113,8 @@ const OUTPUT_FORMATS: readonly string[] = ['pcm_8000', 'pcm_16000', 'pcm_22050',
  * counts toward the limit of 5 until its `isFinal`, and a full socket hands the next reply to a
  * fresh one. With `multiContext: false`, `stream-input`: a socket per reply, the next one opened
  * ahead of need so a turn never pays a handshake. Either way a socket that drops mid-reply is
- * replaced and the text not yet spoken is sent again, and a stalled reply becomes a `TimeoutError`.
+ * replaced and the text not yet spoken is sent again, and so is a stalled one (a `TimeoutError` once
+ * `maxReconnects` are spent): a stalled socket is never used again.
  */
 export class ElevenLabsTts extends TtsStream {
   readonly provider = 'elevenlabs';
@@ -260,27 +262,37 @@ export class ElevenLabsTts extends TtsStream {
       send({ context_id: id, close_context: true });
     };
     let reconnects = 0;
+    /** After a drop or a stall: a new socket, the same context, and the text not yet spoken; `fault` when no reconnection is left. */
+    const recover = (fault: () => unknown) => {
+      if (r.finished) return;
+      if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(fault());
+      this.acquire(id).then(
+        (next) => {
+          if (r.finished) return void next.open.delete(id);
+          m = next;
+          m.routes.set(id, route);
+          send(this.initMessage(id));
+          const rest = r.unspoken();
+          if (rest.trim()) send({ text: rest, context_id: id, flush: true });
+          closeSent = false;
+          if (r.textDone) closeContext();
+          r.arm();
+        },
+        (err) => r.fail(err),
+      );
+    };
+    // A socket that owes audio and sends nothing is not used again, by this reply or the next: the
+    // replies still on it see it close and go on elsewhere.
+    r.onStall = (err) => {
+      const dead = m;
+      dead.routes.delete(id);
+      dead.open.delete(id);
+      dead.retired = true;
+      dead.ws.terminate();
+      recover(() => err);
+    };
     const route = (msg: Message) => {
-      if (msg.closed !== undefined) {
-        if (r.finished) return;
-        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, msg));
-        // A new socket, the same context, and the text not yet spoken.
-        this.acquire(id).then(
-          (next) => {
-            if (r.finished) return void next.open.delete(id);
-            m = next;
-            m.routes.set(id, route);
-            send(this.initMessage(id));
-            const rest = r.unspoken();
-            if (rest.trim()) send({ text: rest, context_id: id, flush: true });
-            closeSent = false;
-            if (r.textDone) closeContext();
-            r.arm();
-          },
-          (err) => r.fail(err),
-        );
-        return;
-      }
+      if (msg.closed !== undefined) return recover(() => closedError(this.provider, msg));
       if (msg.isFinal === true || msg.is_final === true) {
         if (r.textDone) return r.close();
         return r.fail(new ProviderError(`${this.provider} closed the context before the reply was complete`, { provider: this.provider, retryable: true }));
@@ -291,16 +303,23 @@ export class ElevenLabsTts extends TtsStream {
     send(this.initMessage(id));
     const input = new TextInput();
     const stop = linkedAbort(signal);
+    const autoMode = this.#options.autoMode ?? true;
     const pump = (async () => {
       try {
+        let flushed = false; // everything sent so far went with flush: true
         for await (const chunk of abortable(text, stop.signal)) {
           const t = input.push(chunk);
           if (!t || r.finished) continue;
-          send({ text: t, context_id: id });
+          // A whole chunk (a sentence or clause from sentences()) carries flush: true itself, as
+          // ElevenLabs' guide advises at the end of sentences; under auto_mode it is generated at
+          // once anyway, and the last one needs no flush message of its own. Raw tokens do not.
+          flushed = autoMode && !input.raw;
+          send(flushed ? { text: t, context_id: id, flush: true } : { text: t, context_id: id });
           r.noteSent(t);
         }
         const rest = input.end();
-        send(rest ? { text: rest, context_id: id, flush: true } : { context_id: id, flush: true });
+        if (rest) send({ text: rest, context_id: id, flush: true });
+        else if (!flushed) send({ context_id: id, flush: true });
         if (rest) r.noteSent(rest);
         r.textDone = true;
         closeContext(); // the reply ends on this context's isFinal
@@ -342,22 +361,31 @@ export class ElevenLabsTts extends TtsStream {
         if (msg.isFinal === true || msg.is_final === true) r.close();
       });
       sock.on('close', (code, reason) => {
-        if (r.finished || ws !== sock) return;
-        if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(closedError(this.provider, { closed: code, message: String(reason) }));
-        ws = undefined;
-        // Replace the socket and send again the text the provider had not spoken yet.
-        this.open().then(
-          (next) => {
-            if (r.finished) return void next.close(1000);
-            attach(next);
-            const rest = r.unspoken();
-            if (rest.trim()) send({ text: rest, flush: true });
-            if (r.textDone) send({ text: '' });
-            r.arm();
-          },
-          (err) => r.fail(err),
-        );
+        if (ws === sock) recover(() => closedError(this.provider, { closed: code, message: String(reason) }));
       });
+    };
+    /** After a drop or a stall: a new socket and the text the provider had not spoken yet; `fault` when no reconnection is left. */
+    const recover = (fault: () => unknown) => {
+      ws = undefined;
+      if (r.finished) return;
+      if (reconnects++ >= (this.#options.maxReconnects ?? 2)) return r.fail(fault());
+      this.open().then(
+        (next) => {
+          if (r.finished) return void next.close(1000);
+          attach(next);
+          const rest = r.unspoken();
+          if (rest.trim()) send({ text: rest, flush: true });
+          if (r.textDone) send({ text: '' });
+          r.arm();
+        },
+        (err) => r.fail(err),
+      );
+    };
+    r.onStall = (err) => {
+      const dead = ws;
+      ws = undefined; // its close is not a drop to recover from twice
+      dead?.terminate();
+      recover(() => err);
     };
     attach(await this.pool.take());
     const input = new TextInput();
@@ -459,10 +487,12 @@ class Reply {
   private readonly stall: StallTimer;
   private idle?: NodeJS.Timeout;
   private readonly provider: string;
+  /** What a stall does (default: fails the reply). */
+  onStall: (err: Error) => void = (err) => this.fail(err);
 
   constructor(private readonly cfg: ReplyConfig) {
     this.provider = cfg.provider;
-    this.stall = new StallTimer(cfg.stallMs, cfg.provider, (err) => this.fail(err));
+    this.stall = new StallTimer(cfg.stallMs, cfg.provider, (err) => this.onStall(err));
     this.touch();
   }
 

@@ -13,6 +13,11 @@ export class TextInput {
   private tokens = false;
   private endsInSpace = true;
 
+  /** True once the items are taken for raw tokens; until then each item is a whole chunk. */
+  get raw(): boolean {
+    return this.tokens;
+  }
+
   /** Adds one item; returns the text to send now ('' when nothing is complete). */
   push(item: string): string {
     if (!item) return '';

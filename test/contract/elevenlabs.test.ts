@@ -133,9 +133,10 @@ describe('the AsyncAPI examples, replayed into ElevenLabsTts', () => {
     expect(heard(frames)).toBe('Hello world');
     expect(frames[0]!.alignment!.durationsMs).toEqual(exampleAlignment.charsDurationsMs);
     expect(frames.map((f) => f.samples.length)).toEqual([14, 14]);
-    // The client's side of the example: init, text, flush, close_context, each an SDK message.
-    expect(server.received.map((m) => Object.keys(m).sort().join(','))).toEqual(['context_id,text', 'context_id,text', 'context_id,flush', 'close_context,context_id', 'close_socket']);
+    // The client's side of the example: init, text with flush (the SDK's SendTextMulti and FlushContext both carry text and flush), close_context, each an SDK message.
+    expect(server.received.map((m) => Object.keys(m).sort().join(','))).toEqual(['context_id,text', 'context_id,flush,text', 'close_context,context_id', 'close_socket']);
     expect(server.received.flatMap((m) => problems(clientSchema(m, true), m))).toEqual([]);
+    expect(problems(schemas.SendTextMulti, server.received[1])).toEqual([]); // text with flush is the SDK's SendTextMulti too
   });
 
   it('the SDK’s current spelling (charDurationsMs, contextId) and the examples’ is_final', async () => {

@@ -54,6 +54,29 @@ describe('CartesiaEmulator', () => {
     c.ws.close();
   });
 
+  it('flush_id as documented: the audio of text sent before the first flush carries 1, after it 2; flush_done 1 follows the last audio of 1', async () => {
+    emu = new CartesiaEmulator({ apiKey: 'k', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 10, realtimeFactor: 0.1 });
+    await emu.start();
+    const c = open(`${emu.wsUrl}/tts/websocket`, headers);
+    await c.opened;
+    const input = (transcript: string, more: Record<string, unknown>) => c.ws.send(JSON.stringify({ ...base, add_timestamps: true, context_id: 'a', transcript, ...more }));
+    // Cartesia's example (docs.cartesia.ai, Context Flushing and Flush IDs): transcript 1, flush, transcript 2.
+    input('Stay hungry, ', { continue: true });
+    input('', { continue: true, flush: true });
+    input('stay foolish.', { continue: false });
+    await sleep(600);
+    const seq = c.msgs.map((m) => (m.type === 'flush_done' ? `flush_done ${m.flush_id}` : m.type === 'done' ? 'done' : `${m.type} ${m.flush_id}`));
+    expect(seq.at(-1)).toBe('done');
+    const fd = seq.indexOf('flush_done 1');
+    expect(fd).toBeGreaterThan(0);
+    expect(new Set(seq.slice(0, fd))).toEqual(new Set(['chunk 1', 'timestamps 1']));
+    expect(new Set(seq.slice(fd + 1, -1))).toEqual(new Set(['chunk 2', 'timestamps 2']));
+    const words = (id: number) => c.msgs.filter((m) => m.type === 'timestamps' && m.flush_id === id).flatMap((m) => m.word_timestamps.words);
+    expect(words(1)).toEqual(['Stay', 'hungry']);
+    expect(words(2)).toEqual(['stay', 'foolish']);
+    c.ws.close();
+  });
+
   it('refuses a changed field within a context, and input after continue:false', async () => {
     emu = new CartesiaEmulator({ apiKey: 'k', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.1 });
     await emu.start();

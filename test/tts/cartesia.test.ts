@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, ProviderError, VoiceSession, fallback, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
+import { AbortError, AuthError, CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, ProtocolError, ProviderError, TimeoutError, VoiceSession, fallback, gateway, toneSynthesizer, type TtsFrame, type TtsStream } from '../../src/index';
 import { wordsToAlignment } from '../../src/tts/cartesia';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, ScriptedCaller } from '../../src/testing/index';
@@ -107,6 +107,69 @@ describe('CartesiaTts', () => {
     expect(`${text} And one more. `.endsWith(resent)).toBe(true);
     expect(resent.startsWith('This sentence is long')).toBe(false); // not the whole reply again
     expect(resent.endsWith('And one more. ')).toBe(true);
+  });
+
+  it('a stalled socket is replaced: the reply\'s unspoken text is sent again in a new context, and the next reply gets audio', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000, stallTimeoutMs: 300 });
+    const text = 'This sentence is long enough to stall in the middle of its audio.';
+    emu.inject({ stall: { afterMessages: 8 } });
+    const at: number[] = [];
+    const frames: TtsFrame[] = [];
+    for await (const f of tts.synthesize(chunks(text, 'And one more.'))) {
+      frames.push(f);
+      if (f.samples.length) at.push(performance.now());
+    }
+    expect(spokenText(frames)).toBe(`${text} And one more. `);
+    const sent = inputs(emu);
+    const contexts = [...new Set(sent.map((m) => m.context_id))];
+    expect(contexts.length).toBe(2);
+    const resent = sent.filter((m) => m.context_id === contexts[1]).map((m) => m.transcript as string).join('');
+    expect(resent.startsWith('This sentence')).toBe(false); // only what was not heard
+    expect(`${text} And one more. `.endsWith(resent)).toBe(true);
+    // the gap in the audio: the stall timeout, a new socket, the first audio of the new context
+    const gap = Math.max(...at.slice(1).map((t, i) => t - at[i]!));
+    expect(gap).toBeGreaterThan(300);
+    expect(gap).toBeLessThan(300 + 700);
+    const next = await collect(tts.synthesize(chunks('The next reply.')));
+    expect(spokenText(next)).toBe('The next reply. ');
+    expect(emu.record.connections.length).toBe(2);
+    await sleep(30);
+    expect(emu.openConnections).toBe(1); // the stalled socket was closed
+  });
+
+  it('with no reconnection left a stall is a TimeoutError, and the next reply and every one after get audio', async () => {
+    const emu = await cartesia();
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000, stallTimeoutMs: 300, maxReconnects: 0 });
+    emu.inject({ stall: { afterMessages: 3 } });
+    const err = await collect(tts.synthesize(chunks('A reply that stalls after three messages of audio.'))).catch((e) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+    for (const reply of ['Sorry, something went wrong.', 'Still here.']) expect(spokenText(await collect(tts.synthesize(chunks(reply))))).toBe(`${reply} `);
+  });
+
+  it('an aborted reply cancels its context at once, mid-text and mid-audio, and sends nothing for it after', async () => {
+    const emu = await cartesia({ realtimeFactor: 0.3 });
+    tts = new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000 });
+    for (const midText of [true, false]) {
+      const ac = new AbortController();
+      const before = emu.record.messages.length;
+      // mid-text: the LLM is still streaming (its next sentence is seconds away); mid-audio: all text is in
+      const text = midText ? chunks('The first sentence of a long reply.', 3000, 'The rest.') : (async function* () { yield 'The first sentence of a long reply.'; })();
+      let frames = 0;
+      const err = await (async () => {
+        for await (const _ of tts!.synthesize(text, { signal: ac.signal })) if (++frames === 1) setTimeout(() => ac.abort(), 20); // while the consumer waits
+      })().catch((e) => e);
+      expect(err).toBeInstanceOf(AbortError);
+      await sleep(50);
+      const wire = emu.record.messages.slice(before);
+      const ctx = wire[0]!.context_id;
+      expect(wire.every((m) => m.context_id === ctx)).toBe(true);
+      expect(wire.map((m) => (m.cancel ? 'cancel' : `${m.transcript}|${m.continue}`))).toEqual(
+        midText ? ['The first sentence of a long reply. |true', 'cancel'] : ['The first sentence of a long reply. |true', '|false', 'cancel'],
+      );
+      expect(wire.at(-1)).toEqual({ context_id: ctx, cancel: true });
+      expect(emu.openContexts).toBe(0);
+    }
   });
 
   it('no stall while the reply waits for text: a pause longer than the stall timeout is fine', async () => {

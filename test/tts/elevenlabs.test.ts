@@ -76,7 +76,7 @@ describe.each([true, false])('ElevenLabsTts (multiContext: %s)', (multiContext) 
 });
 
 describe('ElevenLabsTts multi-context end of reply and context limit', () => {
-  it('ends a reply with flush, then close_context, and finishes on its isFinal, not by counting alignment', async () => {
+  it('ends a reply with its last chunk flushed, then close_context, and finishes on its isFinal, not by counting alignment', async () => {
     const pcm = (n: number) => Buffer.from(new Int16Array(n).fill(500).buffer).toString('base64');
     server = await scriptedServer((m, ws) => {
       const id = m.context_id;
@@ -91,7 +91,36 @@ describe('ElevenLabsTts multi-context end of reply and context limit', () => {
     const frames = await collect(tts.synthesize(chunks('Hi.')));
     expect(frames.map((f) => f.samples.length)).toEqual([160, 320]);
     const ctx = server.messages.filter((m) => m.context_id === 'ctx-1');
-    expect(ctx).toEqual([{ text: ' ', context_id: 'ctx-1' }, { text: 'Hi. ', context_id: 'ctx-1' }, { context_id: 'ctx-1', flush: true }, { context_id: 'ctx-1', close_context: true }]);
+    expect(ctx).toEqual([{ text: ' ', context_id: 'ctx-1' }, { text: 'Hi. ', context_id: 'ctx-1', flush: true }, { context_id: 'ctx-1', close_context: true }]);
+  });
+
+  it('a reply of whole chunks is init, one message per chunk with flush: true (the last needs no flush message of its own), close_context', async () => {
+    const el = await start();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' });
+    const frames = await collect(tts.synthesize(chunks('Hello there.', 'How can I help?', 'Ask me anything.')));
+    expect(heard(frames)).toBe('Hello there. How can I help? Ask me anything. ');
+    const ctx = el.record.messages.filter((m) => m.context_id === 'ctx-1');
+    expect(ctx).toEqual([
+      { text: ' ', context_id: 'ctx-1' },
+      { text: 'Hello there. ', context_id: 'ctx-1', flush: true },
+      { text: 'How can I help? ', context_id: 'ctx-1', flush: true },
+      { text: 'Ask me anything. ', context_id: 'ctx-1', flush: true },
+      { context_id: 'ctx-1', close_context: true },
+    ]);
+    // Raw tokens go without flush, and the word held at the end with it; without auto_mode the
+    // chunk schedule decides, so chunks go without flush and the reply ends with one.
+    el.record.messages.length = 0;
+    expect(heard(await collect(tts.synthesize(chunks('Your ', 'order', ' is', ' ready.'))))).toBe('Your order is ready. ');
+    expect(el.record.messages.filter((m) => m.context_id === 'ctx-2').map((m) => [m.text, m.flush, m.close_context])).toEqual([
+      [' ', undefined, undefined], ['Your ', undefined, undefined], ['order ', undefined, undefined], ['is ', undefined, undefined], ['ready. ', true, undefined], [undefined, undefined, true],
+    ]);
+    await tts.close();
+    tts = new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000', autoMode: false });
+    el.record.messages.length = 0;
+    expect(heard(await collect(tts.synthesize(chunks('Hello there.', 'Bye.'))))).toBe('Hello there. Bye. ');
+    expect(el.record.messages.filter((m) => m.context_id === 'ctx-1').map((m) => [m.text, m.flush, m.close_context])).toEqual([
+      [' ', undefined, undefined], ['Hello there. ', undefined, undefined], ['Bye. ', undefined, undefined], [undefined, true, undefined], [undefined, undefined, true],
+    ]);
   });
 
   it('counts a cut context until its isFinal and starts the next reply on a fresh socket rather than pass 5', async () => {

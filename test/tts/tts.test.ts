@@ -118,7 +118,7 @@ describe.each([...providers, ['local', 16000, async () => new LocalTts({ sampleR
 
 // Socket providers that promise to survive a drop (re-sending the unspoken text) and to time out a
 // stall. On the wall clock: the stall is measured against the client's own timer.
-const resilient: [string, (o: { stallTimeoutMs: number }) => Promise<TtsStream>][] = [
+const resilient: [string, (o: { stallTimeoutMs: number; maxReconnects?: number }) => Promise<TtsStream>][] = [
   ['elevenlabs', async (o) => { emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: emu.baseURL, outputFormat: 'pcm_16000', ...o }); }],
   ['elevenlabs stream-input', async (o) => { emu = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new ElevenLabsTts({ apiKey: 'xi', voiceId: 'v', baseURL: emu.baseURL, outputFormat: 'pcm_16000', multiContext: false, ...o }); }],
   ['cartesia', async (o) => { emu = new CartesiaEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5, realtimeFactor: 0.2 }); await emu.start(); return new CartesiaTts({ apiKey: 'sk_car', voiceId: 'v', baseURL: emu.baseURL, sampleRate: 16000, ...o }); }],
@@ -137,13 +137,29 @@ describe.each(resilient)('drops and stalls: %s', (_name, make) => {
     expect(seconds(frames)).toBeLessThan((text.join('').length * 65) / 1000 + 1);
   });
 
-  it('a stall becomes a TimeoutError within the stall timeout', async () => {
-    tts = await make({ stallTimeoutMs: 300 });
+  it('with no reconnection left a stall becomes a TimeoutError within the stall timeout, and the next replies get audio', async () => {
+    tts = await make({ stallTimeoutMs: 300, maxReconnects: 0 });
     emu!.inject({ stall: { afterMessages: 2 } });
     const t0 = performance.now();
     const err = await collect(tts.synthesize(chunks('A sentence that stalls after two messages of audio.'))).catch((e) => e);
     expect(err).toBeInstanceOf(TimeoutError);
     expect(performance.now() - t0).toBeLessThan(2000);
+    // the stalled socket is not used again: the apology and the replies after it are spoken
+    for (const reply of ['Sorry, something went wrong.', 'Still here.']) {
+      const frames = await collect(tts.synthesize(chunks(reply)));
+      expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('').trim()).toBe(reply);
+    }
+  });
+
+  it('a stall mid-reply is survived like a drop: a new socket, the unspoken text once, and the next reply gets audio', async () => {
+    tts = await make({ stallTimeoutMs: 300 });
+    const text = ['This sentence is long enough to stall in the middle of its audio.', 'And one more.'];
+    emu!.inject({ stall: { afterMessages: 6 } });
+    const frames = await collect(tts.synthesize(chunks(...text)));
+    expect(frames.flatMap((f) => f.alignment?.chars ?? []).join('').trim()).toBe(text.join(' '));
+    expect(seconds(frames)).toBeLessThan((text.join('').length * 65) / 1000 + 1);
+    const next = await collect(tts.synthesize(chunks('The next reply.')));
+    expect(next.flatMap((f) => f.alignment?.chars ?? []).join('').trim()).toBe('The next reply.');
   });
 });
 
