@@ -87,7 +87,18 @@ export async function espeakSynthesizer(options: EspeakOptions = {}): Promise<Sy
   };
 }
 
-/** eSpeak NG when the `espeak-ng` package is installed, otherwise {@link toneSynthesizer}. */
-export async function defaultSynthesizer(): Promise<Synthesizer> {
-  return (await loadEspeak()) ? espeakSynthesizer() : toneSynthesizer();
+/** Options of {@link defaultSynthesizer}. */
+export interface DefaultSynthesizerOptions extends EspeakOptions {
+  /** Called with a one-line note when `espeak-ng` is not installed and the tone voice speaks instead. */
+  onFallback?: ((note: string) => void) | undefined;
+}
+
+/**
+ * eSpeak NG when the optional `espeak-ng` package is installed, otherwise {@link toneSynthesizer}
+ * (after telling `onFallback`): speech that never needs the GPL package to run.
+ */
+export async function defaultSynthesizer(options: DefaultSynthesizerOptions = {}): Promise<Synthesizer> {
+  if (await loadEspeak()) return espeakSynthesizer(options);
+  options.onFallback?.('espeak-ng is not installed: a tone voice speaks instead (npm install espeak-ng for real speech).');
+  return toneSynthesizer();
 }
