@@ -10,13 +10,13 @@ import { type PlayedSegment, VirtualSpeaker, type VirtualSpeakerOptions } from '
 /** Options of {@link wavFileInput}. */
 export interface WavInputOptions {
   /** Deliver 20 ms frames on the clock, as a microphone does (default false: as fast as read). */
-  realtime?: boolean;
+  realtime?: boolean | undefined;
   /** Frame duration (default 20 ms). */
-  frameMs?: number;
+  frameMs?: number | undefined;
   /** Resample to this rate (default: the file's). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** Stops delivery. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -94,7 +94,7 @@ export function renderTimeline(segments: readonly PlayedSegment[], origin: numbe
 /** Options of {@link wavFileOutput}. */
 export interface WavOutputOptions extends Omit<VirtualSpeakerOptions, 'record'> {
   /** Keep the silence between replies, so the file follows the conversation's timing (default true). */
-  keepSilence?: boolean;
+  keepSilence?: boolean | undefined;
 }
 
 /** An output that plays in real time and writes what was played to a WAV file on `close()`. */
