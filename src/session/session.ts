@@ -9,6 +9,7 @@ import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
 import { type ActiveReply, type Played, ReplyPath } from './reply';
 import { PREEMPT_WAIT_MS, Speculation, normalizeTurnText } from './preempt';
+import { paceInput } from './pace';
 import { RealtimeBrain } from './realtime';
 import { TurnTaker } from './turns';
 import type { RealtimeSessionOptions, TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
@@ -132,6 +133,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * Runs the conversation until the input ends, the user hangs up, `close()` is called or
    * `signal` aborts. Resolves once everything is closed.
    *
+   * The input is heard as a microphone delivers it: one that runs more than a second ahead of the
+   * session's clock (a file or a pipe read at full speed) is held back to real time, so that the
+   * agent answers each question before the next is heard. To run a call faster than real time, give
+   * the session and its providers a testing clock (`virtualClock()` or `acceleratedClock()` from
+   * `voxline/testing`): real time is then the clock's.
+   *
    * Rejects (once everything is closed) when the call cannot go on: the STT (or a realtime model)
    * failed for good, the output failed (its `write()` threw: a `DeviceError` unless it threw a
    * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
@@ -147,8 +154,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (this.opts.greeting) this.enqueue(() => this.speak(this.opts.greeting!, { record: true }));
     try {
-      if (this.brain) await this.brain.run(input, output);
-      else await this.listen(input);
+      const paced = paceInput(input, this.clock, this.stop.signal);
+      if (this.brain) await this.brain.run(paced, output);
+      else await this.listen(paced);
       // The caller hung up: nothing more is said (the reply in progress stops at once).
       if (output.closed) await this.close({ reason: 'caller hung up' });
       await this.queue;
