@@ -4,18 +4,18 @@ import { availableParallelism } from 'node:os';
 /** Options of {@link runCluster}. */
 export interface ClusterOptions {
   /** Worker processes (default: one per core). */
-  workers?: number;
+  workers?: number | undefined;
   /** Starts one worker's server (for example `createVoiceServer(...).listen(8080)`). */
   start(): void | Promise<void>;
   /**
    * Delay before replacing a worker that died, doubled for each worker in a row that died within
    * `stableMs` of starting, up to `maxRestartDelayMs` (default 100 ms, up to 30 000 ms).
    */
-  restartDelayMs?: number;
+  restartDelayMs?: number | undefined;
   /** Most delay between replacements of failing workers (default 30 000 ms). */
-  maxRestartDelayMs?: number;
+  maxRestartDelayMs?: number | undefined;
   /** A worker that lived this long resets the backoff (default 10 000 ms). */
-  stableMs?: number;
+  stableMs?: number | undefined;
 }
 
 /**

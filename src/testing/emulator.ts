@@ -63,15 +63,15 @@ export interface FaultPlan {
 /** Options shared by every emulator. */
 export interface EmulatorOptions {
   /** The API key the emulator accepts. Default: any non-empty key. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Port to listen on (default: an ephemeral port on 127.0.0.1). */
-  port?: number;
+  port?: number | undefined;
   /** Largest WebSocket message accepted, in bytes (default 1 MiB). */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
   /** Delay before answering each WebSocket handshake, to emulate a distant service (default 0). */
-  handshakeDelayMs?: number;
+  handshakeDelayMs?: number | undefined;
   /** The clock of every delay the emulator emulates (default: the wall clock). */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** Serves one accepted WebSocket connection. */

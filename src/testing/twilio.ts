@@ -11,13 +11,13 @@ export interface TwilioCallEmulatorOptions {
   /** The media-stream URL to connect to (`ws://...`). */
   url: string;
   /** Extra headers on the upgrade (e.g. `X-Twilio-Signature`). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Signs the upgrade with this auth token as Twilio does (`X-Twilio-Signature`), for a `twilioHandler` or `createVoiceServer` that checks it. */
-  authToken?: string;
+  authToken?: string | undefined;
   /** The URL Twilio would have called, which the signature covers (default `url`; behind a proxy, `${publicUrl}/twilio`). */
-  signedUrl?: string;
+  signedUrl?: string | undefined;
   /** `<Parameter>` values of the TwiML, sent in `start.customParameters`. */
-  customParameters?: Record<string, string>;
+  customParameters?: Record<string, string> | undefined;
 }
 
 /**
