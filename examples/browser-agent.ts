@@ -27,12 +27,16 @@ const page = `<!doctype html><button id="talk">Talk</button><div id="transcript"
 <script type="module">
   import { connect } from '/voxline-client.js';
   document.getElementById('talk').onclick = () =>
-    connect({ url: 'ws://' + location.host + '/call', transcript: document.getElementById('transcript') });
+    connect({ url: 'ws://' + location.host + '/browser', transcript: document.getElementById('transcript') });
 </script>`;
 
 const server = createServer((req, res) => {
   if (req.url === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
   res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'session=demo; SameSite=Strict' }).end(page);
 });
-server.on('upgrade', (req, socket, head) => void calls.handleUpgrade(req, socket, head));
+server.on('upgrade', (req, socket, head) => {
+  // The calls' path, as in createVoiceServer; any other upgrade is refused.
+  if (req.url?.split('?')[0] === '/browser') void calls.handleUpgrade(req, socket, head);
+  else socket.destroy();
+});
 server.listen(8080);

@@ -1,6 +1,6 @@
 // Each stage stands alone: transcribe a WAV file, answer it, speak the answer into another WAV.
 // Runs offline against the emulators: npx tsx examples/stages-by-hand.ts
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, espeakSynthesizer, sentences, textOf, writeWav, type ChatMessage } from 'voxline';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, defaultSynthesizer, sentences, textOf, writeWav, type ChatMessage } from 'voxline';
 import { wavFileInput, wavFileOutput } from 'voxline/adapters';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from 'voxline/testing';
 import { writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ const dg = new DeepgramEmulator({ script: ['Hello is anybody there'] });
 const llmEmu = new OpenAiEmulator();
 const el = new ElevenLabsEmulator();
 await Promise.all([dg.start(), llmEmu.start(), el.start()]);
-const voice = await espeakSynthesizer();
+const voice = await defaultSynthesizer({ onFallback: console.log }); // eSpeak NG, or a tone voice without it
 const said = await voice('Hello is anybody there');
 await writeFile('question.wav', writeWav(said.samples, said.sampleRate));
 

@@ -43,9 +43,9 @@ export type ErrorCode =
 /** Options common to every voxline error. */
 export interface VoxlineErrorOptions {
   /** Provider the error concerns, e.g. `deepgram`, `openai`, `elevenlabs`, `gateway`. */
-  provider?: string;
+  provider?: string | undefined;
   /** Whether trying again may succeed. */
-  retryable?: boolean;
+  retryable?: boolean | undefined;
   /** The underlying error. Its message is scrubbed of secrets too. */
   cause?: unknown;
 }

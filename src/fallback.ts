@@ -9,9 +9,9 @@ import { TtsStream, type SynthesizeOptions, type TtsFrame } from './tts/types';
 /** Options of {@link fallback}. */
 export interface FallbackOptions {
   /** After a switch, go back to the first provider after this long (default 60 000 ms). */
-  cooldownMs?: number;
+  cooldownMs?: number | undefined;
   /** Which errors switch to the next provider (default: retryable voxline errors and timeouts). */
-  shouldSwitch?(error: unknown): boolean;
+  shouldSwitch?: ((error: unknown) => boolean) | undefined;
 }
 
 /** A move of a fallback chain from one provider to another. */

@@ -13,7 +13,7 @@ export interface GatewayOptions {
   /** Base URL: scheme, host and path up to the API version (default `https://api.aigateway.sh/v1`). */
   baseURL?: string | undefined;
   /** A tag sent as `x-aig-tag` with every LLM request, for cost tracking. */
-  tag?: string;
+  tag?: string | undefined;
 }
 
 /** Factories for the three stages on the unified gateway, all with one key. */

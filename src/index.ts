@@ -63,7 +63,7 @@ export { runToolLoop } from './llm/loop';
 
 export { TtsStream } from './tts/types';
 export { SentenceChunker, sentences } from './tts/chunker';
-export { espeakSynthesizer, toneSynthesizer } from './tts/speech';
+export { defaultSynthesizer, espeakSynthesizer, toneSynthesizer, type DefaultSynthesizerOptions } from './tts/speech';
 export { ElevenLabsTts } from './tts/elevenlabs';
 export { GatewayTts } from './tts/gateway';
 export { LocalTts } from './tts/local';

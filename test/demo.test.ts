@@ -21,9 +21,9 @@ function wellFormed(xml: string): boolean {
 
 describe('the offline demo', () => {
   it('runs a whole conversation offline and writes a stereo WAV, the transcript and the timeline', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, VOXLINE_DEMO_OUT: out };
+    const env: NodeJS.ProcessEnv = { ...process.env };
     for (const k of ['AIGATEWAY_API_KEY', 'DEEPGRAM_API_KEY', 'OPENAI_API_KEY', 'ELEVENLABS_API_KEY']) delete env[k];
-    const { stdout } = await promisify(execFile)('npx', ['tsx', 'examples/offline-demo.ts', '--fast'], { cwd: join(import.meta.dirname, '..'), env, timeout: 120_000 });
+    const { stdout } = await promisify(execFile)('npx', ['tsx', 'src/cli/index.ts', 'demo', '--fast', '--out', out], { cwd: join(import.meta.dirname, '..'), env, timeout: 120_000 });
     expect(stdout).toContain('local emulators');
     // Redirected output is plain text: no terminal escape codes, no carriage returns.
     expect(stdout).not.toMatch(/[\x1b\r]/);

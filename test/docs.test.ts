@@ -1,31 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { allSnippets, snippetsOf, type Snippet } from './snippets';
 
 const root = join(import.meta.dirname, '..');
-const guides = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
-
-/** A ```ts block of a guide, compiled as the module a reader would paste. */
-interface Snippet { guide: string; line: number; code: string }
-
-/**
- * Every ```ts block is a module of its own. A block fenced ```ts continued goes on from the
- * block before it in the same guide (the two compile as one module): the guide says so where used.
- */
-function snippetsOf(guide: string, text: string): Snippet[] {
-  const out: Snippet[] = [];
-  for (const m of text.matchAll(/^```ts( continued)?\n([\s\S]*?)^```/gm)) {
-    const line = text.slice(0, m.index).split('\n').length;
-    const prev = out.at(-1);
-    if (m[1]) {
-      if (!prev) throw new Error(`${guide}:${line}: a continued block needs a block before it`);
-      prev.code += `\n${m[2]}`;
-    } else out.push({ guide, line, code: m[2]! });
-  }
-  return out;
-}
-
 const entryPoints = { voxline: 'src/index.ts', 'voxline/adapters': 'src/adapters/index.ts', 'voxline/testing': 'src/testing/index.ts', 'voxline/server': 'src/server/index.ts' };
 
 /** Type-checks snippets, strict, importing voxline's public entry points only; returns the errors. */
@@ -70,7 +49,7 @@ function compileSnippets(snippets: Snippet[]): string[] {
 }
 
 describe('the guides', () => {
-  const snippets = guides.flatMap((g) => snippetsOf(g, readFileSync(join(root, g), 'utf8')));
+  const snippets = allSnippets(root);
 
   it('every TypeScript block compiles as shown, imports included (strict)', () => {
     expect(snippets.length).toBeGreaterThan(15); // 19 modules today (23 blocks)
@@ -89,15 +68,43 @@ describe('the guides', () => {
   });
 });
 
+describe('the browser guide', () => {
+  it("mounts its handler, and its page connects at that path, where createVoiceServer serves browser calls", async () => {
+    const code = snippetsOf('docs/browser.md', readFileSync(join(root, 'docs/browser.md'), 'utf8')).map((s) => s.code).join('\n');
+    const connects = /connect\(\{ url: 'ws:\/\/' \+ location\.host \+ '([^']+)'/.exec(code)?.[1];
+    const mounted = /=== '([^']+)'\) void calls\.handleUpgrade\(/.exec(code)?.[1];
+    expect(connects).toBeDefined();
+    expect(mounted).toBe(connects);
+    const { createVoiceServer } = await import('../src/server/index');
+    const { default: WebSocket } = await import('ws');
+    const server = createVoiceServer({ agent: () => ({}) as never, browser: { public: true } });
+    const port = await server.listen(0, '127.0.0.1');
+    try {
+      const opened = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}${connects}`);
+        ws.once('open', () => (ws.terminate(), resolve(101)));
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.once('error', () => resolve(0));
+      });
+      expect(opened).toBe(101);
+    } finally {
+      await server.drain();
+    }
+  });
+});
+
 describe('the API reference', () => {
-  it('builds with typedoc without a single warning (every export and every member documented)', async () => {
+  it('builds with typedoc without a single warning (every export and every member documented), as Markdown', async () => {
     const { execFileSync } = await import('node:child_process');
-    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { existsSync, mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const out = mkdtempSync(join(tmpdir(), 'voxline-api-'));
     try {
       // typedoc.json sets treatWarningsAsErrors: a warning fails the build.
       execFileSync('npx', ['typedoc', '--out', out], { cwd: root, stdio: 'pipe' });
+      // Markdown that reads on npm and in an editor (the package ships it: see test/package.test.ts).
+      expect(readFileSync(join(out, 'index.md'), 'utf8')).toContain('](adapters/index.md)');
+      expect(existsSync(join(out, 'index.html'))).toBe(false);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

@@ -223,19 +223,19 @@ export interface BrowserHandlerOptions extends CallLimits {
    * unless `public` says otherwise. A hook that throws, or does not answer within
    * `startTimeoutMs` (default 5000 ms), refuses the connection (401).
    */
-  authorize?(request: IncomingMessage): boolean | Promise<boolean>;
+  authorize?: ((request: IncomingMessage) => boolean | Promise<boolean>) | undefined;
   /** Lets anyone open calls, without an `authorize` hook (a public demo). Default false. */
-  public?: boolean;
+  public?: boolean | undefined;
   /**
    * Origins allowed to connect, e.g. `['https://app.example.com']`; when set, a client that sends
    * no `Origin` is refused too. By default only same-origin pages (Origin's host equals the Host
    * header) and clients that send no Origin (not browsers).
    */
-  allowedOrigins?: string[];
+  allowedOrigins?: string[] | undefined;
   /** Largest message accepted (default 64 KiB). */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
   /** Most simultaneous calls (default unlimited); over it, the upgrade is refused with 503. */
-  maxCalls?: number;
+  maxCalls?: number | undefined;
 }
 
 /** A WebSocket endpoint for browser pages using the client from {@link BROWSER_CLIENT_JS}. */

@@ -8,19 +8,19 @@ import { ProtocolError } from '../errors';
  */
 export interface CallLimits {
   /** Close a connection that has not sent its start message after this long (default 5000 ms). */
-  startTimeoutMs?: number;
+  startTimeoutMs?: number | undefined;
   /** Close a started call that has sent nothing for this long (default 15 000 ms). */
-  idleTimeoutMs?: number;
+  idleTimeoutMs?: number | undefined;
   /** Ping the client this often; one that has not answered the previous ping is closed (default 10 000 ms; 0 disables). */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /**
    * Audio accepted ahead of real time (default 2000 ms). A client may send at most the call's
    * duration plus this much audio: the excess is dropped, never forwarded (STT is billed by audio
    * time), and a client more than 10 s ahead is closed.
    */
-  burstMs?: number;
+  burstMs?: number | undefined;
   /** Frames queued for the session at most (default 500, 10 s of 20 ms frames); more are dropped. */
-  maxQueuedFrames?: number;
+  maxQueuedFrames?: number | undefined;
 }
 
 /** Close codes the guard uses (RFC 6455 section 7.4.1). */

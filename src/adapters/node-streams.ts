@@ -9,9 +9,9 @@ export interface PcmFormat {
   /** Samples per second. */
   sampleRate: number;
   /** Channels interleaved in the stream (default 1; more are mixed down to mono). */
-  channels?: number;
+  channels?: number | undefined;
   /** Frame duration for input (default 20 ms). */
-  frameMs?: number;
+  frameMs?: number | undefined;
 }
 
 /** Frames from raw little-endian PCM16 on any `Readable` (a socket, a child process, a file). */

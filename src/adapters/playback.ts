@@ -130,13 +130,13 @@ export class Pacer {
 /** Options of {@link virtualSpeaker}. */
 export interface VirtualSpeakerOptions {
   /** Sample rate (default 16000). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** How far ahead of playback `write` may run before it waits (default 200 ms). */
-  bufferMs?: number;
+  bufferMs?: number | undefined;
   /** Keep every played segment (for a recording of the conversation). Default false. */
-  record?: boolean;
+  record?: boolean | undefined;
   /** The time source it plays on (default: the wall clock; `acceleratedClock()` in tests). */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /** An output that plays in real time into nothing: for tests, benchmarks and servers. */

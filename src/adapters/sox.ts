@@ -11,15 +11,15 @@ export type AudioTool = 'sox' | 'alsa';
 /** Options of {@link soxMic} and {@link soxSpeaker}. */
 export interface LocalAudioOptions {
   /** Sample rate (default 16000). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** `sox` (`rec`/`play`, default) or `alsa` (`arecord`/`aplay`). */
-  tool?: AudioTool;
+  tool?: AudioTool | undefined;
   /** Device name (default: the system default). */
-  device?: string;
+  device?: string | undefined;
   /** Extra arguments for the recorder or player (e.g. reading from a file for tests). */
-  args?: string[];
+  args?: string[] | undefined;
   /** Override the program (e.g. `sox` with `args` to read a file instead of the mic). */
-  command?: string;
+  command?: string | undefined;
 }
 
 const PACKAGES: Record<string, string> = { rec: 'sox', play: 'sox', sox: 'sox', arecord: 'alsa-utils', aplay: 'alsa-utils' };

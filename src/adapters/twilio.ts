@@ -244,16 +244,16 @@ export interface TwilioHandlerOptions extends CallLimits {
    * The account's auth token: `X-Twilio-Signature` is checked on every upgrade and connections
    * without a valid one are refused (403). Required, unless `unsigned` says otherwise.
    */
-  authToken?: string;
+  authToken?: string | undefined;
   /**
    * Accepts connections without checking their signature (tests, or a proxy in front that checks
    * it). Anyone who finds the URL can then open calls on your providers' bill. Default false.
    */
-  unsigned?: boolean;
+  unsigned?: boolean | undefined;
   /** The public URL Twilio connects to (needed to validate signatures behind a proxy). */
-  publicUrl?: string;
+  publicUrl?: string | undefined;
   /** Largest message accepted (default 64 KiB). */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
 }
 
 /**

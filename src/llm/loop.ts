@@ -8,7 +8,7 @@ export interface ToolHooks {
    * Called before a tool runs. Return `{ veto: reason }` to refuse the call (the model is told),
    * `{ result }` to answer without running it, or nothing to run it.
    */
-  beforeToolCall?(call: ToolCall): void | {
+  beforeToolCall?: ((call: ToolCall) => void | {
     /** Why the call is refused: the model is told. */
     veto: string;
   } | {
@@ -20,15 +20,15 @@ export interface ToolHooks {
   } | {
     /** The result to give the model instead of running the tool. */
     result: unknown;
-  }>;
+  }>) | undefined;
   /** Called after each tool call with its outcome (a vetoed call is `ok: false`). */
-  afterToolCall?(call: ToolCall, outcome: ToolOutcome): void | Promise<void>;
+  afterToolCall?: ((call: ToolCall, outcome: ToolOutcome) => void | Promise<void>) | undefined;
   /**
    * Rewrites what the model is told of a failed call (an exception's text can hold hosts, queries
    * or customer data): return the text to send instead of `error.message`. If it throws, the model
    * is told only that the tool failed.
    */
-  toolErrorMessage?(error: ToolError, call: ToolCall): string | Promise<string>;
+  toolErrorMessage?: ((error: ToolError, call: ToolCall) => string | Promise<string>) | undefined;
 }
 
 /**
@@ -76,9 +76,9 @@ export type LoopEvent =
 /** Options of {@link runToolLoop}. */
 export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHooks {
   /** Tools the model may call, with their handlers. */
-  tools?: readonly Tool<any, unknown>[];
+  tools?: readonly Tool<any, unknown>[] | undefined;
   /** Most LLM requests in one turn (default 5). */
-  maxSteps?: number;
+  maxSteps?: number | undefined;
 }
 
 /**

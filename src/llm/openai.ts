@@ -15,39 +15,39 @@ export interface OpenAiLlmOptions {
   /** Base URL of any OpenAI-compatible API (default: OpenAI's). */
   baseURL?: string | undefined;
   /** A ready `openai` client instead of `apiKey`/`baseURL`. */
-  client?: OpenAI;
+  client?: OpenAI | undefined;
   /** System prompt. */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Sampling temperature (0 to 2); the provider's default when unset. */
-  temperature?: number;
+  temperature?: number | undefined;
   /** Upper bound on reply tokens, reasoning tokens included (sent as {@link OpenAiLlmOptions.maxTokensParam}). */
-  maxTokens?: number;
+  maxTokens?: number | undefined;
   /**
    * The body field that carries `maxTokens`: `max_completion_tokens` (default; OpenAI deprecated
    * `max_tokens` and its o-series models refuse it) or `max_tokens` for servers that know only that.
    */
-  maxTokensParam?: 'max_completion_tokens' | 'max_tokens';
+  maxTokensParam?: 'max_completion_tokens' | 'max_tokens' | undefined;
   /** Headers sent with every request. */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Retries of 429 and 5xx answers; they happen before the first token only (default 2). */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** Request timeout (default 60 000 ms). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Any other body fields (e.g. `reasoning_effort`, `top_p`). */
-  extraBody?: Record<string, unknown>;
+  extraBody?: Record<string, unknown> | undefined;
   /** Provider name in errors and metrics (default `openai`). */
-  provider?: string;
+  provider?: string | undefined;
   /**
    * Longest wait, once the reply has started, between two chunks before a `TimeoutError`
    * (default 15 000 ms).
    */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /**
    * Longest wait for the first token of each attempt, from the request to the first chunk that
    * carries something (text, a tool call, reasoning, a finish), before a `TimeoutError` (default
    * 60 000 ms: reasoning models think first). The package's waits between retries are not counted.
    */
-  firstTokenTimeoutMs?: number;
+  firstTokenTimeoutMs?: number | undefined;
 }
 
 /**

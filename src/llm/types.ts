@@ -65,11 +65,11 @@ export interface ToolSpec {
 /** Options of one reply. */
 export interface RespondOptions {
   /** Cancels the request at once. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Tools the model may call. */
-  tools?: readonly ToolSpec[];
+  tools?: readonly ToolSpec[] | undefined;
   /** Extra HTTP headers for this request (e.g. a cost-tracking tag). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
 }
 
 /**

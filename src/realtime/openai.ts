@@ -31,30 +31,30 @@ export interface OpenAiRealtimeOptions {
   /** OpenAI API key (sent as `Authorization: Bearer`). */
   apiKey: string;
   /** Model (default `gpt-realtime`). */
-  model?: string;
+  model?: string | undefined;
   /** API base (default `https://api.openai.com/v1`); the socket is `<baseURL>/realtime?model=…` over ws(s). */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Voice (default `marin`). */
-  voice?: string;
+  voice?: string | undefined;
   /**
    * Turn detection: `server_vad` (default; silence-based), `semantic_vad` (a turn model decides)
    * or their full settings as the API takes them.
    */
-  turnDetection?: 'server_vad' | 'semantic_vad' | RealtimeAudioInputTurnDetection;
+  turnDetection?: 'server_vad' | 'semantic_vad' | RealtimeAudioInputTurnDetection | undefined;
   /** Transcription of the user's audio, for `user_turn`, history and hang-up phrases (default `gpt-4o-mini-transcribe`), or false. */
-  transcription?: AudioTranscription | false;
+  transcription?: AudioTranscription | false | undefined;
   /** `audio` (default): the model speaks. `text`: it writes, and the session's `tts` speaks. */
-  output?: 'audio' | 'text';
+  output?: 'audio' | 'text' | undefined;
   /** Input noise reduction (default none). */
-  noiseReduction?: 'near_field' | 'far_field';
+  noiseReduction?: 'near_field' | 'far_field' | undefined;
   /** Other session fields, sent as they are (`max_output_tokens`, `tool_choice`, `truncation`, ...). */
-  session?: Partial<Omit<RealtimeSessionCreateRequest, 'type' | 'audio' | 'instructions' | 'tools' | 'output_modalities'>>;
+  session?: Partial<Omit<RealtimeSessionCreateRequest, 'type' | 'audio' | 'instructions' | 'tools' | 'output_modalities'>> | undefined;
   /** Handshake and `session.updated` deadline (default 10 000 ms). */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** New sockets allowed after unexpected closes, the conversation restored from history (default 2). */
-  maxReconnects?: number;
+  maxReconnects?: number | undefined;
   /** Provider name in errors and metrics (default `openai`). */
-  provider?: string;
+  provider?: string | undefined;
 }
 
 /**

@@ -118,16 +118,16 @@ export type RealtimeEvent =
 /** What a realtime session is set up with. */
 export interface RealtimeConnectConfig {
   /** System instructions. */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Functions the model may call. */
-  tools?: readonly ToolSpec[];
+  tools?: readonly ToolSpec[] | undefined;
   /**
    * Whether the server cancels a response by itself when the user starts speaking (default
    * false: voxline cancels and truncates at the heard position itself).
    */
-  interruptResponse?: boolean;
+  interruptResponse?: boolean | undefined;
   /** The conversation so far, used to restore it on a new socket after a drop. */
-  history?: () => readonly ChatMessage[];
+  history?: (() => readonly ChatMessage[]) | undefined;
 }
 
 /** One open realtime session: events out, audio and control messages in. */
@@ -167,7 +167,7 @@ export interface RealtimeModel {
   /** `audio`: the model speaks; `text`: it writes and a voxline `TtsStream` speaks. */
   readonly output: 'audio' | 'text';
   /** Silence the turn detection waits for before `speech_stopped`, ms, when known. */
-  readonly silenceMs?: number;
+  readonly silenceMs?: number | undefined;
   /** Opens a session. Rejects with a typed error when the provider refuses it. */
   connect(config: RealtimeConnectConfig, options?: { signal?: AbortSignal }): Promise<RealtimeConnection>;
 }

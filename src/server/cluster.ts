@@ -8,18 +8,18 @@ const MAX_WORKERS = 1024;
 /** Options of {@link runCluster}. */
 export interface ClusterOptions {
   /** Worker processes, a whole number from 1 to 1024 (default: one per core). */
-  workers?: number;
+  workers?: number | undefined;
   /** Starts one worker's server (for example `createVoiceServer(...).listen(8080)`). */
   start(): void | Promise<void>;
   /**
    * Delay before replacing a worker that died, doubled for each worker in a row that died within
    * `stableMs` of starting, up to `maxRestartDelayMs` (default 100 ms, up to 30 000 ms).
    */
-  restartDelayMs?: number;
+  restartDelayMs?: number | undefined;
   /** Most delay between replacements of failing workers (default 30 000 ms). */
-  maxRestartDelayMs?: number;
+  maxRestartDelayMs?: number | undefined;
   /** A worker that lived this long resets the backoff (default 10 000 ms). */
-  stableMs?: number;
+  stableMs?: number | undefined;
 }
 
 /**

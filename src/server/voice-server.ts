@@ -3,7 +3,6 @@ import { createRequire } from 'node:module';
 import { type Span, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import { EventEmitter } from 'eventemitter3';
 import type * as PromClient from 'prom-client';
-import type { Registry } from 'prom-client';
 import { BROWSER_CLIENT_JS } from '../adapters/browser-client';
 import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '../adapters/browser';
 import { type CallLimits, callHook, closeOnceWritten, refuseUpgrade } from '../adapters/guard';
@@ -33,9 +32,9 @@ export interface VoiceServerOptions {
    * call starts, and freed when the socket closes; over it, upgrades are refused with 503 so a
    * balancer retries elsewhere.
    */
-  maxCalls?: number;
+  maxCalls?: number | undefined;
   /** Limits on each call's socket: start and idle timeouts, heartbeats, input rate (see {@link CallLimits}). */
-  limits?: CallLimits;
+  limits?: CallLimits | undefined;
   /**
    * Phone calls through Twilio (off unless given): `POST /twiml` and the media stream at
    * `/twilio`. `publicUrl` is the base URL Twilio reaches (e.g. `https://agent.example.com`): the
@@ -65,20 +64,20 @@ export interface VoiceServerOptions {
      * `limits.startTimeoutMs` (default 5000 ms), refuses the call.
      */
     verifyStart?(start: TwilioStart, request: IncomingMessage): boolean | Promise<boolean>;
-  };
+  } | undefined;
   /**
    * Browser calls at `/browser` (off unless given): an `authorize(request)` hook, or `public: true`
    * to let anyone call; `allowedOrigins` (see `browserHandler`).
    */
-  browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize' | 'public'>;
+  browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize' | 'public'> | undefined;
   /** How long a drain lets calls finish before ending them (default 30 000 ms). */
-  drainTimeoutMs?: number;
+  drainTimeoutMs?: number | undefined;
   /** After `drainTimeoutMs`, how long ending the remaining calls may take before their sockets are cut (default 5000 ms). */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /** Drain and exit on SIGTERM (default false). */
-  handleSignals?: boolean;
-  /** Prometheus registry to use (default: a new one). */
-  registry?: Registry;
+  handleSignals?: boolean | undefined;
+  /** Prometheus registry to use, a prom-client `Registry` (default: a new one). */
+  registry?: MetricsRegistry | undefined;
   /**
    * Where the server reports what went wrong outside a call (a `/metrics` collector that threw, a
    * refused Twilio start), one line each, never with a secret (default: `console`). Anything with
@@ -87,7 +86,21 @@ export interface VoiceServerOptions {
   logger?: {
     /** Called with one line describing what happened. */
     warn(message: string): void;
-  };
+  } | undefined;
+}
+
+/**
+ * What the server uses of a Prometheus registry: a prom-client `Registry` is one. Written out here
+ * so that voxline's types do not name the optional peer `prom-client` (an app without it still
+ * type-checks).
+ */
+export interface MetricsRegistry {
+  /** The registered metrics in Prometheus' text format. */
+  metrics(): Promise<string>;
+  /** The content type of that text. */
+  readonly contentType: string;
+  /** Adds a metric (prom-client's metrics call it when given `registers`). */
+  registerMetric(metric: object): void;
 }
 
 /** Events of a {@link VoiceServer}. */
@@ -101,7 +114,7 @@ export interface VoiceServer extends EventEmitter<VoiceServerEvents> {
   /** The HTTP server (listen on it, or use {@link VoiceServer.listen}). */
   readonly server: Server;
   /** The Prometheus registry behind `/metrics`. */
-  readonly registry: Registry;
+  readonly registry: MetricsRegistry;
   /** Calls in progress (sessions running). */
   readonly activeCalls: number;
   /** Sockets accepted and not yet closed, started or not: what `maxCalls` limits. */
@@ -133,7 +146,8 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   if (tw && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(tw.publicUrl ?? '')) throw new ConfigError('createVoiceServer: twilio needs publicUrl, the http(s) base URL Twilio reaches (e.g. https://agent.example.com)');
   const publicUrl = tw?.publicUrl.replace(/\/+$/, '');
   const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = promClient();
-  const registry = options.registry ?? new Registry();
+  // A prom-client Registry (the public type only says what the server calls).
+  const registry = (options.registry ?? new Registry()) as PromClient.Registry;
   if (!options.registry) collectDefaultMetrics({ register: registry }); // CPU, memory, event-loop lag
   const m = {
     active: new Gauge({ name: 'voxline_active_calls', help: 'Calls in progress', registers: [registry] }),
@@ -362,7 +376,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   return Object.defineProperties(
     Object.assign(events, {
       server,
-      registry,
+      registry: registry as MetricsRegistry,
       listen: (port: number, host = '0.0.0.0') =>
         new Promise<number>((resolve, reject) => {
           server.once('error', reject);

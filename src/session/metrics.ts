@@ -119,13 +119,13 @@ export class SessionMetrics {
 /** Prices to estimate a session's cost from its usage. */
 export interface PriceTable {
   /** Per minute of audio sent to STT. */
-  sttPerMinute?: number;
+  sttPerMinute?: number | undefined;
   /** Per 1,000 prompt tokens. */
-  llmPromptPer1k?: number;
+  llmPromptPer1k?: number | undefined;
   /** Per 1,000 completion tokens. */
-  llmCompletionPer1k?: number;
+  llmCompletionPer1k?: number | undefined;
   /** Per 1,000 characters sent to TTS. */
-  ttsPer1kChars?: number;
+  ttsPer1kChars?: number | undefined;
 }
 
 /** What a session consumed. */

@@ -9,6 +9,7 @@ import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
 import { type ActiveReply, type Played, ReplyPath } from './reply';
 import { PREEMPT_WAIT_MS, Speculation, normalizeTurnText } from './preempt';
+import { paceInput } from './pace';
 import { RealtimeBrain } from './realtime';
 import { TurnTaker } from './turns';
 import type { RealtimeSessionOptions, TranscriptEntry, VoiceSessionEvents, VoiceSessionOptions } from './types';
@@ -74,7 +75,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       events: this,
       usage: this.usage,
       metrics: this.metrics,
-      fail: (err) => this.fail(err),
+      // A TTS failure: a refused key is left to endOnAuthError, which the reply's end calls.
+      fail: (err) => this.fail(err, this.logFromReply(err)),
       outputFailed: (err) => this.outputFailed(err),
       // While the agent talks, the user's speech may be a barge-in: the STT sends it frame by frame.
       speaking: (on) => this.transcription?.agentSpeaking?.(on),
@@ -132,6 +134,12 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * Runs the conversation until the input ends, the user hangs up, `close()` is called or
    * `signal` aborts. Resolves once everything is closed.
    *
+   * The input is heard as a microphone delivers it: one that runs more than a second ahead of the
+   * session's clock (a file or a pipe read at full speed) is held back to real time, so that the
+   * agent answers each question before the next is heard. To run a call faster than real time, give
+   * the session and its providers a testing clock (`virtualClock()` or `acceleratedClock()` from
+   * `voxline/testing`): real time is then the clock's.
+   *
    * Rejects (once everything is closed) when the call cannot go on: the STT (or a realtime model)
    * failed for good, the output failed (its `write()` threw: a `DeviceError` unless it threw a
    * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
@@ -147,8 +155,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     signal?.addEventListener('abort', onAbort, { once: true });
     if (this.opts.greeting) this.enqueue(() => this.speak(this.opts.greeting!, { record: true }));
     try {
-      if (this.brain) await this.brain.run(input, output);
-      else await this.listen(input);
+      const paced = paceInput(input, this.clock, this.stop.signal);
+      if (this.brain) await this.brain.run(paced, output);
+      else await this.listen(paced);
       // The caller hung up: nothing more is said (the reply in progress stops at once).
       if (output.closed) await this.close({ reason: 'caller hung up' });
       await this.queue;
@@ -156,7 +165,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     } catch (err) {
       if (!this.stop.signal.aborted) {
         // The session cannot hear (or its realtime model is gone for good): the call ends, loudly.
-        this.fatal ??= this.fail(err);
+        this.failFatally(err);
         await this.close({ reason: this.brain ? 'provider error' : 'stt failed' });
       }
     } finally {
@@ -214,31 +223,54 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return this.closing;
   }
 
-  private fail(err: unknown): VoxlineError {
+  /**
+   * Reports an error: on the `error` event, or with nobody listening, to the logger unless `log`
+   * is false: `run()` rejects with it (printed and thrown, one failure would be reported twice),
+   * or it is a refused key that {@link endOnAuthError} will see.
+   */
+  private fail(err: unknown, log = true): VoxlineError {
     const e = err instanceof VoxlineError ? err : new ProviderError(String((err as Error)?.message ?? err), { cause: err });
     if (this.listenerCount('error')) this.emit('error', e);
-    else {
-      try {
-        (this.opts.logger ?? console).warn(`voxline: ${e.name} (${e.code}${e.provider ? `, ${e.provider}` : ''}): ${e.message}`);
-      } catch {
-        // a logger that throws loses the message, not the call
-      }
-    }
+    else if (log) this.log(e);
     return e;
+  }
+
+  /** Whether to log `err` when reported from a reply: not a refused key, which ends a pipeline call ({@link endOnAuthError}). */
+  private logFromReply(err: unknown): boolean {
+    return this.brain !== undefined || !(err instanceof AuthError);
+  }
+
+  /** One line for the logger (default `console.warn`). */
+  private log(e: VoxlineError): void {
+    try {
+      (this.opts.logger ?? console).warn(`voxline: ${e.name} (${e.code}${e.provider ? `, ${e.provider}` : ''}): ${e.message}`);
+    } catch {
+      // a logger that throws loses the message, not the call
+    }
+  }
+
+  /** An error the call cannot go on after: the first is the one `run()` rejects with. */
+  private failFatally(err: unknown): void {
+    if (this.fatal) this.fail(err);
+    else this.fatal = this.fail(err, false);
   }
 
   /** The output failed: nothing more can be said, the call ends and `run()` rejects with its error. */
   private outputFailed(err: VoxlineError): void {
     if (this.stop.signal.aborted) return;
-    this.fatal ??= this.fail(err);
+    this.failFatally(err);
     void this.close({ reason: 'output failed' });
   }
 
   /** A refused key ends the call (`run()` rejects with it): no later turn could succeed. */
   private async endOnAuthError(...errors: unknown[]): Promise<boolean> {
     const auth = errors.find((e): e is AuthError => e instanceof AuthError);
-    if (!auth || this.stop.signal.aborted) return false;
-    this.fatal ??= auth;
+    if (!auth) return false;
+    const ending = !this.stop.signal.aborted;
+    if (ending) this.fatal ??= auth;
+    // Not logged when reported (see logFromReply()): with nobody listening and run() rejecting with another error, log it now.
+    if (this.fatal !== auth && !this.listenerCount('error')) this.log(auth);
+    if (!ending) return false;
     await this.close({ reason: 'provider error' });
     return true;
   }
@@ -383,7 +415,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     // Tool calls and results the loop added become part of the history.
     this.pushHistory(...work.slice(base));
     this.record(played, ts.firstAudioOut ?? this.clock.now());
-    if (llmError) this.fail(llmError);
+    if (llmError) this.fail(llmError, this.logFromReply(llmError));
     if (await this.endOnAuthError(llmError, played.failed)) return;
     // The LLM or the TTS failed: what was heard is recorded above; now apologise or end the call.
     if ((llmError || played.failed !== undefined) && !this.stop.signal.aborted) {

@@ -19,12 +19,12 @@ export type TurnEndPolicy = 'speech_final' | 'utterance_end' | {
 /** Barge-in settings. */
 export interface BargeInOptions {
   /** Words the user must say before the agent stops (default 2; 0 stops on speech start). */
-  minWords?: number;
+  minWords?: number | undefined;
   /**
    * With a local `vad`, the agent stops on the user's speech at once; if no words follow within
    * this long, it was noise and the agent says the rest of what it was saying (default 1200 ms).
    */
-  resumeAfterMs?: number;
+  resumeAfterMs?: number | undefined;
 }
 
 /** Options of {@link VoiceSession}. */
@@ -36,9 +36,9 @@ export interface VoiceSessionOptions {
   /** Text-to-speech: speaks the replies (e.g. `new ElevenLabsTts(...)`). */
   tts: TtsStream;
   /** System prompt; with an LLM that has its own `instructions`, the two are sent as one system message (the LLM's first). */
-  instructions?: string;
+  instructions?: string | undefined;
   /** Spoken first, before the user says anything. */
-  greeting?: string;
+  greeting?: string | undefined;
   /**
    * Where the errors the session recovers from go when nobody listens to its `error` event, so
    * that none is lost (default: `console`, as warnings). Anything with a `warn(message)` method:
@@ -47,66 +47,66 @@ export interface VoiceSessionOptions {
   logger?: {
     /** Called with one line describing the error (its name, code, provider and message). */
     warn(message: string): void;
-  };
+  } | undefined;
   /** Tools the model may call. */
-  tools?: readonly Tool<any, unknown>[];
+  tools?: readonly Tool<any, unknown>[] | undefined;
   /** Hooks before (veto or replace) and after each tool call. */
-  toolHooks?: ToolHooks;
+  toolHooks?: ToolHooks | undefined;
   /** LLM requests per turn, tool calls included (default 5). */
-  maxToolSteps?: number;
+  maxToolSteps?: number | undefined;
   /** Spoken when a tool is still running after `afterMs` (default 700 ms). */
   toolFiller?: string | {
     /** What is said. */
     text: string;
     /** How long a tool may run before the filler is said, in milliseconds (default 700). */
-    afterMs?: number;
-  };
+    afterMs?: number | undefined;
+  } | undefined;
   /** Phrases that end the call when the user says them. */
-  hangUpPhrases?: readonly string[];
+  hangUpPhrases?: readonly string[] | undefined;
   /** Said before hanging up. */
-  goodbye?: string;
+  goodbye?: string | undefined;
   /** When a user turn ends (default `speech_final`). */
-  turnEnd?: TurnEndPolicy;
+  turnEnd?: TurnEndPolicy | undefined;
   /** Barge-in settings, or false to let the agent finish speaking. */
-  bargeIn?: false | BargeInOptions;
+  bargeIn?: false | BargeInOptions | undefined;
   /** Messages kept in history (oldest dropped first; default unlimited). */
-  historyLimit?: number;
+  historyLimit?: number | undefined;
   /** What to do when a provider fails mid-turn: say `apology` and go on, or close (default `apologize`). */
-  onProviderError?: 'apologize' | 'close';
+  onProviderError?: 'apologize' | 'close' | undefined;
   /** Said after a provider failure (default "Sorry, I ran into a problem. Could you say that again?"). */
-  apology?: string;
+  apology?: string | undefined;
   /**
    * Once `close()` has stopped (or let finish) the reply, how long closing the output and the
    * providers' connections may take before the session is closed regardless (default 5000 ms).
    */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /** Prices to estimate cost from usage. */
-  prices?: PriceTable;
+  prices?: PriceTable | undefined;
   /** End the session politely once the estimated cost reaches this. */
-  budget?: number;
+  budget?: number | undefined;
   /** Sentence chunker settings. */
-  chunker?: ChunkerOptions;
+  chunker?: ChunkerOptions | undefined;
   /**
    * A local voice-activity detector run on the input frames (e.g. `await sileroVad()`): barge-in
    * triggers on local speech start, without waiting for the STT provider, and a user turn also
    * ends on local silence when the STT is slow to send its end of turn.
    */
-  vad?: Vad;
+  vad?: Vad | undefined;
   /** With `vad`: end the user's turn this long after local speech end if the STT has not (default 700 ms). */
-  vadTurnEndMs?: number;
+  vadTurnEndMs?: number | undefined;
   /**
    * Where the session's time comes from: its timers (silence, VAD turn end, tool filler, resume
    * after noise) and the timestamps of its latency metrics. Default: the wall clock. Tests give
    * the same `acceleratedClock()` (from `voxline/testing`) to the session, the emulators, the
    * scripted caller and the virtual speaker.
    */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /**
    * Characters per second the voice speaks, used to tell what the user heard of a reply cut off
    * by a barge-in when the TTS sends no alignment, until the session has measured the voice on a
    * reply it received in full (default 15).
    */
-  speakingRate?: number;
+  speakingRate?: number | undefined;
   /**
    * Preemptive replies (default on): on a likely end of the user's turn (the STT's
    * `eager_end_of_turn`, or, with a local `vad`, the stable transcript so far once the VAD
@@ -115,7 +115,7 @@ export interface VoiceSessionOptions {
    * same text; otherwise the speculative reply is dropped (its tokens and characters are billed
    * all the same: see the `preemption` event). `false` turns it off.
    */
-  preemptive?: boolean;
+  preemptive?: boolean | undefined;
 }
 
 /** How preemption went for one turn (in {@link TurnEvent}). */
@@ -142,9 +142,9 @@ export interface RealtimeSessionOptions extends Omit<VoiceSessionOptions, 'stt' 
    * With a model in text output mode (`output: 'text'`): the voice that speaks its replies, as in
    * the pipeline (sentence chunks, alignment, heard text). Not allowed with audio output.
    */
-  tts?: TtsStream;
+  tts?: TtsStream | undefined;
   /** How fixed text (greeting, goodbye, apology) is asked of the model (default: say exactly the text). */
-  sayInstructions?: (text: string) => string;
+  sayInstructions?: ((text: string) => string) | undefined;
 }
 
 /** A completed turn with its latency breakdown. */

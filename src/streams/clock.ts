@@ -22,7 +22,7 @@ export interface Clock {
    * thread) as taking no time on this clock: a virtual clock does not move until it settles.
    * Returns `work`. Optional; the wall clock has no use for it.
    */
-  hold?<T>(work: Promise<T>): Promise<T>;
+  hold?: (<T>(work: Promise<T>) => Promise<T>) | undefined;
 }
 
 /** `work`, held on `clock` when the clock holds work (see {@link Clock.hold}). */

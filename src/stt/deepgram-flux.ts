@@ -8,16 +8,16 @@ import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions, 
 /** End-of-turn settings of Deepgram Flux, at connection or mid-stream with `configure()`. */
 export interface FluxTurnSettings {
   /** Confidence that ends a turn, 0.5 to 1.0 (Deepgram's default 0.7; 1.0 leaves every end to `forceEndTurn()` or the timeout). */
-  eotThreshold?: number;
+  eotThreshold?: number | undefined;
   /**
    * Confidence that sends an early `eager_end_of_turn`, 0.3 to 0.9, at most `eotThreshold`.
    * Unset (the default) turns eager end of turn and `turn_resumed` off.
    */
-  eagerEotThreshold?: number;
+  eagerEotThreshold?: number | undefined;
   /** A turn ends this long after speech whatever the confidence, 500 to 60 000 ms (Deepgram's default 5000). */
-  eotTimeoutMs?: number;
+  eotTimeoutMs?: number | undefined;
   /** Key terms to boost. */
-  keyterms?: string[];
+  keyterms?: string[] | undefined;
 }
 
 /** Options of {@link DeepgramFluxStt}. */
@@ -25,16 +25,16 @@ export interface DeepgramFluxSttOptions extends FluxTurnSettings, Omit<WsSttOpti
   /** Deepgram API key (sent as `Authorization: Token <key>`). */
   apiKey: string;
   /** Model: `flux-general-en` (default) or `flux-general-multi`. */
-  model?: string;
+  model?: string | undefined;
   /** Any other query parameters (`tag`, `mip_opt_out`, `language_hint`, ...). */
-  query?: Record<string, string | number | boolean>;
+  query?: Record<string, string | number | boolean> | undefined;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.deepgram.com/v2`;
    * `https:` is taken as `wss:`). `/listen` is appended.
    */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Provider name in errors and metrics (default `deepgram-flux`). */
-  provider?: string;
+  provider?: string | undefined;
 }
 
 /** A running Flux transcription: the events, plus Flux's mid-stream controls. */

@@ -12,40 +12,40 @@ export interface DeepgramSttOptions extends WsSttOptions {
   /** Deepgram API key (sent as `Authorization: Token <key>`). */
   apiKey: string;
   /** Model, e.g. `nova-3` (default), `nova-2-phonecall`. */
-  model?: string;
+  model?: string | undefined;
   /** BCP-47 language, e.g. `en-US`, or `multi`. */
-  language?: string;
+  language?: string | undefined;
   /** Encoding sent: `linear16` (default) or `mulaw` (8-bit telephony). */
-  encoding?: 'linear16' | 'mulaw';
+  encoding?: 'linear16' | 'mulaw' | undefined;
   /** Sample rate sent (default 16000). Input at other rates is resampled. */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** Interim results (default true). */
-  interimResults?: boolean;
+  interimResults?: boolean | undefined;
   /** Silence in ms before `speech_final`, or false to disable (default 300). */
-  endpointing?: number | false;
+  endpointing?: number | false | undefined;
   /** Enables `UtteranceEnd` after this much silence (default 1000; needs interim results). */
-  utteranceEndMs?: number;
+  utteranceEndMs?: number | undefined;
   /** `SpeechStarted` events (default true). */
-  vadEvents?: boolean;
+  vadEvents?: boolean | undefined;
   /** Smart formatting (default true). */
-  smartFormat?: boolean;
+  smartFormat?: boolean | undefined;
   /** Punctuation (default true). */
-  punctuate?: boolean;
+  punctuate?: boolean | undefined;
   /** Key terms to boost (nova-3). */
-  keyterms?: string[];
+  keyterms?: string[] | undefined;
   /** Any other query parameters (`diarize`, `redact`, `tag`, ...). */
-  query?: Record<string, string | number | boolean>;
+  query?: Record<string, string | number | boolean> | undefined;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.deepgram.com/v1`;
    * `https:` is taken as `wss:`). `/listen` is appended.
    */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Endpoint path after `baseURL` (default `/listen`; the gateway's Deepgram-shaped endpoint is `/realtime`). */
-  path?: string;
+  path?: string | undefined;
   /** `token` for Deepgram keys (default), `bearer` for short-lived JWTs or gateways. */
-  authScheme?: 'token' | 'bearer';
+  authScheme?: 'token' | 'bearer' | undefined;
   /** Provider name in errors and metrics (default `deepgram`). */
-  provider?: string;
+  provider?: string | undefined;
 }
 
 /** Deepgram live streaming speech-to-text over WebSocket (`/v1/listen`). */

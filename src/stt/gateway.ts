@@ -11,7 +11,7 @@ export interface GatewaySttOptions extends Omit<WsSttOptions, 'keepAliveMs'> {
   /** Model id, e.g. `deepgram/nova-3`. */
   model: string;
   /** Gateway base URL (default `https://api.aigateway.sh/v1`; its `wss:` form is used). */
-  baseURL?: string;
+  baseURL?: string | undefined;
 }
 
 /**

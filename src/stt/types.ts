@@ -78,7 +78,7 @@ export type SttEvent =
 /** Options of a transcription. */
 export interface TranscribeOptions {
   /** Cancels the transcription: the socket closes and iteration throws `AbortError`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** A running transcription: an async iterable of events that can also be asked to finalize. */

@@ -38,24 +38,24 @@ export interface WsSttProtocol {
 /** Reconnection and keep-alive settings shared by the WebSocket STT providers. */
 export interface WsSttOptions {
   /** Send a keep-alive after this long without audio (default 4000 ms). */
-  keepAliveMs?: number;
+  keepAliveMs?: number | undefined;
   /** Reconnections allowed per transcription after an unexpected close (default 3). */
-  maxReconnects?: number;
+  maxReconnects?: number | undefined;
   /** Handshake timeout (default 5000 ms). */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /** How much unacknowledged audio is kept for replay after a reconnect (default 30 s). */
-  replayWindowSec?: number;
+  replayWindowSec?: number | undefined;
   /**
    * After the close message, how long to wait for the provider's last results and its own close
    * before closing the socket anyway (default 2000 ms).
    */
-  closeTimeoutMs?: number;
+  closeTimeoutMs?: number | undefined;
   /**
    * A socket that stays open but answers nothing for this long while audio is sent is treated as
    * dropped: it is probed with the protocol's finalize message where there is one, then replaced,
    * and the unacknowledged audio replayed (default 10 000 ms; twice that without a finalize probe).
    */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /**
    * While the caller is quiet, audio goes out in messages of this many milliseconds instead of
    * one per frame: far fewer socket writes while the agent talks. The first frame of speech, and
@@ -65,7 +65,7 @@ export interface WsSttOptions {
    * -50 dBFS. Default 200 (Deepgram Flux: 80, its recommended chunk); 0 sends every frame as it
    * comes. At most 250 (Deepgram's recommended range is 20 to 250 ms per message).
    */
-  quietChunkMs?: number;
+  quietChunkMs?: number | undefined;
   /**
    * How long after the last loud frame audio still goes out frame by frame: longer than the
    * provider takes to decide that speech has ended. Default: the provider's own end-of-speech
@@ -78,7 +78,7 @@ export interface WsSttOptions {
    * frame, a control message or the end: a source that pauses mid-chunk leaves at most one chunk
    * waiting (for Deepgram, `finalize()` sends it).
    */
-  quietHoldMs?: number;
+  quietHoldMs?: number | undefined;
   /**
    * While the caller speaks, audio goes out in messages of this many milliseconds: five 20 ms
    * frames a message by default (100; Deepgram Flux: 80, its recommended chunk), a fifth of the
@@ -89,7 +89,7 @@ export interface WsSttOptions {
    * ({@link Transcription.agentSpeaking}, which a {@link VoiceSession} calls), speech may be a
    * barge-in and goes frame by frame. 0 (or 20) sends every frame as it comes. At most 250.
    */
-  speechChunkMs?: number;
+  speechChunkMs?: number | undefined;
 }
 
 /** Checks {@link WsSttOptions.quietChunkMs}, `speechChunkMs` and `quietHoldMs` at construction. */

@@ -9,7 +9,7 @@ import { TtsStreamer, type TtsTiming } from './tts-engine';
 /** Options of {@link AuraEmulator}. */
 export interface AuraEmulatorOptions extends EmulatorOptions, TtsTiming {
   /** Speech synthesiser (default: eSpeak NG when installed, else a voice-like tone). */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
 }
 
 const RATES = new Set([8000, 16000, 24000, 32000, 48000]);

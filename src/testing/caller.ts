@@ -40,17 +40,17 @@ export interface ScriptedCallerOptions {
   /** The caller's voice. */
   synthesizer: Synthesizer;
   /** Sample rate of the frames (default 16000). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** Frame duration (default 20 ms, as a microphone delivers). */
-  frameMs?: number;
+  frameMs?: number | undefined;
   /** Silence before the first line (default 300 ms). */
-  leadMs?: number;
+  leadMs?: number | undefined;
   /** Longest wait for a cue before going on anyway (default 20 000 ms). */
-  cueTimeoutMs?: number;
+  cueTimeoutMs?: number | undefined;
   /** The clock the frames are paced by and cues are timed on (default: the wall clock). */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /** Called with progress while lines are synthesised. */
-  onSynthesis?: (done: number, total: number) => void;
+  onSynthesis?: ((done: number, total: number) => void) | undefined;
 }
 
 /** A line as it was spoken: its audio and when it started and ended on the caller's clock. */

@@ -11,13 +11,13 @@ import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
 /** Options of {@link CartesiaEmulator}. */
 export interface CartesiaEmulatorOptions extends EmulatorOptions, TtsTiming {
   /** Speech synthesiser (default: eSpeak NG when installed, else a voice-like tone). */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
   /** Contexts generating at once per account before a 429 `error` (default 15, the Scale plan's). */
-  concurrencyLimit?: number;
+  concurrencyLimit?: number | undefined;
   /** A context expires this long after its last audio (default 1000 ms, as documented). */
-  contextExpiryMs?: number;
+  contextExpiryMs?: number | undefined;
   /** An idle socket is closed after this long (default 300 000 ms, as documented). */
-  idleTimeoutMs?: number;
+  idleTimeoutMs?: number | undefined;
 }
 
 const RATES = new Set([8000, 16000, 22050, 24000, 44100, 48000]);

@@ -106,12 +106,12 @@ export interface VirtualClockOptions {
    * Turns of the event loop with nothing else to run before time moves on (default 3; shared by
    * every virtual clock of the process, the last one made sets it).
    */
-  settleTurns?: number;
+  settleTurns?: number | undefined;
   /**
    * Where its time starts (default 1000). Fixed, not `performance.now()`: runs then compute the
    * same floating-point times and take the same branches.
    */
-  startMs?: number;
+  startMs?: number | undefined;
 }
 
 /**

@@ -17,13 +17,13 @@ import { type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 /** Options of {@link DeepgramFluxEmulator}. */
 export interface DeepgramFluxEmulatorOptions extends EmulatorOptions {
   /** What the caller says, one entry per stretch of speech, in order (or a custom script). */
-  script?: string[] | SttScript;
+  script?: string[] | SttScript | undefined;
   /**
    * Silence after speech, in ms of audio, at which the emulated end-of-turn confidence reaches
    * 1.0; it rises linearly from 0 (default 500). With the default `eot_threshold` of 0.7 a turn
    * ends 350 ms after the last word; an `eager_eot_threshold` of 0.4 fires at 200 ms.
    */
-  confidenceRampMs?: number;
+  confidenceRampMs?: number | undefined;
 }
 
 type TurnState = 'initial' | 'ongoing' | 'awaiting';

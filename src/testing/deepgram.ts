@@ -10,18 +10,18 @@ import { SttEngine, type SttEngineEvent, type SttScript, pcm16Reader, scriptOf }
 /** Options of {@link DeepgramEmulator}. */
 export interface DeepgramEmulatorOptions extends EmulatorOptions {
   /** The utterances the caller will say, in order (or a custom script). */
-  script?: string[] | SttScript;
+  script?: string[] | SttScript | undefined;
   /** Silence after speech before the final (`speech_final`) result, ms of audio. Default 140. */
-  finalDelayMs?: number;
+  finalDelayMs?: number | undefined;
   /** Close the socket with 1011 NET-0001 after this long without any message. Default 10 000 ms. */
-  idleTimeoutMs?: number;
+  idleTimeoutMs?: number | undefined;
   /** How long after the onset of speech `SpeechStarted` is sent, ms of audio (default 40). */
-  speechStartedDelayMs?: number;
+  speechStartedDelayMs?: number | undefined;
   /**
    * Time the service takes after `CloseStream` to process the remaining audio before it sends
    * the last `Results`, the `Metadata` and closes (default 0).
    */
-  closeStreamDelayMs?: number;
+  closeStreamDelayMs?: number | undefined;
 }
 
 /** How one connection ended, for tests of the clients' close handshake. */

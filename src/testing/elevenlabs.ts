@@ -9,7 +9,7 @@ import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
 /** Options of {@link ElevenLabsEmulator}. */
 export interface ElevenLabsEmulatorOptions extends EmulatorOptions, TtsTiming {
   /** Speech synthesiser (default: eSpeak NG when installed, else a voice-like tone). */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
 }
 
 const PCM_RATES = new Set([8000, 16000, 22050, 24000, 44100]);

@@ -68,15 +68,15 @@ export interface FaultPlan {
 /** Options shared by every emulator. */
 export interface EmulatorOptions {
   /** The API key the emulator accepts. Default: any non-empty key. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Port to listen on (default: an ephemeral port on 127.0.0.1). */
-  port?: number;
+  port?: number | undefined;
   /** Largest WebSocket message accepted, in bytes (default 1 MiB). */
-  maxPayload?: number;
+  maxPayload?: number | undefined;
   /** Delay before answering each WebSocket handshake, to emulate a distant service (default 0). */
-  handshakeDelayMs?: number;
+  handshakeDelayMs?: number | undefined;
   /** The clock of every delay the emulator emulates (default: the wall clock). */
-  clock?: Clock;
+  clock?: Clock | undefined;
   /**
    * Serve `https:` and `wss:` instead of `http:` and `ws:`, for clients that always dial TLS (the
    * `openai` package's `OpenAIRealtimeWS`, `@cartesia/cartesia-js`). `true`: a self-signed
@@ -86,7 +86,7 @@ export interface EmulatorOptions {
    * WebSocket or TLS options, or write it to a file named by `NODE_EXTRA_CA_CERTS` for a child
    * process. Default false.
    */
-  tls?: boolean | EmulatorTlsCertificate;
+  tls?: boolean | EmulatorTlsCertificate | undefined;
 }
 
 /** Serves one accepted WebSocket connection. */

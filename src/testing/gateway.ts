@@ -9,7 +9,7 @@ import { TtsStreamer, type TtsTiming } from './tts-engine';
 /** Options of {@link GatewayEmulator}. */
 export interface GatewayEmulatorOptions extends DeepgramEmulatorOptions, Omit<OpenAiEmulatorOptions, keyof DeepgramEmulatorOptions>, TtsTiming {
   /** Speech synthesiser for TTS (default: eSpeak NG when installed, else a tone). */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
 }
 
 /**

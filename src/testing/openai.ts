@@ -67,20 +67,20 @@ export type Responder = (request: ChatRequest) => ChatReply | Promise<ChatReply>
 /** Options of {@link OpenAiEmulator}. */
 export interface OpenAiEmulatorOptions extends EmulatorOptions {
   /** Time to the first streamed token (default 320 ms). */
-  timeToFirstTokenMs?: number;
+  timeToFirstTokenMs?: number | undefined;
   /** Tokens streamed per second after the first (default 60). */
-  tokensPerSecond?: number;
+  tokensPerSecond?: number | undefined;
   /** Decides replies (default: {@link defaultResponder}). */
-  responder?: Responder;
+  responder?: Responder | undefined;
   /** Voice of `POST /v1/audio/speech` (default: a voice-like tone) and its timing. */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
   /** Timing of `POST /v1/audio/speech`. */
-  speech?: TtsTiming;
+  speech?: TtsTiming | undefined;
   /**
    * Interleave the argument fragments of parallel tool calls (a fault some compatible servers
    * have). By default calls are streamed one after another, as OpenAI does.
    */
-  interleaveToolCalls?: boolean;
+  interleaveToolCalls?: boolean | undefined;
 }
 
 function textOf(content: unknown): string {

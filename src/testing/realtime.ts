@@ -20,19 +20,19 @@ import { TtsStreamer } from './tts-engine';
 /** Options of {@link RealtimeEmulator}. */
 export interface RealtimeEmulatorOptions extends EmulatorOptions {
   /** What the caller says, utterance by utterance (the emulated model "hears" this text). */
-  script?: string[] | SttScript;
+  script?: string[] | SttScript | undefined;
   /** Decides the model's replies from the conversation (default: the chat emulator's rules). */
-  responder?: Responder;
+  responder?: Responder | undefined;
   /** The model's voice (default: a voice-like tone). */
-  synthesizer?: Synthesizer;
+  synthesizer?: Synthesizer | undefined;
   /** From the end of the user's turn (or `response.create`) to the first output event (default 500 ms). */
-  timeToFirstAudioMs?: number;
+  timeToFirstAudioMs?: number | undefined;
   /** Wall time per second of audio sent (default 0.5: twice as fast as it plays, like the service). */
-  realtimeFactor?: number;
+  realtimeFactor?: number | undefined;
   /** Text tokens per second in text output mode (default 60). */
-  tokensPerSecond?: number;
+  tokensPerSecond?: number | undefined;
   /** From the commit of a user item to its transcript (default 250 ms). */
-  transcriptionDelayMs?: number;
+  transcriptionDelayMs?: number | undefined;
 }
 
 /** One emulated session: its effective configuration and the model's memory. */

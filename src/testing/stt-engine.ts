@@ -68,17 +68,17 @@ export interface SttEngineOptions {
   /** Emit `speech_final` on endpoints (false when the client disabled endpointing). */
   endpointing: boolean;
   /** Silence after the last final before `utterance_end` (ms of audio), or undefined for none. */
-  utteranceEndMs?: number;
+  utteranceEndMs?: number | undefined;
   /** Report speech starts. */
   vadEvents: boolean;
   /** How long after the onset of speech it is reported, ms of audio (default 40: the detector's own). */
-  speechStartedDelayMs?: number;
+  speechStartedDelayMs?: number | undefined;
   /**
    * Runs `fire` after `ms` of wall time and sends what it returns; returns a cancel function.
    * With it, the final lands exactly `finalDelayMs` after the end of speech instead of at the end of
    * the audio frame that completes the silence (audio arriving in real time, as from a microphone).
    */
-  schedule?: (ms: number, fire: () => SttEngineEvent[]) => () => void;
+  schedule?: ((ms: number, fire: () => SttEngineEvent[]) => () => void) | undefined;
 }
 
 /**

@@ -8,9 +8,13 @@ import { SentenceChunker } from '../tts/chunker';
 import { TurnExpectation } from './expect';
 
 /** Options of {@link TextSession}: the agent definition of a {@link VoiceSessionOptions}, without audio. */
-export interface TextSessionOptions extends Partial<Omit<VoiceSessionOptions, 'llm'>> {
+export interface TextSessionOptions extends Omit<VoiceSessionOptions, 'llm' | 'stt' | 'tts'> {
   /** The model, as given to the voice session (an emulator's or a real provider's). */
   llm: LlmStream;
+  /** Not used (a text session has no audio): taken so that a voice session's options can be passed as they are. */
+  stt?: VoiceSessionOptions['stt'] | undefined;
+  /** Not used (a text session has no audio): taken so that a voice session's options can be passed as they are. */
+  tts?: VoiceSessionOptions['tts'] | undefined;
 }
 
 /** Why a text-level conversation ended, as a voice session would close. */
@@ -38,7 +42,7 @@ export type AgentEvent =
       /** What it returned, when it ran. */
       result?: unknown;
       /** Why it failed, when it did. */
-      error?: ToolError;
+      error?: ToolError | undefined;
       /** The call. */
       call: ToolCall;
     }

@@ -17,13 +17,13 @@ export interface TtsPiece {
 /** Timing of the emulated TTS. */
 export interface TtsTiming {
   /** Time from a generation trigger to its first audio (default 180 ms). */
-  timeToFirstAudioMs?: number;
+  timeToFirstAudioMs?: number | undefined;
   /** Wall time per second of audio sent: 0.5 sends audio twice as fast as it plays (default 0.5). */
-  realtimeFactor?: number;
+  realtimeFactor?: number | undefined;
   /** Audio per message, ms (default 100). */
-  chunkMs?: number;
+  chunkMs?: number | undefined;
   /** The clock of these delays (default: the wall clock). */
-  clock?: Clock;
+  clock?: Clock | undefined;
 }
 
 /**

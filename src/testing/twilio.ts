@@ -11,19 +11,19 @@ export interface TwilioCallEmulatorOptions {
   /** The media-stream URL to connect to (`ws://...`). */
   url: string;
   /** Extra headers on the upgrade (e.g. `X-Twilio-Signature`). */
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | undefined;
   /** Signs the upgrade with this auth token as Twilio does (`X-Twilio-Signature`), for a `twilioHandler` or `createVoiceServer` that checks it. */
-  authToken?: string;
+  authToken?: string | undefined;
   /**
    * The URL Twilio would have called, which the signature covers (default `url`): the stream URL
    * of the TwiML, so for `createVoiceServer` behind a proxy, `publicUrl` with `https:` made
    * `wss:` (`http:` made `ws:`) followed by `/twilio`, e.g. `wss://agent.example.com/twilio`.
    */
-  signedUrl?: string;
+  signedUrl?: string | undefined;
   /** The call's id, sent in `start` (default: a random `CA…`). */
-  callSid?: string;
+  callSid?: string | undefined;
   /** `<Parameter>` values of the TwiML, sent in `start.customParameters`. */
-  customParameters?: Record<string, string>;
+  customParameters?: Record<string, string> | undefined;
 }
 
 /**

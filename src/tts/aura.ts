@@ -22,22 +22,22 @@ export interface DeepgramAuraTtsOptions {
   /** Deepgram API key (`Authorization: Token`). */
   apiKey: string;
   /** Voice model (default `aura-2-thalia-en`). */
-  model?: string;
+  model?: string | undefined;
   /** `linear16` (default) or `mulaw`. */
-  encoding?: 'linear16' | 'mulaw';
+  encoding?: 'linear16' | 'mulaw' | undefined;
   /** 8000, 16000, 24000 (default), 32000 or 48000 (mulaw: 8000 or 16000). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.deepgram.com/v1`;
    * `https:` is taken as `wss:`). `/speak` is appended.
    */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Longest wait for audio after text was sent, or between audio messages (default 10 000 ms). */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Longest wait for `Cleared` after a cancelled reply's `Clear`; past it the socket is replaced (default 2000 ms). */
-  clearTimeoutMs?: number;
+  clearTimeoutMs?: number | undefined;
   /** Called with each `Warning` Deepgram sends (default: `process.emitWarning`). */
-  onWarning?: (warning: AuraWarning) => void;
+  onWarning?: ((warning: AuraWarning) => void) | undefined;
 }
 
 /** A server text message of Aura's WebSocket, as {@link DeepgramAuraTts} reads it. @internal */

@@ -21,11 +21,11 @@ export interface CartesiaOutputFormat {
 /** Sonic-3 generation settings (`generation_config`). */
 export interface CartesiaGenerationConfig {
   /** 0.6 to 1.5 (default 1). */
-  speed?: number;
+  speed?: number | undefined;
   /** 0.5 to 2 (default 1). */
-  volume?: number;
+  volume?: number | undefined;
   /** e.g. `neutral`, `calm`, `content`, `sad`. */
-  emotion?: string;
+  emotion?: string | undefined;
 }
 
 /**
@@ -122,35 +122,35 @@ export interface CartesiaTtsOptions {
   /** Voice id. */
   voiceId: string;
   /** Model id (default `sonic-3`). */
-  model?: string;
+  model?: string | undefined;
   /** `pcm_s16le` (default) or `pcm_mulaw`, G.711 mu-law for phone calls. */
-  encoding?: 'pcm_s16le' | 'pcm_mulaw';
+  encoding?: 'pcm_s16le' | 'pcm_mulaw' | undefined;
   /** Output sample rate (default 24 000; 8 000 with `pcm_mulaw`). */
-  sampleRate?: CartesiaSampleRate;
+  sampleRate?: CartesiaSampleRate | undefined;
   /** Language of the transcript, e.g. `en`. */
-  language?: string;
+  language?: string | undefined;
   /** Speed, volume and emotion (sonic-3). */
-  generationConfig?: CartesiaGenerationConfig;
+  generationConfig?: CartesiaGenerationConfig | undefined;
   /** How long Cartesia may buffer text before generating, 0 to 5000 ms (default: Cartesia's). */
-  maxBufferDelayMs?: number;
+  maxBufferDelayMs?: number | undefined;
   /**
    * Ask for word timestamps (default true): they become the frames' alignment, so the session
    * knows which words the user heard, and a dropped socket resends exactly the unspoken text.
    */
-  addTimestamps?: boolean;
+  addTimestamps?: boolean | undefined;
   /** `Cartesia-Version` header (default `2026-08-14`, the official SDK's). */
-  cartesiaVersion?: string;
+  cartesiaVersion?: string | undefined;
   /** Base URL (default `wss://api.cartesia.ai`); `/tts/websocket` is appended. */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Longest wait for audio that is owed (default 10 000 ms); then the socket is replaced, as after a drop. */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /** Reconnections per reply after an unexpected close or a stall; the unspoken text is re-sent (default 2). */
-  maxReconnects?: number;
+  maxReconnects?: number | undefined;
   /**
    * Cartesia expires a context 1 s after its last audio. Text that comes after a longer pause
    * (a slow tool call) opens a new context for the rest of the reply (default 600 ms).
    */
-  contextIdleMs?: number;
+  contextIdleMs?: number | undefined;
 }
 
 /** What a reply's route receives: a server message, or a fault of the socket. */

@@ -6,9 +6,9 @@ export interface ChunkerOptions {
    * ends in `,` `!` `?` after a letter ("Sure,") is sent at once, without waiting for the next
    * token; the price is that a first word with punctuation inside ("and,or") may be cut there.
    */
-  firstChunkWords?: number;
+  firstChunkWords?: number | undefined;
   /** A chunk with no sentence end is cut at a word boundary past this length (default 220). */
-  maxChunkChars?: number;
+  maxChunkChars?: number | undefined;
 }
 
 const ABBREVIATIONS = new Set([

@@ -12,15 +12,15 @@ import { WarmSocket, openSocket } from './ws-pool';
 /** ElevenLabs voice settings (first message only). */
 export interface VoiceSettings {
   /** 0 to 1: lower is more expressive, higher more even. */
-  stability?: number;
+  stability?: number | undefined;
   /** 0 to 1: how closely the voice keeps to the original speaker. */
-  similarity_boost?: number;
+  similarity_boost?: number | undefined;
   /** 0 to 1: style exaggeration (costs latency above 0). */
-  style?: number;
+  style?: number | undefined;
   /** Boosts the likeness to the original speaker (costs latency). */
-  use_speaker_boost?: boolean;
+  use_speaker_boost?: boolean | undefined;
   /** 0.7 to 1.2. */
-  speed?: number;
+  speed?: number | undefined;
 }
 
 /** Options of {@link ElevenLabsTts}. */
@@ -30,44 +30,44 @@ export interface ElevenLabsTtsOptions {
   /** Voice id. */
   voiceId: string;
   /** Model id (default `eleven_flash_v2_5`). `eleven_v3` needs `multiContext: false`. */
-  model?: string;
+  model?: string | undefined;
   /** `pcm_8000|16000|22050|24000|44100` or `ulaw_8000` (default `pcm_24000`). */
-  outputFormat?: 'pcm_8000' | 'pcm_16000' | 'pcm_22050' | 'pcm_24000' | 'pcm_44100' | 'ulaw_8000';
+  outputFormat?: 'pcm_8000' | 'pcm_16000' | 'pcm_22050' | 'pcm_24000' | 'pcm_44100' | 'ulaw_8000' | undefined;
   /** Voice settings; only what is set here is sent, the rest keeps the voice's saved settings. */
-  voiceSettings?: VoiceSettings;
+  voiceSettings?: VoiceSettings | undefined;
   /** Characters buffered before each generation when `autoMode` is off (ElevenLabs' default `[120,160,250,290]`). */
-  chunkLengthSchedule?: number[];
+  chunkLengthSchedule?: number[] | undefined;
   /**
    * `auto_mode=true` (default): ElevenLabs speaks each chunk as it arrives, for whole sentences or
    * clauses (what `sentences()` yields). Set false when feeding raw tokens, so that the chunk
    * schedule decides. Either way the last text of a reply is sent with `flush: true`; with it, on
    * the multi-context socket, every whole chunk carries `flush: true`, so no flush message follows.
    */
-  autoMode?: boolean;
+  autoMode?: boolean | undefined;
   /**
    * `sync_alignment=true` (default): every audio message carries its alignment, which voxline
    * uses for the text heard before a barge-in and to resend only the unspoken text after a drop.
    */
-  syncAlignment?: boolean;
+  syncAlignment?: boolean | undefined;
   /** Seconds the provider keeps an idle socket or context (default 180, the maximum); voxline sends a keep-alive at half of it. */
-  inactivityTimeoutSec?: number;
+  inactivityTimeoutSec?: number | undefined;
   /** ISO 639-1 language code (`language_code`), for the models that take one. */
-  language?: string;
+  language?: string | undefined;
   /** Reconnections per synthesis after an unexpected close or a stall; unspoken text is re-sent (default 2). */
-  maxReconnects?: number;
+  maxReconnects?: number | undefined;
   /**
    * Base URL: scheme, host and path up to the API version (default `wss://api.elevenlabs.io/v1`;
    * `https:` is taken as `wss:`). `/text-to-speech/<voice>/...` is appended.
    */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** Longest wait for audio that is owed: after text was sent, or between audio messages (default 10 000 ms); then the socket is replaced, as after a drop. */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
   /**
    * The multi-context socket (`multi-stream-input`, default true): one socket for the whole call,
    * a new context per reply, `close_context` on barge-in, stale audio of old contexts dropped.
    * `false` uses `stream-input`: a socket per reply, the next one warmed ahead of need.
    */
-  multiContext?: boolean;
+  multiContext?: boolean | undefined;
 }
 
 /** An alignment as ElevenLabs sends it; older spellings of the keys are read too. @internal */

@@ -13,14 +13,14 @@ export interface GatewayTtsOptions {
   /** Model id, e.g. `elevenlabs/eleven-turbo-v3`. */
   model: string;
   /** Voice name or id, e.g. `rachel`. */
-  voice?: string;
+  voice?: string | undefined;
   /** Gateway base URL (default `https://api.aigateway.sh/v1`; its `wss:` form is used). */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /**
    * Text sent (or the end of the text) with no answer for this long makes the reply fail with a
    * `TimeoutError` instead of waiting forever (default 10 000 ms).
    */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
 }
 
 /**

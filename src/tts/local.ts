@@ -8,9 +8,9 @@ import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 /** Options of {@link LocalTts}. */
 export interface LocalTtsOptions extends EspeakOptions {
   /** Output sample rate (default 22050, eSpeak's own). */
-  sampleRate?: number;
+  sampleRate?: number | undefined;
   /** Audio per frame, ms (default 100). */
-  frameMs?: number;
+  frameMs?: number | undefined;
 }
 
 /**

@@ -10,29 +10,29 @@ import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
 /** Options of {@link OpenAiTts}. */
 export interface OpenAiTtsOptions {
   /** API key (not needed with `client`). */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Base URL of any OpenAI-compatible speech endpoint (default OpenAI's). */
-  baseURL?: string;
+  baseURL?: string | undefined;
   /** A ready `openai` client. */
-  client?: OpenAI;
+  client?: OpenAI | undefined;
   /** `gpt-4o-mini-tts` (default), `tts-1`, `tts-1-hd`, or a local server's model. */
-  model?: string;
+  model?: string | undefined;
   /** Voice (default `alloy`). */
-  voice?: string;
+  voice?: string | undefined;
   /** Speaking instructions (gpt-4o-mini-tts only). */
-  instructions?: string;
+  instructions?: string | undefined;
   /** 0.25 to 4 (default 1). */
-  speed?: number;
+  speed?: number | undefined;
   /**
    * `audio` (raw PCM body, default) or `sse` (`speech.audio.delta` events, parsed by the `openai`
    * package; not supported by `tts-1` and `tts-1-hd`).
    */
-  streamFormat?: 'audio' | 'sse';
+  streamFormat?: 'audio' | 'sse' | undefined;
   /**
    * A request that has sent no audio for this long (before its first byte or between two) fails
    * the reply with a `TimeoutError` instead of waiting on the server (default 10 000 ms).
    */
-  stallTimeoutMs?: number;
+  stallTimeoutMs?: number | undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ export type Synthesizer = (text: string) => Promise<AudioFrame>;
  * A voice-like tone (a 140 Hz buzz with harmonics, one syllable every ~180 ms) whose length
  * follows the text. Needs nothing; the fallback when eSpeak NG is not installed.
  */
-export function toneSynthesizer(options: { sampleRate?: number; msPerChar?: number } = {}): Synthesizer {
+export function toneSynthesizer(options: { sampleRate?: number | undefined; msPerChar?: number | undefined } = {}): Synthesizer {
   const rate = options.sampleRate ?? 16000;
   const msPerChar = options.msPerChar ?? 65;
   return async (text) => {
@@ -51,11 +51,11 @@ export function loadEspeak(): Promise<ESpeakFactory | undefined> {
 /** Options of {@link espeakSynthesizer}. */
 export interface EspeakOptions {
   /** eSpeak NG voice, e.g. `en-us`, `en-gb`, `en-us+f3`. Default `en-us`. */
-  voice?: string;
+  voice?: string | undefined;
   /** Words per minute (default 175). */
-  wordsPerMinute?: number;
+  wordsPerMinute?: number | undefined;
   /** Pitch 0-99 (default 50). */
-  pitch?: number;
+  pitch?: number | undefined;
 }
 
 /**
@@ -87,7 +87,18 @@ export async function espeakSynthesizer(options: EspeakOptions = {}): Promise<Sy
   };
 }
 
-/** eSpeak NG when the `espeak-ng` package is installed, otherwise {@link toneSynthesizer}. */
-export async function defaultSynthesizer(): Promise<Synthesizer> {
-  return (await loadEspeak()) ? espeakSynthesizer() : toneSynthesizer();
+/** Options of {@link defaultSynthesizer}. */
+export interface DefaultSynthesizerOptions extends EspeakOptions {
+  /** Called with a one-line note when `espeak-ng` is not installed and the tone voice speaks instead. */
+  onFallback?: ((note: string) => void) | undefined;
+}
+
+/**
+ * eSpeak NG when the optional `espeak-ng` package is installed, otherwise {@link toneSynthesizer}
+ * (after telling `onFallback`): speech that never needs the GPL package to run.
+ */
+export async function defaultSynthesizer(options: DefaultSynthesizerOptions = {}): Promise<Synthesizer> {
+  if (await loadEspeak()) return espeakSynthesizer(options);
+  options.onFallback?.('espeak-ng is not installed: a tone voice speaks instead (npm install espeak-ng for real speech).');
+  return toneSynthesizer();
 }

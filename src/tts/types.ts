@@ -20,7 +20,7 @@ export interface TtsFrame extends AudioFrame {
 /** Options of one synthesis. */
 export interface SynthesizeOptions {
   /** Stops the synthesis at once; the provider connection is released or reused. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -57,20 +57,21 @@ describe('wavFileInput', () => {
     expect(() => wavFileInput(path)).toThrow(path);
   });
 
-  it('a rate no STT can take fails at the call with the fix; sampleRate resamples a supported one', async () => {
+  it('a rate no STT can take is an AudioFormatError at the call, with the fix; sampleRate resamples a supported one', async () => {
     const path = join(dir, 'odd.wav');
     writeFileSync(path, writeWav(new Int16Array(11025).fill(1000), 11025));
-    expect(() => wavFileInput(path)).toThrow(ConfigError);
+    expect(() => wavFileInput(path)).toThrow(AudioFormatError);
     expect(() => wavFileInput(path)).toThrow(`${path} is at 11025 Hz`);
     const cd = join(dir, 'cd.wav');
     writeFileSync(cd, writeWav(new Int16Array(22050).fill(1000), 22050));
+    expect(() => wavFileInput(cd, { sampleRate: 12345 })).toThrow(AudioFormatError);
     expect(() => wavFileInput(cd, { sampleRate: 12345 })).toThrow(/sampleRate 12345 Hz/);
-    const frames = await collect(wavFileInput(cd, { sampleRate: 16000 }));
+    const frames = await collect(wavFileInput(cd, { sampleRate: 16000, realtime: false }));
     expect(frames.reduce((n, f) => n + f.samples.length, 0)).toBeGreaterThan(15900);
     expect(frames.every((f) => f.sampleRate === 16000)).toBe(true);
   });
 
-  it('mixes stereo down to mono, as pcmInput does', async () => {
+  it('a stereo file is an AudioFormatError that says how to pick a channel; channel picks one or mixes them', async () => {
     const path = join(dir, 'stereo.wav');
     const interleaved = new Int16Array(2 * 1600);
     for (let i = 0; i < 1600; i++) {
@@ -78,10 +79,15 @@ describe('wavFileInput', () => {
       interleaved[2 * i + 1] = 3000;
     }
     writeFileSync(path, writeWav(interleaved, 16000, 2));
-    const frames = await collect(wavFileInput(path));
-    const samples = frames.flatMap((f) => [...f.samples]);
-    expect(samples.length).toBe(1600);
-    expect(new Set(samples)).toEqual(new Set([2000]));
+    expect(() => wavFileInput(path)).toThrow(AudioFormatError);
+    expect(() => wavFileInput(path)).toThrow(`wavFileInput: ${path} has 2 channels: pass { channel: 0 } (or another index) to hear one, or { channel: 'mix' } to average them (a call recorded in stereo holds both parties)`);
+    expect(() => wavFileInput(path, { channel: 2 })).toThrow(new ConfigError(`wavFileInput: channel must be 'mix' or a channel of ${path} (0 to 1), not 2`));
+    const heard = async (channel: number | 'mix') => new Set((await collect(wavFileInput(path, { channel, realtime: false }))).flatMap((f) => [...f.samples]));
+    expect(await heard('mix')).toEqual(new Set([2000]));
+    expect(await heard(0)).toEqual(new Set([1000]));
+    expect(await heard(1)).toEqual(new Set([3000]));
+    const frames = await collect(wavFileInput(path, { channel: 1, realtime: false }));
+    expect(frames.reduce((n, f) => n + f.samples.length, 0)).toBe(1600);
   });
 });
 

@@ -10,7 +10,7 @@ const repo = join(import.meta.dirname, '../..');
 const PUBLIC = `AbortError AudioFormatError AuthError CartesiaTts ConfigError DeepgramAuraTts DeepgramFluxStt DeepgramStt DeviceError ElevenLabsTts EnergyVad FallbackLlm FallbackStt
 FallbackTts FrameSplitter GatewayStt GatewayTts LlmStream LocalTts OpenAiLlm OpenAiRealtime OpenAiRealtimeConnection OpenAiTts ProtocolError
 ProviderError REALTIME_RATE Resampler SUPPORTED_RATES SentenceChunker SessionMetrics SileroVad SttStream TimeoutError ToolError TtsStream
-VoiceSession VoxlineError costOf decodeMulaw encodeMulaw espeakSynthesizer fallback floatToInt16 frameDurationMs frameFromBytes frameToBytes
+VoiceSession VoxlineError costOf decodeMulaw defaultSynthesizer encodeMulaw espeakSynthesizer fallback floatToInt16 frameDurationMs frameFromBytes frameToBytes
 gateway int16ToFloat isAbortError merge percentiles readWav redact registerSecret resample resampleStream rms runToolLoop sentences silence
 realClock sileroVad splitFrames textOf toneSynthesizer tool writeWav`.split(/\s+/);
 

@@ -1,7 +1,8 @@
 // Reports for the offline demo: a latency table, a stereo recording and an SVG timeline.
-import { writeWav, percentiles, type TurnEvent } from 'voxline';
-import { renderTimeline, type PlayedSegment } from 'voxline/adapters';
+import { renderTimeline, type PlayedSegment } from '../adapters/index';
+import { percentiles, writeWav, type TurnEvent } from '../index';
 
+/** Who spoke from when to when (clock milliseconds), for the timeline. */
 export interface SpeechSpan { who: 'caller' | 'agent'; start: number; end: number; text: string; interrupted?: boolean }
 
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(0).padStart(6) : '     -');
