@@ -56,14 +56,14 @@ export interface VoiceServerOptions {
      * `From`, ...); Twilio sends them back in the stream's `start` message (`customParameters`).
      * A hook that throws, or takes more than 5 s, answers the webhook with 500.
      */
-    parameters?(webhook: URLSearchParams): Record<string, string> | Promise<Record<string, string>>;
+    parameters?: ((webhook: URLSearchParams) => Record<string, string> | Promise<Record<string, string>>) | undefined;
     /**
      * Decides whether a started stream may become a call, from its `start` message (`callSid`,
      * `customParameters`): false closes it (1008, counted in `voxline_calls_refused_total`) before
      * the agent factory runs. A hook that throws, or does not answer within
      * `limits.startTimeoutMs` (default 5000 ms), refuses the call.
      */
-    verifyStart?(start: TwilioStart, request: IncomingMessage): boolean | Promise<boolean>;
+    verifyStart?: ((start: TwilioStart, request: IncomingMessage) => boolean | Promise<boolean>) | undefined;
   } | undefined;
   /**
    * Browser calls at `/browser` (off unless given): an `authorize(request)` hook, or `public: true`

@@ -13,7 +13,7 @@ export interface EmulatorTlsCertificate {
   /** The certificate, or the chain from it up (PEM). */
   cert: string;
   /** The certificate a client trusts to reach the emulator (PEM); default `cert` (a self-signed certificate is its own CA). */
-  ca?: string;
+  ca?: string | undefined;
 }
 
 type Generate = (typeof import('selfsigned'))['generate'];
