@@ -50,6 +50,7 @@ export type ToolOutcome =
 export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCall, signal?: AbortSignal): Promise<ToolOutcome> {
   const t = tools.find((x) => x.name === call.name);
   if (!t) return { ok: false, error: new ToolError(call.name, `Unknown tool '${call.name}'`) };
+  if (typeof call.arguments !== 'string') return { ok: false, error: new ToolError(call.name, `Arguments of '${call.name}' must be a JSON string, got ${typeof call.arguments}`) };
   let args: unknown;
   try {
     args = call.arguments.trim() ? JSON.parse(call.arguments) : {};
