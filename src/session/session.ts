@@ -409,10 +409,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /**
    * Records what the agent said in history and transcript; cut off by a barge-in, what the user
-   * heard of it (as the `interrupted` event said), marked as cut off, or nothing if none played.
+   * heard of it (as the `interrupted` event said), marked as cut off, or nothing if not a whole
+   * word of it was heard.
    */
   private record({ text, cut }: Played, at: number): void {
-    if (cut && cut.playedMs <= 0) return;
+    if (cut && (cut.playedMs <= 0 || !cut.heard)) return;
     if (!cut && !text) return;
     const said = cut ? cut.heard : text;
     this.pushHistory({ role: 'assistant', content: cut ? `${said}…` : said });

@@ -9,10 +9,10 @@ export const interim = (text: string): SttEvent => ({ type: 'interim', text, wor
 
 /**
  * A session whose STT says what the test offers (as a provider would), with `llm` and the real
- * ElevenLabs client against its emulator. `close()` ends the input and awaits `run()`.
+ * ElevenLabs client against its emulator (`msPerChar` of speech a character). `close()` ends the input and awaits `run()`.
  */
-export async function scriptedSession(llm: LlmStream, opts: Partial<VoiceSessionOptions> = {}) {
-  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 3 }), timeToFirstAudioMs: 20, realtimeFactor: 0.2 });
+export async function scriptedSession(llm: LlmStream, opts: Partial<VoiceSessionOptions> = {}, msPerChar = 3) {
+  const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar }), timeToFirstAudioMs: 20, realtimeFactor: 0.2 });
   await el.start();
   const stt = new Channel<SttEvent>(16);
   const session = new VoiceSession({
