@@ -1,6 +1,7 @@
 import { AbortError, ToolError } from '../errors';
 import { type Tool, type ToolOutcome, outcomeContent, runTool } from './tools';
-import type { ChatMessage, LlmEvent, LlmStream, RespondOptions, ToolCall } from './types';
+import { withInstructions } from './history';
+import type { ChatMessage, LlmEvent, LlmStream, LlmUsage, RespondOptions, ToolCall, ToolSpec } from './types';
 
 /** What a tool hook receives besides the call. */
 export interface ToolHookContext {
@@ -165,6 +166,23 @@ export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHook
   tools?: readonly Tool<any, unknown>[];
   /** Most LLM requests in one turn (default 5). */
   maxSteps?: number;
+  /**
+   * Called when a request ends before the provider reported its usage (aborted by a barge-in or
+   * a dropped speculative reply, or failed mid-stream), with an estimate of it: its prompt was
+   * sent and is billed all the same. About 4 characters a token: the prompt's messages (with the
+   * model's own instructions) and tool declarations as JSON; the text and tool calls received.
+   */
+  onUsageEstimate?(usage: LlmUsage): void;
+}
+
+/** About 4 characters of JSON or text a token. */
+const tokensOf = (chars: number) => Math.ceil(chars / 4);
+
+/** An estimate of a request's usage when the provider sent none: see {@link ToolLoopOptions.onUsageEstimate}. */
+export function estimateUsage(llm: Pick<LlmStream, 'instructions'>, history: readonly ChatMessage[], tools: readonly ToolSpec[] | undefined, text: string, calls: readonly ToolCall[]): LlmUsage {
+  const promptTokens = tokensOf(JSON.stringify(withInstructions(history, llm.instructions)).length + (tools?.length ? JSON.stringify(tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }))).length : 0));
+  const completionTokens = tokensOf(text.length + calls.reduce((n, c) => n + c.name.length + argumentsText(c.arguments).length, 0));
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens };
 }
 
 /**
@@ -179,10 +197,21 @@ export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], optio
   for (let step = 0; step < maxSteps; step++) {
     const calls: ToolCall[] = [];
     let text = '';
-    for await (const ev of llm.respond(history, { signal: options.signal, headers: options.headers, tools: tools.length && step < maxSteps - 1 ? tools : undefined })) {
-      if (ev.type === 'tool_call') calls.push(ev.call);
-      if (ev.type === 'text') text += ev.delta;
-      yield ev;
+    if (options.signal?.aborted) throw new AbortError('Turn aborted before its LLM request');
+    const offered = tools.length && step < maxSteps - 1 ? tools : undefined;
+    let reported = false;
+    let ended = false;
+    try {
+      for await (const ev of llm.respond(history, { signal: options.signal, headers: options.headers, tools: offered })) {
+        if (ev.type === 'tool_call') calls.push(ev.call);
+        if (ev.type === 'text') text += ev.delta;
+        if (ev.type === 'usage') reported = true;
+        yield ev;
+      }
+      ended = true;
+    } finally {
+      // Cut short (an abort, a failure, the caller stopped reading): the request is billed all the same.
+      if (!ended && !reported) options.onUsageEstimate?.(estimateUsage(llm, history, offered, text, calls));
     }
     if (!calls.length || step === maxSteps - 1) return; // no tools were offered on the last step
     yield { type: 'tools_started', calls };

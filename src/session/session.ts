@@ -51,6 +51,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private busy = 0;
   /** The speculative reply waiting for its turn to be confirmed. */
   private spec?: Speculation;
+  /** Speculative replies started since the last turn (at most `maxSpeculativeRequests`). */
+  private speculations = 0;
   /** Speculative replies dropped since the last turn, for that turn's report. */
   private missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
 
@@ -248,6 +250,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.addTranscript({ role: 'user', text, at: endOfSpeech - this.startedAt });
     const spec = this.spec;
     this.spec = undefined;
+    this.speculations = 0;
     this.clock.clearTimeout(spec?.timer);
     const hangUp = hangUpPhraseIn(text, this.opts.hangUpPhrases);
     if (spec && !hangUp && spec.norm === normalizeTurnText(text)) {
@@ -294,7 +297,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const norm = normalizeTurnText(text);
     if (!norm || this.spec?.norm === norm) return;
     this.dropSpeculation();
-    if (this.busy > 0) return;
+    // Past the cap, the reply waits for the real end of the turn.
+    if (this.busy > 0 || this.speculations >= (this.opts.maxSpeculativeRequests ?? 3)) return;
+    this.speculations++;
     const spec = new Speculation(text);
     this.spec = spec;
     spec.timer = this.clock.setTimeout(() => this.spec === spec && this.dropSpeculation(), PREEMPT_WAIT_MS);

@@ -38,7 +38,7 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
   output.write = (f) => { written.push(f); return write(f); };
   const events: Record<string, unknown[]> = {};
   for (const name of ['turn', 'preemption', 'agent_speech_started', 'tool_call'] as const) session.on(name, (e: unknown) => (events[name] ??= []).push(e));
-  const input = (async function* () { for (let i = 0; i < 150 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
+  const input = (async function* () { for (let i = 0; i < 500 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
   const running = session.run({ input, output });
   /** Says the STT events in turn (a number waits that many ms), then waits for the reply to end and the session to close. */
   const play = async (...steps: (SttEvent | number | (() => void))[]) => {
@@ -48,7 +48,7 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
     stt.close();
     await running;
   };
-  return { session, stt, spy, written, events, play, llmCalls: () => llmCalls };
+  return { session, stt, spy, written, events, play, oa, llmCalls: () => llmCalls };
 }
 
 describe('preemptive replies', () => {
@@ -127,5 +127,35 @@ describe('preemptive replies', () => {
     expect(turn!.preemption).toMatchObject({ hit: true });
     expect(turn!.latency.headStart).toBeGreaterThan(400);
     expect(t.llmCalls()).toBe(1);
+  });
+
+  it('EagerEndOfTurn/TurnResumed 200 times in a turn: at most maxSpeculativeRequests (default 3) speculative requests, each counted in usage, cost and the waste report', async () => {
+    const prices = { llmPromptPer1k: 1, llmCompletionPer1k: 1, ttsPer1kChars: 0 };
+    const run = async (opts: Partial<VoiceSessionOptions>) => {
+      const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { prices, instructions: 'You are the order desk of a small shop. '.repeat(8), ...opts });
+      const steps: (SttEvent | number)[] = [];
+      for (let i = 0; i < 200; i++) steps.push(eager(`Where is my order number ${i}`), 8, { type: 'turn_resumed' }, 2);
+      await t.play(...steps, final('Where is my order?'));
+      // what the provider was sent, as it counts it
+      const sent = (t.oa.record.bodies as { messages: unknown[] }[]).reduce((n, b) => n + Math.ceil(JSON.stringify(b.messages).length / 4), 0);
+      return { t, sent, counted: t.session.usage.llmPromptTokens };
+    };
+    const { t, sent, counted } = await run({});
+    expect(t.llmCalls()).toBe(4); // three speculations, then the real turn
+    expect((t.events.preemption as unknown[]).length).toBe(3);
+    expect((t.events.turn as TurnEvent[])[0]!.preemption).toMatchObject({ hit: false, misses: 3 });
+    expect(counted).toBeGreaterThanOrEqual(sent);
+    expect(counted).toBeLessThan(sent * 1.1);
+    expect(t.session.cost).toBeGreaterThanOrEqual((sent + t.session.usage.llmCompletionTokens) / 1000);
+
+    const one = await run({ maxSpeculativeRequests: 1 });
+    expect(one.t.llmCalls()).toBe(2);
+    expect(one.counted).toBeGreaterThanOrEqual(one.sent);
+  }, 30_000);
+
+  it('maxSpeculativeRequests is checked at construction', () => {
+    const base = { stt: { provider: 's', sampleRate: 16000, transcribe: () => [] }, llm: { provider: 'l', model: 'm', respond: async function* () {} }, tts: { provider: 't', sampleRate: 16000, synthesize: async function* () {} } } as unknown as VoiceSessionOptions;
+    for (const bad of [-1, 1.5, Number.NaN]) expect(() => new VoiceSession({ ...base, maxSpeculativeRequests: bad })).toThrow(/maxSpeculativeRequests must be a whole number, 0 or more/);
+    expect(() => new VoiceSession({ ...base, maxSpeculativeRequests: 0 })).not.toThrow();
   });
 });

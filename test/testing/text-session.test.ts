@@ -145,4 +145,17 @@ describe('TextSession: text-level turns', () => {
     for (const body of emu.record.bodies as { messages: Parameters<typeof toolPairingProblems>[0] }[]) expect(toolPairingProblems(body.messages)).toEqual([]);
     expect(emu.record.bodies.length).toBe(cases.length * 4);
   });
+
+  it('a turn aborted before the usage came counts its request all the same (an estimate: the prompt was sent)', async () => {
+    const emu = new OpenAiEmulator({ timeToFirstTokenMs: 0, tokensPerSecond: 20, responder: () => ({ content: 'A long answer that streams slowly enough to be cut off half way through.' }) });
+    emus.push(emu);
+    await emu.start();
+    const session = new TextSession({ llm: new OpenAiLlm({ apiKey: 'test', baseURL: emu.baseURL, model: 'test', maxRetries: 0 }), instructions: 'Be brief.' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 150);
+    await session.run('Hello', { signal: ac.signal });
+    const body = emu.record.bodies[0] as { messages: unknown[] };
+    expect(session.usage.llmPromptTokens).toBe(Math.ceil(JSON.stringify(body.messages).length / 4));
+    expect(session.usage.llmCompletionTokens).toBeGreaterThan(0);
+  });
 });
