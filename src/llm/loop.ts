@@ -31,17 +31,17 @@ export interface ToolHooks {
    * Called before a tool runs. Return `{ veto: reason }` to refuse the call (the model is told),
    * `{ result }` to answer without running it, or nothing to run it.
    */
-  beforeToolCall?(call: ToolCall, context: ToolHookContext): BeforeToolCallResult | Promise<BeforeToolCallResult>;
+  beforeToolCall?: ((call: ToolCall, context: ToolHookContext) => BeforeToolCallResult | Promise<BeforeToolCallResult>) | undefined;
   /** Called after each tool call with its outcome (a vetoed call is `ok: false`). */
-  afterToolCall?(call: ToolCall, outcome: ToolOutcome, context: ToolHookContext): void | Promise<void>;
+  afterToolCall?: ((call: ToolCall, outcome: ToolOutcome, context: ToolHookContext) => void | Promise<void>) | undefined;
   /**
    * Rewrites what the model is told of a failed call (an exception's text can hold hosts, queries
    * or customer data): return the text to send instead of `error.message`. If it throws or misses
    * its deadline, the model is told only that the tool failed.
    */
-  toolErrorMessage?(error: ToolError, call: ToolCall, context: ToolHookContext): string | Promise<string>;
+  toolErrorMessage?: ((error: ToolError, call: ToolCall, context: ToolHookContext) => string | Promise<string>) | undefined;
   /** Longest each hook call may take, in milliseconds (default: the tool's `timeoutMs`, else 10 000). */
-  hookTimeoutMs?: number;
+  hookTimeoutMs?: number | undefined;
 }
 
 type HookName = 'beforeToolCall' | 'afterToolCall' | 'toolErrorMessage';
@@ -172,7 +172,7 @@ export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHook
    * sent and is billed all the same. About 4 characters a token: the prompt's messages (with the
    * model's own instructions) and tool declarations as JSON; the text and tool calls received.
    */
-  onUsageEstimate?(usage: LlmUsage): void;
+  onUsageEstimate?: ((usage: LlmUsage) => void) | undefined;
 }
 
 /** About 4 characters of JSON or text a token. */

@@ -124,7 +124,7 @@ export interface VoiceSessionOptions {
    * Flux's `EagerEndOfTurn`/`TurnResumed`) costs at most this many requests; after it, the reply
    * waits for the real end of the turn.
    */
-  maxSpeculativeRequests?: number;
+  maxSpeculativeRequests?: number | undefined;
 }
 
 /** How preemption went for one turn (in {@link TurnEvent}). */
