@@ -140,4 +140,16 @@ describe('tool hooks', () => {
     expect(!results[0]!.ok && results[0]!.error.message).toBe("Arguments of 'lookup_order' must be a JSON string, got object");
     expect(history[1]).toMatchObject({ role: 'assistant', tool_calls: [{ function: { arguments: '{"order_id":"A-17"}' } }] });
   });
+
+  it('an interrupted turn does not wait for a tool that ignores its signal', async () => {
+    const ac = new AbortController();
+    const history: ChatMessage[] = [{ role: 'user', content: 'Where is A-17?' }];
+    const seen: ToolOutcome[] = [];
+    setTimeout(() => ac.abort(), 30);
+    const t0 = Date.now();
+    await expect(collect(runToolLoop(llm, history, { tools: [lookup(() => new Promise((r) => setTimeout(() => r('shipped'), 3000).unref()))], signal: ac.signal, afterToolCall: (_c, o) => void seen.push(o) }))).rejects.toBeInstanceOf(AbortError);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(!seen[0]!.ok && seen[0]!.error.message).toBe("Tool 'lookup_order' was cancelled");
+    expect(history).toEqual([{ role: 'user', content: 'Where is A-17?' }]);
+  });
 });
