@@ -15,7 +15,7 @@ function toolModel(args: unknown = '{"id":"A-17"}') {
         requests.push([...history]);
         const problems = toolPairingProblems(history);
         // as OpenAI answers such a request
-        if (problems.length) throw new Error(`400 Invalid parameter: messages: ${problems.join('; ')}`);
+        if (problems.length) throw new Error(`400 An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. (${problems.join('; ')})`);
         const last = history.at(-1)!;
         await sleep(5);
         if (last.role === 'user') yield { type: 'tool_call', call: { id: `call_${requests.length}`, name: 'lookup', arguments: args as string } };
