@@ -169,7 +169,8 @@ export interface ToolLoopOptions extends Omit<RespondOptions, 'tools'>, ToolHook
   /**
    * Called when a request ends before the provider reported its usage (aborted by a barge-in or
    * a dropped speculative reply, or failed mid-stream), with an estimate of it: its prompt was
-   * sent and is billed all the same. About 4 characters a token: the prompt's messages (with the
+   * sent and is billed all the same (a request refused before it streamed, such as an HTTP
+   * error, is not counted). About 4 characters a token: the prompt's messages (with the
    * model's own instructions) and tool declarations as JSON; the text and tool calls received.
    */
   onUsageEstimate?: ((usage: LlmUsage) => void) | undefined;
@@ -199,10 +200,12 @@ export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], optio
     let text = '';
     if (options.signal?.aborted) throw new AbortError('Turn aborted before its LLM request');
     const offered = tools.length && step < maxSteps - 1 ? tools : undefined;
+    let received = false;
     let reported = false;
     let ended = false;
     try {
       for await (const ev of llm.respond(history, { signal: options.signal, headers: options.headers, tools: offered })) {
+        received = true;
         if (ev.type === 'tool_call') calls.push(ev.call);
         if (ev.type === 'text') text += ev.delta;
         if (ev.type === 'usage') reported = true;
@@ -210,8 +213,9 @@ export async function* runToolLoop(llm: LlmStream, history: ChatMessage[], optio
       }
       ended = true;
     } finally {
-      // Cut short (an abort, a failure, the caller stopped reading): the request is billed all the same.
-      if (!ended && !reported) options.onUsageEstimate?.(estimateUsage(llm, history, offered, text, calls));
+      // Cut short (aborted, failed mid-stream, the caller stopped reading): the request is billed all
+      // the same. One refused before it streamed (an HTTP error) is not.
+      if (!ended && !reported && (received || options.signal?.aborted)) options.onUsageEstimate?.(estimateUsage(llm, history, offered, text, calls));
     }
     if (!calls.length || step === maxSteps - 1) return; // no tools were offered on the last step
     yield { type: 'tools_started', calls };

@@ -157,5 +157,10 @@ describe('TextSession: text-level turns', () => {
     const body = emu.record.bodies[0] as { messages: unknown[] };
     expect(session.usage.llmPromptTokens).toBe(Math.ceil(JSON.stringify(body.messages).length / 4));
     expect(session.usage.llmCompletionTokens).toBeGreaterThan(0);
+    // a request refused before it streamed is not billed, nor counted
+    const before = { ...session.usage };
+    emu.inject({ refuse: { count: 1, status: 500 } });
+    (await session.run('Hello again')).expect.error(/HTTP 500/).message().noMoreEvents();
+    expect(session.usage.llmPromptTokens).toBe(before.llmPromptTokens);
   });
 });
