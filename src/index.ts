@@ -18,7 +18,7 @@ export type { DeepgramSttOptions } from './stt/deepgram';
 export type { GatewaySttOptions } from './stt/gateway';
 export type { SttWord, SttEvent, TranscribeOptions, Transcription } from './stt/types';
 export type { WsSttOptions } from './stt/ws-transcription';
-export type { ToolHooks, LoopEvent, ToolLoopOptions } from './llm/loop';
+export type { ToolHooks, ToolHookContext, BeforeToolCallResult, LoopEvent, ToolLoopOptions } from './llm/loop';
 export type { OpenAiLlmOptions } from './llm/openai';
 export type { JsonSchema } from './llm/schema';
 export type { ToolContext, Tool, ToolOutcome } from './llm/tools';

@@ -1,4 +1,4 @@
-import { ToolError, isAbortError } from '../errors';
+import { AbortError, ToolError, isAbortError } from '../errors';
 import type { JsonSchema } from './schema';
 import { validateSchema } from './schema';
 import type { ToolCall, ToolSpec } from './types';
@@ -50,6 +50,7 @@ export type ToolOutcome =
 export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCall, signal?: AbortSignal): Promise<ToolOutcome> {
   const t = tools.find((x) => x.name === call.name);
   if (!t) return { ok: false, error: new ToolError(call.name, `Unknown tool '${call.name}'`) };
+  if (typeof call.arguments !== 'string') return { ok: false, error: new ToolError(call.name, `Arguments of '${call.name}' must be a JSON string, got ${typeof call.arguments}`) };
   let args: unknown;
   try {
     args = call.arguments.trim() ? JSON.parse(call.arguments) : {};
@@ -58,6 +59,7 @@ export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCa
   }
   const problems = validateSchema(t.parameters, args);
   if (problems.length) return { ok: false, error: new ToolError(call.name, `Invalid arguments for '${call.name}': ${problems.join('; ')}`) };
+  if (signal?.aborted) return { ok: false, error: new ToolError(call.name, `Tool '${call.name}' was cancelled`, { cause: signal.reason }) };
   const ac = new AbortController();
   const onAbort = () => ac.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -68,6 +70,8 @@ export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCa
       Promise.resolve().then(() => t.execute(args as Record<string, unknown>, { signal: ac.signal, callId: call.id })),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ToolError(call.name, `Tool '${call.name}' did not return within ${timeoutMs} ms`, { retryable: true })), timeoutMs);
+        // An interrupted turn does not wait for a handler that ignores its signal.
+        ac.signal.addEventListener('abort', () => reject(new AbortError('Tool call aborted')), { once: true });
       }),
     ]);
     return { ok: true, result };

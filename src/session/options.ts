@@ -13,6 +13,7 @@ export function checkSessionOptions(o: Partial<VoiceSessionOptions>): void {
     if (o.bargeIn.minWords !== undefined && !count(o.bargeIn.minWords, 0)) throw new ConfigError(`bargeIn.minWords must be a whole number of words, 0 or more (got ${String(o.bargeIn.minWords)})`);
     if (o.bargeIn.resumeAfterMs !== undefined && !duration(o.bargeIn.resumeAfterMs)) throw new ConfigError(`bargeIn.resumeAfterMs must be a duration in ms, 0 or more (got ${String(o.bargeIn.resumeAfterMs)})`);
   }
+  if (o.maxSpeculativeRequests !== undefined && !count(o.maxSpeculativeRequests, 0)) throw new ConfigError(`maxSpeculativeRequests must be a whole number, 0 or more (got ${String(o.maxSpeculativeRequests)})`);
   if (o.maxToolSteps !== undefined && !count(o.maxToolSteps, 1)) throw new ConfigError(`maxToolSteps must be a whole number, 1 or more (got ${String(o.maxToolSteps)})`);
   const seen = new Set<string>();
   for (const t of o.tools ?? []) {

@@ -117,7 +117,7 @@ export class ReplyPath {
     const done = (async () => {
       let fillerTimer: ClockTimer | undefined;
       try {
-        for await (const ev of agentLoop(this.opts, work, signal)) {
+        for await (const ev of agentLoop(this.opts, work, signal, (u) => this.addUsage(u))) {
           if (ev.type === 'text') {
             ts.llmFirstToken ??= this.clock.now();
             deltas++;
@@ -330,9 +330,13 @@ export class ReplyPath {
   }
 }
 
-/** The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of `opts`. */
-export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal): AsyncGenerator<LoopEvent> {
-  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, beforeToolCall: opts.toolHooks?.beforeToolCall, afterToolCall: opts.toolHooks?.afterToolCall, toolErrorMessage: opts.toolHooks?.toolErrorMessage });
+/**
+ * The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of
+ * `opts`; `onUsageEstimate` counts the requests cut before their usage came.
+ */
+export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal, onUsageEstimate?: (usage: LlmUsage) => void): AsyncGenerator<LoopEvent> {
+  const hooks = opts.toolHooks;
+  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, onUsageEstimate, beforeToolCall: hooks?.beforeToolCall, afterToolCall: hooks?.afterToolCall, toolErrorMessage: hooks?.toolErrorMessage, hookTimeoutMs: hooks?.hookTimeoutMs });
 }
 
 /** `text` cut at `chars` characters, rounded down to a whole word (never mid-word), trimmed. */

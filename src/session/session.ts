@@ -52,6 +52,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private busy = 0;
   /** The speculative reply waiting for its turn to be confirmed. */
   private spec?: Speculation;
+  /** Speculative replies started since the last turn (at most `maxSpeculativeRequests`). */
+  private speculations = 0;
   /** Speculative replies dropped since the last turn, for that turn's report. */
   private missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
 
@@ -280,6 +282,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.addTranscript({ role: 'user', text, at: endOfSpeech - this.startedAt });
     const spec = this.spec;
     this.spec = undefined;
+    this.speculations = 0;
     this.clock.clearTimeout(spec?.timer);
     const hangUp = hangUpPhraseIn(text, this.opts.hangUpPhrases);
     if (spec && !hangUp && spec.norm === normalizeTurnText(text)) {
@@ -326,7 +329,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const norm = normalizeTurnText(text);
     if (!norm || this.spec?.norm === norm) return;
     this.dropSpeculation();
-    if (this.busy > 0) return;
+    // Past the cap, the reply waits for the real end of the turn.
+    if (this.busy > 0 || this.speculations >= (this.opts.maxSpeculativeRequests ?? 3)) return;
+    this.speculations++;
     const spec = new Speculation(text);
     this.spec = spec;
     spec.timer = this.clock.setTimeout(() => this.spec === spec && this.dropSpeculation(), PREEMPT_WAIT_MS);
@@ -441,10 +446,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /**
    * Records what the agent said in history and transcript; cut off by a barge-in, what the user
-   * heard of it (as the `interrupted` event said), marked as cut off, or nothing if none played.
+   * heard of it (as the `interrupted` event said), marked as cut off, or nothing if not a whole
+   * word of it was heard.
    */
   private record({ text, cut }: Played, at: number): void {
-    if (cut && cut.playedMs <= 0) return;
+    if (cut && (cut.playedMs <= 0 || !cut.heard)) return;
     if (!cut && !text) return;
     const said = cut ? cut.heard : text;
     this.pushHistory({ role: 'assistant', content: cut ? `${said}…` : said });

@@ -113,9 +113,18 @@ export interface VoiceSessionOptions {
    * hears silence), start the LLM and the TTS of the reply's first clause before the STT confirms the
    * turn. Nothing is played, no tool runs and nothing is recorded until the turn ends with the
    * same text; otherwise the speculative reply is dropped (its tokens and characters are billed
-   * all the same: see the `preemption` event). `false` turns it off.
+   * all the same: they count in `usage`, `cost` and the `budget`, an estimate where the request
+   * was cut before its usage came; see the `preemption` event). At most `maxSpeculativeRequests`
+   * a turn. `false` turns it off.
    */
   preemptive?: boolean | undefined;
+  /**
+   * Most speculative replies (each one LLM request) started in one user turn (default 3; 0 starts
+   * none). A provider that sends its eager end of turn and turn resumed over and over (Deepgram
+   * Flux's `EagerEndOfTurn`/`TurnResumed`) costs at most this many requests; after it, the reply
+   * waits for the real end of the turn.
+   */
+  maxSpeculativeRequests?: number | undefined;
 }
 
 /** How preemption went for one turn (in {@link TurnEvent}). */

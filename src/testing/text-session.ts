@@ -1,6 +1,6 @@
 import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
-import type { ChatMessage, LlmStream, ToolCall } from '../llm/types';
+import type { ChatMessage, LlmStream, LlmUsage, ToolCall } from '../llm/types';
 import { type Usage, costOf } from '../session/metrics';
 import { agentLoop } from '../session/reply';
 import type { VoiceSessionOptions } from '../session/session';
@@ -166,7 +166,7 @@ export class TextSession {
     };
     let llmError: unknown;
     try {
-      for await (const ev of agentLoop(this.opts, work, options.signal)) {
+      for await (const ev of agentLoop(this.opts, work, options.signal, (u) => this.addUsage(u))) {
         if (ev.type === 'text') addChunks(chunker.push(ev.delta));
         else if (ev.type === 'tool_call') {
           endSegment();
@@ -174,10 +174,7 @@ export class TextSession {
         } else if (ev.type === 'tool_result') {
           const o = ev.outcome;
           events.push(o.ok ? { type: 'tool_result', name: ev.call.name, ok: true, result: o.result, call: ev.call } : { type: 'tool_result', name: ev.call.name, ok: false, error: o.error, call: ev.call });
-        } else if (ev.type === 'usage') {
-          this.usage.llmPromptTokens += ev.usage.promptTokens;
-          this.usage.llmCompletionTokens += ev.usage.completionTokens;
-        }
+        } else if (ev.type === 'usage') this.addUsage(ev.usage);
       }
     } catch (err) {
       if (!isAbortError(err) || !options.signal?.aborted) llmError = err;
@@ -202,6 +199,11 @@ export class TextSession {
     this.usage.ttsCharacters += text.length;
     say(text);
     this.pushHistory({ role: 'assistant', content: text });
+  }
+
+  private addUsage(u: LlmUsage): void {
+    this.usage.llmPromptTokens += u.promptTokens;
+    this.usage.llmCompletionTokens += u.completionTokens;
   }
 
   private end(reason: HangUpReason, events: AgentEvent[]): void {

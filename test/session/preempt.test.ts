@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesizer, type AudioFrame, type SttEvent, type TurnEvent, type Vad, type VadEvent, type VoiceSessionOptions } from '../../src/index';
+import { ElevenLabsTts, OpenAiLlm, VoiceSession, tool, toneSynthesizer, type AudioFrame, type ChatMessage, type LlmStream, type SttEvent, type TurnEvent, type Vad, type VadEvent, type VoiceSessionOptions } from '../../src/index';
 import { Channel } from '../../src/streams/channel';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { ElevenLabsEmulator, OpenAiEmulator, type ChatRequest } from '../../src/testing/index';
@@ -13,6 +13,11 @@ const word = (text: string) => ({ word: text, start: 0, end: 0 });
 const final = (text: string): SttEvent => ({ type: 'final', text, words: [], endOfTurn: true, start: 0, end: 0 });
 const eager = (text: string): SttEvent => ({ type: 'eager_end_of_turn', text, words: text.split(' ').map(word), start: 0, end: 0 });
 
+/** `llm`, noting the messages of each request it is asked for. */
+function countingLlm(llm: LlmStream, prompts: ChatMessage[][]): LlmStream {
+  return { provider: llm.provider, model: llm.model, instructions: llm.instructions, respond: (history, options) => (prompts.push([...history]), llm.respond(history, options)) };
+}
+
 /**
  * A session whose STT says what the test scripts (as a Flux-like provider would), with the real
  * OpenAI-compatible and ElevenLabs clients against their emulators. Every frame written to the
@@ -20,6 +25,7 @@ const eager = (text: string): SttEvent => ({ type: 'eager_end_of_turn', text, wo
  */
 async function setup(responder: (req: ChatRequest) => { content?: string; toolCalls?: { name: string; arguments: Record<string, unknown> }[] }, opts: Partial<VoiceSessionOptions> = {}) {
   let llmCalls = 0;
+  const prompts: ChatMessage[][] = [];
   const oa = new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 200, responder: (req) => (llmCalls++, responder(req)) });
   const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 60, realtimeFactor: 0.3 });
   emus.push(oa, el);
@@ -28,7 +34,7 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
   const stt = new Channel<SttEvent>(16);
   const session = new VoiceSession({
     stt: { provider: 'scripted', sampleRate: 16000, transcribe: (audio, o) => { o?.signal?.addEventListener('abort', () => stt.close()); void (async () => { for await (const _ of audio); })().catch(() => {}); return { [Symbol.asyncIterator]: () => stt[Symbol.asyncIterator](), finalize() {} }; } },
-    llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+    llm: countingLlm(new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }), prompts),
     tts: spy.tts,
     ...opts,
   });
@@ -38,7 +44,7 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
   output.write = (f) => { written.push(f); return write(f); };
   const events: Record<string, unknown[]> = {};
   for (const name of ['turn', 'preemption', 'agent_speech_started', 'tool_call'] as const) session.on(name, (e: unknown) => (events[name] ??= []).push(e));
-  const input = (async function* () { for (let i = 0; i < 150 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
+  const input = (async function* () { for (let i = 0; i < 500 && !stt.isClosed; i++) { await sleep(20); yield { samples: new Int16Array(320), sampleRate: 16000 }; } })();
   const running = session.run({ input, output });
   /** Says the STT events in turn (a number waits that many ms), then waits for the reply to end and the session to close. */
   const play = async (...steps: (SttEvent | number | (() => void))[]) => {
@@ -48,7 +54,7 @@ async function setup(responder: (req: ChatRequest) => { content?: string; toolCa
     stt.close();
     await running;
   };
-  return { session, stt, spy, written, events, play, llmCalls: () => llmCalls };
+  return { session, stt, spy, written, events, play, oa, prompts, llmCalls: () => llmCalls };
 }
 
 describe('preemptive replies', () => {
@@ -127,5 +133,39 @@ describe('preemptive replies', () => {
     expect(turn!.preemption).toMatchObject({ hit: true });
     expect(turn!.latency.headStart).toBeGreaterThan(400);
     expect(t.llmCalls()).toBe(1);
+  });
+
+  it('EagerEndOfTurn/TurnResumed 200 times in a turn: at most maxSpeculativeRequests (default 3) speculative requests, each counted in usage, cost and the waste report', async () => {
+    const prices = { llmPromptPer1k: 1, llmCompletionPer1k: 1, ttsPer1kChars: 0 };
+    const run = async (opts: Partial<VoiceSessionOptions>) => {
+      const t = await setup((req) => ({ content: `Sure. You said ${lastUser(req)}.` }), { prices, instructions: 'You are the order desk of a small shop. '.repeat(8), ...opts });
+      const steps: (SttEvent | number)[] = [];
+      for (let i = 0; i < 200; i++) steps.push(eager(`Where is my order number ${i}`), 8, { type: 'turn_resumed' }, 2);
+      await t.play(...steps, final('Where is my order?'));
+      // what the provider was sent, as it counts it
+      const sent = (t.oa.record.bodies as { messages: unknown[] }[]).reduce((n, b) => n + Math.ceil(JSON.stringify(b.messages).length / 4), 0);
+      return { t, sent, counted: t.session.usage.llmPromptTokens };
+    };
+    const { t, sent, counted } = await run({});
+    // three speculations, dropped, then the real turn (a speculation aborted before its request went out makes none)
+    expect((t.events.preemption as unknown[]).length).toBe(3);
+    expect((t.events.turn as TurnEvent[])[0]!.preemption).toMatchObject({ hit: false, misses: 3 });
+    expect(t.prompts.length).toBeLessThanOrEqual(4);
+    expect(t.llmCalls()).toBeLessThanOrEqual(t.prompts.length);
+    // every request counted: what the provider received, and those cut before it arrived, by the same 4-characters-a-token rule
+    expect(counted).toBeGreaterThanOrEqual(sent);
+    expect(counted).toBe(t.prompts.reduce((n, m) => n + Math.ceil(JSON.stringify(m).length / 4), 0));
+    expect(t.session.cost).toBeGreaterThanOrEqual((sent + t.session.usage.llmCompletionTokens) / 1000);
+
+    const one = await run({ maxSpeculativeRequests: 1 });
+    expect((one.t.events.preemption as unknown[]).length).toBe(1);
+    expect(one.t.prompts.length).toBeLessThanOrEqual(2);
+    expect(one.counted).toBeGreaterThanOrEqual(one.sent);
+  }, 30_000);
+
+  it('maxSpeculativeRequests is checked at construction', () => {
+    const base = { stt: { provider: 's', sampleRate: 16000, transcribe: () => [] }, llm: { provider: 'l', model: 'm', respond: async function* () {} }, tts: { provider: 't', sampleRate: 16000, synthesize: async function* () {} } } as unknown as VoiceSessionOptions;
+    for (const bad of [-1, 1.5, Number.NaN]) expect(() => new VoiceSession({ ...base, maxSpeculativeRequests: bad })).toThrow(/maxSpeculativeRequests must be a whole number, 0 or more/);
+    expect(() => new VoiceSession({ ...base, maxSpeculativeRequests: 0 })).not.toThrow();
   });
 });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { OpenAiLlm, ToolError } from '../../src/index';
 import { OpenAiEmulator, TextSession, scriptedReplies, type Responder } from '../../src/testing/index';
 import { agent, fiveTurnReplies, fiveTurns } from './conversation';
+import { toolPairingProblems } from '../session/scripted';
 
 let emus: OpenAiEmulator[] = [];
 afterEach(async () => {
@@ -123,5 +124,43 @@ describe('TextSession: text-level turns', () => {
     for (let i = 0; i < 10 && turn.events.length === 1; i++) turn = await session.run('And more');
     turn.expect.message().message('I must go now.').hangUp('budget reached').noMoreEvents();
     expect(session.cost).toBeGreaterThanOrEqual(0.1);
+  });
+
+  it('a hook that never settles, a throwing hook or a BigInt result ends the turn with a ToolError the model sees; every later request has a valid history', async () => {
+    const { emu, llm } = await emulator((req) => (req.messages.at(-1)?.role === 'user' ? { toolCalls: [{ name: 'lookup', arguments: {} }] } : { content: 'I could not look that up.' }));
+    const cases = [
+      { toolHooks: { beforeToolCall: () => new Promise<never>(() => {}) }, error: "The beforeToolCall hook of 'lookup' did not return within 60 ms" },
+      { toolHooks: { afterToolCall: () => { throw new Error('audit log down'); } }, error: "The afterToolCall hook of 'lookup' threw: audit log down" },
+      { result: { total: 99n }, error: /^The result of 'lookup' cannot be sent to the model as JSON: Do not know how to serialize a BigInt/ },
+    ];
+    for (const c of cases) {
+      const s = new TextSession({ llm, tools: [{ name: 'lookup', description: 'd', parameters: { type: 'object' }, timeoutMs: 60, execute: () => c.result ?? 'ok' }], toolHooks: c.toolHooks });
+      const t0 = Date.now();
+      const turn = await s.run('Where is my order?');
+      expect(Date.now() - t0).toBeLessThan(2000);
+      turn.expect.toolCall('lookup').toolError(c.error).message('I could not look that up.').noMoreEvents();
+      (await s.run('And now?')).expect.toolCall('lookup').toolError().message().noMoreEvents();
+      expect(toolPairingProblems(s.history)).toEqual([]);
+    }
+    for (const body of emu.record.bodies as { messages: Parameters<typeof toolPairingProblems>[0] }[]) expect(toolPairingProblems(body.messages)).toEqual([]);
+    expect(emu.record.bodies.length).toBe(cases.length * 4);
+  });
+
+  it('a turn aborted before the usage came counts its request all the same (an estimate: the prompt was sent)', async () => {
+    const emu = new OpenAiEmulator({ timeToFirstTokenMs: 0, tokensPerSecond: 20, responder: () => ({ content: 'A long answer that streams slowly enough to be cut off half way through.' }) });
+    emus.push(emu);
+    await emu.start();
+    const session = new TextSession({ llm: new OpenAiLlm({ apiKey: 'test', baseURL: emu.baseURL, model: 'test', maxRetries: 0 }), instructions: 'Be brief.' });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 150);
+    await session.run('Hello', { signal: ac.signal });
+    const body = emu.record.bodies[0] as { messages: unknown[] };
+    expect(session.usage.llmPromptTokens).toBe(Math.ceil(JSON.stringify(body.messages).length / 4));
+    expect(session.usage.llmCompletionTokens).toBeGreaterThan(0);
+    // a request refused before it streamed is not billed, nor counted
+    const before = { ...session.usage };
+    emu.inject({ refuse: { count: 1, status: 500 } });
+    (await session.run('Hello again')).expect.error(/HTTP 500/).message().noMoreEvents();
+    expect(session.usage.llmPromptTokens).toBe(before.llmPromptTokens);
   });
 });
