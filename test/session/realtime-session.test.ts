@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, ElevenLabsTts, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
+import { ConfigError, ElevenLabsTts, ToolError, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
 import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
 
@@ -75,6 +75,25 @@ describe('VoiceSession with a realtime model', () => {
     const out = emu.record.messages.find((m) => m.type === 'conversation.item.create') as any;
     expect(JSON.parse(out.item.output).error).toMatch(/Invalid arguments/);
   });
+
+  it('a tool step that fails outside the tool (a BigInt result, a hook that throws) ends that reply with a ToolError; the call goes on', async () => {
+    const bigint = tool<{ order_id: string }>({ ...lookupOrder, execute: async ({ order_id }) => ({ order_id, count: 10n }) });
+    const steps: [string, Partial<RealtimeSessionOptions>][] = [
+      ['a result JSON cannot hold', { tools: [bigint] }],
+      ['a hook that throws', { tools: [lookupOrder], toolHooks: { afterToolCall: () => { throw new Error('audit log is down'); } } }],
+    ];
+    for (const [what, opts] of steps) {
+      const { session, of, result, emu } = await converse(['Where is order A-17 now', { text: 'Hello there', cue: { after: 'previous', pauseMs: 2000 } }], opts);
+      expect(result, what).toBeUndefined();
+      const errors = of('error');
+      expect(errors.some((e) => e instanceof ToolError && e.tool === 'lookup_order') || errors.some((e) => /audit log is down/.test(e.message)), what).toBe(true);
+      // The model was told the call failed, and the next turn was answered: the agent is not mute.
+      const out = emu.record.messages.find((m) => m.type === 'conversation.item.create') as any;
+      expect(JSON.parse(out.item.output), what).toEqual({ error: "The tool 'lookup_order' failed." });
+      expect(of('user_turn').map((t) => t.text), what).toEqual(['Where is order A-17 now', 'Hello there']);
+      expect(session.history.at(-1), what).toEqual({ role: 'assistant', content: 'Hello! How can I help you today?' });
+    }
+  }, 40_000);
 
   it('on barge-in cancels, truncates at the played position, and keeps only what was heard', async () => {
     const { session, of, output, emu } = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }]);
