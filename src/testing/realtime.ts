@@ -10,7 +10,7 @@ import type {
 } from 'openai/resources/realtime/realtime';
 import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { sleep } from '../streams/channel';
+import { holdOn } from '../streams/clock';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
 import { type ChatRequest, type Responder, checkBearer, defaultResponder, tokenize } from './openai';
@@ -316,16 +316,17 @@ export class RealtimeEmulator extends Emulator {
     c.active = r;
     const base = { id: r.id, object: 'realtime.response' as const, conversation_id: c.conversationId, output_modalities: modalities, max_output_tokens: c.session.max_output_tokens ?? 'inf' };
     this.send(c, { type: 'response.created', response: { ...base, status: 'in_progress', output: [] } });
-    const start = performance.now();
+    const clock = this.clock;
+    const start = clock.now();
     let status: 'completed' | 'cancelled' = 'completed';
     try {
       const request = this.requestOf(c, params);
       // Instructions for this response that ask for exact words are followed, as the model does.
       const exact = params.instructions && /\bsay exactly\b[^"]*"([\s\S]+)"\s*$/i.exec(params.instructions);
-      const reply = exact ? { content: exact[1]! } : await this.responder(request);
+      const reply = exact ? { content: exact[1]! } : await holdOn(clock, Promise.resolve(this.responder(request)));
       const firstAt = start + (this.opts.timeToFirstAudioMs ?? 500);
       if (reply.content) await this.message(c, r, reply.content, firstAt);
-      else await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
+      else await clock.sleep(Math.max(0, firstAt - clock.now()), r.abort.signal);
       for (const call of reply.toolCalls ?? []) await this.functionCall(c, r, call.name, typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments));
     } catch {
       status = 'cancelled';
@@ -356,7 +357,8 @@ export class RealtimeEmulator extends Emulator {
     const audioOut = r.modalities.includes('audio');
     const item: RealtimeConversationItemAssistantMessage & { id: string } = { id: uid('item'), object: 'realtime.item', type: 'message', role: 'assistant', status: 'in_progress', content: [] };
     // The voice is synthesised while the model "thinks": the first output comes at `firstAt`.
-    if (!audioOut) await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
+    const clock = this.clock;
+    if (!audioOut) await clock.sleep(Math.max(0, firstAt - clock.now()), r.abort.signal);
     const output_index = r.output.length;
     const ids = { item_id: item.id, output_index, response_id: r.id, content_index: 0 };
     r.output.push(item);
@@ -370,7 +372,7 @@ export class RealtimeEmulator extends Emulator {
       if (audioOut) {
         const track: { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean } = { ms: 0, chars: [] };
         c.audio.set(item.id, track);
-        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - performance.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5 }, (piece) => {
+        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - clock.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5, clock }, (piece) => {
           if (r.abort.signal.aborted) return;
           piece.chars.forEach((ch, i) => track.chars.push({ atMs: track.ms + piece.charStartTimesMs[i]!, c: ch }));
           const pieceMs = (piece.samples.length * 1000) / 24000;
@@ -388,7 +390,7 @@ export class RealtimeEmulator extends Emulator {
       } else {
         const gap = 1000 / (this.opts.tokensPerSecond ?? 60);
         for (const [i, tok] of tokenize(text).entries()) {
-          if (i > 0) await sleep(gap, r.abort.signal);
+          if (i > 0) await clock.sleep(gap, r.abort.signal);
           said += tok;
           r.outputTextTokens++;
           this.send(c, { type: 'response.output_text.delta', ...ids, delta: tok });
@@ -425,7 +427,7 @@ export class RealtimeEmulator extends Emulator {
     this.send(c, { type: 'conversation.item.added', item, previous_item_id: previous });
     const ids = { item_id: item.id, output_index, response_id: r.id, call_id: item.call_id };
     for (const piece of args.match(/[\s\S]{1,7}/g) ?? []) {
-      await sleep(1000 / (this.opts.tokensPerSecond ?? 60), r.abort.signal);
+      await this.clock.sleep(1000 / (this.opts.tokensPerSecond ?? 60), r.abort.signal);
       this.send(c, { type: 'response.function_call_arguments.delta', ...ids, delta: piece });
     }
     r.outputTextTokens += Math.ceil(args.length / 4);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, ElevenLabsTts, ToolError, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
+import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, virtualClock, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
 
 let emus: { close(): Promise<void> }[] = [];
 afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
@@ -94,6 +94,33 @@ describe('VoiceSession with a realtime model', () => {
       expect(session.history.at(-1), what).toEqual({ role: 'assistant', content: 'Hello! How can I help you today?' });
     }
   }, 40_000);
+
+  it('runs on a virtual clock like the other emulators: every reply heard, in a fraction of the call time', async () => {
+    const clock = virtualClock();
+    const emu = new RealtimeEmulator({ script: ['Hello there', 'What are your hours'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 500, realtimeFactor: 0.5, transcriptionDelayMs: 250, clock });
+    emus.push(emu);
+    await emu.start();
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), clock });
+    const turns: TurnEvent[] = [];
+    session.on('turn', (t) => turns.push(t));
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'What are your hours'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+    const output = virtualSpeaker({ sampleRate: 16000, clock });
+    const wall = performance.now();
+    const t0 = clock.now();
+    await session.run({ input: caller.input(session, 800), output });
+    const [wallMs, clockMs] = [performance.now() - wall, clock.now() - t0];
+    expect(session.history.filter((m) => m.role === 'assistant').map((m) => m.content)).toEqual(['Hello! How can I help you today?', expect.stringContaining('hours')]);
+    expect(turns.length).toBe(2);
+    // The 140 ms of silence and the model's 500 ms to first audio, exactly, on the clock (with
+    // the emulator on the wall clock, the clock ran on while it waited: 18 s and 30 s).
+    for (const t of turns) {
+      expect(t.latency.llmTtft).toBeCloseTo(500, 0);
+      expect(t.latency.voiceToVoice).toBeGreaterThanOrEqual(640);
+      expect(t.latency.voiceToVoice).toBeLessThan(700);
+    }
+    expect(clockMs).toBeGreaterThan(4000);
+    expect(wallMs).toBeLessThan(clockMs / 2);
+  });
 
   it('on barge-in cancels, truncates at the played position, and keeps only what was heard', async () => {
     const { session, of, output, emu } = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }]);
