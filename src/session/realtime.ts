@@ -259,7 +259,8 @@ export class RealtimeBrain {
         return;
       }
       case 'text': {
-        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        // After an overflow the words go with the audio that was dropped.
+        if (!r || r.abort.signal.aborted || r.overflowed || r.responseId !== ev.responseId) return;
         let seg = r.segments.find((s) => s.itemId === ev.itemId);
         if (!seg) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
         seg.text += ev.delta;

@@ -39,8 +39,17 @@ export interface RealtimeEmulatorOptions extends EmulatorOptions {
 export interface EmulatedRealtimeSession {
   /** The effective configuration (`session.update`s applied). */
   session: RealtimeSessionCreateRequest;
-  /** The conversation the model remembers, in order (assistant audio as its transcript). */
+  /**
+   * The conversation as the service stores it, in order. An assistant audio item holds its
+   * transcript until it is truncated: truncation removes it (as the API reference says), and
+   * the model keeps only the audio up to the cut (see {@link EmulatedRealtimeSession.kept}).
+   */
   items: ConversationItem[];
+  /**
+   * What the model keeps of an assistant audio item: the words its audio speaks up to where it
+   * was truncated (all of them when it was not), or undefined for an item without audio.
+   */
+  kept(itemId: string): string | undefined;
   /** Closes the socket from the server side, like a dropped connection. */
   drop(code?: number, reason?: string): void;
 }
@@ -57,13 +66,24 @@ interface ActiveResponse {
   outputTextTokens: number;
 }
 
+/** An assistant audio item's audio as the model keeps it, and which characters were spoken when. */
+interface AudioTrack {
+  /** Audio kept, ms (cut by a truncation). */
+  ms: number;
+  /** The PCM16 24 kHz audio sent, piece by piece (cut by a truncation). */
+  pcm: Int16Array[];
+  chars: { atMs: number; c: string }[];
+  /** Truncated: the transcript is gone from the item. */
+  cut?: boolean;
+}
+
 interface Connection extends EmulatedRealtimeSession {
   ws: WebSocket;
   engine: SttEngine;
   /** The scripted text of each user audio item. */
   heard: Map<string, string>;
-  /** Per assistant audio item: audio sent (ms) and which characters were spoken when. */
-  audio: Map<string, { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean }>;
+  /** Per assistant audio item: its audio and which characters were spoken when. */
+  audio: Map<string, AudioTrack>;
   active?: ActiveResponse;
   speechItem?: string;
   inputAudioMs: number;
@@ -71,6 +91,9 @@ interface Connection extends EmulatedRealtimeSession {
   conversationId: string;
   send(ev: Outgoing): void;
 }
+
+/** The characters an audio track speaks before `ms`. */
+const spokenBefore = (track: AudioTrack, ms: number) => track.chars.filter((x) => x.atMs < ms).map((x) => x.c).join('');
 
 const uid = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 
@@ -123,6 +146,10 @@ export class RealtimeEmulator extends Emulator {
       sent: 0,
       conversationId: uid('conv'),
       send: () => {},
+      kept: (itemId: string) => {
+        const track = c.audio.get(itemId);
+        return track && spokenBefore(track, track.ms);
+      },
       drop: (code = 1011, reason = 'emulated connection drop') => {
         c.active?.abort.abort();
         ws.close(code, reason);
@@ -204,6 +231,11 @@ export class RealtimeEmulator extends Emulator {
         }
         case 'conversation.item.truncate':
           return this.truncate(c, ev.item_id, ev.content_index, ev.audio_end_ms, eventId);
+        case 'conversation.item.retrieve': {
+          const item = c.items.find((i) => i.id === ev.item_id);
+          if (!item) return error(`Item with item_id not found: ${ev.item_id}`, 'item_retrieve_invalid_item_id', 'item_id', eventId);
+          return send({ type: 'conversation.item.retrieved', item: this.retrieved(c, item) });
+        }
         case 'response.create':
           return void this.respond(c, ev.response ?? {}, eventId);
         case 'response.cancel':
@@ -284,11 +316,26 @@ export class RealtimeEmulator extends Emulator {
     if (!item || item.type !== 'message' || item.role !== 'assistant' || !audio) return err(`Only assistant messages with audio can be truncated; no such item: ${itemId}`, 'item_truncate_invalid_item_id');
     if (contentIndex !== 0) return err(`Invalid content_index: ${contentIndex}`, 'invalid_value');
     if (!(audioEndMs >= 0) || audioEndMs > audio.ms + 1) return err(`Audio content of ${Math.round(audio.ms)}ms is already shorter than ${audioEndMs}ms`, 'invalid_value');
-    // The model keeps the audio up to the cut and no text the user did not hear.
-    item.content = [{ type: 'output_audio', transcript: audio.chars.filter((x) => x.atMs < audioEndMs).map((x) => x.c).join('') }];
+    // The service keeps the audio up to the cut and deletes the transcript, so that no text the
+    // user did not hear stays in the context (API reference, `conversation.item.truncate`).
+    item.content = [{ type: 'output_audio' }];
     audio.ms = Math.min(audio.ms, audioEndMs);
+    let keep = Math.round((audio.ms * 24000) / 1000);
+    audio.pcm = audio.pcm.flatMap((p) => {
+      const kept = p.subarray(0, Math.max(0, keep));
+      keep -= kept.length;
+      return kept.length ? [kept] : [];
+    });
     audio.cut = true;
     this.send(c, { type: 'conversation.item.truncated', item_id: itemId, content_index: 0, audio_end_ms: audioEndMs });
+  }
+
+  /** An item as `conversation.item.retrieved` returns it: with its audio (base64 PCM16 at 24 kHz). */
+  private retrieved(c: Connection, item: ConversationItem): ConversationItem {
+    const track = item.id ? c.audio.get(item.id) : undefined;
+    if (item.type !== 'message' || item.role !== 'assistant' || !track) return item;
+    const pcm = Buffer.concat(track.pcm.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    return { ...item, content: item.content.map((part, i) => (i === 0 && part.type === 'output_audio' ? { ...part, audio: pcm.toString('base64') } : part)) };
   }
 
   /** The conversation as a chat request, for the responder. */
@@ -298,7 +345,9 @@ export class RealtimeEmulator extends Emulator {
     if (instructions) messages.push({ role: 'system', content: instructions });
     for (const i of c.items) {
       if (i.type === 'message') {
-        const text = i.content.map((p) => ('transcript' in p && p.transcript) || ('text' in p && p.text) || '').join(' ');
+        // The model hears its own audio: a truncated item (no transcript) is what it kept of it.
+        const track = i.id ? c.audio.get(i.id) : undefined;
+        const text = track ? spokenBefore(track, track.ms) : i.content.map((p) => ('transcript' in p && p.transcript) || ('text' in p && p.text) || '').join(' ');
         messages.push({ role: i.role, content: i.role === 'user' && c.heard.has(i.id ?? '') ? c.heard.get(i.id!)! : text });
       } else if (i.type === 'function_call') messages.push({ role: 'assistant', content: null, tool_calls: [{ id: i.call_id, type: 'function', function: { name: i.name, arguments: i.arguments } }] });
       else if (i.type === 'function_call_output') messages.push({ role: 'tool', tool_call_id: i.call_id, content: i.output });
@@ -370,13 +419,14 @@ export class RealtimeEmulator extends Emulator {
     let said = '';
     try {
       if (audioOut) {
-        const track: { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean } = { ms: 0, chars: [] };
+        const track: AudioTrack = { ms: 0, pcm: [], chars: [] };
         c.audio.set(item.id, track);
         const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - clock.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5, clock }, (piece) => {
           if (r.abort.signal.aborted) return;
           piece.chars.forEach((ch, i) => track.chars.push({ atMs: track.ms + piece.charStartTimesMs[i]!, c: ch }));
           const pieceMs = (piece.samples.length * 1000) / 24000;
           track.ms += pieceMs;
+          track.pcm.push(piece.samples);
           r.outputAudioMs += pieceMs;
           this.send(c, { type: 'response.output_audio.delta', ...ids, delta: Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength).toString('base64') });
           const delta = piece.chars.join('');
