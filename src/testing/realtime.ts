@@ -102,9 +102,10 @@ const uid = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '').slic
  * protocol typed in the `openai` package: `session.update`, `input_audio_buffer.append` (PCM16
  * 24 kHz or G.711 μ-law) with server VAD or semantic VAD turn detection, user transcripts,
  * responses with audio, transcript and text deltas, function calls and `function_call_output`
- * items, `response.cancel`, `conversation.item.truncate` (the model keeps only what was heard),
- * `conversation.item.create`/`delete`, `response.done` with usage, and `error` events. Speech is
- * found with an energy VAD; its words are the next line of the script.
+ * items, `response.cancel`, `conversation.item.truncate` (the audio is kept up to the cut and
+ * the transcript deleted, as the API reference says), `conversation.item.create`/`delete`/
+ * `retrieve`, `response.done` with usage, and `error` events. Speech is found with an energy VAD;
+ * its words are the next line of the script. Every delay runs on the `clock` option.
  */
 export class RealtimeEmulator extends Emulator {
   /** Replaces the responder. */
