@@ -313,7 +313,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   }
 
   private malformed(type: string, key: string, value: unknown): ProtocolError {
-    const what = value === undefined ? 'missing' : value === null ? 'null' : `a ${typeof value}`;
+    const what = value === undefined ? 'missing' : value === null ? 'null' : `${typeof value === 'object' ? 'an' : 'a'} ${typeof value}`;
     return new ProtocolError(`${this.provider} sent a malformed ${type} event: ${key} is ${what}`, { provider: this.provider });
   }
 
@@ -401,8 +401,13 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
       case 'response.output_audio_transcript.delta':
       case 'response.output_text.delta':
         return emit({ type: 'text', responseId: this.str(ev, 'response_id'), itemId: this.str(ev, 'item_id'), delta: this.str(ev, 'delta') });
-      case 'response.function_call_arguments.done':
-        return emit({ type: 'tool_call', responseId: this.str(ev, 'response_id'), call: { id: this.str(ev, 'call_id'), name: this.str(ev, 'name'), arguments: this.str(ev, 'arguments') } });
+      case 'response.function_call_arguments.done': {
+        const call = { responseId: this.str(ev, 'response_id'), id: this.str(ev, 'call_id'), name: this.str(ev, 'name') };
+        // Arguments that are not a string fail that tool step only: the reply ends without the
+        // call, and the call goes on.
+        if (typeof ev.arguments !== 'string') return emit({ type: 'error', error: this.malformed(raw.type, 'arguments', ev.arguments) });
+        return emit({ type: 'tool_call', responseId: call.responseId, call: { id: call.id, name: call.name, arguments: ev.arguments } });
+      }
       case 'response.done': {
         const r = this.obj(ev, 'response');
         const id = r.id === undefined ? '' : this.str(r, 'id', 'response.done');

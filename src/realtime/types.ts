@@ -1,5 +1,5 @@
 import type { AudioFrame } from '../audio/frame';
-import type { ProviderError, TimeoutError } from '../errors';
+import type { ProtocolError, ProviderError, TimeoutError } from '../errors';
 import type { ChatMessage, ToolCall, ToolSpec } from '../llm/types';
 
 /** Token usage of one realtime response (from `response.done`). */
@@ -103,10 +103,13 @@ export type RealtimeEvent =
       audioEndMs: number;
     }
   | {
-      /** The server reported an error in an event; the session stays open. */
+      /**
+       * The server reported an error in an event, or sent one that fails a single step (function
+       * arguments that are not a string: a `ProtocolError`); the session stays open.
+       */
       type: 'error';
       /** The error. */
-      error: ProviderError;
+      error: ProviderError | ProtocolError;
     }
   | {
       /** The socket dropped and a new one was opened; the conversation was restored from `history`. */

@@ -100,7 +100,6 @@ describe('attack suite: the Realtime path', () => {
       ['an audio delta without delta', { type: 'response.output_audio.delta', response_id: 'r', item_id: 'i', output_index: 0, content_index: 0 }],
       ['an audio delta that is not base64', { type: 'response.output_audio.delta', response_id: 'r', item_id: 'i', output_index: 0, content_index: 0, delta: '%%%' }],
       ['a transcript that is not a string', { type: 'conversation.item.input_audio_transcription.completed', item_id: 'i', content_index: 0, transcript: 42 }],
-      ['function call arguments that are not a string', { type: 'response.function_call_arguments.done', response_id: 'r', item_id: 'i', output_index: 0, call_id: 'c', name: 'f', arguments: { a: 1 } }],
     ];
     for (const [what, ev] of cases) {
       const server = await fakeRealtime((ws, msg) => msg.type === 'input_audio_buffer.append' && send(ws, ev));
@@ -112,6 +111,32 @@ describe('attack suite: the Realtime path', () => {
       expect((error as Error).message, what).toMatch(/openai sent a malformed|not base64/);
       await conn.close();
     }
+  });
+
+  it('4. function arguments that are not a string fail that tool step: a ProtocolError event, the reply ends, the call goes on', async () => {
+    let step = 0;
+    const server = await fakeRealtime((ws, msg) => {
+      if (msg.type !== 'input_audio_buffer.append' || step > 0) return;
+      step++;
+      turn(ws, 'resp_call');
+      send(ws, { type: 'response.function_call_arguments.done', response_id: 'resp_call', item_id: 'item_call', output_index: 0, call_id: 'call_1', name: 'lookup_order', arguments: { order_id: 7 } });
+      send(ws, { type: 'response.done', response: { id: 'resp_call', status: 'completed' } });
+      setTimeout(() => {
+        turn(ws, 'resp_next');
+        send(ws, audioDelta('resp_next', 'item_next', Buffer.alloc(4800)));
+        send(ws, { type: 'response.done', response: { id: 'resp_next', status: 'completed' } });
+      }, 100);
+    });
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: server.baseURL }) });
+    const errors: unknown[] = [];
+    session.on('error', (e) => errors.push(e));
+    const output = virtualSpeaker({ sampleRate: 24000 });
+    const ran = await Promise.race([session.run({ input: frames(6000), output }).then(() => 'resolved', (e: unknown) => e), sleep(10_000).then(() => 'still pending')]);
+    expect(ran).toBe('resolved');
+    expect(errors.length).toBe(1);
+    expect(errors[0]).toBeInstanceOf(ProtocolError);
+    expect((errors[0] as Error).message).toMatch(/response.function_call_arguments.done event: arguments is an object/);
+    expect(output.writtenMs).toBeGreaterThanOrEqual(100);
   });
 
   it('1. an odd byte of audio is carried to the next delta of the item, not thrown', async () => {
