@@ -83,6 +83,7 @@ export class OpenAiRealtime implements RealtimeModel {
   readonly sampleRate = REALTIME_RATE;
   readonly output: 'audio' | 'text';
   readonly silenceMs?: number;
+  /** A response silent this long is cancelled and ends with a `TimeoutError` (see {@link OpenAiRealtimeOptions.stallTimeoutMs}). */
   readonly stallTimeoutMs: number;
   readonly #apiKey: string;
   readonly #options: Omit<OpenAiRealtimeOptions, 'apiKey'>;
@@ -98,7 +99,7 @@ export class OpenAiRealtime implements RealtimeModel {
     this.model = rest.model ?? 'gpt-realtime';
     this.output = rest.output ?? 'audio';
     this.stallTimeoutMs = rest.stallTimeoutMs ?? 15_000;
-    if (!(this.stallTimeoutMs > 0)) throw new ConfigError(`OpenAiRealtime stallTimeoutMs must be a positive number of milliseconds`);
+    if (!(this.stallTimeoutMs > 0 && this.stallTimeoutMs <= 2 ** 31 - 1)) throw new ConfigError(`OpenAiRealtime stallTimeoutMs must be a positive number of milliseconds (at most 2147483647), got ${this.stallTimeoutMs}`);
     if (this.output !== 'audio' && this.output !== 'text') throw new ConfigError(`OpenAiRealtime output must be 'audio' or 'text'`);
     const td = rest.turnDetection ?? 'server_vad';
     this.#turnDetection = typeof td === 'string' ? { type: td } : td;

@@ -450,7 +450,8 @@ export class RealtimeBrain {
         this.host.pushHistory({ role: 'tool', tool_call_id: call.id, content });
         this.conn?.sendToolResult(call.id, content);
       }
-      this.host.fail(error);
+      // A step cut short by a barge-in or close is no failure.
+      if (!(r.abort.signal.aborted && isAbortError(err))) this.host.fail(error);
       r.followUp = false;
       this.endOutput(r);
       return;

@@ -173,6 +173,8 @@ describe('OpenAiRealtime options', () => {
     expect(() => new OpenAiRealtime({ apiKey: '' })).toThrow(ConfigError);
     expect(() => new OpenAiRealtime({ apiKey: 'k', output: 'video' as never })).toThrow(ConfigError);
     expect(() => new OpenAiRealtime({ apiKey: 'k', baseURL: 'not a url' })).toThrow(ConfigError);
+    expect(new OpenAiRealtime({ apiKey: 'k' }).stallTimeoutMs).toBe(15_000);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new OpenAiRealtime({ apiKey: 'k', stallTimeoutMs: bad })).toThrow(/stallTimeoutMs/);
   });
 });
 
