@@ -290,10 +290,13 @@ export class RealtimeEmulator extends Emulator {
         const previous = c.items.at(-1)?.id ?? null;
         this.send(c, { type: 'input_audio_buffer.committed', item_id: itemId, previous_item_id: previous });
         c.heard.set(itemId, ev.text);
-        this.addItem(c, { id: itemId, object: 'realtime.item', type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_audio' }] });
+        const part: { type: 'input_audio'; transcript?: string } = { type: 'input_audio' };
+        this.addItem(c, { id: itemId, object: 'realtime.item', type: 'message', role: 'user', status: 'completed', content: [part] });
         const transcription = c.session.audio?.input?.transcription;
         if (transcription) {
           this.later(this.opts.transcriptionDelayMs ?? 250, () => {
+            // Attached to the stored item for reference (the model does not read it).
+            part.transcript = ev.text;
             this.send(c, { type: 'conversation.item.input_audio_transcription.delta', item_id: itemId, content_index: 0, delta: ev.text });
             this.send(c, { type: 'conversation.item.input_audio_transcription.completed', item_id: itemId, content_index: 0, transcript: ev.text, usage: { type: 'duration', seconds: Math.ceil(ev.duration) } });
           });

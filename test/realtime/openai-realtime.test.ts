@@ -205,7 +205,7 @@ describe('the Realtime emulator driven by the official openai package (OpenAIRea
         rt.socket.once('error', reject);
       });
       const send = (ev: RealtimeClientEvent) => rt.send(ev);
-      send({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio'], audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad', silence_duration_ms: 140 } } } } });
+      send({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio'], audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad', silence_duration_ms: 140 }, transcription: { model: 'gpt-4o-mini-transcribe' } } } } });
       await next('session.updated');
       for (const f of await utteranceFrames(600, 200, 400, 24000)) send({ type: 'input_audio_buffer.append', audio: Buffer.from(f.samples.buffer, f.samples.byteOffset, f.samples.byteLength).toString('base64') });
       const first = await next('response.output_audio.delta');
@@ -229,10 +229,10 @@ describe('the Realtime emulator driven by the official openai package (OpenAIRea
       send({ type: 'conversation.item.retrieve', item_id: 'item_nope', event_id: 'evt_nope' });
       const err = await next('error', (e) => e.error.event_id === 'evt_nope');
       expect(err.error).toMatchObject({ type: 'invalid_request_error', param: 'item_id' });
-      // The user's item, retrieved: a message with its audio part.
-      const user = events.find((e): e is Extract<RealtimeServerEvent, { type: 'input_audio_buffer.committed' }> => e.type === 'input_audio_buffer.committed')!;
+      // The user's item, retrieved: its input_audio part with the transcript attached for reference.
+      const user = await next('conversation.item.input_audio_transcription.completed');
       send({ type: 'conversation.item.retrieve', item_id: user.item_id });
-      expect((await next('conversation.item.retrieved', (e) => e.item.id === user.item_id)).item).toMatchObject({ type: 'message', role: 'user', content: [{ type: 'input_audio' }] });
+      expect((await next('conversation.item.retrieved', (e) => e.item.id === user.item_id)).item).toMatchObject({ type: 'message', role: 'user', content: [{ type: 'input_audio', transcript: 'Tell me a story please' }] });
       // The model goes on from what it kept of the cut item (its audio), not a transcript.
       expect(emu.sessions[0]!.kept(first.item_id)!.length).toBeGreaterThan(3);
     } finally {
