@@ -17,7 +17,7 @@ import type {
 import WebSocket from 'ws';
 import { type AudioFrame, frameFromBytes, frameToBytes } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
+import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
 import { checkApiKey, checkBaseURL, inspectSafely } from '../provider';
 import type { ChatMessage } from '../llm/types';
 import { Channel } from '../streams/channel';
@@ -25,6 +25,16 @@ import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, Realtime
 
 /** The sample rate of the Realtime API's `audio/pcm` format (the only rate it takes). */
 export const REALTIME_RATE = 24000;
+
+/** The largest server event taken, in bytes (as for the LLM's stream events): a bigger one is a `ProtocolError`. */
+export const MAX_REALTIME_EVENT = 8 * 1024 * 1024;
+/** Input audio waits (backpressure) while the socket's send buffer holds more than this. */
+const MAX_BUFFERED = 256 * 1024;
+/** Events received and not yet read by the connection's consumer before it fails. */
+const MAX_QUEUED_EVENTS = 8192;
+/** How long a closing socket may take to finish its close handshake before it is cut. */
+const CLOSE_GRACE_MS = 1000;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Options of {@link OpenAiRealtime}. */
 export interface OpenAiRealtimeOptions {
@@ -51,6 +61,11 @@ export interface OpenAiRealtimeOptions {
   session?: Partial<Omit<RealtimeSessionCreateRequest, 'type' | 'audio' | 'instructions' | 'tools' | 'output_modalities'>> | undefined;
   /** Handshake and `session.updated` deadline (default 10 000 ms). */
   connectTimeoutMs?: number | undefined;
+  /**
+   * A response in progress that sends nothing for this long is over (default 15 000 ms, the
+   * pipeline LLM's `stallTimeoutMs`): it is cancelled and ends with a `TimeoutError`.
+   */
+  stallTimeoutMs?: number | undefined;
   /** New sockets allowed after unexpected closes, the conversation restored from history (default 2). */
   maxReconnects?: number | undefined;
   /** Provider name in errors and metrics (default `openai`). */
@@ -68,6 +83,8 @@ export class OpenAiRealtime implements RealtimeModel {
   readonly sampleRate = REALTIME_RATE;
   readonly output: 'audio' | 'text';
   readonly silenceMs?: number;
+  /** A response silent this long is cancelled and ends with a `TimeoutError` (see {@link OpenAiRealtimeOptions.stallTimeoutMs}). */
+  readonly stallTimeoutMs: number;
   readonly #apiKey: string;
   readonly #options: Omit<OpenAiRealtimeOptions, 'apiKey'>;
   readonly #url: string;
@@ -81,6 +98,8 @@ export class OpenAiRealtime implements RealtimeModel {
     this.provider = rest.provider ?? 'openai';
     this.model = rest.model ?? 'gpt-realtime';
     this.output = rest.output ?? 'audio';
+    this.stallTimeoutMs = rest.stallTimeoutMs ?? 15_000;
+    if (!(this.stallTimeoutMs > 0 && this.stallTimeoutMs <= 2 ** 31 - 1)) throw new ConfigError(`OpenAiRealtime stallTimeoutMs must be a positive number of milliseconds (at most 2147483647), got ${this.stallTimeoutMs}`);
     if (this.output !== 'audio' && this.output !== 'text') throw new ConfigError(`OpenAiRealtime output must be 'audio' or 'text'`);
     const td = rest.turnDetection ?? 'server_vad';
     this.#turnDetection = typeof td === 'string' ? { type: td } : td;
@@ -138,19 +157,22 @@ export function historyItems(history: readonly ChatMessage[]): ConversationItem[
   return items;
 }
 
+/** A token count as sent, or 0 when it is missing or not a number. */
+const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+
 function usageOf(u: NonNullable<Extract<RealtimeServerEvent, { type: 'response.done' }>['response']['usage']>): RealtimeUsage {
   return {
-    inputTokens: u.input_tokens ?? 0,
-    outputTokens: u.output_tokens ?? 0,
-    inputAudioTokens: u.input_token_details?.audio_tokens ?? 0,
-    outputAudioTokens: u.output_token_details?.audio_tokens ?? 0,
-    cachedTokens: u.input_token_details?.cached_tokens ?? 0,
+    inputTokens: count(u.input_tokens),
+    outputTokens: count(u.output_tokens),
+    inputAudioTokens: count(u.input_token_details?.audio_tokens),
+    outputAudioTokens: count(u.output_token_details?.audio_tokens),
+    cachedTokens: count(u.input_token_details?.cached_tokens),
   };
 }
 
 /** One Realtime session over a WebSocket. Made by {@link OpenAiRealtime.connect}. */
 export class OpenAiRealtimeConnection implements RealtimeConnection {
-  private readonly out = new Channel<RealtimeEvent>(8192);
+  private readonly out = new Channel<RealtimeEvent>(MAX_QUEUED_EVENTS);
   private ws?: WebSocket;
   private resampler?: Resampler;
   private sentMs = 0;
@@ -163,6 +185,13 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   private readonly receivedMs = new Map<string, number>();
   private iterated = false;
   private readonly stop = new AbortController();
+  /** An odd byte of assistant audio, kept for the item's next delta. */
+  private carry?: { itemId: string; byte: number };
+  /** Responses in progress (created, not done), and the stall timer of the connection. */
+  private readonly active = new Set<string>();
+  private stallTimer?: NodeJS.Timeout;
+  /** Responses reported over for a stall, whose late `response.done` is dropped. */
+  private readonly stalled = new Set<string>();
   readonly #apiKey: string;
 
   /** Made by `OpenAiRealtime.connect()`; not meant to be called directly. */
@@ -172,7 +201,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     apiKey: string,
     private readonly session: RealtimeSessionCreateRequest,
     private readonly config: RealtimeConnectConfig,
-    private readonly options: Pick<OpenAiRealtimeOptions, 'connectTimeoutMs' | 'maxReconnects'>,
+    private readonly options: Pick<OpenAiRealtimeOptions, 'connectTimeoutMs' | 'maxReconnects' | 'stallTimeoutMs'>,
   ) {
     this.#apiKey = apiKey;
   }
@@ -187,7 +216,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     const provider = this.provider;
     const timeoutMs = this.options.connectTimeoutMs ?? 10_000;
     return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(this.url, { headers: { Authorization: `Bearer ${this.#apiKey}` }, handshakeTimeout: timeoutMs, maxPayload: 16 << 20 });
+      const ws = new WebSocket(this.url, { headers: { Authorization: `Bearer ${this.#apiKey}` }, handshakeTimeout: timeoutMs, maxPayload: MAX_REALTIME_EVENT });
       this.ws = ws;
       let settled = false;
       const settle = (err?: unknown) => {
@@ -224,7 +253,15 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
         });
         res.on('error', () => settle(new ProviderError(`${provider} refused the realtime connection (HTTP ${status})`, { provider, status })));
       });
-      ws.on('error', (err) => settle(new ProviderError(`${provider} realtime connection failed: ${err.message}`, { provider, retryable: true, code: 'connection_error', cause: err })));
+      ws.on('error', (err) => {
+        // An event over the size limit: the socket closes (1009); the provider broke the protocol.
+        const tooBig = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+        const e = tooBig
+          ? new ProtocolError(`${provider} sent a realtime event over ${MAX_REALTIME_EVENT >> 20} MiB`, { provider, cause: err })
+          : new ProviderError(`${provider} realtime connection failed: ${err.message}`, { provider, retryable: true, code: 'connection_error', cause: err });
+        if (!settled) return settle(e);
+        if (tooBig && this.ws === ws) this.fail(e);
+      });
       ws.on('open', () => {
         this.offsetMs = this.sentMs;
         this.send({ type: 'session.update', session: this.session } satisfies SessionUpdateEvent);
@@ -243,12 +280,20 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
           if (!settled) return settle(err);
           return this.fail(err);
         }
-        if (!settled) {
-          if (ev.type === 'session.updated') return settle();
-          if (ev.type === 'error') return settle(this.errorOf(ev.error));
-          return;
+        // A malformed event (a field missing or of the wrong type) is a ProtocolError on this
+        // connection, never an exception thrown out of the socket's handler.
+        try {
+          if (!settled) {
+            if (ev.type === 'session.updated') return settle();
+            if (ev.type === 'error') return settle(this.errorOf(ev.error));
+            return;
+          }
+          if (this.ws === ws) this.onEvent(ev);
+        } catch (err) {
+          const e = err instanceof VoxlineError ? err : new ProtocolError(`${provider} sent a malformed ${ev.type} event: ${(err as Error)?.message ?? String(err)}`, { provider, cause: err });
+          if (!settled) return settle(e);
+          this.fail(e);
         }
-        this.onEvent(ev);
       });
       ws.on('close', (code, reason) => {
         if (!settled) return settle(new ProviderError(`${provider} closed the realtime socket before the session was ready: ${code} ${String(reason)}`.trim(), { provider, status: code, retryable: true, code: 'connection_error' }));
@@ -257,50 +302,140 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     });
   }
 
-  private errorOf(e: { message: string; type: string; code?: string | null; param?: string | null }): ProviderError {
-    const detail = [e.type, e.code, e.param && `param ${e.param}`].filter(Boolean).join(', ');
-    const message = `${this.provider} realtime error: ${e.message} (${detail})`;
-    if (e.code === 'invalid_api_key') return new AuthError(message, { provider: this.provider });
-    return new ProviderError(message, { provider: this.provider, retryable: e.type === 'server_error' || e.code === 'rate_limit_exceeded', code: e.code === 'rate_limit_exceeded' ? 'rate_limited' : 'provider_error' });
+  private errorOf(e: unknown): ProviderError {
+    const error = this.obj({ type: 'error', error: e }, 'error');
+    const message = this.str(error, 'message', 'error');
+    const opt = (k: string) => (typeof error[k] === 'string' ? (error[k] as string) : undefined);
+    const [type, code, param] = [opt('type'), opt('code'), opt('param')];
+    const detail = [type, code, param && `param ${param}`].filter(Boolean).join(', ');
+    const text = `${this.provider} realtime error: ${message} (${detail})`;
+    if (code === 'invalid_api_key') return new AuthError(text, { provider: this.provider });
+    return new ProviderError(text, { provider: this.provider, retryable: type === 'server_error' || code === 'rate_limit_exceeded', code: code === 'rate_limit_exceeded' ? 'rate_limited' : 'provider_error' });
   }
 
-  private onEvent(ev: RealtimeServerEvent): void {
-    const emit = (e: RealtimeEvent) => this.out.offer(e);
-    switch (ev.type) {
+  private malformed(type: string, key: string, value: unknown): ProtocolError {
+    const what = value === undefined ? 'missing' : value === null ? 'null' : `${typeof value === 'object' ? 'an' : 'a'} ${typeof value}`;
+    return new ProtocolError(`${this.provider} sent a malformed ${type} event: ${key} is ${what}`, { provider: this.provider });
+  }
+
+  /** A string field of a server event (a missing or mistyped one is a ProtocolError). */
+  private str(ev: Record<string, unknown>, key: string, type = String(ev.type)): string {
+    const v = ev[key];
+    if (typeof v !== 'string') throw this.malformed(type, key, v);
+    return v;
+  }
+
+  private num(ev: Record<string, unknown>, key: string, type = String(ev.type)): number {
+    const v = ev[key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw this.malformed(type, key, v);
+    return v;
+  }
+
+  private obj(ev: Record<string, unknown>, key: string, type = String(ev.type)): Record<string, unknown> {
+    const v = ev[key];
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw this.malformed(type, key, v);
+    return v as Record<string, unknown>;
+  }
+
+  /** Assistant audio of a delta as a frame; an odd last byte is kept for the item's next delta. */
+  private audioOf(ev: Record<string, unknown>, itemId: string): AudioFrame | undefined {
+    const delta = this.str(ev, 'delta');
+    if (!BASE64.test(delta) || delta.length % 4 === 1) throw new ProtocolError(`${this.provider} sent audio that is not base64`, { provider: this.provider });
+    let bytes = Buffer.from(delta, 'base64');
+    const carried = this.carry?.itemId === itemId ? this.carry.byte : undefined;
+    this.carry = undefined;
+    if (carried !== undefined) bytes = Buffer.concat([Buffer.of(carried), bytes]);
+    if (bytes.length % 2) {
+      this.carry = { itemId, byte: bytes[bytes.length - 1]! };
+      bytes = bytes.subarray(0, bytes.length - 1);
+    }
+    return bytes.length ? frameFromBytes(bytes, REALTIME_RATE) : undefined;
+  }
+
+  /** A response in progress that sent nothing for `stallTimeoutMs`: cancelled, and over with a TimeoutError. */
+  private onStall(): void {
+    const ms = this.options.stallTimeoutMs ?? 15_000;
+    for (const id of this.active) {
+      this.stalled.add(id);
+      if (this.stalled.size > 16) this.stalled.delete(this.stalled.values().next().value!);
+      this.send({ type: 'response.cancel', response_id: id } satisfies ResponseCancelEvent);
+      this.emit({ type: 'response_done', responseId: id, status: 'failed', reason: 'stalled', error: new TimeoutError(`${this.provider} realtime response ${id} sent nothing for ${ms} ms`, { provider: this.provider, retryable: true }) });
+    }
+    this.active.clear();
+  }
+
+  /** Queues an event for the consumer; one that fell too far behind fails the connection. */
+  private emit(e: RealtimeEvent): void {
+    if (!this.out.offer(e) && !this.out.isClosed) this.fail(new ProviderError(`${this.provider} realtime events were not read: over ${MAX_QUEUED_EVENTS} waiting`, { provider: this.provider }));
+  }
+
+  private onEvent(raw: RealtimeServerEvent): void {
+    const ev = raw as unknown as Record<string, unknown>;
+    const emit = (e: RealtimeEvent) => this.emit(e);
+    if (this.active.size) this.stallTimer?.refresh();
+    switch (raw.type) {
       case 'input_audio_buffer.speech_started':
-        return void emit({ type: 'speech_started', audioStartMs: ev.audio_start_ms + this.offsetMs, itemId: ev.item_id });
+        return emit({ type: 'speech_started', audioStartMs: this.num(ev, 'audio_start_ms') + this.offsetMs, itemId: this.str(ev, 'item_id') });
       case 'input_audio_buffer.speech_stopped':
-        return void emit({ type: 'speech_stopped', audioEndMs: ev.audio_end_ms + this.offsetMs, itemId: ev.item_id });
+        return emit({ type: 'speech_stopped', audioEndMs: this.num(ev, 'audio_end_ms') + this.offsetMs, itemId: this.str(ev, 'item_id') });
       case 'conversation.item.input_audio_transcription.completed':
-        return void emit({ type: 'user_transcript', itemId: ev.item_id, text: ev.transcript });
-      case 'response.created':
-        return void emit({ type: 'response_started', responseId: ev.response.id ?? '' });
+        return emit({ type: 'user_transcript', itemId: this.str(ev, 'item_id'), text: this.str(ev, 'transcript') });
+      case 'response.created': {
+        const r = this.obj(ev, 'response');
+        const id = r.id === undefined ? '' : this.str(r, 'id', 'response.created');
+        this.active.add(id);
+        const ms = this.options.stallTimeoutMs ?? 15_000;
+        if (this.stallTimer) this.stallTimer.refresh();
+        else this.stallTimer = setTimeout(() => {
+          this.stallTimer = undefined;
+          this.onStall();
+        }, ms);
+        return emit({ type: 'response_started', responseId: id });
+      }
       case 'response.output_audio.delta': {
-        const frame = frameFromBytes(Buffer.from(ev.delta, 'base64'), REALTIME_RATE);
-        this.receivedMs.set(ev.item_id, (this.receivedMs.get(ev.item_id) ?? 0) + (frame.samples.length * 1000) / REALTIME_RATE);
-        return void emit({ type: 'audio', responseId: ev.response_id, itemId: ev.item_id, frame });
+        const [responseId, itemId] = [this.str(ev, 'response_id'), this.str(ev, 'item_id')];
+        const frame = this.audioOf(ev, itemId);
+        if (!frame) return;
+        this.receivedMs.set(itemId, (this.receivedMs.get(itemId) ?? 0) + (frame.samples.length * 1000) / REALTIME_RATE);
+        return emit({ type: 'audio', responseId, itemId, frame });
       }
       case 'response.output_audio_transcript.delta':
       case 'response.output_text.delta':
-        return void emit({ type: 'text', responseId: ev.response_id, itemId: ev.item_id, delta: ev.delta });
-      case 'response.function_call_arguments.done':
-        return void emit({ type: 'tool_call', responseId: ev.response_id, call: { id: ev.call_id, name: ev.name, arguments: ev.arguments } });
+        return emit({ type: 'text', responseId: this.str(ev, 'response_id'), itemId: this.str(ev, 'item_id'), delta: this.str(ev, 'delta') });
+      case 'response.function_call_arguments.done': {
+        const call = { responseId: this.str(ev, 'response_id'), id: this.str(ev, 'call_id'), name: this.str(ev, 'name') };
+        // Arguments that are not a string fail that tool step only: the reply ends without the
+        // call, and the call goes on.
+        if (typeof ev.arguments !== 'string') return emit({ type: 'error', error: this.malformed(raw.type, 'arguments', ev.arguments) });
+        return emit({ type: 'tool_call', responseId: call.responseId, call: { id: call.id, name: call.name, arguments: ev.arguments } });
+      }
       case 'response.done': {
-        const r = ev.response;
-        const failure = r.status === 'failed' ? r.status_details?.error : undefined;
-        return void emit({
+        const r = this.obj(ev, 'response');
+        const id = r.id === undefined ? '' : this.str(r, 'id', 'response.done');
+        this.active.delete(id);
+        if (!this.active.size) {
+          clearTimeout(this.stallTimer);
+          this.stallTimer = undefined;
+        }
+        // Its end was already reported when it stalled.
+        if (this.stalled.delete(id)) return;
+        const status = r.status === undefined ? 'completed' : this.str(r, 'status', 'response.done');
+        const details = (r.status_details && typeof r.status_details === 'object' ? r.status_details : {}) as { reason?: unknown; error?: { type?: unknown; code?: unknown } };
+        const failure = status === 'failed' && details.error && typeof details.error === 'object' ? details.error : undefined;
+        const usage = r.usage && typeof r.usage === 'object' ? usageOf(r.usage as Parameters<typeof usageOf>[0]) : undefined;
+        return emit({
           type: 'response_done',
-          responseId: r.id ?? '',
-          status: r.status ?? 'completed',
-          ...(r.status_details?.reason ? { reason: r.status_details.reason } : {}),
-          ...(r.usage ? { usage: usageOf(r.usage) } : {}),
-          ...(r.status === 'failed' ? { error: new ProviderError(`${this.provider} realtime response failed: ${failure?.type ?? 'error'} ${failure?.code ?? ''}`.trim(), { provider: this.provider, retryable: true }) } : {}),
+          responseId: id,
+          status,
+          ...(typeof details.reason === 'string' && details.reason ? { reason: details.reason } : {}),
+          ...(usage ? { usage } : {}),
+          ...(status === 'failed' ? { error: new ProviderError(`${this.provider} realtime response failed: ${String(failure?.type ?? 'error')} ${String(failure?.code ?? '')}`.trim(), { provider: this.provider, retryable: true }) } : {}),
         });
       }
       case 'conversation.item.truncated':
-        return void emit({ type: 'truncated', itemId: ev.item_id, audioEndMs: ev.audio_end_ms });
+        return emit({ type: 'truncated', itemId: this.str(ev, 'item_id'), audioEndMs: this.num(ev, 'audio_end_ms') });
       case 'error':
-        return void emit({ type: 'error', error: this.errorOf(ev.error) });
+        return emit({ type: 'error', error: this.errorOf(ev.error) });
       default:
         return;
     }
@@ -309,6 +444,8 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (this.closed || this.ws !== ws) return;
     this.ws = undefined;
+    // Responses in progress went with the socket (the consumer hears of it by `reconnected`).
+    this.endResponses();
     const err = new ProviderError(`${this.provider} realtime socket closed unexpectedly: ${code} ${reason}`.trim(), { provider: this.provider, status: code, retryable: true, code: 'connection_error' });
     if (code === 1008) return this.fail(err);
     this.reconnect(err);
@@ -323,7 +460,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
       this.open(undefined, true).then(
         () => {
           this.receivedMs.clear();
-          this.out.offer({ type: 'reconnected', attempt });
+          this.emit({ type: 'reconnected', attempt });
         },
         (e: unknown) => (e instanceof ProviderError && e.retryable ? this.reconnect(e) : this.fail(e)),
       );
@@ -336,17 +473,30 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     this.out.fail(err);
   }
 
+  private endResponses(): void {
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.active.clear();
+    this.carry = undefined;
+  }
+
   private shutdown(): void {
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.endResponses();
     this.stop.abort();
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
       ws.removeAllListeners();
       ws.on('error', () => {});
-      if (ws.readyState === WebSocket.OPEN) ws.close(1000);
-      else ws.terminate();
+      if (ws.readyState === WebSocket.OPEN) {
+        // A server that never answers the close (or is still sending a long frame) does not
+        // keep the socket, and what it buffered, past the grace.
+        ws.close(1000);
+        const cut = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+        ws.once('close', () => clearTimeout(cut));
+      } else ws.terminate();
     }
   }
 
@@ -354,7 +504,12 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(ev));
   }
 
-  appendAudio(frame: AudioFrame): void {
+  /** Backpressure: resolves once the socket's send buffer is back under 256 KiB (or the connection is over). */
+  private async writable(): Promise<void> {
+    while (!this.closed && (this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  appendAudio(frame: AudioFrame): void | Promise<void> {
     let samples = frame.samples;
     if (frame.sampleRate !== REALTIME_RATE) {
       if (this.resampler?.inRate !== frame.sampleRate) this.resampler = new Resampler(frame.sampleRate, REALTIME_RATE);
@@ -363,6 +518,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     if (!samples.length) return;
     this.sentMs += (samples.length * 1000) / REALTIME_RATE;
     this.send({ type: 'input_audio_buffer.append', audio: frameToBytes({ samples, sampleRate: REALTIME_RATE }).toString('base64') } satisfies InputAudioBufferAppendEvent);
+    if ((this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) return this.writable();
   }
 
   respond(options: { instructions?: string; tools?: boolean } = {}): void {
@@ -394,6 +550,8 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
   async close(): Promise<void> {
     if (this.closed) return;
     this.shutdown();
+    // Events not yet read (audio among them) are dropped, not held until someone reads them.
+    this.out.drain();
     this.out.close();
   }
 

@@ -1,5 +1,5 @@
 import type { AudioFrame } from '../audio/frame';
-import type { ProviderError } from '../errors';
+import type { ProtocolError, ProviderError, TimeoutError } from '../errors';
 import type { ChatMessage, ToolCall, ToolSpec } from '../llm/types';
 
 /** Token usage of one realtime response (from `response.done`). */
@@ -85,14 +85,14 @@ export type RealtimeEvent =
       type: 'response_done';
       /** The response. */
       responseId: string;
-      /** `completed`, `cancelled`, `incomplete` or `failed` (then with `error`). */
+      /** `completed`, `cancelled`, `incomplete` or `failed` (then with `error`; `reason: 'stalled'` when it sent nothing for the model's `stallTimeoutMs`). */
       status: string;
       /** Why it was cancelled or incomplete, as the server says. */
       reason?: string;
       /** Tokens the response used. */
       usage?: RealtimeUsage;
-      /** The failure, when `status` is `failed`. */
-      error?: ProviderError;
+      /** The failure, when `status` is `failed`: the provider's, or a `TimeoutError` for a stalled response. */
+      error?: ProviderError | TimeoutError;
     }
   | {
       /** The model's copy of an assistant audio item was cut at `audioEndMs`. */
@@ -103,10 +103,13 @@ export type RealtimeEvent =
       audioEndMs: number;
     }
   | {
-      /** The server reported an error in an event; the session stays open. */
+      /**
+       * The server reported an error in an event, or sent one that fails a single step (function
+       * arguments that are not a string: a `ProtocolError`); the session stays open.
+       */
       type: 'error';
       /** The error. */
-      error: ProviderError;
+      error: ProviderError | ProtocolError;
     }
   | {
       /** The socket dropped and a new one was opened; the conversation was restored from `history`. */
@@ -132,8 +135,11 @@ export interface RealtimeConnectConfig {
 
 /** One open realtime session: events out, audio and control messages in. */
 export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
-  /** Appends the user's audio (resampled to the model's rate). */
-  appendAudio(frame: AudioFrame): void;
+  /**
+   * Appends the user's audio (resampled to the model's rate). May return a promise when the
+   * socket's send buffer is full: await it before appending more (backpressure).
+   */
+  appendAudio(frame: AudioFrame): void | Promise<void>;
   /**
    * Asks for a response now, optionally with instructions for this response only, or with
    * `tools: false` to forbid function calls in it.
@@ -168,6 +174,12 @@ export interface RealtimeModel {
   readonly output: 'audio' | 'text';
   /** Silence the turn detection waits for before `speech_stopped`, ms, when known. */
   readonly silenceMs?: number | undefined;
+  /**
+   * How long a response may send nothing before it is over (the connection then reports it
+   * `failed` with a `TimeoutError`); the session bounds its own waits on the model by it too
+   * (default 15 000 ms when absent).
+   */
+  readonly stallTimeoutMs?: number | undefined;
   /** Opens a session. Rejects with a typed error when the provider refuses it. */
   connect(config: RealtimeConnectConfig, options?: { signal?: AbortSignal }): Promise<RealtimeConnection>;
 }

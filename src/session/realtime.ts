@@ -2,11 +2,11 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { type VoxlineError, isAbortError } from '../errors';
+import { ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
 import { callTool, outcomeContent } from '../llm/index';
 import type { ChatMessage, ToolCall } from '../llm/types';
 import type { RealtimeConnection, RealtimeEvent, RealtimeModel } from '../realtime/types';
-import { Channel, sleep } from '../streams/channel';
+import { Channel } from '../streams/channel';
 import { realClock } from '../streams/clock';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
 import { type ActiveReply, type Played, type ReplyPath, outputError, waitOrAbort, wholeWords } from './reply';
@@ -45,6 +45,10 @@ interface Segment {
 /** A reply of the model: one or more responses (tool calls continue it), played in order. */
 interface RealtimeReply extends ActiveReply {
   responseId: string;
+  /** Audio received and not yet written to the output, ms. */
+  aheadMs: number;
+  /** The model sent more audio ahead of playback than allowed: the rest of it is dropped. */
+  overflowed?: boolean;
   serverDone: boolean;
   segments: Segment[];
   audio: Channel<{ frame: AudioFrame; segment: Segment }>;
@@ -64,6 +68,12 @@ interface RealtimeReply extends ActiveReply {
 }
 
 const DEFAULT_SAY = (text: string) => `Say exactly the following, and nothing else: "${text}"`;
+
+/**
+ * The most audio of a reply held ahead of playback (10 minutes: 28.8 MB at 24 kHz). A model that
+ * sends more has its response cancelled and cut there, with a `ProviderError`.
+ */
+export const MAX_AUDIO_AHEAD_MS = 600_000;
 
 /**
  * A `VoiceSession`'s brain when it is a speech-to-speech model: input audio goes to the model,
@@ -111,6 +121,15 @@ export class RealtimeBrain {
     return (this.opts.clock ?? realClock).now();
   }
 
+  private sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return (this.opts.clock ?? realClock).sleep(ms, signal);
+  }
+
+  /** The deadline of every wait on the model: its `stallTimeoutMs`, the pipeline LLM's 15 s by default. */
+  private get deadlineMs(): number {
+    return this.model.stallTimeoutMs ?? 15_000;
+  }
+
   /** The reply being played, if any. */
   get current(): ActiveReply | undefined {
     return this.text ? this.host.replies.current : this.reply;
@@ -137,23 +156,35 @@ export class RealtimeBrain {
     const pump = (async () => {
       for await (const frame of this.turns.tap(input)) {
         if (this.signal.aborted) return;
-        conn.appendAudio(frame);
+        // Backpressure: a socket that cannot send fast enough slows the input.
+        const wait = conn.appendAudio(frame);
+        if (wait) await wait;
       }
     })();
     // A late failure of either (after the other ended the session) is not an unhandled rejection.
     pump.catch(() => {});
     events.catch(() => {});
     const ended = await Promise.race([pump.then(() => false), events.then(() => true)]);
-    // The input ended: let the model answer the last turn and finish speaking (bounded).
-    const until = this.now() + 15_000;
-    while (!ended && !this.signal.aborted && (this.stopped || this.reply || this.saying.length) && this.now() < until) {
-      if (await Promise.race([events.then(() => true), (this.reply?.done ?? sleep(50)).then(() => false)])) break;
+    // The input ended: let the model answer the last turn and finish speaking. The wait is
+    // bounded: the connection ends a response that stalls (at the model's deadline); without any
+    // progress (a new reply, audio received or written) for twice that, the wait ends anyway.
+    let mark = '';
+    let since = this.now();
+    while (!ended && !this.signal.aborted && (this.stopped || this.reply || this.saying.length)) {
+      const r = this.reply;
+      const progress = `${r?.responseId}:${r?.audioMs}:${r?.text.length}:${r?.serverDone}:${output.writtenMs}`;
+      if (progress !== mark) [mark, since] = [progress, this.now()];
+      else if (this.now() - since >= 2 * this.deadlineMs) break;
+      const tick = new AbortController();
+      const next = await Promise.race([events.then(() => 'ended'), ...(r ? [r.done.then(() => 'next')] : []), this.sleep(50, tick.signal).then(() => 'tick', () => 'tick')]);
+      tick.abort();
+      if (next === 'ended') break;
     }
   }
 
   /** Speaks `text` through the model (greeting, goodbye): resolves once it has been played. */
   async say(text: string): Promise<void> {
-    await Promise.race([this.connected, sleep(30_000, this.signal)]).catch(() => {});
+    await Promise.race([this.connected, this.sleep(2 * this.deadlineMs, this.signal)]).catch(() => {});
     const conn = this.conn;
     if (!conn || this.signal.aborted) return;
     const current = this.reply;
@@ -161,12 +192,17 @@ export class RealtimeBrain {
       this.cut(current, this.now(), false);
       await current.done;
       // The server takes one response at a time: wait for the cancelled one's response.done.
-      for (const until = this.now() + 2000; !current.serverDone && this.now() < until; ) await sleep(10, this.signal).catch(() => {});
+      for (const until = this.now() + 2000; !current.serverDone && this.now() < until && !this.signal.aborted; ) await this.sleep(10, this.signal).catch(() => {});
     }
     const played = new Promise<void>((resolve) => this.saying.push(resolve));
     conn.respond({ instructions: (this.opts.sayInstructions ?? DEFAULT_SAY)(text), tools: false });
     // Bounded: a response that never comes must not hold the session's queue.
-    await Promise.race([played, sleep(30_000, this.signal)]).catch(() => {});
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    this.signal.addEventListener('abort', onAbort, { once: true });
+    await Promise.race([played, this.sleep(2 * this.deadlineMs, stop.signal)]).catch(() => {});
+    stop.abort();
+    this.signal.removeEventListener('abort', onAbort);
   }
 
   /** Closes the connection. */
@@ -193,7 +229,7 @@ export class RealtimeBrain {
         return;
       }
       case 'user_transcript': {
-        const text = ev.text.trim();
+        const text = typeof ev.text === 'string' ? ev.text.trim() : '';
         const s = this.userItems.get(ev.itemId);
         this.userItems.delete(ev.itemId);
         if (!text || !s) return;
@@ -211,18 +247,20 @@ export class RealtimeBrain {
         } else this.startReply(ev.responseId);
         return;
       case 'audio': {
-        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        if (!r || r.abort.signal.aborted || r.overflowed || r.responseId !== ev.responseId) return;
         let seg = r.segments.at(-1);
         if (!seg || seg.itemId !== ev.itemId) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
         const ms = (ev.frame.samples.length * 1000) / ev.frame.sampleRate;
         seg.audioMs += ms;
         r.audioMs += ms;
         if (r.ts && r.ts.llmFirstToken === undefined) r.ts.llmFirstToken = r.ts.firstTextToTts = r.ts.ttsFirstAudio = this.now();
-        r.audio.offer({ frame: ev.frame, segment: seg });
+        if (r.aheadMs + ms > MAX_AUDIO_AHEAD_MS || !r.audio.offer({ frame: ev.frame, segment: seg })) return this.overflow(r, seg, ms);
+        r.aheadMs += ms;
         return;
       }
       case 'text': {
-        if (!r || r.abort.signal.aborted || r.responseId !== ev.responseId) return;
+        // After an overflow the words go with the audio that was dropped.
+        if (!r || r.abort.signal.aborted || r.overflowed || r.responseId !== ev.responseId) return;
         let seg = r.segments.find((s) => s.itemId === ev.itemId);
         if (!seg) r.segments.push((seg = { itemId: ev.itemId, text: '', audioMs: 0 }));
         seg.text += ev.delta;
@@ -251,7 +289,7 @@ export class RealtimeBrain {
         if (r.abort.signal.aborted) return;
         if (r.calls.length && ev.status === 'completed') {
           if (r.chunks && r.chunker) for (const c of r.chunker.flush()) this.pushChunk(r, c);
-          return void this.runTools(r).catch((err) => this.host.fail(err));
+          return void this.runTools(r);
         }
         this.endOutput(r);
         return;
@@ -280,10 +318,16 @@ export class RealtimeBrain {
     this.stopped = undefined;
     const r: RealtimeReply = {
       abort: new AbortController(), text: '', spoken: [], audioMs: 0, complete: false, startWrittenMs: output.writtenMs, done: new Promise((res) => (done = res)), speaking: false,
-      responseId, serverDone: false, segments: [], audio: new Channel(1 << 16), calls: [], steps: 1, ts, index: ts ? ++this.turnIndex : 0, userText: s?.text ?? '', startedAt: this.now(), finished: false, followUp: false,
+      responseId, aheadMs: 0, serverDone: false, segments: [], audio: new Channel(1 << 16), calls: [], steps: 1, ts, index: ts ? ++this.turnIndex : 0, userText: s?.text ?? '', startedAt: this.now(), finished: false, followUp: false,
     };
+    // Stopped or closed: its audio is let go at once, not held until the reply's promise settles.
+    r.abort.signal.addEventListener('abort', () => {
+      r.audio.drain();
+      r.audio.close();
+    }, { once: true });
     if (this.text) {
-      r.chunks = new Channel<string>(64);
+      // As long as the reply's text (the model's output limit bounds it): no sentence is dropped.
+      r.chunks = new Channel<string>(Infinity);
       r.chunker = new SentenceChunker(this.opts.chunker);
     }
     const previous = this.reply;
@@ -306,8 +350,10 @@ export class RealtimeBrain {
     let resampler: Resampler | undefined;
     let outputFailed: VoxlineError | undefined;
     try {
+      const aborted = new Promise<void>((resolve) => r.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
       for await (const { frame, segment } of r.audio) {
         if (r.abort.signal.aborted) break;
+        r.aheadMs -= (frame.samples.length * 1000) / frame.sampleRate;
         let out = frame;
         if (frame.sampleRate !== output.sampleRate) {
           if (resampler?.inRate !== frame.sampleRate) resampler = new Resampler(frame.sampleRate, output.sampleRate);
@@ -329,7 +375,11 @@ export class RealtimeBrain {
         }
         if (out.samples.length) {
           try {
-            await output.write(out);
+            // A write the output holds (a long frame, a slow device) does not hold a stopped reply.
+            const written = output.write(out);
+            written.catch(() => {});
+            await Promise.race([written, aborted]);
+            if (r.abort.signal.aborted) break;
           } catch (err) {
             // A write cut short by a barge-in or close is no failure of the output.
             if (r.abort.signal.aborted) throw err;
@@ -372,21 +422,56 @@ export class RealtimeBrain {
     r.audio.close();
   }
 
-  /** Runs the reply's tool calls with the session's hooks, gives the model their results and asks it to go on. */
+  /**
+   * Runs the reply's tool calls with the session's hooks, gives the model their results and asks
+   * it to go on. A step that fails outside the tools themselves (a hook that throws, a result that
+   * cannot be serialised, malformed calls) ends the reply with a `ToolError` on the `error` event;
+   * the model is told each unanswered call failed, and the call goes on.
+   */
   private async runTools(r: RealtimeReply): Promise<void> {
     const calls = r.calls.splice(0);
-    this.host.pushHistory({ role: 'assistant', content: r.text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
-    const outcomes = await Promise.all(calls.map((call) => callTool(this.opts.tools ?? [], call, this.opts.toolHooks ?? {}, r.abort.signal)));
-    for (const [i, call] of calls.entries()) {
-      const content = outcomeContent(outcomes[i]!);
-      this.host.pushHistory({ role: 'tool', tool_call_id: call.id, content });
-      this.host.events.emit('tool_result', { call, outcome: outcomes[i]! });
-      this.conn?.sendToolResult(call.id, content);
+    const answered = new Set<ToolCall>();
+    try {
+      this.host.pushHistory({ role: 'assistant', content: r.text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
+      const outcomes = await Promise.all(calls.map((call) => callTool(this.opts.tools ?? [], call, this.opts.toolHooks ?? {}, r.abort.signal)));
+      const contents = outcomes.map((o) => outcomeContent(o));
+      for (const [i, call] of calls.entries()) {
+        answered.add(call);
+        this.host.pushHistory({ role: 'tool', tool_call_id: call.id, content: contents[i]! });
+        this.conn?.sendToolResult(call.id, contents[i]!);
+        this.host.events.emit('tool_result', { call, outcome: outcomes[i]! });
+      }
+    } catch (err) {
+      const name = String(calls.find((c) => !answered.has(c))?.name ?? calls[0]?.name ?? 'tool');
+      const error = err instanceof VoxlineError ? err : new ToolError(name, `The tool step of '${name}' failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      for (const call of calls) {
+        if (answered.has(call)) continue;
+        const content = JSON.stringify({ error: `The tool '${String(call.name)}' failed.` });
+        this.host.pushHistory({ role: 'tool', tool_call_id: call.id, content });
+        this.conn?.sendToolResult(call.id, content);
+      }
+      // A step cut short by a barge-in or close is no failure.
+      if (!(r.abort.signal.aborted && isAbortError(err))) this.host.fail(error);
+      r.followUp = false;
+      this.endOutput(r);
+      return;
     }
     if (r.abort.signal.aborted || this.signal.aborted) return;
     r.steps++;
     r.followUp = true;
     this.conn?.respond({ tools: r.steps < (this.opts.maxToolSteps ?? 5) });
+  }
+
+  /** The model sent more audio ahead of playback than allowed: keep what came, stop the rest. */
+  private overflow(r: RealtimeReply, seg: Segment, ms: number): void {
+    seg.audioMs -= ms;
+    r.audioMs -= ms;
+    r.overflowed = true;
+    if (!r.serverDone) this.conn?.cancel(r.responseId);
+    // The model's copy ends where the audio kept for the user does.
+    this.conn?.truncate(seg.itemId, seg.audioMs);
+    this.host.fail(new ProviderError(`${this.model.provider} realtime sent more than ${MAX_AUDIO_AHEAD_MS / 1000} s of audio ahead of playback: the response was cancelled there`, { provider: this.model.provider }));
+    this.endOutput(r);
   }
 
   /**

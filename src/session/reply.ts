@@ -95,7 +95,8 @@ export class ReplyPath {
    * no tool runs (and no tool event is emitted) until it opens.
    */
   generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal, gate?: ReplyGate): { chunks: AsyncIterable<string>; done: Promise<unknown>; completionTokens: () => number } {
-    const chunks = new Channel<string>(64);
+    // As long as the reply (the LLM's output limit bounds it): a sentence is never dropped.
+    const chunks = new Channel<string>(Infinity);
     const chunker = new SentenceChunker(this.opts.chunker);
     const filler = typeof this.opts.toolFiller === 'string' ? { text: this.opts.toolFiller, afterMs: 700 } : this.opts.toolFiller;
     const events = this.host.events;
@@ -154,7 +155,8 @@ export class ReplyPath {
 
   /** Fixed text (greeting, goodbye, apology) as chunks for TTS. */
   fixed(text: string): AsyncIterable<string> {
-    const chunks = new Channel<string>(8);
+    // As long as the fixed text: every sentence of it is queued at once.
+    const chunks = new Channel<string>(Infinity);
     for (const c of new SentenceChunker({ firstChunkWords: 0 }).push(`${text} `)) chunks.offer(c);
     chunks.close();
     return chunks;

@@ -39,9 +39,13 @@ export class Channel<T> implements AsyncIterable<T> {
     return true;
   }
 
-  /** Adds an item without waiting, ignoring the capacity. Returns false if closed. */
+  /**
+   * Adds an item without waiting. Returns false, and adds nothing, when the channel is closed or
+   * full (`size` has reached `capacity`): the caller decides what a full channel means (drop the
+   * item, fail the stream, slow the source). A channel made with `Infinity` never refuses.
+   */
   offer(item: T): boolean {
-    if (this.closed) return false;
+    if (this.closed || this.size >= this.capacity) return false;
     this.items.push(item);
     this.wakeReader();
     return true;

@@ -517,7 +517,8 @@ export class WsTranscription implements Transcription {
       for (const ev of parsed.events) {
         const shifted = shiftSttEvent(ev, this.offsetSec);
         if (shifted.type === 'final') this.finalEndSec = shifted.end;
-        this.out.offer(shifted);
+        // A consumer 1024 events behind is gone or stuck: fail loudly rather than drop a result.
+        if (!this.out.offer(shifted) && !this.out.isClosed) return this.fail(new ProviderError(`${provider} results were not read: over ${this.out.capacity} waiting`, { provider }));
       }
       if (parsed.ackedTo !== undefined) this.reconnects = 0;
     });

@@ -10,7 +10,7 @@ import type {
 } from 'openai/resources/realtime/realtime';
 import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
-import { sleep } from '../streams/channel';
+import { holdOn } from '../streams/clock';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
 import { type ChatRequest, type Responder, checkBearer, defaultResponder, tokenize } from './openai';
@@ -39,8 +39,17 @@ export interface RealtimeEmulatorOptions extends EmulatorOptions {
 export interface EmulatedRealtimeSession {
   /** The effective configuration (`session.update`s applied). */
   session: RealtimeSessionCreateRequest;
-  /** The conversation the model remembers, in order (assistant audio as its transcript). */
+  /**
+   * The conversation as the service stores it, in order. An assistant audio item holds its
+   * transcript until it is truncated: truncation removes it (as the API reference says), and
+   * the model keeps only the audio up to the cut (see {@link EmulatedRealtimeSession.kept}).
+   */
   items: ConversationItem[];
+  /**
+   * What the model keeps of an assistant audio item: the words its audio speaks up to where it
+   * was truncated (all of them when it was not), or undefined for an item without audio.
+   */
+  kept(itemId: string): string | undefined;
   /** Closes the socket from the server side, like a dropped connection. */
   drop(code?: number, reason?: string): void;
 }
@@ -57,13 +66,24 @@ interface ActiveResponse {
   outputTextTokens: number;
 }
 
+/** An assistant audio item's audio as the model keeps it, and which characters were spoken when. */
+interface AudioTrack {
+  /** Audio kept, ms (cut by a truncation). */
+  ms: number;
+  /** The PCM16 24 kHz audio sent, piece by piece (cut by a truncation). */
+  pcm: Int16Array[];
+  chars: { atMs: number; c: string }[];
+  /** Truncated: the transcript is gone from the item. */
+  cut?: boolean;
+}
+
 interface Connection extends EmulatedRealtimeSession {
   ws: WebSocket;
   engine: SttEngine;
   /** The scripted text of each user audio item. */
   heard: Map<string, string>;
-  /** Per assistant audio item: audio sent (ms) and which characters were spoken when. */
-  audio: Map<string, { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean }>;
+  /** Per assistant audio item: its audio and which characters were spoken when. */
+  audio: Map<string, AudioTrack>;
   active?: ActiveResponse;
   speechItem?: string;
   inputAudioMs: number;
@@ -72,6 +92,9 @@ interface Connection extends EmulatedRealtimeSession {
   send(ev: Outgoing): void;
 }
 
+/** The characters an audio track speaks before `ms`. */
+const spokenBefore = (track: AudioTrack, ms: number) => track.chars.filter((x) => x.atMs < ms).map((x) => x.c).join('');
+
 const uid = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 
 /**
@@ -79,9 +102,10 @@ const uid = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '').slic
  * protocol typed in the `openai` package: `session.update`, `input_audio_buffer.append` (PCM16
  * 24 kHz or G.711 μ-law) with server VAD or semantic VAD turn detection, user transcripts,
  * responses with audio, transcript and text deltas, function calls and `function_call_output`
- * items, `response.cancel`, `conversation.item.truncate` (the model keeps only what was heard),
- * `conversation.item.create`/`delete`, `response.done` with usage, and `error` events. Speech is
- * found with an energy VAD; its words are the next line of the script.
+ * items, `response.cancel`, `conversation.item.truncate` (the audio is kept up to the cut and
+ * the transcript deleted, as the API reference says), `conversation.item.create`/`delete`/
+ * `retrieve`, `response.done` with usage, and `error` events. Speech is found with an energy VAD;
+ * its words are the next line of the script. Every delay runs on the `clock` option.
  */
 export class RealtimeEmulator extends Emulator {
   /** Replaces the responder. */
@@ -123,6 +147,10 @@ export class RealtimeEmulator extends Emulator {
       sent: 0,
       conversationId: uid('conv'),
       send: () => {},
+      kept: (itemId: string) => {
+        const track = c.audio.get(itemId);
+        return track && spokenBefore(track, track.ms);
+      },
       drop: (code = 1011, reason = 'emulated connection drop') => {
         c.active?.abort.abort();
         ws.close(code, reason);
@@ -204,6 +232,11 @@ export class RealtimeEmulator extends Emulator {
         }
         case 'conversation.item.truncate':
           return this.truncate(c, ev.item_id, ev.content_index, ev.audio_end_ms, eventId);
+        case 'conversation.item.retrieve': {
+          const item = c.items.find((i) => i.id === ev.item_id);
+          if (!item) return error(`Item with item_id not found: ${ev.item_id}`, 'item_retrieve_invalid_item_id', 'item_id', eventId);
+          return send({ type: 'conversation.item.retrieved', item: this.retrieved(c, item) });
+        }
         case 'response.create':
           return void this.respond(c, ev.response ?? {}, eventId);
         case 'response.cancel':
@@ -257,10 +290,13 @@ export class RealtimeEmulator extends Emulator {
         const previous = c.items.at(-1)?.id ?? null;
         this.send(c, { type: 'input_audio_buffer.committed', item_id: itemId, previous_item_id: previous });
         c.heard.set(itemId, ev.text);
-        this.addItem(c, { id: itemId, object: 'realtime.item', type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_audio' }] });
+        const part: { type: 'input_audio'; transcript?: string } = { type: 'input_audio' };
+        this.addItem(c, { id: itemId, object: 'realtime.item', type: 'message', role: 'user', status: 'completed', content: [part] });
         const transcription = c.session.audio?.input?.transcription;
         if (transcription) {
           this.later(this.opts.transcriptionDelayMs ?? 250, () => {
+            // Attached to the stored item for reference (the model does not read it).
+            part.transcript = ev.text;
             this.send(c, { type: 'conversation.item.input_audio_transcription.delta', item_id: itemId, content_index: 0, delta: ev.text });
             this.send(c, { type: 'conversation.item.input_audio_transcription.completed', item_id: itemId, content_index: 0, transcript: ev.text, usage: { type: 'duration', seconds: Math.ceil(ev.duration) } });
           });
@@ -284,11 +320,26 @@ export class RealtimeEmulator extends Emulator {
     if (!item || item.type !== 'message' || item.role !== 'assistant' || !audio) return err(`Only assistant messages with audio can be truncated; no such item: ${itemId}`, 'item_truncate_invalid_item_id');
     if (contentIndex !== 0) return err(`Invalid content_index: ${contentIndex}`, 'invalid_value');
     if (!(audioEndMs >= 0) || audioEndMs > audio.ms + 1) return err(`Audio content of ${Math.round(audio.ms)}ms is already shorter than ${audioEndMs}ms`, 'invalid_value');
-    // The model keeps the audio up to the cut and no text the user did not hear.
-    item.content = [{ type: 'output_audio', transcript: audio.chars.filter((x) => x.atMs < audioEndMs).map((x) => x.c).join('') }];
+    // The service keeps the audio up to the cut and deletes the transcript, so that no text the
+    // user did not hear stays in the context (API reference, `conversation.item.truncate`).
+    item.content = [{ type: 'output_audio' }];
     audio.ms = Math.min(audio.ms, audioEndMs);
+    let keep = Math.round((audio.ms * 24000) / 1000);
+    audio.pcm = audio.pcm.flatMap((p) => {
+      const kept = p.subarray(0, Math.max(0, keep));
+      keep -= kept.length;
+      return kept.length ? [kept] : [];
+    });
     audio.cut = true;
     this.send(c, { type: 'conversation.item.truncated', item_id: itemId, content_index: 0, audio_end_ms: audioEndMs });
+  }
+
+  /** An item as `conversation.item.retrieved` returns it: with its audio (base64 PCM16 at 24 kHz). */
+  private retrieved(c: Connection, item: ConversationItem): ConversationItem {
+    const track = item.id ? c.audio.get(item.id) : undefined;
+    if (item.type !== 'message' || item.role !== 'assistant' || !track) return item;
+    const pcm = Buffer.concat(track.pcm.map((p) => Buffer.from(p.buffer, p.byteOffset, p.byteLength)));
+    return { ...item, content: item.content.map((part, i) => (i === 0 && part.type === 'output_audio' ? { ...part, audio: pcm.toString('base64') } : part)) };
   }
 
   /** The conversation as a chat request, for the responder. */
@@ -298,7 +349,9 @@ export class RealtimeEmulator extends Emulator {
     if (instructions) messages.push({ role: 'system', content: instructions });
     for (const i of c.items) {
       if (i.type === 'message') {
-        const text = i.content.map((p) => ('transcript' in p && p.transcript) || ('text' in p && p.text) || '').join(' ');
+        // The model hears its own audio: a truncated item (no transcript) is what it kept of it.
+        const track = i.id ? c.audio.get(i.id) : undefined;
+        const text = track ? spokenBefore(track, track.ms) : i.content.map((p) => ('transcript' in p && p.transcript) || ('text' in p && p.text) || '').join(' ');
         messages.push({ role: i.role, content: i.role === 'user' && c.heard.has(i.id ?? '') ? c.heard.get(i.id!)! : text });
       } else if (i.type === 'function_call') messages.push({ role: 'assistant', content: null, tool_calls: [{ id: i.call_id, type: 'function', function: { name: i.name, arguments: i.arguments } }] });
       else if (i.type === 'function_call_output') messages.push({ role: 'tool', tool_call_id: i.call_id, content: i.output });
@@ -316,16 +369,17 @@ export class RealtimeEmulator extends Emulator {
     c.active = r;
     const base = { id: r.id, object: 'realtime.response' as const, conversation_id: c.conversationId, output_modalities: modalities, max_output_tokens: c.session.max_output_tokens ?? 'inf' };
     this.send(c, { type: 'response.created', response: { ...base, status: 'in_progress', output: [] } });
-    const start = performance.now();
+    const clock = this.clock;
+    const start = clock.now();
     let status: 'completed' | 'cancelled' = 'completed';
     try {
       const request = this.requestOf(c, params);
       // Instructions for this response that ask for exact words are followed, as the model does.
       const exact = params.instructions && /\bsay exactly\b[^"]*"([\s\S]+)"\s*$/i.exec(params.instructions);
-      const reply = exact ? { content: exact[1]! } : await this.responder(request);
+      const reply = exact ? { content: exact[1]! } : await holdOn(clock, Promise.resolve(this.responder(request)));
       const firstAt = start + (this.opts.timeToFirstAudioMs ?? 500);
       if (reply.content) await this.message(c, r, reply.content, firstAt);
-      else await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
+      else await clock.sleep(Math.max(0, firstAt - clock.now()), r.abort.signal);
       for (const call of reply.toolCalls ?? []) await this.functionCall(c, r, call.name, typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments));
     } catch {
       status = 'cancelled';
@@ -356,7 +410,8 @@ export class RealtimeEmulator extends Emulator {
     const audioOut = r.modalities.includes('audio');
     const item: RealtimeConversationItemAssistantMessage & { id: string } = { id: uid('item'), object: 'realtime.item', type: 'message', role: 'assistant', status: 'in_progress', content: [] };
     // The voice is synthesised while the model "thinks": the first output comes at `firstAt`.
-    if (!audioOut) await sleep(Math.max(0, firstAt - performance.now()), r.abort.signal);
+    const clock = this.clock;
+    if (!audioOut) await clock.sleep(Math.max(0, firstAt - clock.now()), r.abort.signal);
     const output_index = r.output.length;
     const ids = { item_id: item.id, output_index, response_id: r.id, content_index: 0 };
     r.output.push(item);
@@ -368,13 +423,14 @@ export class RealtimeEmulator extends Emulator {
     let said = '';
     try {
       if (audioOut) {
-        const track: { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean } = { ms: 0, chars: [] };
+        const track: AudioTrack = { ms: 0, pcm: [], chars: [] };
         c.audio.set(item.id, track);
-        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - performance.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5 }, (piece) => {
+        const streamer = new TtsStreamer(this.opts.synthesizer ?? toneSynthesizer(), 24000, { timeToFirstAudioMs: Math.max(0, firstAt - clock.now()), realtimeFactor: this.opts.realtimeFactor ?? 0.5, clock }, (piece) => {
           if (r.abort.signal.aborted) return;
           piece.chars.forEach((ch, i) => track.chars.push({ atMs: track.ms + piece.charStartTimesMs[i]!, c: ch }));
           const pieceMs = (piece.samples.length * 1000) / 24000;
           track.ms += pieceMs;
+          track.pcm.push(piece.samples);
           r.outputAudioMs += pieceMs;
           this.send(c, { type: 'response.output_audio.delta', ...ids, delta: Buffer.from(piece.samples.buffer, piece.samples.byteOffset, piece.samples.byteLength).toString('base64') });
           const delta = piece.chars.join('');
@@ -388,7 +444,7 @@ export class RealtimeEmulator extends Emulator {
       } else {
         const gap = 1000 / (this.opts.tokensPerSecond ?? 60);
         for (const [i, tok] of tokenize(text).entries()) {
-          if (i > 0) await sleep(gap, r.abort.signal);
+          if (i > 0) await clock.sleep(gap, r.abort.signal);
           said += tok;
           r.outputTextTokens++;
           this.send(c, { type: 'response.output_text.delta', ...ids, delta: tok });
@@ -425,7 +481,7 @@ export class RealtimeEmulator extends Emulator {
     this.send(c, { type: 'conversation.item.added', item, previous_item_id: previous });
     const ids = { item_id: item.id, output_index, response_id: r.id, call_id: item.call_id };
     for (const piece of args.match(/[\s\S]{1,7}/g) ?? []) {
-      await sleep(1000 / (this.opts.tokensPerSecond ?? 60), r.abort.signal);
+      await this.clock.sleep(1000 / (this.opts.tokensPerSecond ?? 60), r.abort.signal);
       this.send(c, { type: 'response.function_call_arguments.delta', ...ids, delta: piece });
     }
     r.outputTextTokens += Math.ceil(args.length / 4);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuthError, OpenAiRealtime, ProviderError, type RealtimeConnection, type RealtimeEvent, type ToolSpec } from '../../src/index';
 import { RealtimeEmulator, type RealtimeEmulatorOptions } from '../../src/testing/index';
+import type { RealtimeClientEvent, RealtimeConversationItemAssistantMessage, RealtimeServerEvent } from 'openai/resources/realtime/realtime';
 import { utteranceFrames } from '../helpers';
 
 let emu: RealtimeEmulator | undefined;
@@ -99,8 +100,10 @@ describe('OpenAiRealtime against the Realtime emulator', () => {
     expect(done).toMatchObject({ status: 'cancelled', reason: 'client_cancelled' });
     const truncated = await until(events, (e) => e.type === 'truncated');
     expect(truncated).toEqual({ type: 'truncated', itemId: first.itemId, audioEndMs: 700 });
+    // The service deletes the transcript of truncated audio; the model keeps the audio up to the cut.
     const item = emu.sessions[0]!.items.find((i) => i.id === first.itemId) as any;
-    const kept: string = item.content[0].transcript;
+    expect(item.content).toEqual([{ type: 'output_audio' }]);
+    const kept = emu.sessions[0]!.kept(first.itemId)!;
     const sent = events.filter((e) => e.type === 'text' && e.itemId === first.itemId).map((e) => (e as { delta: string }).delta).join('');
     expect(kept.length).toBeGreaterThan(3);
     expect(sent.startsWith(kept)).toBe(true);
@@ -170,5 +173,70 @@ describe('OpenAiRealtime options', () => {
     expect(() => new OpenAiRealtime({ apiKey: '' })).toThrow(ConfigError);
     expect(() => new OpenAiRealtime({ apiKey: 'k', output: 'video' as never })).toThrow(ConfigError);
     expect(() => new OpenAiRealtime({ apiKey: 'k', baseURL: 'not a url' })).toThrow(ConfigError);
+    expect(new OpenAiRealtime({ apiKey: 'k' }).stallTimeoutMs).toBe(15_000);
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => new OpenAiRealtime({ apiKey: 'k', stallTimeoutMs: bad })).toThrow(/stallTimeoutMs/);
+  });
+});
+
+describe('the Realtime emulator driven by the official openai package (OpenAIRealtimeWS)', () => {
+  it('answers conversation.item.retrieve with conversation.item.retrieved; truncation keeps the audio to the cut and deletes the transcript', async () => {
+    const { default: OpenAI } = await import('openai');
+    const { OpenAIRealtimeWS } = await import('openai/realtime/ws');
+    emu = new RealtimeEmulator({ apiKey: 'sk-rt', script: ['Tell me a story please', 'Hello there'], timeToFirstAudioMs: 60, realtimeFactor: 0.2, transcriptionDelayMs: 20 });
+    await emu.start();
+    const { connect } = await import('node:net');
+    // The package always opens wss://; the emulator serves plain ws on 127.0.0.1, so its socket
+    // is made over plain TCP (the handshake and every event are the package's own).
+    const plain = (o: { socketPath?: string; path?: string; host?: string; port?: number }) => connect({ host: o.host ?? '127.0.0.1', port: Number(o.port) });
+    const rt = new OpenAIRealtimeWS({ model: 'gpt-realtime', options: { createConnection: plain as never } }, new OpenAI({ apiKey: 'sk-rt', baseURL: emu.baseURL }));
+    const events: RealtimeServerEvent[] = [];
+    rt.on('event', (ev) => void events.push(ev));
+    rt.on('error', () => {}); // error events are asserted below, from `event`
+    const next = async <T extends RealtimeServerEvent['type']>(type: T, pred: (e: Extract<RealtimeServerEvent, { type: T }>) => boolean = () => true, from = 0) => {
+      for (const end = performance.now() + 5000; performance.now() < end; await new Promise((r) => setTimeout(r, 5))) {
+        const hit = events.slice(from).find((e): e is Extract<RealtimeServerEvent, { type: T }> => e.type === type && pred(e as Extract<RealtimeServerEvent, { type: T }>));
+        if (hit) return hit;
+      }
+      throw new Error(`no ${type}; got ${events.map((e) => e.type).join(',')}`);
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        rt.socket.once('open', () => resolve());
+        rt.socket.once('error', reject);
+      });
+      const send = (ev: RealtimeClientEvent) => rt.send(ev);
+      send({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio'], audio: { input: { format: { type: 'audio/pcm', rate: 24000 }, turn_detection: { type: 'server_vad', silence_duration_ms: 140 }, transcription: { model: 'gpt-4o-mini-transcribe' } } } } });
+      await next('session.updated');
+      for (const f of await utteranceFrames(600, 200, 400, 24000)) send({ type: 'input_audio_buffer.append', audio: Buffer.from(f.samples.buffer, f.samples.byteOffset, f.samples.byteLength).toString('base64') });
+      const first = await next('response.output_audio.delta');
+      await next('response.output_audio.delta', () => events.filter((e) => e.type === 'response.output_audio.delta').length >= 12);
+      send({ type: 'response.cancel', response_id: first.response_id });
+      send({ type: 'conversation.item.truncate', item_id: first.item_id, content_index: 0, audio_end_ms: 700 });
+      await next('conversation.item.truncated');
+      await next('response.done');
+      const at = events.length;
+      send({ type: 'conversation.item.retrieve', item_id: first.item_id, event_id: 'evt_retrieve' });
+      const got = await next('conversation.item.retrieved', () => true, at);
+      // The stored item: 700 ms of audio (PCM16 at 24 kHz), and no transcript.
+      expect(got.item).toMatchObject({ id: first.item_id, type: 'message', role: 'assistant' });
+      const part = (got.item as RealtimeConversationItemAssistantMessage).content[0]!;
+      expect(part.type).toBe('output_audio');
+      expect(part.transcript).toBeUndefined();
+      expect(Buffer.from(part.audio!, 'base64').length).toBe(0.7 * 24000 * 2);
+      // The first samples are those that were sent.
+      expect(Buffer.from(part.audio!, 'base64').subarray(0, 64).toString('base64')).toBe(Buffer.from(first.delta, 'base64').subarray(0, 64).toString('base64'));
+      // An item that does not exist: an error naming the event.
+      send({ type: 'conversation.item.retrieve', item_id: 'item_nope', event_id: 'evt_nope' });
+      const err = await next('error', (e) => e.error.event_id === 'evt_nope');
+      expect(err.error).toMatchObject({ type: 'invalid_request_error', param: 'item_id' });
+      // The user's item, retrieved: its input_audio part with the transcript attached for reference.
+      const user = await next('conversation.item.input_audio_transcription.completed');
+      send({ type: 'conversation.item.retrieve', item_id: user.item_id });
+      expect((await next('conversation.item.retrieved', (e) => e.item.id === user.item_id)).item).toMatchObject({ type: 'message', role: 'user', content: [{ type: 'input_audio', transcript: 'Tell me a story please' }] });
+      // The model goes on from what it kept of the cut item (its audio), not a transcript.
+      expect(emu.sessions[0]!.kept(first.item_id)!.length).toBeGreaterThan(3);
+    } finally {
+      rt.close();
+    }
   });
 });

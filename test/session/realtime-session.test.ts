@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, ElevenLabsTts, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
+import { ConfigError, ElevenLabsTts, ToolError, OpenAiRealtime, ProviderError, VoiceSession, tool, toneSynthesizer, type RealtimeSessionOptions, type TurnEvent } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
+import { ElevenLabsEmulator, RealtimeEmulator, ScriptedCaller, virtualClock, type CallerLine, type RealtimeEmulatorOptions } from '../../src/testing/index';
 
 let emus: { close(): Promise<void> }[] = [];
 afterEach(async () => { await Promise.all(emus.map((e) => e.close())); emus = []; });
@@ -76,6 +76,52 @@ describe('VoiceSession with a realtime model', () => {
     expect(JSON.parse(out.item.output).error).toMatch(/Invalid arguments/);
   });
 
+  it('a tool step that fails outside the tool (a BigInt result, a hook that throws) ends that reply with a ToolError; the call goes on', async () => {
+    const bigint = tool<{ order_id: string }>({ ...lookupOrder, execute: async ({ order_id }) => ({ order_id, count: 10n }) });
+    const steps: [string, Partial<RealtimeSessionOptions>][] = [
+      ['a result JSON cannot hold', { tools: [bigint] }],
+      ['a hook that throws', { tools: [lookupOrder], toolHooks: { afterToolCall: () => { throw new Error('audit log is down'); } } }],
+    ];
+    for (const [what, opts] of steps) {
+      const { session, of, result, emu } = await converse(['Where is order A-17 now', { text: 'Hello there', cue: { after: 'previous', pauseMs: 2000 } }], opts);
+      expect(result, what).toBeUndefined();
+      const errors = of('error');
+      expect(errors.some((e) => e instanceof ToolError && e.tool === 'lookup_order') || errors.some((e) => /audit log is down/.test(e.message)), what).toBe(true);
+      // The model was told the call failed, and the next turn was answered: the agent is not mute.
+      const out = emu.record.messages.find((m) => m.type === 'conversation.item.create') as any;
+      expect(JSON.parse(out.item.output), what).toEqual({ error: "The tool 'lookup_order' failed." });
+      expect(of('user_turn').map((t) => t.text), what).toEqual(['Where is order A-17 now', 'Hello there']);
+      expect(session.history.at(-1), what).toEqual({ role: 'assistant', content: 'Hello! How can I help you today?' });
+    }
+  }, 40_000);
+
+  it('runs on a virtual clock like the other emulators: every reply heard, in a fraction of the call time', async () => {
+    const clock = virtualClock();
+    const emu = new RealtimeEmulator({ script: ['Hello there', 'What are your hours'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 500, realtimeFactor: 0.5, transcriptionDelayMs: 250, clock });
+    emus.push(emu);
+    await emu.start();
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), clock });
+    const turns: TurnEvent[] = [];
+    session.on('turn', (t) => turns.push(t));
+    const caller = new ScriptedCaller({ lines: ['Hello there', 'What are your hours'], synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
+    const output = virtualSpeaker({ sampleRate: 16000, clock });
+    const wall = performance.now();
+    const t0 = clock.now();
+    await session.run({ input: caller.input(session, 800), output });
+    const [wallMs, clockMs] = [performance.now() - wall, clock.now() - t0];
+    expect(session.history.filter((m) => m.role === 'assistant').map((m) => m.content)).toEqual(['Hello! How can I help you today?', expect.stringContaining('hours')]);
+    expect(turns.length).toBe(2);
+    // The 140 ms of silence and the model's 500 ms to first audio, exactly, on the clock (with
+    // the emulator on the wall clock, the clock ran on while it waited: 18 s and 30 s).
+    for (const t of turns) {
+      expect(t.latency.llmTtft).toBeCloseTo(500, 0);
+      expect(t.latency.voiceToVoice).toBeGreaterThanOrEqual(640);
+      expect(t.latency.voiceToVoice).toBeLessThan(700);
+    }
+    expect(clockMs).toBeGreaterThan(4000);
+    expect(wallMs).toBeLessThan(clockMs / 2);
+  });
+
   it('on barge-in cancels, truncates at the played position, and keeps only what was heard', async () => {
     const { session, of, output, emu } = await converse(['Tell me a story please', { text: 'Wait what are your hours', cue: { after: 'agent_speaking', delayMs: 1200 } }]);
     const [intr] = of('interrupted');
@@ -97,9 +143,12 @@ describe('VoiceSession with a realtime model', () => {
     const tr = emu.record.messages.find((m) => m.type === 'conversation.item.truncate') as any;
     expect(tr.audio_end_ms).toBeGreaterThan(500);
     expect(tr.audio_end_ms).toBeLessThan(20 * intr.fullText.length);
-    // Its memory of the story is what the user heard (voxline keeps whole words: the model may hold part of one more).
+    // The service keeps the audio up to the cut and no transcript (the API reference's truncation);
+    // what that audio says is what the history holds (voxline keeps whole words: the audio may hold
+    // part of one more).
     const item = emu.sessions[0]!.items.find((i) => i.id === tr.item_id) as any;
-    const kept: string = item.content[0].transcript;
+    expect(item.content).toEqual([{ type: 'output_audio' }]);
+    const kept = emu.sessions[0]!.kept(tr.item_id)!;
     expect(kept.startsWith(heard)).toBe(true);
     expect(kept.length - heard.length).toBeLessThanOrEqual(14);
   });
