@@ -188,7 +188,7 @@ describe('attack suite: the Realtime path', () => {
     let stalledAt = 0;
     session.on('error', (e) => void (e instanceof TimeoutError && (stalledAt ||= performance.now())));
     async function* input() {
-      yield* frames(12_000);
+      yield* frames(2400);
       inputEnded = performance.now();
     }
     const ran = await Promise.race([session.run({ input: input(), output }).then(() => 'resolved', (e: unknown) => e), sleep(10_000).then(() => 'still pending')]);

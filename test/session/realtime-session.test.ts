@@ -76,7 +76,7 @@ describe('VoiceSession with a realtime model', () => {
     expect(JSON.parse(out.item.output).error).toMatch(/Invalid arguments/);
   });
 
-  it('a tool step that fails outside the tool (a BigInt result, a hook that throws) ends that reply with a ToolError; the call goes on', async () => {
+  it('a tool step that fails outside the tool (a BigInt result, a hook that throws) is a ToolError outcome the model sees; the call goes on', async () => {
     const bigint = tool<{ order_id: string }>({ ...lookupOrder, execute: async ({ order_id }) => ({ order_id, count: 10n }) });
     const steps: [string, Partial<RealtimeSessionOptions>][] = [
       ['a result JSON cannot hold', { tools: [bigint] }],
@@ -85,11 +85,14 @@ describe('VoiceSession with a realtime model', () => {
     for (const [what, opts] of steps) {
       const { session, of, result, emu } = await converse(['Where is order A-17 now', { text: 'Hello there', cue: { after: 'previous', pauseMs: 2000 } }], opts);
       expect(result, what).toBeUndefined();
-      const errors = of('error');
-      expect(errors.some((e) => e instanceof ToolError && e.tool === 'lookup_order') || errors.some((e) => /audit log is down/.test(e.message)), what).toBe(true);
+      // The step's failure is the call's ToolError outcome, as in the pipeline (callTool never throws).
+      const [r] = of('tool_result');
+      expect(r.outcome.ok, what).toBe(false);
+      expect(r.outcome.error, what).toBeInstanceOf(ToolError);
+      expect(r.outcome.error.message, what).toMatch(/cannot be sent to the model as JSON|audit log is down/);
       // The model was told the call failed, and the next turn was answered: the agent is not mute.
       const out = emu.record.messages.find((m) => m.type === 'conversation.item.create') as any;
-      expect(JSON.parse(out.item.output), what).toEqual({ error: "The tool 'lookup_order' failed." });
+      expect(JSON.parse(out.item.output).error, what).toMatch(/cannot be sent to the model as JSON|The tool 'lookup_order' failed\./);
       expect(of('user_turn').map((t) => t.text), what).toEqual(['Where is order A-17 now', 'Hello there']);
       expect(session.history.at(-1), what).toEqual({ role: 'assistant', content: 'Hello! How can I help you today?' });
     }
