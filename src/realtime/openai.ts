@@ -18,7 +18,8 @@ import WebSocket from 'ws';
 import { type AudioFrame, frameFromBytes, frameToBytes } from '../audio/frame';
 import { Resampler } from '../audio/resample';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
-import { checkApiKey, checkBaseURL, inspectSafely } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames, inspectSafely } from '../provider';
+import { OPENAI_REALTIME_OPTIONS } from '../option-names';
 import type { ChatMessage } from '../llm/types';
 import { Channel } from '../streams/channel';
 import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUsage } from './types';
@@ -88,6 +89,7 @@ export class OpenAiRealtime implements RealtimeModel {
     // The documented default silence of server_vad is 500 ms; semantic_vad's wait varies.
     if (this.#turnDetection.type === 'server_vad') this.silenceMs = this.#turnDetection.silence_duration_ms ?? 500;
     const url = new URL(`${checkBaseURL('OpenAiRealtime', rest, 'https://api.openai.com/v1', 'ws')}/realtime`);
+    checkOptionNames('OpenAiRealtime', options, OPENAI_REALTIME_OPTIONS);
     url.searchParams.set('model', this.model);
     this.#url = url.toString();
   }

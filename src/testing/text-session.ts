@@ -1,4 +1,6 @@
 import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
+import { TEXT_SESSION_OPTIONS } from '../option-names';
+import { checkOptionNames } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage, LlmStream, ToolCall } from '../llm/types';
 import { type Usage, costOf } from '../session/metrics';
@@ -103,6 +105,7 @@ export class TextSession {
   /** Checks the options (an `llm` is required; a `ConfigError` otherwise). */
   constructor(options: TextSessionOptions) {
     if (!options?.llm) throw new ConfigError('TextSession needs an llm');
+    checkOptionNames('TextSession', options, TEXT_SESSION_OPTIONS);
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
     this.opts = options;
