@@ -116,7 +116,7 @@ export class OpenAiRealtime implements RealtimeModel {
   }
 
   /** Opens the socket, configures the session and resolves once the server confirmed it. */
-  async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal } = {}): Promise<RealtimeConnection> {
+  async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal | undefined } = {}): Promise<RealtimeConnection> {
     const conn = new OpenAiRealtimeConnection(this.provider, this.#url, this.#apiKey, this.sessionConfig(config), config, this.#options);
     await conn.open(options.signal);
     return conn;
@@ -367,7 +367,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     this.send({ type: 'input_audio_buffer.append', audio: frameToBytes({ samples, sampleRate: REALTIME_RATE }).toString('base64') } satisfies InputAudioBufferAppendEvent);
   }
 
-  respond(options: { instructions?: string; tools?: boolean } = {}): void {
+  respond(options: { instructions?: string | undefined; tools?: boolean | undefined } = {}): void {
     const response = { ...(options.instructions ? { instructions: options.instructions } : {}), ...(options.tools === false ? { tool_choice: 'none' as const } : {}) };
     this.send({ type: 'response.create', ...(Object.keys(response).length ? { response } : {}) } satisfies ResponseCreateEvent);
   }

@@ -145,7 +145,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
    * every later turn would fail the same way).
    */
-  async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal }): Promise<void> {
+  async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal | undefined }): Promise<void> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
     this.running = true;
     this.output = output;
@@ -197,7 +197,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * Ends the session: stops listening, cuts or drains the agent's audio, closes the providers'
    * connections with their proper close messages, and emits `closed`.
    */
-  close(options: { reason?: string; drain?: boolean } = {}): Promise<void> {
+  close(options: { reason?: string | undefined; drain?: boolean | undefined } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.closeReason = options.reason ?? 'closed';
       this.turns.dispose();

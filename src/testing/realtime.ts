@@ -52,7 +52,7 @@ interface ActiveResponse {
   abort: AbortController;
   output: ConversationItem[];
   modalities: ('text' | 'audio')[];
-  cancelled?: 'turn_detected' | 'client_cancelled';
+  cancelled?: 'turn_detected' | 'client_cancelled' | undefined;
   outputAudioMs: number;
   outputTextTokens: number;
 }
@@ -64,8 +64,8 @@ interface Connection extends EmulatedRealtimeSession {
   heard: Map<string, string>;
   /** Per assistant audio item: audio sent (ms) and which characters were spoken when. */
   audio: Map<string, { ms: number; chars: { atMs: number; c: string }[]; cut?: boolean }>;
-  active?: ActiveResponse;
-  speechItem?: string;
+  active?: ActiveResponse | undefined;
+  speechItem?: string | undefined;
   inputAudioMs: number;
   sent: number;
   conversationId: string;

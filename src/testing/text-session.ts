@@ -128,7 +128,7 @@ export class TextSession {
    * failure is an `error` event, handled as the voice session would (an apology, or the end of
    * the call).
    */
-  async run(userText: string, options: { signal?: AbortSignal } = {}): Promise<TextTurn> {
+  async run(userText: string, options: { signal?: AbortSignal | undefined } = {}): Promise<TextTurn> {
     if (this.ended) throw new ConfigError(`The conversation has ended (${this.ended}); start a new TextSession`);
     if (this.busy) throw new ConfigError('TextSession.run() was called while a turn is running: await each turn before the next');
     this.busy = true;
@@ -139,7 +139,7 @@ export class TextSession {
     }
   }
 
-  private async turn(userText: string, options: { signal?: AbortSignal }): Promise<TextTurn> {
+  private async turn(userText: string, options: { signal?: AbortSignal | undefined }): Promise<TextTurn> {
     const events: AgentEvent[] = [];
     const said: string[] = [];
     const say = (text: string) => {
