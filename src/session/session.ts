@@ -144,6 +144,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * failed for good, the output failed (its `write()` threw: a `DeviceError` unless it threw a
    * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
    * every later turn would fail the same way).
+   * Such an error is reported once: by the rejection (and the `error` event, to a listener), never
+   * also by the logger, which gets only the errors the call recovers from.
    */
   async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal | undefined }): Promise<void> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
