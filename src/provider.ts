@@ -65,3 +65,53 @@ export function checkBaseURL(owner: string, options: object, fallback: string, f
   const scheme = form === 'ws' ? (secure ? 'wss:' : 'ws:') : secure ? 'https:' : 'http:';
   return `${scheme}${raw.slice(url.protocol.length)}`.replace(/\/+$/, '');
 }
+
+/**
+ * Refuses an option name `owner` does not know (a typo, a name from another SDK: plain
+ * JavaScript or a loosely typed object gets no compiler check), naming the nearest known one, so
+ * that it fails at construction instead of being ignored. A name whose value is `undefined` is let
+ * through. `hint` follows the message of a name with no near match.
+ */
+export function checkOptionNames(owner: string, options: object, names: Readonly<Record<string, true>>, hint = ''): void {
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(names, key) || (options as Record<string, unknown>)[key] === undefined) continue;
+    const near = nearestName(key, Object.keys(names));
+    throw new ConfigError(`${owner}: unknown option \`${key}\`${near ? `: did you mean \`${near}\`?` : `${hint ? ` ${hint}` : ''} (known: ${Object.keys(names).join(', ')})`}`);
+  }
+}
+
+/** The known name nearest to `name` (the same but for case, one a prefix of the other, or within a few edits), if any. */
+function nearestName(name: string, known: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same) return same;
+  // One a prefix of the other (`voice` for `voiceId`), by a few letters.
+  const prefixed = known.find((k) => { const kl = k.toLowerCase(); return Math.abs(kl.length - lower.length) <= 3 && Math.min(kl.length, lower.length) >= 4 && (kl.startsWith(lower) || lower.startsWith(kl)); });
+  if (prefixed) return prefixed;
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.min(3, Math.floor(name.length / 4)));
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= bestDistance) [best, bestDistance] = [k, d - 1];
+  }
+  return best;
+}
+
+/** Levenshtein distance. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** Refuses a number outside `[min, max]` (or not a finite number) for the option `name`, when given. */
+export function checkRange(owner: string, name: string, value: unknown, min: number, max: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(`${owner}: ${name} must be a number from ${min} to ${max} (got ${typeof value === 'string' ? JSON.stringify(value) : String(value)})`);
+  }
+}

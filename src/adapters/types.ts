@@ -23,7 +23,7 @@ export interface AudioOutput {
    * True once nobody can hear the output any more (the caller hung up, the page closed): the
    * session then stops the reply instead of generating audio for no one. Optional.
    */
-  readonly closed?: boolean;
+  readonly closed?: boolean | undefined;
 }
 
 /** Where a caller's audio comes from: any async iterable of frames. */

@@ -1,6 +1,7 @@
 import OpenAI from 'openai';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames, checkRange } from '../provider';
+import { OPENAI_LLM_OPTIONS } from '../option-names';
 import { linkedAbort } from '../streams/channel';
 import { ChatHttp, statusError } from './chat-http';
 import { withInstructions } from './history';
@@ -89,6 +90,9 @@ export class OpenAiLlm extends LlmStream {
       const baseURL = checkBaseURL('OpenAiLlm', options, 'https://api.openai.com/v1', 'http');
       this.#via = new ChatHttp({ baseURL, headers: options.headers, maxRetries, timeoutMs, provider: this.provider }, apiKey!);
     }
+    checkOptionNames('OpenAiLlm', options, OPENAI_LLM_OPTIONS, '(other request body fields go in `extraBody`)');
+    checkRange('OpenAiLlm', 'temperature', options.temperature, 0, 2);
+    if (options.maxTokens !== undefined && !(Number.isInteger(options.maxTokens) && options.maxTokens > 0)) throw new ConfigError(`OpenAiLlm: maxTokens must be a whole number of tokens, 1 or more (got ${String(options.maxTokens)})`);
   }
 
   async *respond(history: readonly ChatMessage[], options: RespondOptions = {}): AsyncGenerator<LlmEvent> {

@@ -18,7 +18,8 @@ import WebSocket from 'ws';
 import { type AudioFrame, frameFromBytes, frameToBytes } from '../audio/frame';
 import { Resampler } from '../audio/resample';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, TimeoutError, VoxlineError } from '../errors';
-import { checkApiKey, checkBaseURL, inspectSafely } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames, inspectSafely } from '../provider';
+import { OPENAI_REALTIME_OPTIONS } from '../option-names';
 import type { ChatMessage } from '../llm/types';
 import { Channel } from '../streams/channel';
 import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUsage } from './types';
@@ -107,6 +108,7 @@ export class OpenAiRealtime implements RealtimeModel {
     // The documented default silence of server_vad is 500 ms; semantic_vad's wait varies.
     if (this.#turnDetection.type === 'server_vad') this.silenceMs = this.#turnDetection.silence_duration_ms ?? 500;
     const url = new URL(`${checkBaseURL('OpenAiRealtime', rest, 'https://api.openai.com/v1', 'ws')}/realtime`);
+    checkOptionNames('OpenAiRealtime', options, OPENAI_REALTIME_OPTIONS);
     url.searchParams.set('model', this.model);
     this.#url = url.toString();
   }
@@ -133,7 +135,7 @@ export class OpenAiRealtime implements RealtimeModel {
   }
 
   /** Opens the socket, configures the session and resolves once the server confirmed it. */
-  async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal } = {}): Promise<RealtimeConnection> {
+  async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal | undefined } = {}): Promise<RealtimeConnection> {
     const conn = new OpenAiRealtimeConnection(this.provider, this.#url, this.#apiKey, this.sessionConfig(config), config, this.#options);
     await conn.open(options.signal);
     return conn;
@@ -521,7 +523,7 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     if ((this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) return this.writable();
   }
 
-  respond(options: { instructions?: string; tools?: boolean } = {}): void {
+  respond(options: { instructions?: string | undefined; tools?: boolean | undefined } = {}): void {
     const response = { ...(options.instructions ? { instructions: options.instructions } : {}), ...(options.tools === false ? { tool_choice: 'none' as const } : {}) };
     this.send({ type: 'response.create', ...(Object.keys(response).length ? { response } : {}) } satisfies ResponseCreateEvent);
   }

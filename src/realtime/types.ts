@@ -144,7 +144,7 @@ export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
    * Asks for a response now, optionally with instructions for this response only, or with
    * `tools: false` to forbid function calls in it.
    */
-  respond(options?: { instructions?: string; tools?: boolean }): void;
+  respond(options?: { instructions?: string | undefined; tools?: boolean | undefined }): void;
   /** Cancels a response in progress. */
   cancel(responseId?: string): void;
   /** Cuts the model's copy of an assistant audio item at `audioEndMs` (what the user heard). */
@@ -181,5 +181,5 @@ export interface RealtimeModel {
    */
   readonly stallTimeoutMs?: number | undefined;
   /** Opens a session. Rejects with a typed error when the provider refuses it. */
-  connect(config: RealtimeConnectConfig, options?: { signal?: AbortSignal }): Promise<RealtimeConnection>;
+  connect(config: RealtimeConnectConfig, options?: { signal?: AbortSignal | undefined }): Promise<RealtimeConnection>;
 }

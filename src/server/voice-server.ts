@@ -18,9 +18,9 @@ export interface CallInfo {
   /** The upgrade request. */
   request: IncomingMessage;
   /** Twilio's call id, for phone calls. */
-  callSid?: string;
+  callSid?: string | undefined;
   /** TwiML `<Parameter>`s, for phone calls. */
-  parameters?: Record<string, string>;
+  parameters?: Record<string, string> | undefined;
 }
 
 /** Options of {@link createVoiceServer}. */

@@ -1,14 +1,18 @@
 import { ConfigError } from '../errors';
+import { SESSION_OPTIONS } from '../option-names';
+import { checkOptionNames } from '../provider';
 import type { VoiceSessionOptions } from './types';
 
 const count = (v: unknown, min: number) => typeof v === 'number' && Number.isInteger(v) && v >= min;
 const duration = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
 /**
- * Checks the numbers and lists of a session's options at construction, so that a typo fails with
- * a {@link ConfigError} naming the option instead of misbehaving mid-call.
+ * Checks the names, numbers and lists of a session's options at construction, so that a typo
+ * fails with a {@link ConfigError} naming the option instead of misbehaving mid-call (or being
+ * ignored, from plain JavaScript).
  */
 export function checkSessionOptions(o: Partial<VoiceSessionOptions>): void {
+  checkOptionNames('VoiceSession', o, SESSION_OPTIONS);
   if (o.bargeIn) {
     if (o.bargeIn.minWords !== undefined && !count(o.bargeIn.minWords, 0)) throw new ConfigError(`bargeIn.minWords must be a whole number of words, 0 or more (got ${String(o.bargeIn.minWords)})`);
     if (o.bargeIn.resumeAfterMs !== undefined && !duration(o.bargeIn.resumeAfterMs)) throw new ConfigError(`bargeIn.resumeAfterMs must be a duration in ms, 0 or more (got ${String(o.bargeIn.resumeAfterMs)})`);

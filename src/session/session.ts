@@ -146,8 +146,10 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * failed for good, the output failed (its `write()` threw: a `DeviceError` unless it threw a
    * voxline error), or a provider refused its key (`AuthError`, whatever `onProviderError` says:
    * every later turn would fail the same way).
+   * Such an error is reported once: by the rejection (and the `error` event, to a listener), never
+   * also by the logger, which gets only the errors the call recovers from.
    */
-  async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal }): Promise<void> {
+  async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal | undefined }): Promise<void> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
     this.running = true;
     this.output = output;
@@ -199,7 +201,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * Ends the session: stops listening, cuts or drains the agent's audio, closes the providers'
    * connections with their proper close messages, and emits `closed`.
    */
-  close(options: { reason?: string; drain?: boolean } = {}): Promise<void> {
+  close(options: { reason?: string | undefined; drain?: boolean | undefined } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.closeReason = options.reason ?? 'closed';
       this.turns.dispose();

@@ -179,7 +179,7 @@ export interface TranscriptEntry {
   /** Milliseconds since the session started. */
   at: number;
   /** The agent was cut off; `text` is what the user heard. */
-  interrupted?: boolean;
+  interrupted?: boolean | undefined;
 }
 
 /** Events of a {@link VoiceSession}. */

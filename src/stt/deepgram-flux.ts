@@ -1,6 +1,7 @@
 import type { AudioFrame } from '../audio/frame';
 import { ConfigError, ProtocolError, ProviderError, TimeoutError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { DEEPGRAM_FLUX_STT_OPTIONS } from '../option-names';
 import type { DeepgramFluxTurnInfoWire } from './deepgram-wire';
 import { SttStream, type SttEvent, type SttWord, type TranscribeOptions, type Transcription } from './types';
 import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions, type WsSttProtocol } from './ws-transcription';
@@ -80,6 +81,7 @@ export class DeepgramFluxStt extends SttStream {
     this.#options = rest;
     this.provider = rest.provider ?? 'deepgram-flux';
     this.#base = `${checkBaseURL('DeepgramFluxStt', rest, 'wss://api.deepgram.com/v2', 'ws')}/listen`;
+    checkOptionNames('DeepgramFluxStt', options, DEEPGRAM_FLUX_STT_OPTIONS, '(other query parameters go in `query`)');
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): FluxTranscription {

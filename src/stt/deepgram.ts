@@ -2,7 +2,8 @@ import type { AudioFrame } from '../audio/frame';
 import { assertSampleRate } from '../audio/frame';
 import { encodeMulaw } from '../audio/mulaw';
 import { ProtocolError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { DEEPGRAM_STT_OPTIONS } from '../option-names';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import type { DeepgramResultsWire, DeepgramSpeechStartedWire, DeepgramUtteranceEndWire } from './deepgram-wire';
 import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions } from './ws-transcription';
@@ -86,6 +87,7 @@ export class DeepgramStt extends SttStream {
     // Quiet audio may be batched only once Deepgram's end-of-speech timers (as sent) have run out.
     this.#quietHoldMs = Math.max(Number(q.get('endpointing')) || 0, Number(q.get('utterance_end_ms')) || 0) + 250;
     this.#url = `${checkBaseURL('DeepgramStt', options, 'wss://api.deepgram.com/v1', 'ws')}${options.path ?? '/listen'}?${q}`;
+    checkOptionNames('DeepgramStt', options, DEEPGRAM_STT_OPTIONS, '(other query parameters go in `query`)');
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {

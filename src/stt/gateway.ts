@@ -1,6 +1,7 @@
 import type { AudioFrame } from '../audio/frame';
 import { ProtocolError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { GATEWAY_STT_OPTIONS } from '../option-names';
 import { SttStream, type SttEvent, type SttWord, type Transcription, type TranscribeOptions } from './types';
 import { WsTranscription, checkQuietOptions, encodeLinear16, type WsSttOptions } from './ws-transcription';
 
@@ -33,6 +34,7 @@ export class GatewayStt extends SttStream {
     checkQuietOptions('GatewayStt', rest);
     this.#options = rest;
     this.#url = `${checkBaseURL('GatewayStt', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/transcriptions/stream?model=${encodeURIComponent(options.model)}`;
+    checkOptionNames('GatewayStt', options, GATEWAY_STT_OPTIONS);
   }
 
   transcribe(audio: AsyncIterable<AudioFrame>, options: TranscribeOptions = {}): Transcription {

@@ -39,30 +39,30 @@ export interface FaultPlan {
     /** How many to refuse. */
     count: number;
     /** The HTTP status (default 503). */
-    status?: number;
+    status?: number | undefined;
     /** Seconds sent in `Retry-After`. */
-    retryAfter?: number;
+    retryAfter?: number | undefined;
     /** An error code put in the body. */
-    code?: string;
-  };
+    code?: string | undefined;
+  } | undefined;
   /** Close the next stream mid-way: after this much of its audio/text/tokens. */
   closeMidStream?: {
     /** Close this long after the connection opened. */
-    afterMs?: number;
+    afterMs?: number | undefined;
     /** Close after sending this many messages. */
-    afterMessages?: number;
+    afterMessages?: number | undefined;
     /** The WebSocket close code. */
-    code?: number;
+    code?: number | undefined;
     /** The close reason. */
-    reason?: string;
-  };
+    reason?: string | undefined;
+  } | undefined;
   /** Stop answering (keep the connection open, send nothing more) after this many messages. */
   stall?: {
     /** Stop sending after this many messages. */
     afterMessages: number;
-  };
+  } | undefined;
   /** Send one malformed message at the next opportunity. */
-  malformed?: boolean;
+  malformed?: boolean | undefined;
 }
 
 /** Options shared by every emulator. */

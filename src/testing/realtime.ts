@@ -61,7 +61,7 @@ interface ActiveResponse {
   abort: AbortController;
   output: ConversationItem[];
   modalities: ('text' | 'audio')[];
-  cancelled?: 'turn_detected' | 'client_cancelled';
+  cancelled?: 'turn_detected' | 'client_cancelled' | undefined;
   outputAudioMs: number;
   outputTextTokens: number;
 }
@@ -84,8 +84,8 @@ interface Connection extends EmulatedRealtimeSession {
   heard: Map<string, string>;
   /** Per assistant audio item: its audio and which characters were spoken when. */
   audio: Map<string, AudioTrack>;
-  active?: ActiveResponse;
-  speechItem?: string;
+  active?: ActiveResponse | undefined;
+  speechItem?: string | undefined;
   inputAudioMs: number;
   sent: number;
   conversationId: string;

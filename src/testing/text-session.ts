@@ -1,4 +1,6 @@
 import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
+import { TEXT_SESSION_OPTIONS } from '../option-names';
+import { checkOptionNames } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage, LlmStream, LlmUsage, ToolCall } from '../llm/types';
 import { type Usage, costOf } from '../session/metrics';
@@ -103,6 +105,7 @@ export class TextSession {
   /** Checks the options (an `llm` is required; a `ConfigError` otherwise). */
   constructor(options: TextSessionOptions) {
     if (!options?.llm) throw new ConfigError('TextSession needs an llm');
+    checkOptionNames('TextSession', options, TEXT_SESSION_OPTIONS);
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
     this.opts = options;
@@ -125,7 +128,7 @@ export class TextSession {
    * failure is an `error` event, handled as the voice session would (an apology, or the end of
    * the call).
    */
-  async run(userText: string, options: { signal?: AbortSignal } = {}): Promise<TextTurn> {
+  async run(userText: string, options: { signal?: AbortSignal | undefined } = {}): Promise<TextTurn> {
     if (this.ended) throw new ConfigError(`The conversation has ended (${this.ended}); start a new TextSession`);
     if (this.busy) throw new ConfigError('TextSession.run() was called while a turn is running: await each turn before the next');
     this.busy = true;
@@ -136,7 +139,7 @@ export class TextSession {
     }
   }
 
-  private async turn(userText: string, options: { signal?: AbortSignal }): Promise<TextTurn> {
+  private async turn(userText: string, options: { signal?: AbortSignal | undefined }): Promise<TextTurn> {
     const events: AgentEvent[] = [];
     const said: string[] = [];
     const say = (text: string) => {

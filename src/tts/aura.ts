@@ -2,7 +2,8 @@ import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, ConfigError, ProtocolError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { DEEPGRAM_AURA_TTS_OPTIONS } from '../option-names';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TextInput } from './text-input';
 import { DEFAULT_STALL_MS, StallTimer } from './stall';
@@ -86,6 +87,7 @@ export class DeepgramAuraTts extends TtsStream {
     }
     const q = new URLSearchParams({ model: options.model ?? 'aura-2-thalia-en', encoding, sample_rate: String(this.sampleRate) });
     this.url = `${checkBaseURL('DeepgramAuraTts', options, 'wss://api.deepgram.com/v1', 'ws')}/speak?${q}`;
+    checkOptionNames('DeepgramAuraTts', options, DEEPGRAM_AURA_TTS_OPTIONS);
   }
 
   private connection(): Promise<WebSocket> {

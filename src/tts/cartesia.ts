@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, type VoxlineError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames, checkRange } from '../provider';
+import { CARTESIA_TTS_OPTIONS } from '../option-names';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type Alignment, type SynthesizeOptions, type TtsFrame } from './types';
@@ -209,6 +210,9 @@ export class CartesiaTts extends TtsStream {
       ...(options.maxBufferDelayMs !== undefined ? { max_buffer_delay_ms: options.maxBufferDelayMs } : {}),
     };
     this.url = `${checkBaseURL('CartesiaTts', options, 'wss://api.cartesia.ai', 'ws')}/tts/websocket`;
+    checkOptionNames('CartesiaTts', options, CARTESIA_TTS_OPTIONS);
+    checkRange('CartesiaTts', 'generationConfig.speed', options.generationConfig?.speed, 0.6, 1.5);
+    checkRange('CartesiaTts', 'generationConfig.volume', options.generationConfig?.volume, 0.5, 2);
   }
 
   override warmup(): Promise<void> {

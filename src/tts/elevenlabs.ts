@@ -2,7 +2,8 @@ import type WebSocket from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, AuthError, ConfigError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames, checkRange } from '../provider';
+import { ELEVENLABS_TTS_OPTIONS } from '../option-names';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { TextInput } from './text-input';
 import { DEFAULT_STALL_MS, StallTimer } from './stall';
@@ -154,6 +155,10 @@ export class ElevenLabsTts extends TtsStream {
     if (options.syncAlignment ?? true) q.set('sync_alignment', 'true');
     if (options.language) q.set('language_code', options.language);
     this.url = `${checkBaseURL('ElevenLabsTts', options, 'wss://api.elevenlabs.io/v1', 'ws')}/text-to-speech/${encodeURIComponent(options.voiceId)}/${this.multiContext ? 'multi-stream-input' : 'stream-input'}?${q}`;
+    checkOptionNames('ElevenLabsTts', options, ELEVENLABS_TTS_OPTIONS);
+    const vs = options.voiceSettings;
+    for (const k of ['stability', 'similarity_boost', 'style'] as const) checkRange('ElevenLabsTts', `voiceSettings.${k}`, vs?.[k], 0, 1);
+    checkRange('ElevenLabsTts', 'voiceSettings.speed', vs?.speed, 0.7, 1.2);
     // A space keeps an idle stream-input socket from its inactivity timeout.
     this.pool = new WarmSocket(() => this.open(), '{"text":""}', { message: '{"text":" "}', everyMs: this.keepAliveMs });
   }

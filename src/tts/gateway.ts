@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import { AbortError, ConfigError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { GATEWAY_TTS_OPTIONS } from '../option-names';
 import { Channel, abortable, linkedAbort } from '../streams/channel';
 import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
@@ -42,6 +43,7 @@ export class GatewayTts extends TtsStream {
     const q = new URLSearchParams({ model: options.model });
     if (options.voice) q.set('voice', options.voice);
     const url = `${checkBaseURL('GatewayTts', options, 'https://api.aigateway.sh/v1', 'ws')}/audio/speech/stream?${q}`;
+    checkOptionNames('GatewayTts', options, GATEWAY_TTS_OPTIONS);
     this.pool = new WarmSocket(() => openSocket(url, { Authorization: `Bearer ${apiKey}` }, this.provider), '{"text":""}');
   }
 

@@ -2,7 +2,8 @@ import OpenAI from 'openai';
 import { Stream } from 'openai/core/streaming';
 import { Pcm16Decoder } from '../audio/pcm16';
 import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError } from '../errors';
-import { checkApiKey, checkBaseURL } from '../provider';
+import { checkApiKey, checkBaseURL, checkOptionNames } from '../provider';
+import { OPENAI_TTS_OPTIONS } from '../option-names';
 import { abortable } from '../streams/channel';
 import { DEFAULT_STALL_MS, StallTimer } from './stall';
 import { TtsStream, type SynthesizeOptions, type TtsFrame } from './types';
@@ -65,6 +66,7 @@ export class OpenAiTts extends TtsStream {
     if (options.speed !== undefined && !(options.speed >= 0.25 && options.speed <= 4)) throw new ConfigError('OpenAiTts speed must be between 0.25 and 4');
     if (options.streamFormat === 'sse' && /^tts-1(-hd)?$/.test(options.model ?? '')) throw new ConfigError(`OpenAiTts: ${options.model} does not support streamFormat "sse"; use "audio"`);
     this.#client = client ?? new OpenAI({ apiKey, baseURL: checkBaseURL('OpenAiTts', options, 'https://api.openai.com/v1', 'http'), maxRetries: 1 });
+    checkOptionNames('OpenAiTts', options, OPENAI_TTS_OPTIONS);
   }
 
   async *synthesize(text: AsyncIterable<string>, options: SynthesizeOptions = {}): AsyncGenerator<TtsFrame> {

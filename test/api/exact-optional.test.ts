@@ -58,8 +58,9 @@ function where(decl: ts.Declaration, name: string): string {
 
 /**
  * Every optional property, in every option object of the public surface (exported types named
- * `…Options`, `…Config`, `…Limits`, the last parameter of every exported function and
- * constructor, and the object types these hold), whose declared type does not take `undefined`.
+ * `…Options`, `…Config`, `…Limits`, the last parameter of every exported function, constructor
+ * and method of an exported class or interface, and the object types these hold), whose declared
+ * type does not take `undefined`.
  */
 function optionalWithoutUndefined(): { checked: number; missing: string[] } {
   const { program } = compile(Object.values(entryPoints).map((p, i) => `export * as e${i} from '${join(root, p).replace(/\.ts$/, '')}';`).join('\n'));
@@ -93,12 +94,22 @@ function optionalWithoutUndefined(): { checked: number; missing: string[] } {
     for (const exp of checker.getExportsOfModule(checker.getSymbolAtLocation(sf)!)) {
       const sym = exp.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exp) : exp;
       if (sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias) && /(Options|Config|Limits)$/.test(sym.name)) visit(checker.getDeclaredTypeOfSymbol(sym), sym.name, 0);
+      const lastParams = (type: ts.Type, name: string) => {
+        for (const sig of [...type.getCallSignatures(), ...type.getConstructSignatures()]) {
+          const last = sig.parameters.at(-1);
+          if (last) visit(checker.getTypeOfSymbol(last), `${name}()`, 0);
+        }
+      };
+      // The methods of exported classes and interfaces take option objects too (`run({ signal })`).
+      const methods = (type: ts.Type) => {
+        for (const m of checker.getPropertiesOfType(type)) {
+          const hidden = m.valueDeclaration && ts.getCombinedModifierFlags(m.valueDeclaration) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected);
+          if (m.flags & ts.SymbolFlags.Method && !hidden) lastParams(checker.getTypeOfSymbol(m), `${sym.name}.${m.name}`);
+        }
+      };
+      if (sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class)) methods(checker.getDeclaredTypeOfSymbol(sym));
       if (!(sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Class))) continue;
-      const valueType = checker.getTypeOfSymbol(sym);
-      for (const sig of [...valueType.getCallSignatures(), ...valueType.getConstructSignatures()]) {
-        const last = sig.parameters.at(-1);
-        if (last) visit(checker.getTypeOfSymbol(last), `${sym.name}()`, 0);
-      }
+      lastParams(checker.getTypeOfSymbol(sym), sym.name);
     }
   }
   return { checked, missing: [...missing].sort() };
@@ -115,7 +126,7 @@ describe('the public types under exactOptionalPropertyTypes', () => {
     const { errors } = compile(`
       import { CartesiaTts, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, gateway } from 'voxline';
       import { OpenAiRealtime } from 'voxline';
-      import { wavFileInput } from 'voxline/adapters';
+      import { virtualSpeaker, wavFileInput } from 'voxline/adapters';
       import { createVoiceServer, runCluster } from 'voxline/server';
       import { Registry } from 'prom-client';
       const env = process.env;
@@ -129,6 +140,7 @@ describe('the public types under exactOptionalPropertyTypes', () => {
       wavFileInput('a.wav', { sampleRate: undefined, signal: undefined });
       createVoiceServer({ agent: () => s, registry: new Registry() }); // prom-client's Registry fits the structural type
       export const s = new VoiceSession({ stt: new DeepgramStt({ apiKey: 'k' }), llm: new OpenAiLlm({ apiKey: 'k', model: 'm' }), tts: new CartesiaTts({ apiKey: 'k', voiceId: 'v' }), hangUpPhrases: undefined, bargeIn: { minWords: undefined } });
+      void s.run({ input: wavFileInput('a.wav'), output: virtualSpeaker(), signal: env.TIMEOUT ? AbortSignal.timeout(Number(env.TIMEOUT)) : undefined });
     `);
     expect(errors).toEqual([]);
   }, 120_000);
