@@ -22,6 +22,8 @@ export type { ToolHooks, LoopEvent, ToolLoopOptions } from './llm/loop';
 export type { OpenAiLlmOptions } from './llm/openai';
 export type { JsonSchema } from './llm/schema';
 export type { ToolContext, Tool, ToolOutcome } from './llm/tools';
+export type { StandardToolDefinition } from './llm/tools';
+export type { StandardJSONSchemaV1, StandardSchemaV1, StandardToolSchema, StandardTypedV1 } from './llm/standard-schema';
 export type { ChatMessage, ToolCall, LlmUsage, LlmEvent, ToolSpec, RespondOptions } from './llm/types';
 export type { AuraWarning, DeepgramAuraTtsOptions } from './tts/aura';
 export type { CartesiaSampleRate, CartesiaGenerationConfig, CartesiaTtsOptions } from './tts/cartesia';
