@@ -42,7 +42,7 @@ export type { FallbackOptions, FallbackSwitch, FallbackEvents } from './fallback
 export type { OpenAiRealtimeOptions } from './realtime/openai';
 export type { RealtimeUsage, RealtimeEvent, RealtimeConnectConfig, RealtimeConnection, RealtimeModel } from './realtime/types';
 
-export { AbortError, AudioFormatError, AuthError, ConfigError, DeviceError, ProtocolError, ProviderError, TimeoutError, ToolError, VoxlineError, isAbortError, redact, registerSecret } from './errors';
+export { AbortError, AudioFormatError, AuthError, BudgetExceededError, ConfigError, DeviceError, ProtocolError, ProviderError, TimeoutError, ToolError, VoxlineError, isAbortError, redact, registerSecret } from './errors';
 
 export { FrameSplitter, SUPPORTED_RATES, floatToInt16, frameDurationMs, frameFromBytes, frameToBytes, int16ToFloat, rms, silence, splitFrames } from './audio/frame';
 export { readWav, writeWav } from './audio/wav';
