@@ -38,7 +38,8 @@ export type ErrorCode =
   | 'aborted'
   | 'config_error'
   | 'connection_error'
-  | 'device_error';
+  | 'device_error'
+  | 'budget_exceeded';
 
 /** Options common to every voxline error. */
 export interface VoxlineErrorOptions {
@@ -98,6 +99,21 @@ export class ProviderError extends VoxlineError {
     super(options.code ?? 'provider_error', message, options);
     this.status = options.status;
     this.providerCode = options.providerCode;
+  }
+}
+
+/**
+ * The gateway refused a request because a spend cap was reached (HTTP 402 `budget_exceeded`),
+ * before dispatching it: every later request under the same tag would be refused too. A
+ * `VoiceSession` ends the call with a spoken line when its LLM throws it.
+ */
+export class BudgetExceededError extends ProviderError {
+  /** The `x-aig-tag` the request was sent under, when it had one. */
+  readonly tag?: string;
+  /** Creates the error; secrets registered with `registerSecret` are redacted from the message and the cause. */
+  constructor(message: string, options: VoxlineErrorOptions & { status?: number; tag?: string } = {}) {
+    super(message, { ...options, retryable: false, code: 'budget_exceeded', providerCode: 'budget_exceeded' });
+    this.tag = options.tag;
   }
 }
 

@@ -22,6 +22,8 @@ export type { ToolHooks, ToolHookContext, BeforeToolCallResult, LoopEvent, ToolL
 export type { OpenAiLlmOptions } from './llm/openai';
 export type { JsonSchema } from './llm/schema';
 export type { ToolContext, Tool, ToolOutcome } from './llm/tools';
+export type { StandardToolDefinition } from './llm/tools';
+export type { StandardJSONSchemaV1, StandardSchemaV1, StandardToolSchema, StandardTypedV1 } from './llm/standard-schema';
 export type { ChatMessage, ToolCall, LlmUsage, LlmEvent, ToolSpec, RespondOptions } from './llm/types';
 export type { AuraWarning, DeepgramAuraTtsOptions } from './tts/aura';
 export type { CartesiaSampleRate, CartesiaGenerationConfig, CartesiaTtsOptions } from './tts/cartesia';
@@ -40,7 +42,7 @@ export type { FallbackOptions, FallbackSwitch, FallbackEvents } from './fallback
 export type { OpenAiRealtimeOptions } from './realtime/openai';
 export type { RealtimeUsage, RealtimeEvent, RealtimeConnectConfig, RealtimeConnection, RealtimeModel } from './realtime/types';
 
-export { AbortError, AudioFormatError, AuthError, ConfigError, DeviceError, ProtocolError, ProviderError, TimeoutError, ToolError, VoxlineError, isAbortError, redact, registerSecret } from './errors';
+export { AbortError, AudioFormatError, AuthError, BudgetExceededError, ConfigError, DeviceError, ProtocolError, ProviderError, TimeoutError, ToolError, VoxlineError, isAbortError, redact, registerSecret } from './errors';
 
 export { FrameSplitter, SUPPORTED_RATES, floatToInt16, frameDurationMs, frameFromBytes, frameToBytes, int16ToFloat, rms, silence, splitFrames } from './audio/frame';
 export { readWav, writeWav } from './audio/wav';

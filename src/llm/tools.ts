@@ -1,6 +1,7 @@
 import { AbortError, ToolError, isAbortError } from '../errors';
 import type { JsonSchema } from './schema';
 import { validateSchema } from './schema';
+import { type StandardSchemaV1, type StandardToolSchema, checksOwnArguments, hasStandardProps, validateStandard, wireSchemaOf, withOwnValidation } from './standard-schema';
 import type { ToolCall, ToolSpec } from './types';
 
 /** What a tool handler receives besides its arguments. */
@@ -19,10 +20,38 @@ export interface Tool<Args = Record<string, unknown>, Result = unknown> extends 
   timeoutMs?: number;
 }
 
+/** What {@link tool} takes when `parameters` is a schema of a Standard Schema library. */
+export type StandardToolDefinition<Schema extends StandardToolSchema, Result = unknown> = Omit<Tool<StandardSchemaV1.InferOutput<Schema>, Result>, 'parameters'> & {
+  /** A schema that implements Standard Schema and Standard JSON Schema (zod 4.2+, arktype 2.1.28+, valibot through `toStandardJsonSchema()`). */
+  parameters: Schema;
+};
+
+/**
+ * Declares a tool whose `parameters` are a schema of any library that implements Standard Schema
+ * and Standard JSON Schema (zod 4.2+, arktype 2.1.28+, valibot through `toStandardJsonSchema()` of
+ * `@valibot/to-json-schema`). The model is sent the schema's JSON Schema (its input side); the
+ * arguments are checked with the library's own validation and `execute` receives its output,
+ * typed by inference. The library's issues, with their paths, go back to the model as the tool's
+ * error (the session goes on). Throws a `ToolError` when the schema cannot be converted.
+ */
+export function tool<Schema extends StandardToolSchema, Result = unknown>(definition: StandardToolDefinition<Schema, Result>): Tool<StandardSchemaV1.InferOutput<Schema>, Result>;
 /** Declares a tool. `parameters` is a JSON Schema object, as in the chat-completions API. */
-export function tool<Args = Record<string, unknown>, Result = unknown>(definition: Tool<Args, Result> & { parameters: JsonSchema }): Tool<Args, Result> {
+export function tool<Args = Record<string, unknown>, Result = unknown>(definition: Tool<Args, Result> & { parameters: JsonSchema & { '~standard'?: never } }): Tool<Args, Result>;
+export function tool(definition: Tool<any, unknown> | StandardToolDefinition<StandardToolSchema>): Tool<any, unknown> {
   if (!/^[a-zA-Z0-9_-]{1,64}$/.test(definition.name)) throw new ToolError(definition.name, `Tool name '${definition.name}' must be 1-64 letters, digits, _ or -`);
-  return definition;
+  const schema: unknown = definition.parameters;
+  if (!hasStandardProps(schema)) return definition as Tool<any, unknown>;
+  const parameters = wireSchemaOf(definition.name, schema);
+  const { name } = definition;
+  return withOwnValidation({
+    ...definition,
+    parameters,
+    execute: async (args: unknown, context: ToolContext) => {
+      const checked = await validateStandard(schema as StandardSchemaV1, args);
+      if (!checked.ok) throw new ToolError(name, `Invalid arguments for '${name}': ${checked.problems.join('; ')}`);
+      return definition.execute(checked.value, context);
+    },
+  });
 }
 
 /** The outcome of one tool call. */
@@ -57,7 +86,7 @@ export async function runTool(tools: readonly Tool<any, unknown>[], call: ToolCa
   } catch {
     return { ok: false, error: new ToolError(call.name, `Arguments of '${call.name}' are not valid JSON: ${call.arguments.slice(0, 200)}`) };
   }
-  const problems = validateSchema(t.parameters, args);
+  const problems = checksOwnArguments(t) ? [] : validateSchema(t.parameters, args);
   if (problems.length) return { ok: false, error: new ToolError(call.name, `Invalid arguments for '${call.name}': ${problems.join('; ')}`) };
   if (signal?.aborted) return { ok: false, error: new ToolError(call.name, `Tool '${call.name}' was cancelled`, { cause: signal.reason }) };
   const ac = new AbortController();

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
-import { AuthError, ConfigError, VoxlineError, ProviderError } from '../errors';
+import { AuthError, BudgetExceededError, ConfigError, VoxlineError, ProviderError } from '../errors';
 import { checkSessionOptions } from './options';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
@@ -424,6 +424,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.record(played, ts.firstAudioOut ?? this.clock.now());
     if (llmError) this.fail(llmError, this.logFromReply(llmError));
     if (await this.endOnAuthError(llmError, played.failed)) return;
+    // The gateway's spend cap: every later turn would be refused too. Say so, then end the call.
+    if (llmError instanceof BudgetExceededError && !this.stop.signal.aborted) {
+      await this.speak(this.opts.goodbye ?? 'I have to end the call here. Goodbye!', { record: true });
+      return void (await this.close({ reason: 'budget reached', drain: true }));
+    }
     // The LLM or the TTS failed: what was heard is recorded above; now apologise or end the call.
     if ((llmError || played.failed !== undefined) && !this.stop.signal.aborted) {
       if (this.opts.onProviderError === 'close') await this.close({ reason: 'provider error' });

@@ -1,5 +1,8 @@
 import { AssertionError } from 'node:assert';
 import { isDeepStrictEqual, inspect } from 'node:util';
+import { ProtocolError, TimeoutError } from '../errors';
+import type { ChatMessage, LlmStream, ToolSpec } from '../llm/types';
+import { abortable, linkedAbort } from '../streams/channel';
 import type { AgentEvent, HangUpReason } from './text-session';
 
 /**
@@ -128,6 +131,27 @@ export class TurnExpectation {
     if (this.at < this.events.length) this.fail('no more events');
   }
 
+  /**
+   * The next event is a message that `llm`, as a judge, finds meets `criterion`, a plain-language
+   * requirement ("asks for the order number politely"). Resolves with the expectation, moved past
+   * the message; rejects with an `AssertionError` that gives the judge's reason when it does not.
+   * The judge is asked to call a `verdict({pass, reason})` tool (a JSON answer
+   * `{"pass": ..., "reason": ...}` is taken too); see {@link judgeReply}.
+   *
+   * ```ts
+   * (await turn.expect.toolCall('lookup_order').toolResult().judge(judge, 'says when the order arrives')).noMoreEvents();
+   * ```
+   */
+  async judge(llm: LlmStream, criterion: string, options: JudgeOptions = {}): Promise<this> {
+    const what = `a message that meets ${show(criterion)}`;
+    const ev = this.events[this.at];
+    if (ev?.type !== 'message') this.fail(what);
+    const verdict = await judgeReply(llm, criterion, ev.text, { ...options, userText: options.userText ?? this.userText });
+    if (!verdict.pass) this.fail(what, true, `the judge (${llm.provider} ${llm.model}) said it does not: ${verdict.reason.replace(/[.\s]+$/, '') || '(no reason given)'}`);
+    this.at++;
+    return this;
+  }
+
   private next(what: string, ok: (ev: AgentEvent) => boolean): this {
     const ev = this.events[this.at];
     if (!ev || !ok(ev)) this.fail(what);
@@ -135,9 +159,9 @@ export class TurnExpectation {
     return this;
   }
 
-  private fail(expected: string, positional = true): never {
+  private fail(expected: string, positional = true, because?: string): never {
     const ev = this.events[this.at];
-    const got = !positional ? '' : ev ? `, but it is ${describeEvent(ev)}` : ', but there are no more events';
+    const got = because ? `, but ${because}` : !positional ? '' : ev ? `, but it is ${describeEvent(ev)}` : ', but there are no more events';
     const lines = this.events.map((e, i) => `${positional && i === this.at ? '>' : ' '} #${i} ${describeEvent(e)}`);
     if (positional && this.at >= this.events.length) lines.push(`> #${this.at} (end)`);
     const head = positional ? `Expected event #${this.at} to be ${expected}${got}` : `Expected the turn to contain ${expected}`;
@@ -153,4 +177,86 @@ export class TurnExpectation {
 function textMatches(text: string, expected: string | RegExp | ((text: string) => boolean)): boolean {
   if (typeof expected === 'string') return text.trim() === expected.trim();
   return matches(text, expected);
+}
+
+/** Options of {@link judgeReply} and {@link TurnExpectation.judge}. */
+export interface JudgeOptions {
+  /** What the user said, given to the judge as context (`judge()`: the turn's utterance). */
+  userText?: string;
+  /** Cancels the judge's request. */
+  signal?: AbortSignal;
+  /** Longest the judge may take to give its verdict (default 60 000 ms): a `TimeoutError` after it. */
+  timeoutMs?: number;
+}
+
+/** A judge's decision on a reply. */
+export interface Verdict {
+  /** Whether the reply meets the criterion. */
+  pass: boolean;
+  /** Why, in one sentence (for a failure: what is missing or wrong). */
+  reason: string;
+}
+
+const JUDGE_INSTRUCTIONS =
+  'You judge the replies of a voice agent in an automated test. You are given what the user said, the agent\'s reply and a criterion. ' +
+  'Decide strictly whether the reply meets the criterion; judge only the criterion, not style or anything else. ' +
+  'Answer by calling the verdict tool once, with pass (true or false) and reason (one sentence: why; for a failure, what is missing or wrong).';
+
+/** The tool the judge answers with. */
+export const VERDICT_TOOL: ToolSpec = {
+  name: 'verdict',
+  description: 'Gives the verdict: whether the reply meets the criterion, and why.',
+  parameters: {
+    type: 'object',
+    properties: { pass: { type: 'boolean', description: 'true when the reply meets the criterion' }, reason: { type: 'string', description: 'One sentence: why' } },
+    required: ['pass', 'reason'],
+    additionalProperties: false,
+  },
+};
+
+/** A verdict from a `verdict` call's arguments or a JSON answer, or undefined. */
+function verdictOf(json: string): Verdict | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object' || typeof (v as Verdict).pass !== 'boolean') return undefined;
+  const reason = (v as { reason?: unknown }).reason;
+  return { pass: (v as Verdict).pass, reason: typeof reason === 'string' ? reason : '' };
+}
+
+/**
+ * Asks `llm` whether `reply` meets `criterion`. The judge is offered one tool, `verdict({pass,
+ * reason})`, and asked to call it; a text answer holding a JSON object `{"pass": ..., "reason":
+ * ...}` is taken too. Rejects with a `ProtocolError` when the judge gives neither (never a pass by
+ * default), a `TimeoutError` past `timeoutMs`, or the LLM's own error.
+ */
+export async function judgeReply(llm: LlmStream, criterion: string, reply: string, options: JudgeOptions = {}): Promise<Verdict> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const ac = linkedAbort(options.signal);
+  const timer = setTimeout(() => ac.abort(new TimeoutError(`The judge (${llm.provider} ${llm.model}) gave no verdict within ${timeoutMs} ms`)), timeoutMs);
+  const history: ChatMessage[] = [
+    { role: 'system', content: JUDGE_INSTRUCTIONS },
+    { role: 'user', content: `${options.userText === undefined ? '' : `The user said: ${JSON.stringify(options.userText)}\n`}The agent replied: ${JSON.stringify(reply)}\nCriterion: ${criterion}` },
+  ];
+  let text = '';
+  try {
+    for await (const ev of abortable(llm.respond(history, { tools: [VERDICT_TOOL], signal: ac.signal }), ac.signal)) {
+      if (ev.type === 'tool_call' && ev.call.name === VERDICT_TOOL.name) {
+        const verdict = verdictOf(ev.call.arguments);
+        if (verdict) return verdict;
+      } else if (ev.type === 'text' && text.length < 8192) text += ev.delta;
+    }
+  } catch (err) {
+    throw ac.signal.reason instanceof TimeoutError ? ac.signal.reason : err;
+  } finally {
+    clearTimeout(timer);
+    ac.dispose();
+  }
+  const json = /\{[\s\S]*\}/.exec(text)?.[0];
+  const verdict = json === undefined ? undefined : verdictOf(json);
+  if (verdict) return verdict;
+  throw new ProtocolError(`The judge (${llm.provider} ${llm.model}) gave no verdict (no verdict call, no JSON {"pass", "reason"}); it said: ${JSON.stringify(text.slice(0, 200))}`, { provider: llm.provider });
 }

@@ -7,7 +7,7 @@ import * as server from '../../src/server/index';
 const repo = join(import.meta.dirname, '../..');
 
 /** The public values of `voxline`. A change here is a change of the public API: say so in the CHANGELOG. */
-const PUBLIC = `AbortError AudioFormatError AuthError CartesiaTts ConfigError DeepgramAuraTts DeepgramFluxStt DeepgramStt DeviceError ElevenLabsTts EnergyVad FallbackLlm FallbackStt
+const PUBLIC = `AbortError AudioFormatError AuthError BudgetExceededError CartesiaTts ConfigError DeepgramAuraTts DeepgramFluxStt DeepgramStt DeviceError ElevenLabsTts EnergyVad FallbackLlm FallbackStt
 FallbackTts FrameSplitter GatewayStt GatewayTts LlmStream LocalTts OpenAiLlm OpenAiRealtime OpenAiRealtimeConnection OpenAiTts ProtocolError
 ProviderError REALTIME_RATE Resampler SUPPORTED_RATES SentenceChunker SessionMetrics SileroVad SttStream TimeoutError ToolError TtsStream
 VoiceSession VoxlineError costOf decodeMulaw defaultSynthesizer encodeMulaw espeakSynthesizer fallback floatToInt16 frameDurationMs frameFromBytes frameToBytes
