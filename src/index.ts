@@ -76,3 +76,5 @@ export { VoiceSession } from './session/session';
 export { SessionMetrics, costOf, percentiles } from './session/metrics';
 export { FallbackLlm, FallbackStt, FallbackTts, fallback } from './fallback';
 export { OpenAiRealtime, OpenAiRealtimeConnection, REALTIME_RATE } from './realtime/openai';
+export type { AgentOptions, HandoffOptions, HandoffInfo } from './session/agent';
+export { Agent, Handoff, handoff } from './session/agent';

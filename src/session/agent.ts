@@ -176,7 +176,6 @@ export class AgentRoster {
   private readonly opened = new Map<TtsStream | string, TtsStream>();
 
   constructor(private readonly base: AgentBase, first?: Agent) {
-    if (first !== undefined && !(first instanceof Agent)) throw new ConfigError('agent must be an Agent (new Agent({ name, instructions, tools }))');
     this.current = this.configOf(first);
   }
 
@@ -188,6 +187,7 @@ export class AgentRoster {
   /** An agent's settings over the session's; checks that its voice can be spoken (`ConfigError`). */
   configOf(agent?: Agent): AgentConfig {
     const b = this.base;
+    if (agent !== undefined && !(agent instanceof Agent)) throw new ConfigError('An agent must be an Agent (new Agent({ name, instructions, tools }))');
     if (!agent) return { instructions: b.instructions, tools: b.tools, llm: b.llm!, toolHooks: b.toolHooks, maxToolSteps: b.maxToolSteps, greeting: b.greeting, ...(b.tts ? { speech: { tts: b.tts } } : {}) };
     const tts = agent.tts ?? b.tts;
     return {
