@@ -128,6 +128,18 @@ export interface RealtimeConnectConfig {
   interruptResponse?: boolean;
   /** The conversation so far, used to restore it on a new socket after a drop. */
   history?: () => readonly ChatMessage[];
+  /** The voice to speak in, when not the model's own option (an agent's voice). */
+  voice?: string;
+}
+
+/** What a handoff to another agent changes in an open realtime session. */
+export interface RealtimeUpdate {
+  /** The new system instructions (empty: none). */
+  instructions: string;
+  /** The functions the model may call now (the old ones stop being offered). */
+  tools: readonly ToolSpec[];
+  /** The new voice, if the agent has one. */
+  voice?: string;
 }
 
 /** One open realtime session: events out, audio and control messages in. */
@@ -149,6 +161,11 @@ export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
   replaceText(itemId: string, text: string): void;
   /** Milliseconds of input audio appended so far. */
   readonly audioMs: number;
+  /**
+   * Changes instructions, tools and, where the provider allows it, the voice mid-session (a
+   * handoff). Returns whether the voice changed (optional: without it, a handoff is refused).
+   */
+  update?(config: RealtimeUpdate): { voice: boolean };
   /** Closes the socket; iteration ends. */
   close(): Promise<void>;
 }

@@ -155,6 +155,8 @@ export interface AgentConfig {
   toolHooks?: ToolHooks;
   maxToolSteps?: number;
   greeting?: string;
+  /** The agent's voice (a realtime model that speaks itself is asked for it). */
+  voice?: string;
   /** The TTS that speaks and the voice to ask it for per synthesis. */
   speech?: Speech;
 }
@@ -199,6 +201,7 @@ export class AgentRoster {
       toolHooks: agent.toolHooks ?? b.toolHooks,
       maxToolSteps: agent.maxToolSteps ?? b.maxToolSteps,
       greeting: agent.greeting,
+      voice: agent.voice,
       ...(tts ? { speech: this.speechOf(agent, tts) } : {}),
     };
   }

@@ -90,6 +90,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
           events: this, usage: this.usage, metrics: this.metrics, history: this.history,
           pushHistory: (...m) => this.pushHistory(...m), userTurn: (t) => this.onUserTurn(t),
           record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err), outputFailed: (err) => this.outputFailed(err), replies: this.replies,
+          agent: () => this.agents.current, handedOff: (h) => this.switchAgent(h.to, h.reason, 'tool'),
         },
         this.stop.signal,
       );
@@ -427,6 +428,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       this.fail(err);
       return false;
     }
+    this.brain?.agentChanged();
     this.emit('handoff', info);
     return true;
   }

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent, CartesiaTts, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, handoff, tool, toneSynthesizer, type HandoffInfo, type TtsStream, type TurnEvent, type VoiceSessionOptions } from '../../src/index';
+import WebSocket from 'ws';
+import { Agent, CartesiaTts, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, type VoxlineError, handoff, tool, toneSynthesizer, type HandoffInfo, type TtsStream, type TurnEvent, type VoiceSessionOptions } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, ScriptedCaller, virtualClock, type CallerLine, type ChatReply, type ChatRequest } from '../../src/testing/index';
+import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller, virtualClock, type CallerLine, type ChatReply, type ChatRequest } from '../../src/testing/index';
 
 const clock = virtualClock();
 
@@ -153,5 +154,63 @@ describe('VoiceSession: agents and handoffs', () => {
     expect(() => new VoiceSession({ stt, llm, tts: plain, agent: {} as Agent })).toThrow(ConfigError);
     const session = new VoiceSession({ stt, llm, tts: plain, agent: reception });
     await expect(session.handoff(billing)).rejects.toThrow(/needs a running session/);
+  });
+});
+
+describe('VoiceSession: handoffs with a realtime model', () => {
+  // Reception hands over without a word: no audio yet, so the voice may still change.
+  const silentDesk = (req: ChatRequest): ChatReply => (system(req) === 'You are the reception.' && /invoice/.test(String(lastOf(req).content)) ? { toolCalls: [{ name: 'transfer_to_billing', arguments: {} }] } : desk(req));
+
+  async function realtimeCall(lines: string[], greeting?: string) {
+    const emu = new RealtimeEmulator({ script: lines, synthesizer: toneSynthesizer({ msPerChar: 10 }), timeToFirstAudioMs: 40, realtimeFactor: 0.1, transcriptionDelayMs: 20, responder: silentDesk });
+    emus.push(emu);
+    await emu.start();
+    const receptionHello = new Agent({ name: 'reception', instructions: 'You are the reception.', tools: [toBilling], greeting });
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), agent: receptionHello });
+    const handoffs: HandoffInfo[] = [];
+    const errors: VoxlineError[] = [];
+    session.on('handoff', (h) => handoffs.push(h));
+    session.on('error', (e) => errors.push(e));
+    const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 30 }) });
+    await session.run({ input: caller.input(session, 600), output: virtualSpeaker({ sampleRate: 16000 }) });
+    const updates = emu.record.messages.filter((m) => m.type === 'session.update').map((m) => m.session as { instructions?: string; tools?: { name: string }[]; audio?: { output?: { voice?: string } } });
+    return { session, handoffs, errors, emu, updates };
+  }
+
+  it("session.update carries the new agent's instructions, tools and voice (before the model has spoken); the new agent answers the same turn", async () => {
+    const { session, handoffs, errors, emu, updates } = await realtimeCall(['I have a question about my invoice']);
+    expect(handoffs).toEqual([{ from: 'reception', to: 'billing', reason: 'billing question', source: 'tool' }]);
+    expect(errors).toEqual([]);
+    expect(updates.length).toBe(2);
+    expect(updates[1]).toEqual({ type: 'realtime', instructions: 'You are the billing desk.', tools: [expect.objectContaining({ name: 'lookup_invoice' })], audio: { output: { voice: 'voice-billing' } } });
+    expect(emu.sessions[0]!.session.audio?.output?.voice).toBe('voice-billing');
+    expect(session.transcript.filter((e) => e.role === 'agent').map((e) => [e.agent, e.text])).toEqual([['billing', 'Billing here. What is the invoice number?']]);
+  });
+
+  it('once the model has spoken, the voice stays (as OpenAI documents) and the error event says so; instructions and tools still change', async () => {
+    const { handoffs, errors, emu, updates } = await realtimeCall(['I have a question about my invoice'], 'Hello, reception.');
+    expect(handoffs.map((h) => h.to)).toEqual(['billing']);
+    expect(updates[1]).toEqual({ type: 'realtime', instructions: 'You are the billing desk.', tools: [expect.objectContaining({ name: 'lookup_invoice' })] });
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/cannot change the voice once the model has spoken: billing speaks in the call's first voice/)]);
+    expect(emu.sessions[0]!.session.audio?.output?.voice).not.toBe('voice-billing');
+  });
+
+  it('the emulator refuses a voice change once the model has spoken, as OpenAI does (cannot_update_voice)', async () => {
+    const emu = new RealtimeEmulator({ synthesizer: toneSynthesizer({ msPerChar: 5 }), timeToFirstAudioMs: 5, realtimeFactor: 0.05, responder: () => ({ content: 'Hello.' }) });
+    emus.push(emu);
+    await emu.start();
+    const ws = new WebSocket(`${emu.baseURL.replace(/^http/, 'ws')}/realtime?model=gpt-realtime`, { headers: { Authorization: 'Bearer k' } });
+    const got: { type: string; error?: { code?: string; message?: string } }[] = [];
+    ws.on('message', (d) => got.push(JSON.parse(String(d))));
+    await new Promise((r) => ws.once('open', r));
+    const until = async (type: string) => { for (let i = 0; i < 200 && !got.some((e) => e.type === type); i++) await new Promise((r) => setTimeout(r, 10)); };
+    ws.send(JSON.stringify({ type: 'session.update', session: { type: 'realtime', audio: { output: { voice: 'marin' } } } }));
+    ws.send(JSON.stringify({ type: 'response.create' }));
+    await until('response.done');
+    ws.send(JSON.stringify({ type: 'session.update', session: { type: 'realtime', instructions: 'New', audio: { output: { voice: 'cedar' } } } }));
+    await until('error');
+    ws.close();
+    expect(got.find((e) => e.type === 'error')?.error).toMatchObject({ code: 'cannot_update_voice', message: "Cannot update a conversation's voice if assistant audio is present." });
+    expect(emu.sessions[0]!.session.instructions).not.toBe('New');
   });
 });
