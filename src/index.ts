@@ -78,3 +78,4 @@ export { FallbackLlm, FallbackStt, FallbackTts, fallback } from './fallback';
 export { OpenAiRealtime, OpenAiRealtimeConnection, REALTIME_RATE } from './realtime/openai';
 export type { AgentOptions, HandoffOptions, HandoffInfo } from './session/agent';
 export { Agent, Handoff, handoff } from './session/agent';
+export type { RealtimeUpdate } from './realtime/types';
