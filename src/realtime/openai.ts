@@ -375,7 +375,10 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
    * model has sent no audio on this socket (OpenAI refuses it after, `cannot_update_voice`). A
    * reconnection restores the new configuration.
    */
-  update(config: RealtimeUpdate): { voice: boolean } {
+  update(config: RealtimeUpdate): {
+    /** The voice changed (false when none was asked, or the model has already spoken). */
+    voice: boolean;
+  } {
     const s = this.session;
     s.instructions = config.instructions;
     s.tools = functionTools(config.tools);

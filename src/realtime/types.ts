@@ -165,7 +165,10 @@ export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
    * Changes instructions, tools and, where the provider allows it, the voice mid-session (a
    * handoff). Returns whether the voice changed (optional: without it, a handoff is refused).
    */
-  update?(config: RealtimeUpdate): { voice: boolean };
+  update?(config: RealtimeUpdate): {
+    /** The voice changed (false when the agent has none, or the provider refuses it now). */
+    voice: boolean;
+  };
   /** Closes the socket; iteration ends. */
   close(): Promise<void>;
 }

@@ -91,13 +91,19 @@ export interface HandoffOptions {
  */
 export class Handoff {
   /**
+   * Made by {@link handoff}.
    * @param to the agent the call goes to
    * @param reason why
    */
   constructor(readonly to: Agent, readonly reason?: string) {}
 
   /** What the model is told as the tool's result. */
-  toJSON(): { handoff: string; reason?: string } {
+  toJSON(): {
+    /** The new agent's name. */
+    handoff: string;
+    /** Why, when given. */
+    reason?: string;
+  } {
     return { handoff: this.to.name, ...(this.reason ? { reason: this.reason } : {}) };
   }
 }
