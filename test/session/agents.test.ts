@@ -146,6 +146,17 @@ describe('VoiceSession: agents and handoffs', () => {
     expect(voicesOf(ca)).toEqual(['voice-reception', 'voice-billing', 'voice-billing']);
   });
 
+  it('a session without agents is its own default agent: no agent field anywhere, no handoff', async () => {
+    const { session, handoffs, turns } = await call(['Hello there'], { agent: undefined, instructions: 'You are the reception.' });
+    expect(handoffs).toEqual([]);
+    expect(session.agent).toBeUndefined();
+    expect(session.transcript.map((e) => e.text)).toEqual(['Hello there', 'Reception here, how can I help?']);
+    expect(session.transcript.some((e) => 'agent' in e)).toBe(false);
+    expect(turns.length).toBe(1);
+    expect('agent' in turns[0]!).toBe(false);
+    expect('agent' in session.metrics.turns[0]!).toBe(false);
+  });
+
   it('refuses a voice the TTS cannot speak, and a handoff before run()', async () => {
     const plain: TtsStream = { provider: 'plain', sampleRate: 16000, async *synthesize() {} };
     const stt = { provider: 'x', transcribe: () => (async function* () {})() } as unknown as VoiceSessionOptions['stt'];

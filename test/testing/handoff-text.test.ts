@@ -107,6 +107,19 @@ describe('TextSession: handoffs between agents', () => {
     expect(() => turn.expect.handoff('billing')).toThrow(/Expected event #0 to be a handoff to billing, but it is tool_call lookup_invoice/);
   });
 
+  it('stops a ping-pong of handoffs after MAX_HANDOFFS_PER_TURN answers in one turn, with an error saying why', async () => {
+    const { emu, llm } = await emulator((req) => ({ toolCalls: [{ name: system(req) === 'A' ? 'to_b' : 'to_a', arguments: {} }] }));
+    const a: Agent = new Agent({ name: 'a', instructions: 'A', tools: [tool({ name: 'to_b', description: 'b', parameters: { type: 'object', properties: {} }, execute: () => handoff(b) })] });
+    const b: Agent = new Agent({ name: 'b', instructions: 'B', tools: [tool({ name: 'to_a', description: 'a', parameters: { type: 'object', properties: {} }, execute: () => handoff(a) })] });
+    const session = new TextSession({ llm, agent: a });
+    const turn = await session.run('Hello');
+    expect(turn.events.filter((e) => e.type === 'handoff').map((e) => (e as { to: string }).to)).toEqual(['b', 'a', 'b', 'a']);
+    turn.expect.skipTo('error');
+    expect(turn.events.at(-1)).toMatchObject({ type: 'error', error: { message: expect.stringMatching(/More than 3 handoffs in one turn: a has the call/) } });
+    expect(emu.record.bodies.length).toBe(4);
+    expect(session.agent).toBe('a');
+  });
+
   it('a session without agents names none: events carry no agent field', async () => {
     const { llm } = await emulator(desk);
     const session = new TextSession({ llm, instructions: 'You are the reception.' });
