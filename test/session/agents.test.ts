@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Agent, CartesiaTts, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, type VoxlineError, handoff, tool, toneSynthesizer, type HandoffInfo, type TtsStream, type TurnEvent, type VoiceSessionOptions } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
+import { spyTts } from '../helpers';
 import { CartesiaEmulator, DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller, virtualClock, type CallerLine, type ChatReply, type ChatRequest } from '../../src/testing/index';
 
 const clock = virtualClock();
@@ -35,7 +36,7 @@ function desk(req: ChatRequest): ChatReply {
   return { content: 'Billing here. What is the invoice number?' };
 }
 
-async function call(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOptions> = {}, tts: 'cartesia' | 'elevenlabs' = 'cartesia', during?: (session: VoiceSession) => void) {
+async function call(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOptions> = {}, tts: 'cartesia' | 'elevenlabs' | 'plain' = 'cartesia', during?: (session: VoiceSession) => void) {
   const dg = new DeepgramEmulator({ script: lines.map((l) => (typeof l === 'string' ? l : l.text)), clock });
   const oa = new OpenAiEmulator({ timeToFirstTokenMs: 60, tokensPerSecond: 80, clock, responder: desk });
   const ca = new CartesiaEmulator({ apiKey: 'k', synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 50, clock });
@@ -45,7 +46,7 @@ async function call(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOp
   const session = new VoiceSession({
     stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
     llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
-    tts: tts === 'cartesia' ? new CartesiaTts({ apiKey: 'k', voiceId: 'voice-reception', baseURL: ca.baseURL, sampleRate: 16000 }) : new ElevenLabsTts({ apiKey: 'k', voiceId: 'voice-reception', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+    tts: tts === 'cartesia' ? new CartesiaTts({ apiKey: 'k', voiceId: 'voice-reception', baseURL: ca.baseURL, sampleRate: 16000 }) : tts === 'elevenlabs' ? new ElevenLabsTts({ apiKey: 'k', voiceId: 'voice-reception', baseURL: el.baseURL, outputFormat: 'pcm_16000' }) : spyTts(new ElevenLabsTts({ apiKey: 'k', voiceId: 'voice-reception', baseURL: el.baseURL, outputFormat: 'pcm_16000' })).tts,
     agent: reception,
     clock,
     ...opts,
@@ -53,13 +54,15 @@ async function call(lines: (string | CallerLine)[], opts: Partial<VoiceSessionOp
   const handoffs: HandoffInfo[] = [];
   const turns: TurnEvent[] = [];
   const interrupted: unknown[] = [];
+  const errors: VoxlineError[] = [];
+  session.on('error', (e) => errors.push(e));
   session.on('handoff', (h) => handoffs.push(h));
   session.on('turn', (t) => turns.push(t));
   session.on('interrupted', (i) => interrupted.push(i));
   during?.(session);
   const caller = new ScriptedCaller({ lines, synthesizer: toneSynthesizer({ msPerChar: 45 }), clock });
   await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000, clock }) });
-  return { session, handoffs, turns, interrupted, oa, ca, el };
+  return { session, handoffs, turns, interrupted, errors, oa, ca, el };
 }
 
 /** The voice of each Cartesia generation request, in order, without repeats of the same context. */
@@ -155,6 +158,14 @@ describe('VoiceSession: agents and handoffs', () => {
     expect(turns.length).toBe(1);
     expect('agent' in turns[0]!).toBe(false);
     expect('agent' in session.metrics.turns[0]!).toBe(false);
+  });
+
+  it("a tool's handoff to an agent whose voice the TTS cannot speak is refused: the error says why, the old agent keeps the call", async () => {
+    const { session, handoffs, errors } = await call(['I have a question about my invoice'], {}, 'plain');
+    expect(handoffs).toEqual([]);
+    expect(session.agent).toBe('reception');
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/agent billing asks for voice voice-billing, but the elevenlabs TTS cannot change voice/)]);
+    expect(session.transcript.filter((e) => e.role === 'agent').map((e) => e.agent)).toEqual(['reception']);
   });
 
   it('refuses a voice the TTS cannot speak, and a handoff before run()', async () => {
