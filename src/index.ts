@@ -78,3 +78,6 @@ export { VoiceSession } from './session/session';
 export { SessionMetrics, costOf, percentiles } from './session/metrics';
 export { FallbackLlm, FallbackStt, FallbackTts, fallback } from './fallback';
 export { OpenAiRealtime, OpenAiRealtimeConnection, REALTIME_RATE } from './realtime/openai';
+export type { AgentOptions, HandoffOptions, HandoffInfo } from './session/agent';
+export { Agent, CARRY_HISTORY_TIMEOUT_MS, Handoff, MAX_HANDOFFS_PER_TURN, handoff } from './session/agent';
+export type { RealtimeUpdate } from './realtime/types';

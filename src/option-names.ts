@@ -27,7 +27,7 @@ export const SESSION_OPTIONS: OptionNames<keyof VoiceSessionOptions | keyof Real
   turnEnd: true, bargeIn: true, historyLimit: true, onProviderError: true, apology: true,
   closeTimeoutMs: true, prices: true, budget: true, chunker: true, vad: true, vadTurnEndMs: true,
   clock: true, speakingRate: true, preemptive: true, realtime: true, sayInstructions: true,
-  maxSpeculativeRequests: true,
+  maxSpeculativeRequests: true, agent: true,
 };
 
 /** The options of `TextSession`. */
@@ -36,7 +36,7 @@ export const TEXT_SESSION_OPTIONS: OptionNames<keyof TextSessionOptions> = {
   toolFiller: true, instructions: true, greeting: true, logger: true, tools: true, toolHooks: true,
   maxToolSteps: true, hangUpPhrases: true, goodbye: true, bargeIn: true, historyLimit: true,
   onProviderError: true, apology: true, prices: true, budget: true, chunker: true, vad: true,
-  clock: true, speakingRate: true, preemptive: true, maxSpeculativeRequests: true,
+  clock: true, speakingRate: true, preemptive: true, maxSpeculativeRequests: true, agent: true,
 };
 
 /** The options of `DeepgramStt`. */

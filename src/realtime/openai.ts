@@ -22,7 +22,7 @@ import { checkApiKey, checkBaseURL, checkOptionNames, inspectSafely } from '../p
 import { OPENAI_REALTIME_OPTIONS } from '../option-names';
 import type { ChatMessage } from '../llm/types';
 import { Channel } from '../streams/channel';
-import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUsage } from './types';
+import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUpdate, RealtimeUsage } from './types';
 
 /** The sample rate of the Realtime API's `audio/pcm` format (the only rate it takes). */
 export const REALTIME_RATE = 24000;
@@ -121,7 +121,7 @@ export class OpenAiRealtime implements RealtimeModel {
       type: 'realtime',
       output_modalities: [this.output],
       ...(config.instructions !== undefined ? { instructions: config.instructions } : {}),
-      tools: (config.tools ?? []).map((t) => ({ type: 'function' as const, name: t.name, description: t.description, parameters: t.parameters })),
+      tools: functionTools(config.tools),
       audio: {
         input: {
           format: { type: 'audio/pcm', rate: REALTIME_RATE },
@@ -129,7 +129,7 @@ export class OpenAiRealtime implements RealtimeModel {
           ...(o.transcription === false ? {} : { transcription: o.transcription ?? { model: 'gpt-4o-mini-transcribe' } }),
           ...(o.noiseReduction ? { noise_reduction: { type: o.noiseReduction } } : {}),
         },
-        ...(this.output === 'audio' ? { output: { format: { type: 'audio/pcm', rate: REALTIME_RATE }, voice: o.voice ?? 'marin' } } : {}),
+        ...(this.output === 'audio' ? { output: { format: { type: 'audio/pcm', rate: REALTIME_RATE }, voice: config.voice ?? o.voice ?? 'marin' } } : {}),
       },
     };
   }
@@ -143,6 +143,11 @@ export class OpenAiRealtime implements RealtimeModel {
 }
 
 inspectSafely(OpenAiRealtime);
+
+/** Tools as Realtime function declarations. */
+function functionTools(tools: RealtimeConnectConfig['tools']): NonNullable<RealtimeSessionCreateRequest['tools']> {
+  return (tools ?? []).map((t) => ({ type: 'function' as const, name: t.name, description: t.description, parameters: t.parameters }));
+}
 
 /** The voxline history as Realtime conversation items (to restore a conversation on a new socket). */
 export function historyItems(history: readonly ChatMessage[]): ConversationItem[] {
@@ -521,6 +526,25 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
     this.sentMs += (samples.length * 1000) / REALTIME_RATE;
     this.send({ type: 'input_audio_buffer.append', audio: frameToBytes({ samples, sampleRate: REALTIME_RATE }).toString('base64') } satisfies InputAudioBufferAppendEvent);
     if ((this.ws?.bufferedAmount ?? 0) > MAX_BUFFERED) return this.writable();
+  }
+
+  /**
+   * A handoff: `session.update` with the new instructions and tools, and the voice only while the
+   * model has sent no audio on this socket (OpenAI refuses it after, `cannot_update_voice`). A
+   * reconnection restores the new configuration.
+   */
+  update(config: RealtimeUpdate): {
+    /** The voice changed (false when none was asked, or the model has already spoken). */
+    voice: boolean;
+  } {
+    const s = this.session;
+    s.instructions = config.instructions;
+    s.tools = functionTools(config.tools);
+    const output = s.audio?.output;
+    const voice = config.voice !== undefined && output !== undefined && (output.voice === config.voice || this.receivedMs.size === 0);
+    if (voice && output) output.voice = config.voice;
+    this.send({ type: 'session.update', session: { type: 'realtime', instructions: s.instructions, tools: s.tools, ...(voice && output?.voice !== undefined && this.receivedMs.size === 0 ? { audio: { output: { voice: output.voice } } } : {}) } } satisfies SessionUpdateEvent);
+    return { voice };
   }
 
   respond(options: { instructions?: string | undefined; tools?: boolean | undefined } = {}): void {

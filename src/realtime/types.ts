@@ -131,6 +131,18 @@ export interface RealtimeConnectConfig {
   interruptResponse?: boolean | undefined;
   /** The conversation so far, used to restore it on a new socket after a drop. */
   history?: (() => readonly ChatMessage[]) | undefined;
+  /** The voice to speak in, when not the model's own option (an agent's voice). */
+  voice?: string | undefined;
+}
+
+/** What a handoff to another agent changes in an open realtime session. */
+export interface RealtimeUpdate {
+  /** The new system instructions (empty: none). */
+  instructions: string;
+  /** The functions the model may call now (the old ones stop being offered). */
+  tools: readonly ToolSpec[];
+  /** The new voice, if the agent has one. */
+  voice?: string | undefined;
 }
 
 /** One open realtime session: events out, audio and control messages in. */
@@ -155,6 +167,14 @@ export interface RealtimeConnection extends AsyncIterable<RealtimeEvent> {
   replaceText(itemId: string, text: string): void;
   /** Milliseconds of input audio appended so far. */
   readonly audioMs: number;
+  /**
+   * Changes instructions, tools and, where the provider allows it, the voice mid-session (a
+   * handoff). Returns whether the voice changed (optional: without it, a handoff is refused).
+   */
+  update?(config: RealtimeUpdate): {
+    /** The voice changed (false when the agent has none, or the provider refuses it now). */
+    voice: boolean;
+  };
   /** Closes the socket; iteration ends. */
   close(): Promise<void>;
 }

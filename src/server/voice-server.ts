@@ -201,8 +201,9 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     session.on('turn', (t) => {
       m.turns.inc();
       m.v2v.observe(t.latency.voiceToVoice / 1000);
-      turnSpans(span, t.index, t.timestamps);
+      turnSpans(span, t.index, t.timestamps, t.agent);
     });
+    session.on('handoff', (h) => span.addEvent('voxline.handoff', { 'voxline.agent': h.to, 'voxline.handoff.source': h.source, ...(h.from !== undefined ? { 'voxline.handoff.from': h.from } : {}) }));
     session.on('interrupted', () => m.bargeIns.inc());
     session.on('error', (e) => m.errors.inc({ provider: e.provider ?? 'unknown', code: e.code }));
     onSession?.(session);
@@ -218,12 +219,12 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     }
   };
 
-  /** One span per turn, with STT, LLM and TTS child spans from the turn's timestamps. */
-  const turnSpans = (parent: Span, index: number, t: import('../session/metrics').TurnTimestamps) => {
+  /** One span per turn (with the agent that answered, when the session has agents), with STT, LLM and TTS child spans from the turn's timestamps. */
+  const turnSpans = (parent: Span, index: number, t: import('../session/metrics').TurnTimestamps, agent?: string) => {
     const origin = performance.timeOrigin;
     const at = (ms: number) => new Date(origin + ms);
     const ctx = trace.setSpan(otelContext.active(), parent);
-    const turn = tracer.startSpan('voxline.turn', { startTime: at(t.endOfSpeech), attributes: { 'voxline.turn': index } }, ctx);
+    const turn = tracer.startSpan('voxline.turn', { startTime: at(t.endOfSpeech), attributes: { 'voxline.turn': index, ...(agent !== undefined ? { 'voxline.agent': agent } : {}) } }, ctx);
     const tctx = trace.setSpan(ctx, turn);
     tracer.startSpan('stt', { startTime: at(t.endOfSpeech) }, tctx).end(at(t.sttFinal));
     if (t.llmFirstToken !== undefined) tracer.startSpan('llm', { startTime: at(t.llmRequest) }, tctx).end(at(t.llmFirstToken));

@@ -47,6 +47,8 @@ export interface TurnLatency {
    * its filler before the answer (the other fields time the answer).
    */
   filler?: number;
+  /** The agent that answered the turn, when the session has agents (in `metrics.turns`). */
+  agent?: string;
 }
 
 /** Computes a turn's latency breakdown, or undefined if the turn produced no audio. */
@@ -107,11 +109,11 @@ export class SessionMetrics {
   };
 
   /** p50/p95/p99 of each latency component (`filler`: of the turns that spoke the tool filler first). */
-  summary(): Record<keyof TurnLatency, Percentiles> & {
+  summary(): Record<Exclude<keyof TurnLatency, 'agent'>, Percentiles> & {
     /** Barge-in latency: from the user's speech start to the agent's audio stopping. */
     bargeIn: Percentiles;
   } {
-    const of = (k: keyof TurnLatency) => percentiles(this.turns.flatMap((t) => (t[k] === undefined ? [] : [t[k]])));
+    const of = (k: Exclude<keyof TurnLatency, 'agent'>) => percentiles(this.turns.flatMap((t) => (t[k] === undefined ? [] : [t[k]])));
     return { stt: of('stt'), llmTtft: of('llmTtft'), firstClause: of('firstClause'), tts: of('tts'), voiceToVoice: of('voiceToVoice'), headStart: of('headStart'), overhead: of('overhead'), filler: of('filler'), bargeIn: percentiles(this.bargeIn) };
   }
 }

@@ -2,11 +2,12 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
+import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
 import { callTool, outcomeContent } from '../llm/index';
 import type { ChatMessage, ToolCall } from '../llm/types';
 import type { RealtimeConnection, RealtimeEvent, RealtimeModel } from '../realtime/types';
-import { Channel } from '../streams/channel';
+import { type AgentConfig, Handoff } from './agent';
+import { Channel, sleep } from '../streams/channel';
 import { realClock } from '../streams/clock';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
 import { type ActiveReply, type Played, type ReplyPath, outputError, waitOrAbort, wholeWords } from './reply';
@@ -31,6 +32,10 @@ export interface RealtimeHost {
   outputFailed(err: VoxlineError): void;
   /** The session's reply path, which speaks a text-output model's replies through its `tts`. */
   readonly replies: ReplyPath;
+  /** The agent speaking now (default: the session's options). */
+  agent?(): AgentConfig;
+  /** A tool handed the call over: switch agents (the brain is updated); false when refused. */
+  handedOff?(to: Handoff): Promise<boolean>;
 }
 
 /** One segment of a reply's audio: an assistant audio item of the model. */
@@ -146,8 +151,11 @@ export class RealtimeBrain {
    */
   async run(input: AudioInput, output: AudioOutput): Promise<void> {
     this.output = output;
-    const conn = await this.model.connect({ instructions: this.opts.instructions, tools: this.opts.tools, history: () => this.host.history }, { signal: this.signal });
+    const agent = this.agent;
+    const conn = await this.model.connect({ instructions: agent.instructions, tools: agent.tools, history: () => this.host.history, ...(agent.voice ? { voice: agent.voice } : {}) }, { signal: this.signal });
     this.conn = conn;
+    // A handoff from code while connecting: the session gets the new agent's settings now.
+    if (this.agent !== agent) this.agentChanged();
     this.ready();
     void this.opts.tts?.warmup?.().catch(() => {});
     const events = (async () => {
@@ -367,8 +375,9 @@ export class RealtimeBrain {
             r.ts.firstAudioOut = this.now();
             const latency = latencyOf(r.ts);
             if (latency) {
-              this.host.metrics.turns.push(latency);
-              events.emit('turn', { index: r.index, userText: r.userText, timestamps: { ...r.ts }, latency });
+              const agent = this.agent.name;
+              this.host.metrics.turns.push(agent !== undefined ? { ...latency, agent } : latency);
+              events.emit('turn', { index: r.index, userText: r.userText, timestamps: { ...r.ts }, latency, ...(agent !== undefined ? { agent } : {}) });
             }
           }
           events.emit('agent_speech_started', { text: r.text });
@@ -403,7 +412,8 @@ export class RealtimeBrain {
   /** Text output: the reply's sentences through the session's TTS (alignment, heard text, latency). */
   private async speakText(r: RealtimeReply, chunks: Channel<string>): Promise<void> {
     if (r.abort.signal.aborted) return;
-    const played = await this.host.replies.play(chunks, r.abort, r.ts ? { ts: r.ts, index: r.index, userText: r.userText } : undefined);
+    const agent = this.agent;
+    const played = await this.host.replies.play(chunks, r.abort, r.ts ? { ts: r.ts, index: r.index, userText: r.userText, ...(agent.name !== undefined ? { agent: agent.name } : {}) } : undefined, undefined, agent.speech);
     if (!this.signal.aborted) this.host.record(played, r.startedAt);
   }
 
@@ -431,9 +441,11 @@ export class RealtimeBrain {
   private async runTools(r: RealtimeReply): Promise<void> {
     const calls = r.calls.splice(0);
     const answered = new Set<ToolCall>();
+    const agent = this.agent;
+    let outcomes: Awaited<ReturnType<typeof callTool>>[] = [];
     try {
       this.host.pushHistory({ role: 'assistant', content: r.text || null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
-      const outcomes = await Promise.all(calls.map((call) => callTool(this.opts.tools ?? [], call, this.opts.toolHooks ?? {}, r.abort.signal)));
+      outcomes = await Promise.all(calls.map((call) => callTool(agent.tools ?? [], call, agent.toolHooks ?? {}, r.abort.signal)));
       const contents = outcomes.map((o) => outcomeContent(o));
       for (const [i, call] of calls.entries()) {
         answered.add(call);
@@ -456,10 +468,32 @@ export class RealtimeBrain {
       this.endOutput(r);
       return;
     }
+    // A tool handed the call over: the new agent's instructions and tools answer the same turn.
+    const next = outcomes.map((o) => (o.ok && o.result instanceof Handoff ? o.result : undefined)).filter(Boolean).at(-1);
+    if (next && !this.signal.aborted) await this.host.handedOff?.(next);
     if (r.abort.signal.aborted || this.signal.aborted) return;
     r.steps++;
     r.followUp = true;
-    this.conn?.respond({ tools: r.steps < (this.opts.maxToolSteps ?? 5) });
+    this.conn?.respond({ tools: r.steps < (this.agent.maxToolSteps ?? 5) });
+  }
+
+  /** The agent speaking now. */
+  private get agent(): AgentConfig {
+    return this.host.agent?.() ?? (this.opts as unknown as AgentConfig);
+  }
+
+  /**
+   * Another agent has the call: the model gets its instructions and tools (and its voice, where the
+   * provider still allows a change; otherwise the `error` event says the voice stays).
+   */
+  agentChanged(): void {
+    const conn = this.conn;
+    if (!conn) return;
+    const a = this.agent;
+    if (!conn.update) return void this.host.fail(new ConfigError(`${this.model.provider} realtime connections cannot change instructions mid-call: ${a.name ?? 'the agent'} keeps the previous agent's`));
+    const wantsVoice = a.voice !== undefined && !this.text;
+    const { voice } = conn.update({ instructions: a.instructions ?? '', tools: a.tools ?? [], ...(wantsVoice ? { voice: a.voice } : {}) });
+    if (wantsVoice && !voice) this.host.fail(new ConfigError(`${this.model.provider} cannot change the voice once the model has spoken: ${a.name ?? 'the agent'} speaks in the call's first voice`));
   }
 
   /** The model sent more audio ahead of playback than allowed: keep what came, stop the rest. */

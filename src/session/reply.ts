@@ -9,6 +9,7 @@ import { Channel } from '../streams/channel';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import { SentenceChunker } from '../tts/chunker';
 import type { TtsFrame } from '../tts/types';
+import { type AgentConfig, type Handoff, HandoffWatch, type Speech } from './agent';
 import { type SessionMetrics, type TurnTimestamps, type Usage, latencyOf } from './metrics';
 import type { PreemptionReport, VoiceSessionEvents, VoiceSessionOptions } from './types';
 
@@ -44,6 +45,10 @@ export interface ReplyTurn {
   index: number;
   userText: string;
   preemption?: PreemptionReport;
+  /** The agent answering (its name), when one is. */
+  agent?: string;
+  /** Handoffs answered in this turn so far. */
+  handoffs?: number;
 }
 
 /** Resolves true to go on, false to drop the reply (a speculative reply's confirmation). */
@@ -92,9 +97,11 @@ export class ReplyPath {
    * Runs the LLM with tools over `work` (the loop appends tool calls and results to it) and
    * chunks its text for TTS. `done` resolves to the LLM's failure, if any; `completionTokens`
    * counts the reply's tokens (its usage, or the deltas received where none came). With a `gate`,
-   * no tool runs (and no tool event is emitted) until it opens.
+   * no tool runs (and no tool event is emitted) until it opens. With an `agent`, its model, tools
+   * and hooks answer; a tool that returns `handoff()` ends the reply once its batch's results are
+   * in (`handoff` says to whom).
    */
-  generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal, gate?: ReplyGate): { chunks: AsyncIterable<string>; done: Promise<unknown>; completionTokens: () => number } {
+  generate(work: ChatMessage[], ts: TurnTimestamps, signal: AbortSignal, gate?: ReplyGate, agent?: AgentConfig): { chunks: AsyncIterable<string>; done: Promise<unknown>; completionTokens: () => number; handoff: () => Handoff | undefined } {
     // As long as the reply (the LLM's output limit bounds it): a sentence is never dropped.
     const chunks = new Channel<string>(Infinity);
     const chunker = new SentenceChunker(this.opts.chunker);
@@ -115,10 +122,11 @@ export class ReplyPath {
     let deltas = 0;
     let completion: number | undefined;
     ts.llmRequest = this.clock.now();
+    const watch = new HandoffWatch();
     const done = (async () => {
       let fillerTimer: ClockTimer | undefined;
       try {
-        for await (const ev of agentLoop(this.opts, work, signal, (u) => this.addUsage(u))) {
+        for await (const ev of agentLoop(agent ?? this.opts, work, signal, (u) => this.addUsage(u))) {
           if (ev.type === 'text') {
             ts.llmFirstToken ??= this.clock.now();
             deltas++;
@@ -140,6 +148,7 @@ export class ReplyPath {
             this.clock.clearTimeout(fillerTimer);
             events.emit('tool_result', { call: ev.call, outcome: ev.outcome });
           }
+          if (watch.see(ev)) break;
         }
         for (const c of chunker.flush()) pushChunk(c);
       } catch (err) {
@@ -150,7 +159,7 @@ export class ReplyPath {
       }
       return undefined;
     })();
-    return { chunks, done, completionTokens: () => completion ?? deltas };
+    return { chunks, done, completionTokens: () => completion ?? deltas, handoff: () => watch.found };
   }
 
   /** Fixed text (greeting, goodbye, apology) as chunks for TTS. */
@@ -208,9 +217,10 @@ export class ReplyPath {
   /**
    * Streams chunks through TTS to the output; returns the text spoken and the part heard. With a
    * `gate` (a speculative reply), only the first chunk goes to TTS and nothing is written to the
-   * output until it opens; if it closes, nothing is.
+   * output until it opens; if it closes, nothing is. `speech`: the agent's TTS and voice (default:
+   * the session's TTS).
    */
-  async play(chunks: AsyncIterable<string>, abort: AbortController, turn?: ReplyTurn, gate?: ReplyGate): Promise<Played> {
+  async play(chunks: AsyncIterable<string>, abort: AbortController, turn?: ReplyTurn, gate?: ReplyGate, speech?: Speech): Promise<Played> {
     const output = this.output!;
     const events = this.host.events;
     const ts = turn?.ts;
@@ -236,7 +246,7 @@ export class ReplyPath {
     let failed: unknown;
     let outputFailed: VoxlineError | undefined;
     try {
-      for await (const frame of this.opts.tts.synthesize(sent, { signal: abort.signal }) as AsyncIterable<TtsFrame>) {
+      for await (const frame of (speech?.tts ?? this.opts.tts).synthesize(sent, { signal: abort.signal, ...(speech?.voice ? { voice: speech.voice } : {}) }) as AsyncIterable<TtsFrame>) {
         if (abort.signal.aborted) break;
         if (ts && answerSent && ts.ttsFirstAudio === undefined) ts.ttsFirstAudio = this.clock.now();
         if (frame.alignment) {
@@ -320,8 +330,8 @@ export class ReplyPath {
     ts.firstAudioOut = this.clock.now();
     const latency = latencyOf(ts);
     if (!latency) return;
-    this.host.metrics.turns.push(latency);
-    this.host.events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency, ...(turn.preemption ? { preemption: turn.preemption } : {}) });
+    this.host.metrics.turns.push(turn.agent !== undefined ? { ...latency, agent: turn.agent } : latency);
+    this.host.events.emit('turn', { index: turn.index, userText: turn.userText, timestamps: { ...ts }, latency, ...(turn.preemption ? { preemption: turn.preemption } : {}), ...(turn.agent !== undefined ? { agent: turn.agent } : {}) });
   }
 
   private addUsage(u: LlmUsage): void {

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
-import { AuthError, BudgetExceededError, ConfigError, VoxlineError, ProviderError } from '../errors';
+import { AuthError, BudgetExceededError, ConfigError, VoxlineError, ProviderError, ToolError } from '../errors';
+import { Agent, AgentRoster, type Handoff, type HandoffOptions, MAX_HANDOFFS_PER_TURN } from './agent';
 import { checkSessionOptions } from './options';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import type { Transcription } from '../stt/types';
 import { SessionMetrics, type TurnTimestamps, type Usage, costOf } from './metrics';
-import { type ActiveReply, type Played, ReplyPath } from './reply';
+import { type ActiveReply, type Played, ReplyPath, type ReplyTurn } from './reply';
 import { PREEMPT_WAIT_MS, Speculation, normalizeTurnText } from './preempt';
 import { paceInput } from './pace';
 import { RealtimeBrain } from './realtime';
@@ -56,6 +57,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private speculations = 0;
   /** Speculative replies dropped since the last turn, for that turn's report. */
   private missed = { misses: 0, wastedTokens: 0, wastedChars: 0 };
+  /** Which agent speaks now, and the switch to the next. */
+  private readonly agents: AgentRoster;
 
   /** Checks the options at once (a wrong one is a `ConfigError` naming it); nothing starts before `run()`. */
   constructor(options: VoiceSessionOptions | RealtimeSessionOptions) {
@@ -71,6 +74,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (options.speakingRate !== undefined && !(options.speakingRate > 0)) throw new ConfigError('speakingRate must be a positive number of characters per second');
     // In realtime mode the pipeline stages are absent: run(), speak() and close() branch on the brain first.
     this.opts = options as VoiceSessionOptions;
+    this.agents = new AgentRoster(this.opts, options.agent);
     const te = this.opts.turnEnd;
     if (te !== undefined && te !== 'speech_final' && te !== 'utterance_end' && !(typeof te === 'object' && te.silenceMs > 0)) throw new ConfigError(`turnEnd must be 'speech_final', 'utterance_end' or { silenceMs }`);
     this.replies = new ReplyPath(this.opts, {
@@ -90,6 +94,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
           events: this, usage: this.usage, metrics: this.metrics, history: this.history,
           pushHistory: (...m) => this.pushHistory(...m), userTurn: (t) => this.onUserTurn(t),
           record: (played, at) => this.record(played, at), checkBudget: () => this.checkBudget(), fail: (err) => this.fail(err), outputFailed: (err) => this.outputFailed(err), replies: this.replies,
+          agent: () => this.agents.current, handedOff: (h) => this.switchAgent(h.to, h.reason, 'tool'),
         },
         this.stop.signal,
       );
@@ -157,7 +162,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     this.startedAt = this.clock.now();
     const onAbort = () => void this.close({ reason: 'aborted' });
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (this.opts.greeting) this.enqueue(() => this.speak(this.opts.greeting!, { record: true }));
+    const greeting = this.agents.current.greeting;
+    if (greeting) this.enqueue(() => this.speak(greeting, { record: true }));
     try {
       const paced = paceInput(input, this.clock, this.stop.signal);
       if (this.brain) await this.brain.run(paced, output);
@@ -181,7 +187,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
 
   /** The pipeline's input side: STT events into turns until the input ends. */
   private async listen(input: AudioInput): Promise<void> {
-    void this.opts.tts.warmup?.().catch(() => {});
+    void (this.agents.current.speech?.tts ?? this.opts.tts).warmup?.().catch(() => {});
     this.transcription = this.opts.stt.transcribe(this.turns.tap(input), { signal: this.stop.signal });
     for await (const ev of this.transcription) this.turns.onStt(ev);
     // The input ended: let the agent finish what it is saying.
@@ -216,6 +222,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
         await this.brain?.close().catch(() => {});
         await this.output?.close().catch(() => {});
         await this.opts.tts?.close?.().catch(() => {});
+        await this.agents.close();
       })();
       // A hard deadline (real time): a provider or output that never finishes closing does not
       // keep the session, a drain or a process exit waiting.
@@ -394,18 +401,23 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * One agent turn: LLM (with tools) → sentence chunks → TTS → output. A speculative one (`spec`)
    * waits for its turn's confirmation before anything is played, run or recorded.
    */
-  private async respond(userText: string, ts: TurnTimestamps, spec?: Speculation): Promise<void> {
+  private async respond(userText: string, ts: TurnTimestamps, spec?: Speculation, cont?: ReplyTurn): Promise<void> {
     const user: ChatMessage = { role: 'user', content: userText };
-    if (!spec) this.pushHistory(user);
-    const work = withInstructions(spec ? [...this.history, user] : this.history, this.opts.instructions);
+    if (!spec && !cont) this.pushHistory(user);
+    const agent = this.agents.current;
+    const work = withInstructions(spec ? [...this.history, user] : this.history, agent.instructions);
     const base = work.length;
-    const turn = spec?.turn ?? { ts, index: ++this.turnIndex, userText, ...(this.missed.misses ? { preemption: { hit: false, ...this.takeMissed() } } : {}) };
+    const turn: ReplyTurn = cont ?? spec?.turn ?? { ts, index: ++this.turnIndex, userText, ...(this.missed.misses ? { preemption: { hit: false, ...this.takeMissed() } } : {}) };
+    if (agent.name !== undefined) turn.agent = agent.name;
+    const firstRequest = ts.llmRequest;
     const abort = spec?.abort ?? new AbortController();
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     const gate = spec && (() => spec.decision());
-    const { chunks, done, completionTokens } = this.replies.generate(work, ts, abort.signal, gate);
-    const played = await this.replies.play(chunks, abort, turn, gate);
+    const { chunks, done, completionTokens, handoff } = this.replies.generate(work, ts, abort.signal, gate, agent);
+    // The answer after a handoff is timed from the turn's first request, as after a tool call.
+    if (cont) ts.llmRequest = firstRequest;
+    const played = await this.replies.play(chunks, abort, turn, gate, agent.speech);
     const llmError = await done;
     this.stop.signal.removeEventListener('abort', onStop);
     if (spec && !(await spec.decision())) {
@@ -435,6 +447,57 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       else await this.speak(this.opts.apology ?? 'Sorry, I ran into a problem. Could you say that again?', { record: true });
     }
     this.checkBudget();
+    const next = handoff();
+    if (next && !llmError) await this.handedOff(next, userText, ts, turn, abort.signal.aborted);
+  }
+
+  /**
+   * A tool handed the call over (its result is in history): the new agent takes over and, unless
+   * the reply was cut off (a barge-in: the user's next words go to the new agent), answers the
+   * same turn.
+   */
+  private async handedOff(next: Handoff, userText: string, ts: TurnTimestamps, turn: ReplyTurn, cut: boolean): Promise<void> {
+    if (this.stop.signal.aborted || !(await this.switchAgent(next.to, next.reason, 'tool'))) return;
+    turn.handoffs = (turn.handoffs ?? 0) + 1;
+    if (turn.handoffs > MAX_HANDOFFS_PER_TURN) return void this.fail(new ToolError('handoff', `More than ${MAX_HANDOFFS_PER_TURN} handoffs in one turn: ${next.to.name} has the call but does not answer until the user speaks again`));
+    if (!cut && !this.stop.signal.aborted) await this.respond(userText, ts, undefined, turn);
+  }
+
+  /** Switches to `to` and emits `handoff`; false (the error reported) when its voice cannot be spoken. */
+  private async switchAgent(to: Agent, reason: string | undefined, source: 'tool' | 'code'): Promise<boolean> {
+    let info;
+    try {
+      info = await this.agents.switchTo(to, this.history, { reason, source }, (err) => this.fail(err));
+    } catch (err) {
+      this.fail(err);
+      return false;
+    }
+    this.brain?.agentChanged();
+    this.emit('handoff', info);
+    return true;
+  }
+
+  /**
+   * Hands the call to `agent` from code: once what is being said is over, its instructions, tools
+   * and voice take over, `handoff` is emitted and its greeting, if any, is said. Resolves then.
+   * @throws ConfigError (the promise rejects) when the session is not running, or when the TTS cannot speak the agent's voice.
+   */
+  handoff(agent: Agent, options: HandoffOptions = {}): Promise<void> {
+    if (!this.running || !this.output) return Promise.reject(new ConfigError('VoiceSession.handoff() needs a running session: call it after run() has started (the agent option chooses the first agent)'));
+    if (!(agent instanceof Agent)) return Promise.reject(new ConfigError('VoiceSession.handoff() needs an Agent'));
+    try {
+      this.agents.configOf(agent);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(async () => {
+      if ((await this.switchAgent(agent, options.reason, 'code')) && agent.greeting) await this.speak(agent.greeting, { record: true });
+    });
+  }
+
+  /** The name of the agent that has the call (undefined: the session's own options). */
+  get agent(): string | undefined {
+    return this.agents.name;
   }
 
   /** Speaks fixed text (greeting, goodbye, apology). */
@@ -445,7 +508,7 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     const onStop = () => abort.abort();
     this.stop.signal.addEventListener('abort', onStop, { once: true });
     const startAt = this.clock.now();
-    const played = await this.replies.play(chunks, abort);
+    const played = await this.replies.play(chunks, abort, undefined, undefined, this.agents.current.speech);
     this.stop.signal.removeEventListener('abort', onStop);
     if (record) this.record(played, startAt);
     await this.endOnAuthError(played.failed);
@@ -461,7 +524,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     if (!cut && !text) return;
     const said = cut ? cut.heard : text;
     this.pushHistory({ role: 'assistant', content: cut ? `${said}…` : said });
-    this.addTranscript({ role: 'agent', text: said, at: at - this.startedAt, ...(cut ? { interrupted: true } : {}) });
+    const agent = this.agents.name;
+    this.addTranscript({ role: 'agent', text: said, at: at - this.startedAt, ...(cut ? { interrupted: true } : {}), ...(agent !== undefined ? { agent } : {}) });
   }
 
   /**

@@ -9,6 +9,7 @@ import type { VoxlineError } from '../errors';
 import type { Clock } from '../streams/clock';
 import type { PriceTable, TurnLatency, TurnTimestamps, Usage } from './metrics';
 import type { RealtimeModel } from '../realtime/types';
+import type { Agent, HandoffInfo } from './agent';
 
 /** When a user turn ends. */
 export type TurnEndPolicy = 'speech_final' | 'utterance_end' | {
@@ -125,6 +126,12 @@ export interface VoiceSessionOptions {
    * waits for the real end of the turn.
    */
   maxSpeculativeRequests?: number | undefined;
+  /**
+   * The agent that starts the call: its instructions, tools, greeting (and model, TTS or voice
+   * when it sets them) replace the session's. Without it the session's own options are the
+   * agent. Either may hand the call to another {@link Agent} (see docs/agents.md).
+   */
+  agent?: Agent | undefined;
 }
 
 /** How preemption went for one turn (in {@link TurnEvent}). */
@@ -168,6 +175,8 @@ export interface TurnEvent {
   latency: TurnLatency;
   /** Set when the turn's reply was prepared early, or speculative replies were dropped before it. */
   preemption?: PreemptionReport;
+  /** The agent that answered (its name), when the session has agents. */
+  agent?: string;
 }
 
 /** One entry of the conversation record. */
@@ -180,6 +189,8 @@ export interface TranscriptEntry {
   at: number;
   /** The agent was cut off; `text` is what the user heard. */
   interrupted?: boolean | undefined;
+  /** Which agent spoke (its name), for the agent's entries of a session that has agents. */
+  agent?: string | undefined;
 }
 
 /** Events of a {@link VoiceSession}. */
@@ -255,6 +266,8 @@ export interface VoiceSessionEvents {
   }];
   /** Token and character counts of one request (LLM, TTS or realtime model). */
   usage: [Usage];
+  /** The call was handed to another agent (from a tool, or from code); emitted before the new agent speaks. */
+  handoff: [HandoffInfo];
   /** An error the session recovered from (with no listener, it goes to the `logger`). */
   error: [VoxlineError];
   /** The session ended. */

@@ -3,6 +3,7 @@ import { isDeepStrictEqual, inspect } from 'node:util';
 import { ProtocolError, TimeoutError } from '../errors';
 import type { ChatMessage, LlmStream, ToolSpec } from '../llm/types';
 import { abortable, linkedAbort } from '../streams/channel';
+import type { Agent } from '../session/agent';
 import type { AgentEvent, HangUpReason } from './text-session';
 
 /**
@@ -34,7 +35,9 @@ export function describeEvent(ev: AgentEvent): string {
     case 'tool_result':
       return ev.ok ? `tool_result ${ev.name} ok ${show(ev.result)}` : `tool_result ${ev.name} failed: ${ev.error?.message}`;
     case 'message':
-      return `message ${show(ev.text)}`;
+      return `message ${show(ev.text)}${ev.agent !== undefined ? ` (${ev.agent})` : ''}`;
+    case 'handoff':
+      return `handoff ${ev.from ?? '(session)'} → ${ev.to}${ev.reason ? ` (${show(ev.reason)})` : ''}`;
     case 'hang_up':
       return `hang_up (${ev.reason})`;
     case 'error':
@@ -85,6 +88,15 @@ export class TurnExpectation {
   /** The next event is something the agent says: exactly `text` when a string, or matching a RegExp or predicate. */
   message(text?: string | RegExp | ((text: string) => boolean)): this {
     return this.next(`a message${text === undefined ? '' : ` ${typeof text === 'string' ? 'equal to' : 'matching'} ${show(text)}`}`, (ev) => ev.type === 'message' && (text === undefined || textMatches(ev.text, text)));
+  }
+
+  /**
+   * The next event is a handoff to `to` (an agent or its name; any agent when omitted) whose
+   * reason matches `reason` (any when omitted).
+   */
+  handoff(to?: Agent | string, reason?: string | RegExp): this {
+    const name = typeof to === 'string' || to === undefined ? to : to.name;
+    return this.next(`a handoff${name === undefined ? '' : ` to ${name}`}${reason === undefined ? '' : ` with a reason matching ${show(reason)}`}`, (ev) => ev.type === 'handoff' && (name === undefined || ev.to === name) && (reason === undefined || textMatches(ev.reason ?? '', reason)));
   }
 
   /** The next event is the agent ending the call (for `reason` when given). */

@@ -186,6 +186,9 @@ export class RealtimeEmulator extends Emulator {
         case 'session.update': {
           const s = ev.session;
           if (s.type !== 'realtime') return error(`Invalid value: '${String(s.type)}'. This socket serves realtime sessions.`, 'invalid_value', 'session.type', eventId);
+          // The voice is fixed once the model has spoken (the openai package's SessionUpdateEvent docs).
+          const voice = s.audio?.output?.voice;
+          if (voice !== undefined && voice !== c.session.audio?.output?.voice && [...c.audio.values()].some((a) => a.ms > 0)) return error("Cannot update a conversation's voice if assistant audio is present.", 'cannot_update_voice', null, eventId);
           const input = { ...c.session.audio?.input, ...s.audio?.input };
           const output = { ...c.session.audio?.output, ...s.audio?.output };
           c.session = { ...c.session, ...s, audio: { input, output } };

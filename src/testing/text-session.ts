@@ -4,6 +4,7 @@ import { checkOptionNames } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage, LlmStream, LlmUsage, ToolCall } from '../llm/types';
 import { type Usage, costOf } from '../session/metrics';
+import { type Agent, AgentRoster, type HandoffInfo, type HandoffOptions, HandoffWatch, MAX_HANDOFFS_PER_TURN } from '../session/agent';
 import { agentLoop } from '../session/reply';
 import type { VoiceSessionOptions } from '../session/session';
 import { SentenceChunker } from '../tts/chunker';
@@ -53,7 +54,13 @@ export type AgentEvent =
       type: 'message';
       /** The text. */
       text: string;
+      /** Which agent said it (its name), when the session has agents. */
+      agent?: string;
     }
+  | ({
+      /** A tool handed the call to another agent, which answers next. */
+      type: 'handoff';
+    } & HandoffInfo)
   | {
       /** The agent ended the call. */
       type: 'hang_up';
@@ -98,7 +105,10 @@ export class TextSession {
   readonly turns: TextTurn[] = [];
   /** What the conversation consumed (`ttsCharacters` counts the text the agent would have spoken). */
   readonly usage: Usage = { sttSeconds: 0, llmPromptTokens: 0, llmCompletionTokens: 0, ttsCharacters: 0 };
+  /** Every handoff so far, from tools and from code. */
+  readonly handoffs: HandoffInfo[] = [];
   private readonly opts: TextSessionOptions;
+  private readonly agents: AgentRoster;
   private ended?: HangUpReason;
   private busy = false;
 
@@ -109,7 +119,31 @@ export class TextSession {
     if (options.historyLimit !== undefined && !(options.historyLimit >= 2)) throw new ConfigError('historyLimit must be at least 2');
     if (options.budget !== undefined && !options.prices) throw new ConfigError('budget needs prices');
     this.opts = options;
-    if (options.greeting) this.pushHistory({ role: 'assistant', content: options.greeting });
+    this.agents = new AgentRoster(options, options.agent);
+    const greeting = this.agents.current.greeting;
+    if (greeting) this.pushHistory({ role: 'assistant', content: greeting });
+  }
+
+  /** The name of the agent that has the conversation (undefined: the session's own options). */
+  get agent(): string | undefined {
+    return this.agents.name;
+  }
+
+  /**
+   * Hands the conversation to `agent` from code, as `VoiceSession.handoff()` does: its
+   * instructions and tools answer the next turn; its greeting, if any, is kept in history.
+   * Rejects with a `ConfigError` while a turn is running, or (once switched, the whole history
+   * kept) with the error of a `carryHistory` hook that failed.
+   */
+  async handoff(agent: Agent, options: HandoffOptions = {}): Promise<HandoffInfo> {
+    if (this.busy) throw new ConfigError('TextSession.handoff() was called while a turn is running: await the turn first');
+    let failed: VoxlineError | undefined;
+    const info = await this.agents.switchTo(agent, this.history, { reason: options.reason, source: 'code' }, (err) => (failed = err));
+    this.handoffs.push(info);
+    if (agent.greeting) this.sayRecorded(agent.greeting, () => {});
+    // The agent has the conversation all the same; its carryHistory hook failed: the whole history was kept.
+    if (failed) throw failed;
+    return info;
   }
 
   /** Why the conversation ended, once it has. */
@@ -142,9 +176,9 @@ export class TextSession {
   private async turn(userText: string, options: { signal?: AbortSignal | undefined }): Promise<TextTurn> {
     const events: AgentEvent[] = [];
     const said: string[] = [];
-    const say = (text: string) => {
+    const say = (text: string, agent = this.agents.name) => {
       said.push(text);
-      events.push({ type: 'message', text });
+      events.push({ type: 'message', text, ...(agent !== undefined ? { agent } : {}) });
     };
     this.pushHistory({ role: 'user', content: userText });
     if (hangUpPhraseIn(userText, this.opts.hangUpPhrases)) {
@@ -152,39 +186,60 @@ export class TextSession {
       this.end('hang-up', events);
       return this.finish(userText, events, said);
     }
-    const work = withInstructions(this.history, this.opts.instructions);
-    const base = work.length;
-    const chunker = new SentenceChunker(this.opts.chunker);
-    const spoken: string[] = [];
-    let segment: string[] = [];
-    const addChunks = (chunks: string[]) => {
-      for (const c of chunks) this.usage.ttsCharacters += c.length;
-      segment.push(...chunks);
-      spoken.push(...chunks);
-    };
-    const endSegment = () => {
-      addChunks(chunker.flush());
-      if (segment.length) say(segment.join(' '));
-      segment = [];
-    };
     let llmError: unknown;
-    try {
-      for await (const ev of agentLoop(this.opts, work, options.signal, (u) => this.addUsage(u))) {
-        if (ev.type === 'text') addChunks(chunker.push(ev.delta));
-        else if (ev.type === 'tool_call') {
-          endSegment();
-          events.push({ type: 'tool_call', name: ev.call.name, arguments: parseArguments(ev.call.arguments), call: ev.call });
-        } else if (ev.type === 'tool_result') {
-          const o = ev.outcome;
-          events.push(o.ok ? { type: 'tool_result', name: ev.call.name, ok: true, result: o.result, call: ev.call } : { type: 'tool_result', name: ev.call.name, ok: false, error: o.error, call: ev.call });
-        } else if (ev.type === 'usage') this.addUsage(ev.usage);
+    for (let handoffs = 0; ; ) {
+      const agent = this.agents.current;
+      const work = withInstructions(this.history, agent.instructions);
+      const base = work.length;
+      const chunker = new SentenceChunker(this.opts.chunker);
+      const spoken: string[] = [];
+      let segment: string[] = [];
+      const addChunks = (chunks: string[]) => {
+        for (const c of chunks) this.usage.ttsCharacters += c.length;
+        segment.push(...chunks);
+        spoken.push(...chunks);
+      };
+      const endSegment = () => {
+        addChunks(chunker.flush());
+        if (segment.length) say(segment.join(' '), agent.name);
+        segment = [];
+      };
+      const watch = new HandoffWatch();
+      try {
+        for await (const ev of agentLoop(agent, work, options.signal, (u) => this.addUsage(u))) {
+          if (ev.type === 'text') addChunks(chunker.push(ev.delta));
+          else if (ev.type === 'tool_call') {
+            endSegment();
+            events.push({ type: 'tool_call', name: ev.call.name, arguments: parseArguments(ev.call.arguments), call: ev.call });
+          } else if (ev.type === 'tool_result') {
+            const o = ev.outcome;
+            events.push(o.ok ? { type: 'tool_result', name: ev.call.name, ok: true, result: o.result, call: ev.call } : { type: 'tool_result', name: ev.call.name, ok: false, error: o.error, call: ev.call });
+          } else if (ev.type === 'usage') this.addUsage(ev.usage);
+          if (watch.see(ev)) break;
+        }
+      } catch (err) {
+        if (!isAbortError(err) || !options.signal?.aborted) llmError = err;
       }
-    } catch (err) {
-      if (!isAbortError(err) || !options.signal?.aborted) llmError = err;
+      endSegment();
+      this.pushHistory(...work.slice(base));
+      if (spoken.length) this.pushHistory({ role: 'assistant', content: spoken.join(' ') });
+      // A tool handed the conversation over: the new agent answers the same turn.
+      const next = watch.found;
+      if (llmError || !next || options.signal?.aborted) break;
+      let info: HandoffInfo;
+      try {
+        info = await this.agents.switchTo(next.to, this.history, { reason: next.reason, source: 'tool' }, (error) => events.push({ type: 'error', error }));
+      } catch (err) {
+        events.push({ type: 'error', error: err instanceof VoxlineError ? err : new ProviderError(String(err), { cause: err }) });
+        break;
+      }
+      this.handoffs.push(info);
+      events.push({ type: 'handoff', ...info });
+      if (++handoffs > MAX_HANDOFFS_PER_TURN) {
+        events.push({ type: 'error', error: new ToolError('handoff', `More than ${MAX_HANDOFFS_PER_TURN} handoffs in one turn: ${next.to.name} has the call but does not answer until the user speaks again`) });
+        break;
+      }
     }
-    endSegment();
-    this.pushHistory(...work.slice(base));
-    if (spoken.length) this.pushHistory({ role: 'assistant', content: spoken.join(' ') });
     if (llmError) {
       events.push({ type: 'error', error: llmError instanceof VoxlineError ? llmError : new ProviderError(String((llmError as Error)?.message ?? llmError), { cause: llmError }) });
       if (this.opts.onProviderError === 'close') this.end('provider error', events);

@@ -174,6 +174,8 @@ export class CartesiaTts extends TtsStream {
   readonly model: string;
   /** Voice id. */
   readonly voice: string;
+  /** Each context may speak in another voice on the same socket (`voice` of `synthesize()`). */
+  override readonly voicePerSynthesis = true;
   readonly #apiKey: string;
   readonly #options: Omit<CartesiaTtsOptions, 'apiKey'>;
   private readonly url: string;
@@ -334,7 +336,7 @@ export class CartesiaTts extends TtsStream {
       if (ws.readyState === 1) ws.send(JSON.stringify(msg));
     };
     const input = (transcript: string, cont: boolean) => {
-      send({ ...this.fields, transcript, context_id: ctx, continue: cont });
+      send({ ...this.fields, ...(options.voice ? { voice: { mode: 'id' as const, id: options.voice } } : {}), transcript, context_id: ctx, continue: cont });
       used = true;
       audioSinceInput = false;
       arm();

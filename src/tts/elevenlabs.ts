@@ -163,6 +163,14 @@ export class ElevenLabsTts extends TtsStream {
     this.pool = new WarmSocket(() => this.open(), '{"text":""}', { message: '{"text":" "}', everyMs: this.keepAliveMs });
   }
 
+  /**
+   * The same settings in another voice: a new stream with its own socket (ElevenLabs fixes the
+   * voice in the socket's URL; a context of a multi-context socket cannot change it).
+   */
+  override withVoice(voiceId: string): ElevenLabsTts {
+    return new ElevenLabsTts({ ...this.#options, apiKey: this.#apiKey, voiceId });
+  }
+
   /** The first message of a socket or context: only the settings the user gave. */
   private initMessage(contextId?: string): Record<string, unknown> {
     const { voiceSettings, chunkLengthSchedule } = this.#options;

@@ -21,6 +21,11 @@ export interface TtsFrame extends AudioFrame {
 export interface SynthesizeOptions {
   /** Stops the synthesis at once; the provider connection is released or reused. */
   signal?: AbortSignal | undefined;
+  /**
+   * Speak in this voice instead of the stream's own, on the same connection: only where the
+   * stream says `voicePerSynthesis` (others ignore it; see `withVoice`).
+   */
+  voice?: string | undefined;
 }
 
 /**
@@ -47,4 +52,11 @@ export abstract class TtsStream {
   warmup?(): Promise<void>;
   /** Closes warm connections (optional). */
   close?(): Promise<void>;
+  /** True when `synthesize()` takes a `voice` per call on the same connection (optional). */
+  readonly voicePerSynthesis?: boolean;
+  /**
+   * A new stream with the same settings in another voice, for providers whose voice is fixed per
+   * connection (optional).
+   */
+  withVoice?(voice: string): TtsStream;
 }

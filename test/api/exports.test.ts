@@ -12,7 +12,8 @@ FallbackTts FrameSplitter GatewayStt GatewayTts LlmStream LocalTts OpenAiLlm Ope
 ProviderError REALTIME_RATE Resampler SUPPORTED_RATES SentenceChunker SessionMetrics SileroVad SttStream TimeoutError ToolError TtsStream
 VoiceSession VoxlineError costOf decodeMulaw defaultSynthesizer encodeMulaw espeakSynthesizer fallback floatToInt16 frameDurationMs frameFromBytes frameToBytes
 gateway int16ToFloat isAbortError merge percentiles readWav redact registerSecret resample resampleStream rms runToolLoop sentences silence
-realClock sileroVad splitFrames textOf toneSynthesizer tool writeWav`.split(/\s+/);
+realClock sileroVad splitFrames textOf toneSynthesizer tool writeWav
+Agent CARRY_HISTORY_TIMEOUT_MS Handoff MAX_HANDOFFS_PER_TURN handoff`.split(/\s+/);
 
 /** Load `entry` under a hook that fails on any import of `forbidden`; returns the error text, or '' when it loaded. */
 function loadForbidding(entry: string, forbidden: string[]): string {
