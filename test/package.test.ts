@@ -63,6 +63,12 @@ describe('the packed tarball', () => {
     // The testing guide's blocks and examples/testing-your-agent.ts are vitest files: the user who
     // writes them has the test runner (npm install -D vitest); the project's copy stands in for it.
     symlinkSync(join(root, 'node_modules', 'vitest'), join(app, 'node_modules', 'vitest'));
+    // docs/tools.md and examples/tools-standard-schema.ts declare tools with the schema libraries a
+    // user installs beside voxline (npm install zod valibot @valibot/to-json-schema arktype).
+    for (const lib of ['zod', 'valibot', 'arktype', '@ark', '@valibot']) {
+      mkdirSync(dirname(join(app, 'node_modules', lib)), { recursive: true });
+      symlinkSync(join(root, 'node_modules', lib), join(app, 'node_modules', lib));
+    }
   }, 300_000);
 
   it('imports with both import and require', () => {

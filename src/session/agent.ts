@@ -10,33 +10,33 @@ export interface AgentOptions {
   /** How the agent is named in events, the transcript, metrics and spans (1 to 64 characters). */
   name: string;
   /** Its system prompt (replaces the session's `instructions`; none when unset). */
-  instructions?: string;
+  instructions?: string | undefined;
   /** The tools it may call (replace the session's `tools`; none when unset). */
-  tools?: readonly Tool<any, unknown>[];
+  tools?: readonly Tool<any, unknown>[] | undefined;
   /** Its model (default: the session's `llm`). */
-  llm?: LlmStream;
+  llm?: LlmStream | undefined;
   /** Its own text-to-speech (default: the session's `tts`). Opened on the first handoff to it; closed with the session. */
-  tts?: TtsStream;
+  tts?: TtsStream | undefined;
   /**
    * Its voice on the session's (or its own) TTS: sent with each synthesis where the provider takes
    * a voice per request on the same socket (Cartesia), or a new stream for that voice where it
    * cannot (ElevenLabs: the voice is part of the socket's URL). A TTS that can do neither is a
    * `ConfigError`: give the agent its own `tts`.
    */
-  voice?: string;
+  voice?: string | undefined;
   /** Said when the agent starts the call, or takes it over from code (`session.handoff()`); not on a handoff from a tool, where it answers the user instead. */
-  greeting?: string;
+  greeting?: string | undefined;
   /** Hooks around its tool calls (default: the session's `toolHooks`). */
-  toolHooks?: ToolHooks;
+  toolHooks?: ToolHooks | undefined;
   /** LLM requests per turn, tool calls included (default: the session's `maxToolSteps`). */
-  maxToolSteps?: number;
+  maxToolSteps?: number | undefined;
   /**
    * What of the conversation the agent receives when the call is handed to it (default: all of
    * it). Return the messages to keep, e.g. a summary as one system or assistant message. It may
    * throw or take too long (more than {@link CARRY_HISTORY_TIMEOUT_MS}): the whole history is kept
    * and the session's `error` event says why.
    */
-  carryHistory?: (history: readonly ChatMessage[], handoff: HandoffInfo) => readonly ChatMessage[] | Promise<readonly ChatMessage[]>;
+  carryHistory?: ((history: readonly ChatMessage[], handoff: HandoffInfo) => readonly ChatMessage[] | Promise<readonly ChatMessage[]>) | undefined;
 }
 
 /**
@@ -81,7 +81,7 @@ export class Agent {
 /** Options of {@link handoff}. */
 export interface HandoffOptions {
   /** Why the call is handed over (in the `handoff` event, and told to the model). */
-  reason?: string;
+  reason?: string | undefined;
 }
 
 /**

@@ -194,11 +194,11 @@ function textMatches(text: string, expected: string | RegExp | ((text: string) =
 /** Options of {@link judgeReply} and {@link TurnExpectation.judge}. */
 export interface JudgeOptions {
   /** What the user said, given to the judge as context (`judge()`: the turn's utterance). */
-  userText?: string;
+  userText?: string | undefined;
   /** Cancels the judge's request. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Longest the judge may take to give its verdict (default 60 000 ms): a `TimeoutError` after it. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }
 
 /** A judge's decision on a reply. */

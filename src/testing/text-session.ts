@@ -55,7 +55,7 @@ export type AgentEvent =
       /** The text. */
       text: string;
       /** Which agent said it (its name), when the session has agents. */
-      agent?: string;
+      agent?: string | undefined;
     }
   | ({
       /** A tool handed the call to another agent, which answers next. */
