@@ -5,3 +5,4 @@
  */
 export * from './voice-server';
 export * from './cluster';
+export * from './records';
