@@ -85,7 +85,7 @@ export interface CallRecord {
     /** Preemptive replies played and dropped. */
     preemption: Omit<PreemptionReport, 'hit'> & { hits: number };
   };
-  /** The errors the session recovered from (the first {@link MAX_RECORDED_ERRORS}), in order. */
+  /** The errors the session recovered from (the first 100), in order. */
   errors: RecordedError[];
 }
 
@@ -98,7 +98,7 @@ export interface RecordSink {
 }
 
 /** Most errors, tool calls and interruptions a record keeps: a call that loops on failures stays bounded. */
-export const MAX_RECORDED_ERRORS = 100;
+const MAX_RECORDED_ERRORS = 100;
 
 /** A typed error in a record's form. */
 export function recordedError(err: unknown): RecordedError {
