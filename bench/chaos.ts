@@ -61,8 +61,15 @@ export interface ChaosReport {
   errorOnly: number;
   /** Still waiting for its reply when the call ended by the drain, the caller vanishing or a provider failing for good. */
   cutByCallEnd: number;
+  /**
+   * The caller spoke again before any reply to it started: the next turn's answer comes with both
+   * in the history (a barge-in on a reply still being prepared).
+   */
+  superseded: number;
   /** Dropped silently: no answer, no apology, no error, and the call went on. */
   lost: number;
+  /** For each lost turn: the call's plan, the turn's place and how the call ended. */
+  lostDetails: string[];
   /** Answered more than once. */
   answeredTwice: number;
   /** Replies cut off by the caller, and how many of their heard texts are in the history as said. */
@@ -129,7 +136,7 @@ interface Plan {
   vanishAfter?: number;
 }
 
-interface TurnTrack { answers: number; apology: boolean; error: boolean }
+interface TurnTrack { answers: number; apology: boolean; error: boolean; agentSpoke: boolean }
 
 interface CallTrack {
   plan: Plan;
@@ -138,6 +145,8 @@ interface CallTrack {
   speechStarted: number;
   speechEnded: number;
   closed: boolean;
+  /** When the agent last started or stopped speaking (performance.now()). */
+  lastActivity: number;
   /** Why the session closed. */
   reason?: string;
   /** The caller said goodbye itself, or vanished. */
@@ -257,18 +266,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
               tts: tts(),
               logger: quiet,
             });
-      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, hungUp: false, vanished: false };
+      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false };
       const current = () => track.turns[track.turns.length - 1];
       session.on('user_turn', () => {
-        track.turns.push({ answers: 0, apology: false, error: false });
+        track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false });
         maybeFault(plan);
       });
       session.on('turn', () => void (current() && current()!.answers++));
       session.on('agent_speech_started', ({ text }) => {
         track.speechStarted++;
+        track.lastActivity = performance.now();
+        if (current()) current()!.agentSpoke = true;
         if (text === APOLOGY && current()) current()!.apology = true;
       });
-      session.on('agent_speech_ended', () => void track.speechEnded++);
+      session.on('agent_speech_ended', () => {
+        track.speechEnded++;
+        track.lastActivity = performance.now();
+      });
       session.on('error', (e) => {
         if (e instanceof VoxlineError) report.typedErrors++;
         else report.untypedErrors++;
@@ -330,11 +344,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const ended = track.speechEnded;
       await mic.say(speech16);
       await waitFor(() => track.speechEnded > ended || track.closed, 15_000);
+      // A reply may pause (a stalled provider) and go on, or turn into the apology: the caller
+      // listens until the agent has been quiet for longer than the clients' stall timers.
+      const last = line === plan.lines - 1;
+      await waitFor(() => track.closed || (!track.session.agentSpeaking && performance.now() - track.lastActivity > (last ? 2600 : between(300, 800))), 15_000);
       if (plan.vanishAfter === line) {
         track.vanished = true;
         return mic.vanish();
       }
-      await mic.silence(between(200, 800));
     }
     if (track) track.hungUp = true;
     if (mic.open()) await mic.stop();
@@ -371,7 +388,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   process.off('uncaughtExceptionMonitor', onUnhandled);
 
   // What became of each user turn.
-  const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, lost: 0, answeredTwice: 0 };
+  const lostDetails: string[] = [];
+  const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0 };
   const ids = new Set<string>();
   let duplicateRecords = 0;
   for (const r of records) {
@@ -389,7 +407,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       else if (turn.apology && turn.error) tally.apologised++;
       else if (turn.error) tally.errorOnly++;
       else if (i === t.turns.length - 1 && cutByEnd(t)) tally.cutByCallEnd++;
-      else tally.lost++;
+      else if (i < t.turns.length - 1 && !turn.agentSpoke) tally.superseded++;
+      else {
+        tally.lost++;
+        const p = t.plan;
+        lostDetails.push(`${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins at ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 30)}`))}`);
+      }
     });
   }
   const endings: Record<string, number> = {};
@@ -419,6 +442,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     duplicateRecords,
     fatal,
     ...tally,
+    lostDetails,
     interruptions,
     heardInHistory,
     ...report,
@@ -446,7 +470,9 @@ export function chaosTable(r: ChaosReport): string[] {
     row('  apology + typed error', r.apologised),
     row('  typed error, nothing spoken', r.errorOnly),
     row('  cut by the call ending', r.cutByCallEnd),
+    row('  superseded (spoke again first)', r.superseded),
     row('  lost (dropped silently)', r.lost),
+    ...r.lostDetails.map((d) => row('    lost', d)),
     row('  answered twice', r.answeredTwice),
     row('barge-ins / heard text in history', `${r.interruptions} / ${r.heardInHistory}`),
     row('error events typed / untyped', `${r.typedErrors} / ${r.untypedErrors}`),
