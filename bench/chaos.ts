@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
 import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type TtsStream } from '../src/index';
 import { CartesiaTts } from '../src/tts/cartesia';
 import { type CallRecord, createVoiceServer } from '../src/server/index';
-import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, type Emulator, type FaultPlan, OpenAiEmulator, RealtimeEmulator, TwilioCallEmulator } from '../src/testing/index';
+import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, type Emulator, type FaultPlan, OpenAiEmulator, RealtimeEmulator, type Responder, TwilioCallEmulator } from '../src/testing/index';
 import { BrowserCaller } from '../test/server/call-client';
 
 /** Options of {@link runChaos}. */
@@ -172,14 +172,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   // The providers, each at a realistic pace (faster than the reference budget, to fit more turns).
   const synth = toneSynthesizer({ sampleRate: 16000, msPerChar: 40 });
   const script = { next: () => LINE };
+  // A reply of about 4 s: long enough for a caller to barge in on it.
+  const responder: Responder = (req) => {
+    const last = [...req.messages].reverse().find((m) => m.role === 'user');
+    const said = typeof last?.content === 'string' ? last.content : LINE;
+    return { content: `You said: ${said}. Let me look into that for you, it will only take a moment.` };
+  };
   const emus: Record<Provider, Emulator> = {
     deepgram: new DeepgramEmulator({ script, finalDelayMs: 140 }),
     flux: new DeepgramFluxEmulator({ script, confidenceRampMs: 200 }),
-    openai: new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 80 }),
+    openai: new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 80, responder }),
     elevenlabs: new ElevenLabsEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
     cartesia: new CartesiaEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3, concurrencyLimit: 1000 }),
     aura: new AuraEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
-    realtime: new RealtimeEmulator({ script, synthesizer: synth, timeToFirstAudioMs: 300, realtimeFactor: 0.3 }),
+    realtime: new RealtimeEmulator({ script, responder, synthesizer: synth, timeToFirstAudioMs: 300, realtimeFactor: 0.3 }),
   };
   await Promise.all(Object.values(emus).map((e) => e.start()));
   const speech16 = (await synth(LINE)).samples;
@@ -335,14 +341,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await waitFor(() => tracks.has(k), 5000);
     const track = tracks.get(k);
     for (let line = 0; track && line < plan.lines && mic.open() && !track.closed; line++) {
-      if (plan.barge.has(line)) {
-        // Speak over the agent's next reply, a moment after it starts.
-        const started = track.speechStarted;
-        await waitFor(() => track.speechStarted > started || track.closed, 8000);
-        await mic.silence(between(400, 1200));
-      }
+      const started = track.speechStarted;
       const ended = track.speechEnded;
       await mic.say(speech16);
+      if (plan.barge.has(line + 1)) {
+        // The next line is said over this line's reply, a moment after it starts.
+        await waitFor(() => track.speechStarted > started || track.closed, 15_000);
+        await mic.silence(between(200, 700));
+        continue;
+      }
       await waitFor(() => track.speechEnded > ended || track.closed, 15_000);
       // A reply may pause (a stalled provider) and go on, or turn into the apology: the caller
       // listens until the agent has been quiet for longer than the clients' stall timers.
@@ -382,7 +389,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await sleep(100);
     after = countResources();
   }
-  const heapAfter = heapAfterGc();
   await Promise.all(Object.values(emus).map((e) => e.close()));
   process.off('unhandledRejection', onUnhandled);
   process.off('uncaughtExceptionMonitor', onUnhandled);
@@ -431,13 +437,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (r.history.some((m) => m.role === 'assistant' && m.content === `${i.heardText}…`)) heardInHistory++;
     }
   }
+  // The heap after GC without what this harness keeps (sessions, records, what the emulators received).
+  const accepted = tracks.size - acceptedAfterDrain;
+  tracks.clear();
+  const recordCount = records.length;
+  records.length = 0;
+  for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
+  (emus.realtime as RealtimeEmulator).sessions.length = 0;
+  const heapAfter = heapAfterGc();
   return {
     placed: o.calls,
-    accepted: tracks.size - acceptedAfterDrain,
+    accepted,
     refusedBeforeDrain,
     probes: o.probes ?? 3,
     acceptedAfterDrain,
-    records: records.length,
+    records: recordCount,
     endings,
     duplicateRecords,
     fatal,
