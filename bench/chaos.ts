@@ -68,8 +68,8 @@ export interface ChaosReport {
   superseded: number;
   /** Dropped silently: no answer, no apology, no error, and the call went on. */
   lost: number;
-  /** For each lost turn: the call's plan, the turn's place and how the call ended. */
-  lostDetails: string[];
+  /** For each lost, answered-twice or unspoken-error turn: the call's plan, the turn's place and how the call ended. */
+  details: string[];
   /** Answered more than once. */
   answeredTwice: number;
   /** Replies cut off by the caller, and how many of their heard texts are in the history as said. */
@@ -394,7 +394,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   process.off('uncaughtExceptionMonitor', onUnhandled);
 
   // What became of each user turn.
-  const lostDetails: string[] = [];
+  const details: string[] = [];
   const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0 };
   const ids = new Set<string>();
   let duplicateRecords = 0;
@@ -407,17 +407,24 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const cutByEnd = (t: CallTrack) => t.vanished || ['server draining', 'stt failed', 'provider error', 'output failed'].includes(t.reason ?? '') || (!t.hungUp && draining);
   for (const t of tracks.values()) {
     t.turns.forEach((turn, i) => {
+      const p = t.plan;
+      const detail = (what: string) =>
+        details.push(`${what}: ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
       tally.userTurns++;
-      if (turn.answers > 1) tally.answeredTwice++;
+      if (turn.answers > 1) {
+        tally.answeredTwice++;
+        detail('answered twice');
+      }
       if (turn.answers > 0) tally.answered++;
       else if (turn.apology && turn.error) tally.apologised++;
-      else if (turn.error) tally.errorOnly++;
-      else if (i === t.turns.length - 1 && cutByEnd(t)) tally.cutByCallEnd++;
+      else if (turn.error) {
+        tally.errorOnly++;
+        detail('error, nothing spoken');
+      } else if (i === t.turns.length - 1 && cutByEnd(t)) tally.cutByCallEnd++;
       else if (i < t.turns.length - 1 && !turn.agentSpoke) tally.superseded++;
       else {
         tally.lost++;
-        const p = t.plan;
-        lostDetails.push(`${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins at ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 30)}`))}`);
+        detail('lost');
       }
     });
   }
@@ -425,7 +432,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const fatal: Record<string, number> = {};
   for (const r of records) {
     endings[r.ending] = (endings[r.ending] ?? 0) + 1;
-    const e = r.error && `${r.error.provider ?? '-'} ${r.error.code}: ${r.error.message.slice(0, 120)}`;
+    const e = r.error && `${r.error.provider ?? '-'} ${r.error.code}: ${r.error.message.slice(0, 120)}${r.errors.length ? ` (after: ${r.errors.map((x) => `${x.provider ?? '-'} ${x.code}`).join(', ')})` : ''}`;
     if (e) fatal[e] = (fatal[e] ?? 0) + 1;
   }
   let interruptions = 0;
@@ -456,7 +463,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     duplicateRecords,
     fatal,
     ...tally,
-    lostDetails,
+    details,
     interruptions,
     heardInHistory,
     ...report,
@@ -486,8 +493,8 @@ export function chaosTable(r: ChaosReport): string[] {
     row('  cut by the call ending', r.cutByCallEnd),
     row('  superseded (spoke again first)', r.superseded),
     row('  lost (dropped silently)', r.lost),
-    ...r.lostDetails.map((d) => row('    lost', d)),
     row('  answered twice', r.answeredTwice),
+    ...r.details.map((d) => row('    ', d)),
     row('barge-ins / heard text in history', `${r.interruptions} / ${r.heardInHistory}`),
     row('error events typed / untyped', `${r.typedErrors} / ${r.untypedErrors}`),
     row('faults injected', `${faults}`),

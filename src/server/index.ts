@@ -5,5 +5,5 @@
  */
 export * from './voice-server';
 export * from './cluster';
-export type { CallEnding, CallRecord, JsonlRecordSink, JsonlRecordsOptions, RecordSink, RecordedError, RecordedToolCall } from './records';
+export type { CallEnding, CallRecord, JsonlRecordSink, JsonlRecordsOptions, RecordSink, RecordedError, RecordedInterruption, RecordedToolCall } from './records';
 export { jsonlRecords } from './records';

@@ -32,6 +32,16 @@ export interface RecordedError {
   message: string;
 }
 
+/** A reply the caller cut off. */
+export interface RecordedInterruption {
+  /** What the caller heard of it, whole words (as the history and transcript record it). */
+  heardText: string;
+  /** What had been sent to TTS. */
+  fullText: string;
+  /** How much of its audio had played, in milliseconds. */
+  playedMs: number;
+}
+
 /** One tool call of a call, with its outcome (absent when the call ended before the tool answered). */
 export interface RecordedToolCall extends ToolCall {
   /** Its result or error, as the model was told. */
@@ -65,7 +75,7 @@ export interface CallRecord {
   /** Both sides in time order; the agent's entries are what the caller heard (cut-off replies marked `interrupted`). */
   transcript: TranscriptEntry[];
   /** Replies cut off by the caller: what was heard of each and what had been sent to TTS. */
-  interruptions: { heardText: string; fullText: string; playedMs: number }[];
+  interruptions: RecordedInterruption[];
   /** The conversation as the model saw it (user, assistant and tool messages). */
   history: ChatMessage[];
   /** Tool calls, in order, with their outcomes. */
@@ -83,7 +93,10 @@ export interface CallRecord {
     /** Each barge-in's latency, ms. */
     bargeIn: number[];
     /** Preemptive replies played and dropped. */
-    preemption: Omit<PreemptionReport, 'hit'> & { hits: number };
+    preemption: Omit<PreemptionReport, 'hit'> & {
+      /** Preemptive replies that were played. */
+      hits: number;
+    };
   };
   /** The errors the session recovered from (the first 100), in order. */
   errors: RecordedError[];

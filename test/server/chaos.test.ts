@@ -49,6 +49,22 @@ describe('found by the chaos soak', () => {
     expect(result).toBeUndefined();
     expect(session.transcript.filter((e) => e.role === 'agent').length).toBeGreaterThanOrEqual(2);
   }, 30_000);
+  // Found by the soak: a realtime call ends at once when its model's first handshake is refused
+  // with 429 or 500 (ProviderError "openai refused the realtime connection (HTTP 500)"), or is
+  // slower than connectTimeoutMs, where the STT clients retry such a refusal with backoff. The
+  // realtime client (src/realtime/openai.ts) could retry retryable refusals within maxReconnects.
+  // Left to that module's owner; un-skip once it does.
+  it.skip('Realtime: a 500 (or 429) refusal of the first handshake is retried, the call goes on', async () => {
+    const emu = new RealtimeEmulator({ script: ['check my order please'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
+    emus.push(emu);
+    await emu.start();
+    emu.inject({ refuse: { count: 1, status: 500 } });
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), logger: { warn: () => {} } });
+    const caller = new ScriptedCaller({ lines: ['check my order please'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    const result = await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000 }) }).then(() => undefined, (err: unknown) => err);
+    expect(result).toBeUndefined();
+    expect(session.transcript.map((e) => e.role)).toEqual(['user', 'agent']);
+  }, 30_000);
 });
 
 describe('emulator fault knobs', () => {
