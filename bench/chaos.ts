@@ -408,8 +408,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   for (const t of tracks.values()) {
     t.turns.forEach((turn, i) => {
       const p = t.plan;
+      const transcript = JSON.stringify(t.session.transcript);
+      const rec = records.find((r) => JSON.stringify(r.transcript) === transcript && r.history.length === t.session.history.length);
       const detail = (what: string) =>
-        details.push(`${what}: ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
+        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
       tally.userTurns++;
       if (turn.answers > 1) {
         tally.answeredTwice++;

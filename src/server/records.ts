@@ -158,9 +158,9 @@ export class CallRecorder {
   }
 
   /** The record, now; `fatal` is what `run()` (or the agent factory) threw, `drained` whether the drain ended the call. */
-  build({ fatal, drained, caller }: { fatal?: unknown; drained: boolean; caller: 'stop' | 'closed' | 'vanished' | 'open' }): CallRecord {
+  build({ fatal, drained, caller, stuck }: { fatal?: unknown; drained: boolean; caller: 'stop' | 'closed' | 'vanished' | 'open'; stuck?: string }): CallRecord {
     const s = this.session;
-    const reason = fatal !== undefined && !s ? 'the agent factory failed' : this.reason ?? 'closed';
+    const reason = stuck ?? (fatal !== undefined && !s ? 'the agent factory failed' : this.reason ?? 'closed');
     const ending = endingOf({ fatal, reason, drained, caller, hasSession: !!s });
     const ended = Date.now();
     const m = s?.metrics;
@@ -202,6 +202,7 @@ function endingOf(o: { fatal?: unknown; reason: string; drained: boolean; caller
     return p && p !== 'twilio' && p !== 'browser' && o.reason !== 'output failed' ? 'provider-error' : 'error';
   }
   if (o.reason === 'server draining' || o.drained) return 'drain';
+  if (!o.hasSession) return 'error';
   if (o.reason === 'provider error' || o.reason === 'stt failed') return 'provider-error';
   if (o.reason === 'output failed') return 'error';
   if (o.reason === 'hang-up' || o.reason === 'budget reached') return 'hang-up';

@@ -184,8 +184,11 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
 
   /** Record deliveries not finished yet (each bounded by HOOK_TIMEOUT_MS): a drain waits for them. */
   const delivering = new Set<Promise<void>>();
-  /** Calls between their agent factory and their record: a drain waits for them. */
-  const inFlight = new Set<Promise<void>>();
+  /**
+   * Calls between their agent factory and their record, each with a way to deliver its record
+   * now: a drain waits for them, then records those whose session never finished closing.
+   */
+  const inFlight = new Map<Promise<void>, () => void>();
   /** Set once a drain ends the calls still going: they end as `drain`. */
   let cutting = false;
   const deliver = (record: CallRecord) => {
@@ -206,13 +209,23 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       return output.close();
     }
     const recorder = new CallRecorder({ channel: info.channel, callSid: info.callSid });
+    let recorded = false;
+    /** Delivers the call's record, once: when the call ends, or when a drain gives up waiting for it. */
+    const record = (fatal: unknown, stuck?: string) => {
+      if (recorded) return;
+      recorded = true;
+      try {
+        deliver(recorder.build({ fatal, drained: cutting || stuck !== undefined, caller: caller.state, stuck }));
+      } catch (err) {
+        log(`the record of a call could not be built: ${oneLine(err)}`);
+      }
+    };
     let fatal: unknown;
     const call = callOnce(info, input, output, recorder, onSession)
       .catch((err: unknown) => void (fatal = err))
-      .then(() => deliver(recorder.build({ fatal, drained: cutting, caller: caller.state })))
-      .catch((err: unknown) => log(`the record of a call could not be built: ${oneLine(err)}`))
+      .then(() => record(fatal))
       .finally(() => inFlight.delete(call));
-    inFlight.add(call);
+    inFlight.set(call, () => record(undefined, `its session had not finished closing ${options.closeTimeoutMs ?? 5000} ms after the drain ended it`));
     return call;
   };
 
@@ -408,7 +421,11 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       server.closeAllConnections();
       for (let i = 0; slots && i < 20; i++) await pause();
       // Every call that ran has its record delivered (or given up on) and the sink flushed.
-      await withDeadline(Promise.all(inFlight), options.closeTimeoutMs ?? 5000, 'calls still running').catch((err: unknown) => log(`drain: ${oneLine(err)}`));
+      await withDeadline(Promise.all(inFlight.keys()), options.closeTimeoutMs ?? 5000, 'no answer').catch(() => {
+        // A session that never finishes closing still leaves its record (once: not again if it ends later).
+        log(`drain: ${inFlight.size} call(s) had not finished closing; their records are delivered now`);
+        for (const force of inFlight.values()) force();
+      });
       // Every record was handed to the sink by now: its flush runs while the deliveries finish.
       const sink = options.records;
       const flushed = sink?.flush && withDeadline(callHook(() => sink.flush!()), HOOK_TIMEOUT_MS, 'no answer').catch((err: unknown) => log(`drain: the records sink's flush failed: ${oneLine(err)}`));

@@ -195,6 +195,21 @@ describe('call records', () => {
     expect(got).toHaveLength(1);
   }, 30_000);
 
+  it('a session that never finishes closing (an STT that ignores the abort) and an agent factory that never answers still leave one record each when the drain gives up on them', async () => {
+    const deaf = { transcribe: () => (async function* () { await new Promise(() => {}); })() };
+    let n = 0;
+    const { ws, got, warnings } = await setup({
+      drainTimeoutMs: 200,
+      agent: (() => (n++ === 0 ? new VoiceSession({ ...({} as VoiceSessionOptions), stt: deaf as never, llm: { respond: async function* () {} } as never, tts: { synthesize: async function* () {} } as never, logger: { warn: () => {} } }) : new Promise(() => {}))) as never,
+    });
+    const pages = [await browser(ws), await browser(ws)];
+    await Promise.all(pages.map((p) => p.silence(300)));
+    expect(vs!.activeCalls).toBe(1);
+    await vs!.drain();
+    expect(got.map((r) => [r.ending, r.reason.includes('had not finished closing')])).toEqual([['drain', true], ['drain', true]]);
+    expect(warnings.some((w) => w.includes('2 call(s) had not finished closing'))).toBe(true);
+  }, 30_000);
+
   it('a throwing hook and a hanging sink break nothing: calls go on, each is logged, the drain ends', async () => {
     const hanging: RecordSink = { write: () => new Promise(() => {}), flush: () => new Promise(() => {}) };
     let calls = 0;
