@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DeepgramStt, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type SttEvent } from '../../src/index';
-import { virtualSpeaker } from '../../src/adapters/index';
-import { DeepgramEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type SttEvent } from '../../src/index';
+import { VirtualSpeaker, virtualSpeaker } from '../../src/adapters/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
 import { chaosTable, runChaos } from '../../bench/chaos';
 
 let emus: { close(): Promise<void> }[] = [];
@@ -31,6 +31,72 @@ describe('found by the chaos soak', () => {
     expect(events.filter((e) => e.type === 'final').map((e) => (e as { text: string }).text).join(' ')).toBe('check my order please');
     expect(dg.record.connections.length).toBe(2); // the corrupt socket, then its replacement
   }, 20_000);
+
+  /** A speaker that says when it was closed (the caller's socket gone), as the call adapters do. */
+  class GoneSpeaker extends VirtualSpeaker {
+    gone = false;
+    get closed(): boolean {
+      return this.gone;
+    }
+    override async close(): Promise<void> {
+      this.gone = true;
+      await super.close();
+    }
+  }
+
+  /** A pipeline session whose LLM stalls before its first token (a wait of 60 s by default); `input` never ends unless `endAfterSpeech`. */
+  async function stalledReply(endAfterSpeech: boolean) {
+    const dg = new DeepgramEmulator({ script: ['check my order please'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20 });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20 });
+    emus.push(dg, oa, el);
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    oa.inject({ stall: { afterMessages: 1 } }); // the role chunk, then nothing
+    const session = new VoiceSession({
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+      logger: { warn: () => {} },
+    });
+    const output = new GoneSpeaker({ sampleRate: 16000 });
+    const input = (async function* () {
+      const t0 = performance.now();
+      let n = 0;
+      for await (const f of speech('check my order please')) {
+        const wait = t0 + n++ * 20 - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        yield f;
+      }
+      while (!endAfterSpeech && !output.closed) {
+        await new Promise((r) => setTimeout(r, 20));
+        yield { samples: new Int16Array(320), sampleRate: 16000 };
+      }
+    })();
+    const turn = new Promise<void>((r) => session.once('user_turn', () => r()));
+    const run = session.run({ input, output });
+    await turn;
+    await new Promise((r) => setTimeout(r, 300));
+    return { session, output, run };
+  }
+
+  it('a draining close({ drain: true }) does not wait for a reply still waiting on its LLM: it ends within closeTimeoutMs', async () => {
+    const { session, run } = await stalledReply(false);
+    const t0 = performance.now();
+    const closed = await Promise.race([session.close({ reason: 'server draining', drain: true }).then(() => true), new Promise((r) => setTimeout(() => r(false), 8000))]);
+    expect(closed).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(6000);
+    await run;
+  }, 30_000);
+
+  it('the caller gone (input ended, then the output closed) while the reply waits on its LLM: run() ends at once, not after the LLM timeout', async () => {
+    const { session, output, run } = await stalledReply(true);
+    await output.close(); // the socket went, after the input had ended
+    const t0 = performance.now();
+    const ended = await Promise.race([run.then(() => true), new Promise((r) => setTimeout(() => r(false), 8000))]);
+    expect(ended).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    void session;
+  }, 30_000);
 
   // Found by the soak (bench/chaos.ts): one malformed server event ends a realtime call for good
   // (run() rejects with ProtocolError "openai sent a realtime event that is not JSON"), while the
