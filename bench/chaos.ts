@@ -70,6 +70,8 @@ export interface ChaosReport {
   lost: number;
   /** For each lost, answered-twice or unspoken-error turn: the call's plan, the turn's place and how the call ended. */
   details: string[];
+  /** Answered (the reply was spoken) without a `turn` event: its latency could not be measured. */
+  answeredWithoutTurnEvent: number;
   /** Answered more than once. */
   answeredTwice: number;
   /** Replies cut off by the caller, and how many of their heard texts are in the history as said. */
@@ -136,7 +138,7 @@ interface Plan {
   vanishAfter?: number;
 }
 
-interface TurnTrack { answers: number; apology: boolean; error: boolean; agentSpoke: boolean }
+interface TurnTrack { answers: number; apology: boolean; error: boolean; agentSpoke: boolean; replied: boolean }
 
 interface CallTrack {
   plan: Plan;
@@ -275,7 +277,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false };
       const current = () => track.turns[track.turns.length - 1];
       session.on('user_turn', () => {
-        track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false });
+        track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false, replied: false });
         maybeFault(plan);
       });
       session.on('turn', () => void (current() && current()!.answers++));
@@ -284,6 +286,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         track.lastActivity = performance.now();
         if (current()) current()!.agentSpoke = true;
         if (text === APOLOGY && current()) current()!.apology = true;
+        else if (current()) current()!.replied = true;
       });
       session.on('agent_speech_ended', () => {
         track.speechEnded++;
@@ -395,7 +398,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
   // What became of each user turn.
   const details: string[] = [];
-  const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0 };
+  const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0, answeredWithoutTurnEvent: 0 };
   const ids = new Set<string>();
   let duplicateRecords = 0;
   for (const r of records) {
@@ -417,7 +420,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         tally.answeredTwice++;
         detail('answered twice');
       }
-      if (turn.answers > 0) tally.answered++;
+      if (turn.answers === 0 && turn.replied) {
+        tally.answeredWithoutTurnEvent++;
+        detail('answered, no turn event');
+      }
+      if (turn.answers > 0 || turn.replied) tally.answered++;
       else if (turn.apology && turn.error) tally.apologised++;
       else if (turn.error) {
         tally.errorOnly++;
@@ -496,6 +503,7 @@ export function chaosTable(r: ChaosReport): string[] {
     row('  superseded (spoke again first)', r.superseded),
     row('  lost (dropped silently)', r.lost),
     row('  answered twice', r.answeredTwice),
+    row('  answered without a turn event', r.answeredWithoutTurnEvent),
     ...r.details.map((d) => row('    ', d)),
     row('barge-ins / heard text in history', `${r.interruptions} / ${r.heardInHistory}`),
     row('error events typed / untyped', `${r.typedErrors} / ${r.untypedErrors}`),
