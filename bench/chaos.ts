@@ -82,6 +82,8 @@ export interface ChaosReport {
   untypedErrors: number;
   /** Faults injected, by provider and kind. */
   faults: Record<string, Record<string, number>>;
+  /** Sessions that had not closed (no `closed` event) once the drain was over. */
+  openSessions: number;
   /** Unhandled rejections and uncaught exceptions during the run. */
   unhandled: number;
   /** Active resources (`process.getActiveResourcesInfo()`) before the server and after the drain, and what is left over. */
@@ -455,6 +457,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   }
   // The heap after GC without what this harness keeps (sessions, records, what the emulators received).
   const accepted = tracks.size - acceptedAfterDrain;
+  const openSessions = [...tracks.values()].filter((t) => !t.closed).length;
   tracks.clear();
   const recordCount = records.length;
   records.length = 0;
@@ -478,6 +481,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     ...report,
     faults: faultCount,
     unhandled,
+    openSessions,
     resources: { before: resourcesBefore, after, leaked: leakedOf(after) },
     heapMB: { before: heapBefore, atDrain: heapAtDrain, after: heapAfter },
     wallSeconds: (performance.now() - t0) / 1000,
@@ -510,6 +514,7 @@ export function chaosTable(r: ChaosReport): string[] {
     row('faults injected', `${faults}`),
     row('  by kind', Object.entries(kinds).map(([k, v]) => `${k} ${v}`).join(', ')),
     row('unhandled rejections / exceptions', r.unhandled),
+    row('sessions not closed after the drain', r.openSessions),
     row('resources left over', JSON.stringify(r.resources.leaked)),
     row('heap after GC, MB', `${r.heapMB.before.toFixed(1)} before, ${r.heapMB.after.toFixed(1)} after (${(r.heapMB.after - r.heapMB.before).toFixed(1)})`),
     row('wall time', `${r.wallSeconds.toFixed(1)} s`),

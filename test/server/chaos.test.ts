@@ -154,12 +154,13 @@ describe('emulator fault knobs', () => {
 describe('chaos soak (short)', () => {
   it('concurrent browser and Twilio calls, pipeline and realtime brains, random provider faults and a drain halfway: no turn lost or answered twice, a record per call, no crash, resources back', async () => {
     // Faults are more frequent than the bench's one per 20 turns, so that a short run sees them.
-    const report = await runChaos({ calls: 14, turns: 3, spreadMs: 3000, drainTimeoutMs: 8000, faultEveryTurns: 5, seed: 42 });
+    const report = await runChaos({ calls: 16, turns: 4, spreadMs: 3000, drainTimeoutMs: 8000, faultEveryTurns: 5, seed: 42 });
     const table = chaosTable(report).join('\n');
     expect(report.unhandled, table).toBe(0);
     expect(report.untypedErrors, table).toBe(0);
     expect(report.refusedBeforeDrain, table).toBe(0);
-    expect(report.accepted, table).toBe(14);
+    expect(report.accepted, table).toBe(16);
+    expect(report.openSessions, table).toBe(0);
     expect(report.acceptedAfterDrain, table).toBe(0);
     expect(report.records, table).toBe(report.accepted);
     expect(report.duplicateRecords, table).toBe(0);
