@@ -436,8 +436,23 @@ async function agentTests() {
   log(`   ${(callMs / 1000).toFixed(1)} s audio call, virtual clock   ${pct(a)}  (${(callMs / a.p50).toFixed(0)}x real time at p50)`);
 }
 
+async function chaosSoak() {
+  // 9. Chaos: concurrent calls through one voice server while every provider fails at random
+  // (about one fault per 20 turns per provider), a drain halfway (bench/chaos.ts).
+  const { chaosTable, runChaos } = await import('./chaos');
+  const num = (name: string, dflt: number) => Number(arg(name)?.[0] ?? dflt);
+  const calls = num('--calls', quick ? 20 : 100);
+  const turns = num('--turns', quick ? 4 : 10);
+  const drainAtMs = num('--drain-at', quick ? 20 : 60) * 1000;
+  const r = await runChaos({ calls, turns, spreadMs: Math.min(20_000, calls * 200), drainAtMs, drainTimeoutMs: drainAtMs, faultEveryTurns: 20, seed: 1, probes: 5 });
+  results.chaos = r;
+  log(`\n9. Chaos soak: ${calls} calls (browser and Twilio; Deepgram live or Flux + LLM + ElevenLabs, Cartesia or Aura, or the Realtime brain), 1 to ${turns} lines each, a fault per ~20 turns per provider, a drain at ${drainAtMs / 1000} s`);
+  for (const line of chaosTable(r)) log(line);
+}
+
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, cost, vad, warm, soak,
-// server, throughput, agenttests) and writes no result files.
+// server, throughput, agenttests, chaos) and writes no result files.
+// `--calls 100 --turns 10 --drain-at 60` set the chaos soak's scale (bench/chaos.ts).
 // `--levels 10,100` picks bench 4's session counts, `--passes 9` its measured passes a level.
 function arg(name: string): string[] | undefined {
   const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
@@ -468,6 +483,7 @@ if (on('soak')) await soak();
 if (on('server')) await serverLoad();
 if (on('throughput')) throughput();
 if (on('agenttests')) await agentTests();
+if (on('chaos')) await chaosSoak();
 if (!only) {
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/latest.json', JSON.stringify(results, null, 2));

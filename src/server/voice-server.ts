@@ -10,6 +10,7 @@ import { type TwilioCall, type TwilioStart, twilioHandler, twiml, validateTwilio
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import { ConfigError, VoxlineError } from '../errors';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
+import { type CallRecord, CallRecorder, type RecordSink } from './records';
 
 /** What the agent factory learns about a call. */
 export interface CallInfo {
@@ -76,6 +77,20 @@ export interface VoiceServerOptions {
   closeTimeoutMs?: number | undefined;
   /** Drain and exit on SIGTERM (default false). */
   handleSignals?: boolean | undefined;
+  /**
+   * Called once when each call ends, however it ended (hang-up, the caller gone, an error, a
+   * provider failure, the drain), with its {@link CallRecord}: transcript and heard text, tool
+   * calls, usage and cost, metrics, how it ended. Never during the call: the call's socket and
+   * slot are already free. A hook that throws is logged; one that hangs is not waited for past
+   * 5 s (a drain waits that long at most). Calls refused before the agent factory ran (at
+   * capacity, draining, refused by `verifyStart`) have no record.
+   */
+  onCallEnd?: ((record: CallRecord) => void | Promise<void>) | undefined;
+  /**
+   * Where each call's record is also written, e.g. `jsonlRecords('/var/log/voxline/calls.jsonl')`
+   * (see {@link onCallEnd}). A drain waits for its `flush()` (up to 5 s).
+   */
+  records?: RecordSink | undefined;
   /** Prometheus registry to use, a prom-client `Registry` (default: a new one). */
   registry?: MetricsRegistry | undefined;
   /**
@@ -181,19 +196,65 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     events.emit('call_error', e, info);
   };
 
-  const runCall = async (info: CallInfo, input: AudioInput, output: AudioOutput, onSession?: (s: VoiceSession) => void) => {
+  /** Record deliveries not finished yet (each bounded by HOOK_TIMEOUT_MS): a drain waits for them. */
+  const delivering = new Set<Promise<void>>();
+  /**
+   * Calls between their agent factory and their record, each with a way to deliver its record
+   * now: a drain waits for them, then records those whose session never finished closing.
+   */
+  const inFlight = new Map<Promise<void>, () => void>();
+  /** Set once a drain ends the calls still going: they end as `drain`. */
+  let cutting = false;
+  const deliver = (record: CallRecord) => {
+    const to = (what: string, hook: () => void | Promise<void>) => {
+      const p = withDeadline(callHook(hook), HOOK_TIMEOUT_MS, 'no answer')
+        .then(() => {}, (err: unknown) => log(`${what} failed for call ${record.id} (${record.ending}): ${oneLine(err)}`))
+        .finally(() => delivering.delete(p));
+      delivering.add(p);
+    };
+    // The sink first: a hook that changes the record cannot change what is stored.
+    if (options.records) to('the records sink', () => options.records!.write(record));
+    if (options.onCallEnd) to('the onCallEnd hook', () => options.onCallEnd!(record));
+  };
+
+  const runCall = (info: CallInfo, input: AudioInput, output: AudioOutput, caller: CallerState, onSession?: (s: VoiceSession) => void): Promise<void> => {
     if (draining) {
       m.refused.inc();
-      return void (await output.close());
+      return output.close();
     }
+    const recorder = new CallRecorder({ channel: info.channel, callSid: info.callSid });
+    let recorded = false;
+    /** Delivers the call's record, once: when the call ends, or when a drain gives up waiting for it. */
+    const record = (fatal: unknown, stuck?: string) => {
+      if (recorded) return;
+      recorded = true;
+      try {
+        deliver(recorder.build({ fatal, drained: cutting || stuck !== undefined, caller: caller.state, stuck }));
+      } catch (err) {
+        log(`the record of a call could not be built: ${oneLine(err)}`);
+      }
+    };
+    let fatal: unknown;
+    const call = callOnce(info, input, output, recorder, onSession)
+      .catch((err: unknown) => void (fatal = err))
+      .then(() => record(fatal))
+      .finally(() => inFlight.delete(call));
+    inFlight.set(call, () => record(undefined, `its session had not finished closing ${options.closeTimeoutMs ?? 5000} ms after the drain ended it`));
+    return call;
+  };
+
+  /** Runs one call; rejects with what ended it if it failed. */
+  const callOnce = async (info: CallInfo, input: AudioInput, output: AudioOutput, recorder: CallRecorder, onSession?: (s: VoiceSession) => void) => {
     let session: VoiceSession;
     try {
       const made = await options.agent(info);
       session = made instanceof VoiceSession ? made : new VoiceSession(made);
     } catch (err) {
       failed(info, err, 'the agent factory failed');
-      return void (await output.close());
+      await output.close();
+      throw err;
     }
+    recorder.watch(session);
     sessions.add(session);
     m.active.set(sessions.size);
     m.calls.inc({ channel: info.channel });
@@ -212,6 +273,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     } catch (err) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
       failed(info, err, 'the session failed');
+      throw err;
     } finally {
       span.end();
       sessions.delete(session);
@@ -240,6 +302,8 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     publicUrl: streamUrl,
     onCall: async (call: TwilioCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'twilio', code: e.code }));
+      const caller = callerState(call.socket);
+      call.once('stop', () => (caller.state = 'stop'));
       const start = await call.started;
       const refusal = tw?.verifyStart && (await verifyStartOf(tw.verifyStart, start, request, startTimeoutMs));
       if (refusal) {
@@ -248,7 +312,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
         log(`twilio call ${start.callSid.slice(0, 64).replace(/[^\w-]/g, '?') || '(no CallSid)'} refused: ${refusal}`);
         return void call.socket.close(1008, 'call refused');
       }
-      await runCall({ channel: 'twilio', request, callSid: start.callSid, parameters: start.customParameters }, call.input, call.output);
+      await runCall({ channel: 'twilio', request, callSid: start.callSid, parameters: start.customParameters }, call.input, call.output, caller);
     },
   });
   const browser = browserHandler({
@@ -258,8 +322,9 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     public: options.browser ? options.browser.public : true, // the endpoint is off then (404)
     onCall: async (call: BrowserCall, request) => {
       call.on('error', (e) => m.errors.inc({ provider: 'browser', code: e.code }));
+      const caller = callerState(call.socket);
       await call.started;
-      await runCall({ channel: 'browser', request }, call.input, call.output, (s) => call.attach(s));
+      await runCall({ channel: 'browser', request }, call.input, call.output, caller, (s) => call.attach(s));
     },
   });
 
@@ -360,6 +425,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       const pause = () => new Promise((r) => setTimeout(r, 50));
       const deadline = performance.now() + (options.drainTimeoutMs ?? 30_000);
       while (slots && performance.now() < deadline) await pause();
+      cutting = slots > 0;
       // Past the deadline: end what is left, letting the audio already queued play out, but
       // never waiting on a provider that does not answer for longer than closeTimeoutMs.
       const closing = Promise.all([...sessions].map((s) => s.close({ reason: 'server draining', drain: true })));
@@ -369,6 +435,16 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       for (const ws of [...twilio.wss.clients, ...browser.wss.clients]) ws.terminate();
       server.closeAllConnections();
       for (let i = 0; slots && i < 20; i++) await pause();
+      // Every call that ran has its record delivered (or given up on) and the sink flushed.
+      await withDeadline(Promise.all(inFlight.keys()), options.closeTimeoutMs ?? 5000, 'no answer').catch(() => {
+        // A session that never finishes closing still leaves its record (once: not again if it ends later).
+        log(`drain: ${inFlight.size} call(s) had not finished closing; their records are delivered now`);
+        for (const force of inFlight.values()) force();
+      });
+      // Every record was handed to the sink by now: its flush runs while the deliveries finish.
+      const sink = options.records;
+      const flushed = sink?.flush && withDeadline(callHook(() => sink.flush!()), HOOK_TIMEOUT_MS, 'no answer').catch((err: unknown) => log(`drain: the records sink's flush failed: ${oneLine(err)}`));
+      await Promise.all([...delivering, flushed]);
     })();
     return drainPromise;
   };
@@ -393,7 +469,22 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   ) as VoiceServer;
 }
 
-/** How long the `/metrics` collectors and the `twilio.parameters` hook may take. */
+/** What is known of the caller's side of a call's socket. */
+interface CallerState {
+  /** `stop`: it said goodbye (Twilio's `stop`); `closed`: a normal close; `vanished`: any other end; `open`. */
+  state: 'stop' | 'closed' | 'vanished' | 'open';
+}
+
+/** Watches a call's socket: a close without a normal code (a reset, a heartbeat or idle timeout) is the caller vanishing. */
+function callerState(socket: import('ws').WebSocket): CallerState {
+  const s: CallerState = { state: 'open' };
+  socket.once('close', (code: number) => {
+    if (s.state === 'open') s.state = code === 1000 || code === 1001 || code === 1005 ? 'closed' : 'vanished';
+  });
+  return s;
+}
+
+/** How long the `/metrics` collectors, the `twilio.parameters` hook and each record delivery may take. */
 const HOOK_TIMEOUT_MS = 5000;
 
 /** Runs `verifyStart`: undefined when it accepts the call, else why it was refused (a false, a throw, no answer after `ms`). */

@@ -170,7 +170,10 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       else await this.listen(paced);
       // The caller hung up: nothing more is said (the reply in progress stops at once).
       if (output.closed) await this.close({ reason: 'caller hung up' });
-      await this.queue;
+      // The agent finishes what it is saying, unless the caller goes meanwhile (a call's socket
+      // closes a moment after its stop message): a reply still waiting on a provider is not
+      // waited for then.
+      await this.untilDoneOrGone(output);
       await this.close({ reason: 'input ended', drain: true });
     } catch (err) {
       if (!this.stop.signal.aborted) {
@@ -183,6 +186,19 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       await this.closing;
     }
     if (this.fatal) throw this.fatal;
+  }
+
+  /** Waits for the queued replies, or for the output to close (then ends the call). */
+  private async untilDoneOrGone(output: AudioOutput): Promise<void> {
+    let timer: ClockTimer | undefined;
+    const gone = new Promise<void>((resolve) => {
+      const check = () => (output.closed ? resolve() : void (timer = this.clock.setTimeout(check, 100)));
+      check();
+    });
+    await Promise.race([this.queue, gone]);
+    this.clock.clearTimeout(timer);
+    if (output.closed) await this.close({ reason: 'caller hung up' });
+    await this.queue;
   }
 
   /** The pipeline's input side: STT events into turns until the input ends. */
@@ -213,7 +229,9 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
       this.turns.dispose();
       this.clock.clearTimeout(this.resume?.timer);
       this.dropSpeculation();
-      if (options.drain) await this.current?.done.catch(() => {});
+      // A drain lets the reply being spoken finish; one not yet speaking (still waiting on the
+      // LLM or the TTS, for up to their timeouts) is stopped like any other.
+      if (options.drain && this.current?.speaking) await this.current.done.catch(() => {});
       else this.current?.abort.abort();
       this.stop.abort();
       const cleanup = (async () => {

@@ -500,7 +500,11 @@ export class WsTranscription implements Transcription {
         msg = JSON.parse(String(data)) as Record<string, unknown>;
         if (!msg || typeof msg !== 'object') throw new Error('not an object');
       } catch {
-        return this.fail(new ProtocolError(`${provider} sent a message that is not JSON: ${String(data).slice(0, 80)}`, { provider }));
+        // A corrupt frame: nothing the socket sends next can be trusted, but the stream is not lost.
+        // It is replaced and the audio not yet finalised replayed, as after a drop (within
+        // maxReconnects; the official SDK does not close its socket on one either).
+        malformed ??= `${provider} sent a message that is not JSON: ${String(data).slice(0, 80)}`;
+        return void ws.terminate();
       }
       let parsed: ReturnType<WsSttProtocol['parse']>;
       try {
@@ -523,6 +527,7 @@ export class WsTranscription implements Transcription {
       if (parsed.ackedTo !== undefined) this.reconnects = 0;
     });
     let opened = false;
+    let malformed: string | undefined;
     let failure: Error | undefined;
     ws.once('open', () => (opened = true));
     ws.on('error', (err) => (failure ??= err));
@@ -532,6 +537,7 @@ export class WsTranscription implements Transcription {
       clearInterval(this.keepAlive);
       clearInterval(this.watchdog);
       const why = String(reason);
+      if (malformed) return this.retry(new ProtocolError(malformed, { provider, retryable: true }));
       if (this.ending && (this.#proto.closeCodes ?? [1000]).includes(code)) return this.endGracefully();
       if (/DATA-/.test(why) || code === 1008) return this.fail(new ProviderError(`${provider} closed the stream: ${code} ${why}`, { provider, status: code }));
       // Never opened (refused, unreachable, DNS): say so, not "1006".
@@ -540,7 +546,7 @@ export class WsTranscription implements Transcription {
     });
   }
 
-  private retry(err: ProviderError): void {
+  private retry(err: VoxlineError): void {
     if (this.finished) return;
     if (this.reconnects >= (this.opts.maxReconnects ?? 3)) return this.fail(err);
     const delay = Math.min(2000, 50 * 2 ** this.reconnects) * (0.75 + Math.random() * 0.5);

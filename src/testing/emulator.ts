@@ -63,6 +63,11 @@ export interface FaultPlan {
   } | undefined;
   /** Send one malformed message at the next opportunity. */
   malformed?: boolean | undefined;
+  /** Answer the next WebSocket handshake this much later (on top of `handshakeDelayMs`): a slow or distant service. */
+  slowHandshake?: {
+    /** The extra delay, in milliseconds. */
+    delayMs: number;
+  } | undefined;
 }
 
 /** Options shared by every emulator. */
@@ -295,7 +300,9 @@ export class Emulator {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const delay = this.options.handshakeDelayMs ?? 0;
+    const slow = this.faults.slowHandshake;
+    this.faults.slowHandshake = undefined;
+    const delay = (this.options.handshakeDelayMs ?? 0) + (slow?.delayMs ?? 0);
     if (delay > 0) this.later(delay, () => this.answerUpgrade(req, socket, head));
     else this.answerUpgrade(req, socket, head);
   }

@@ -131,6 +131,13 @@ export class TwilioCallEmulator {
     if (this.ws && this.ws.readyState !== WebSocket.CLOSED) await new Promise((r) => this.ws!.once('close', r));
   }
 
+  /** The caller disappears: the connection is cut without `stop` or a close frame (a dropped phone line). */
+  vanish(): void {
+    for (const t of this.pendingMarks.values()) clearTimeout(t);
+    this.pendingMarks.clear();
+    this.ws?.terminate();
+  }
+
   /** The agent audio that was played (dropped audio excluded), PCM16 8 kHz. */
   playedAudio(): Int16Array {
     const n = this.played.reduce((a, b) => a + b.length, 0);

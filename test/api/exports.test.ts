@@ -38,7 +38,7 @@ describe('the root export is the public API only', () => {
     for (const internal of ['openSocket', 'toWs', 'WsTranscription', 'checkBearer', 'parseJson', 'WarmSocket', 'Channel', 'abortable', 'linkedAbort', 'parseDeepgram', 'encodeLinear16', 'createVoiceServer', 'runCluster']) {
       expect(root, internal).not.toHaveProperty(internal);
     }
-    expect(Object.keys(server).sort()).toEqual(['createVoiceServer', 'runCluster']);
+    expect(Object.keys(server).sort()).toEqual(['createVoiceServer', 'jsonlRecords', 'runCluster']);
   });
 
   it("`import 'voxline'` does not load prom-client or OpenTelemetry; `voxline/server` does", () => {

@@ -1,0 +1,522 @@
+// The chaos soak: many concurrent calls (browser and Twilio callers) through one voice server,
+// each with a pipeline (Deepgram live or Flux, the OpenAI-compatible LLM, ElevenLabs, Cartesia or
+// Aura) or the Realtime brain, while every provider fails at random (socket drops, stalls longer
+// than the clients' stall timers, 429/500 refusals, a stream cut mid-reply, malformed messages,
+// slow handshakes) and, halfway, the server drains. It checks that no user turn is lost or
+// answered twice, that every call leaves exactly one record, that nothing crashes, and that the
+// process's resources and heap come back. Used by `npm run bench -- --only chaos` (bench/run.ts)
+// and, small, by test/server/chaos.test.ts.
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type TtsStream } from '../src/index';
+import { CartesiaTts } from '../src/tts/cartesia';
+import { type CallRecord, createVoiceServer } from '../src/server/index';
+import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, type Emulator, type FaultPlan, OpenAiEmulator, RealtimeEmulator, type Responder, TwilioCallEmulator } from '../src/testing/index';
+import { BrowserCaller } from '../test/server/call-client';
+
+/** Options of {@link runChaos}. */
+export interface ChaosOptions {
+  /** Calls placed before the drain (all at once, their starts spread over `spreadMs`). */
+  calls: number;
+  /** Most lines a caller says (each call says 1 to `turns`, at random). */
+  turns: number;
+  /** The calls' starts are spread over this long (default 3000 ms). */
+  spreadMs?: number;
+  /** When the drain starts, from the first call (default: half the expected length of a call). */
+  drainAtMs?: number;
+  /** The server's `drainTimeoutMs` (default 10 000). */
+  drainTimeoutMs?: number;
+  /** About one fault per this many user turns, per provider (default 20). */
+  faultEveryTurns?: number;
+  /** Seed of every random choice (default 1). */
+  seed?: number;
+  /** Calls tried after the drain started: each must be refused (default 3). */
+  probes?: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** What {@link runChaos} saw. */
+export interface ChaosReport {
+  /** Calls placed before the drain, and how many the server took (its agent factory ran). */
+  placed: number;
+  accepted: number;
+  /** Calls refused before the drain (0 expected: below maxCalls). */
+  refusedBeforeDrain: number;
+  /** Calls tried after the drain started, and how many of them the server took (0 expected). */
+  probes: number;
+  acceptedAfterDrain: number;
+  /** Records delivered, per ending; records with an id seen twice; calls without a record. */
+  records: number;
+  endings: Record<string, number>;
+  duplicateRecords: number;
+  /** What ended the calls that ended on an error (provider, code, message), with how many. */
+  fatal: Record<string, number>;
+  /** User turns the STT finalised, and what became of them. */
+  userTurns: number;
+  answered: number;
+  /** Not answered, but the apology was spoken and a typed `error` event came. */
+  apologised: number;
+  /** Not answered and nothing spoken, a typed `error` event came (the voice itself had failed). */
+  errorOnly: number;
+  /** Still waiting for its reply when the call ended by the drain, the caller vanishing or a provider failing for good. */
+  cutByCallEnd: number;
+  /**
+   * The caller spoke again before any reply to it started: the next turn's answer comes with both
+   * in the history (a barge-in on a reply still being prepared).
+   */
+  superseded: number;
+  /** Dropped silently: no answer, no apology, no error, and the call went on. */
+  lost: number;
+  /** For each lost, answered-twice or unspoken-error turn: the call's plan, the turn's place and how the call ended. */
+  details: string[];
+  /** Answered (the reply was spoken) without a `turn` event: its latency could not be measured. */
+  answeredWithoutTurnEvent: number;
+  /** Answered more than once. */
+  answeredTwice: number;
+  /** Replies cut off by the caller, and how many of their heard texts are in the history as said. */
+  interruptions: number;
+  heardInHistory: number;
+  /** Error events: typed (a VoxlineError) and not. */
+  typedErrors: number;
+  untypedErrors: number;
+  /** Faults injected, by provider and kind. */
+  faults: Record<string, Record<string, number>>;
+  /** Sessions that had not closed (no `closed` event) once the drain was over. */
+  openSessions: number;
+  /** Unhandled rejections and uncaught exceptions during the run. */
+  unhandled: number;
+  /** Active resources (`process.getActiveResourcesInfo()`) before the server and after the drain, and what is left over. */
+  resources: { before: Record<string, number>; after: Record<string, number>; leaked: Record<string, number> };
+  /** Heap used after a full GC, MB: before the server, when the drain started, after it. */
+  heapMB: { before: number; atDrain: number; after: number };
+  /** Wall time of the run, seconds. */
+  wallSeconds: number;
+}
+
+const TOKEN = 'chaos-twilio-token';
+const KEY = 'chaos-key';
+const LINE = 'check my order please';
+const APOLOGY = 'Sorry, I ran into a problem. Could you say that again?';
+
+/** A small seeded PRNG (mulberry32): the same seed, the same calls and faults. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A full GC (exposed on demand), then the heap used in MB. */
+function heapAfterGc(): number {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+  return getHeapStatistics().used_heap_size / 2 ** 20;
+}
+
+function countResources(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
+  return out;
+}
+
+type Provider = 'deepgram' | 'flux' | 'openai' | 'elevenlabs' | 'cartesia' | 'aura' | 'realtime';
+
+interface Plan {
+  channel: 'browser' | 'twilio';
+  brain: 'pipeline' | 'realtime';
+  stt: 'deepgram' | 'flux';
+  tts: 'elevenlabs' | 'cartesia' | 'aura';
+  lines: number;
+  /** Lines said while the agent speaks (barge-ins). */
+  barge: Set<number>;
+  /** Vanish after this line instead of hanging up. */
+  vanishAfter?: number;
+}
+
+interface TurnTrack { answers: number; apology: boolean; error: boolean; agentSpoke: boolean; replied: boolean }
+
+interface CallTrack {
+  plan: Plan;
+  session: VoiceSession;
+  turns: TurnTrack[];
+  speechStarted: number;
+  speechEnded: number;
+  closed: boolean;
+  /** When the agent last started or stopped speaking (performance.now()). */
+  lastActivity: number;
+  /** Why the session closed. */
+  reason?: string;
+  /** The caller said goodbye itself, or vanished. */
+  hungUp: boolean;
+  vanished: boolean;
+}
+
+/** Runs the soak and reports what it saw (it asserts nothing: the caller checks the report). */
+export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
+  const log = o.log ?? (() => {});
+  const random = rng(o.seed ?? 1);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const between = (lo: number, hi: number) => Math.round(lo + random() * (hi - lo));
+  const t0 = performance.now();
+  let unhandled = 0;
+  const onUnhandled = (err: unknown) => {
+    unhandled++;
+    log(`unhandled: ${(err as Error)?.stack ?? String(err)}`);
+  };
+  process.on('unhandledRejection', onUnhandled);
+  process.on('uncaughtExceptionMonitor', onUnhandled);
+
+  // The providers, each at a realistic pace (faster than the reference budget, to fit more turns).
+  const synth = toneSynthesizer({ sampleRate: 16000, msPerChar: 40 });
+  const script = { next: () => LINE };
+  // A reply of about 4 s: long enough for a caller to barge in on it.
+  const responder: Responder = (req) => {
+    const last = [...req.messages].reverse().find((m) => m.role === 'user');
+    const said = typeof last?.content === 'string' ? last.content : LINE;
+    return { content: `You said: ${said}. Let me look into that for you, it will only take a moment.` };
+  };
+  const emus: Record<Provider, Emulator> = {
+    deepgram: new DeepgramEmulator({ script, finalDelayMs: 140 }),
+    flux: new DeepgramFluxEmulator({ script, confidenceRampMs: 200 }),
+    openai: new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 80, responder }),
+    elevenlabs: new ElevenLabsEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
+    cartesia: new CartesiaEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3, concurrencyLimit: 1000 }),
+    aura: new AuraEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
+    realtime: new RealtimeEmulator({ script, responder, synthesizer: synth, timeToFirstAudioMs: 300, realtimeFactor: 0.3 }),
+  };
+  await Promise.all(Object.values(emus).map((e) => e.start()));
+  const speech16 = (await synth(LINE)).samples;
+  const resourcesBefore = countResources();
+  const heapBefore = heapAfterGc();
+
+  // Faults: on each user turn, each provider of the call fails next with probability 1/faultEveryTurns.
+  const faultCount: Record<string, Record<string, number>> = {};
+  const kinds: Record<Provider, (() => [string, FaultPlan])[]> = (() => {
+    const refuse = (status: number) => (): [string, FaultPlan] => [`refuse ${status}`, { refuse: { count: 1, status } }];
+    const drop = (): [string, FaultPlan] => ['socket drop', { closeMidStream: { afterMs: between(300, 3000), afterMessages: between(1, 6) } }];
+    const stall = (): [string, FaultPlan] => ['stall', { stall: { afterMessages: between(1, 6) } }];
+    const malformed = (): [string, FaultPlan] => ['malformed message', { malformed: true }];
+    const slow = (): [string, FaultPlan] => ['slow handshake', { slowHandshake: { delayMs: between(1000, 4000) } }];
+    const cut = (): [string, FaultPlan] => ['stream cut mid-reply', { closeMidStream: { afterMessages: between(2, 8) } }];
+    return {
+      deepgram: [drop, stall, refuse(500), refuse(429), malformed, slow],
+      flux: [drop, refuse(500), refuse(429), slow],
+      openai: [refuse(429), refuse(500), cut, stall, malformed],
+      elevenlabs: [drop, stall, refuse(500), refuse(429), slow],
+      cartesia: [drop, stall, refuse(500), refuse(429), malformed, slow],
+      aura: [drop, stall, refuse(500), refuse(429), slow],
+      realtime: [drop, refuse(500), refuse(429), malformed, slow],
+    };
+  })();
+  const every = o.faultEveryTurns ?? 20;
+  const providersOf = (p: Plan): Provider[] => (p.brain === 'realtime' ? ['realtime'] : [p.stt, 'openai', p.tts]);
+  const maybeFault = (plan: Plan) => {
+    for (const p of providersOf(plan)) {
+      if (random() >= 1 / every) continue;
+      const [kind, fault] = pick(kinds[p])();
+      emus[p].inject(fault);
+      (faultCount[p] ??= {})[kind] = (faultCount[p]![kind] ?? 0) + 1;
+    }
+  };
+
+  // The calls' plans.
+  const plans: Plan[] = Array.from({ length: o.calls + (o.probes ?? 3) }, () => {
+    const lines = between(1, o.turns);
+    const barge = new Set<number>();
+    for (let i = 1; i < lines; i++) if (random() < 0.15) barge.add(i);
+    return {
+      channel: random() < 0.5 ? 'browser' : 'twilio',
+      brain: random() < 0.2 ? 'realtime' : 'pipeline',
+      stt: random() < 0.5 ? 'deepgram' : 'flux',
+      tts: pick(['elevenlabs', 'cartesia', 'aura'] as const),
+      lines,
+      barge,
+      ...(random() < 0.1 ? { vanishAfter: between(0, lines - 1) } : {}),
+    };
+  });
+
+  const tracks = new Map<number, CallTrack>();
+  const records: CallRecord[] = [];
+  let draining = false;
+  let acceptedAfterDrain = 0;
+  const stall = { stallTimeoutMs: 2000 };
+  const vs = createVoiceServer({
+    maxCalls: o.calls + 50,
+    drainTimeoutMs: o.drainTimeoutMs ?? 10_000,
+    closeTimeoutMs: 3000,
+    twilio: { publicUrl: 'http://127.0.0.1', authToken: TOKEN },
+    browser: { public: true },
+    logger: { warn: (m) => log(m) },
+    onCallEnd: (r) => void records.push(r),
+    agent: (info) => {
+      const k = Number(info.channel === 'browser' ? new URL(info.request.url ?? '/', 'http://x').searchParams.get('call') : info.parameters?.call);
+      const plan = plans[k];
+      if (!plan) throw new Error(`unknown call ${k}`);
+      if (draining) acceptedAfterDrain++;
+      const tts = (): TtsStream =>
+        plan.tts === 'elevenlabs' ? new ElevenLabsTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.elevenlabs.baseURL, outputFormat: 'pcm_16000', ...stall })
+        : plan.tts === 'cartesia' ? new CartesiaTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.cartesia.baseURL, sampleRate: 16000, ...stall })
+        : new DeepgramAuraTts({ apiKey: KEY, baseURL: emus.aura.baseURL, sampleRate: 16000, ...stall });
+      const quiet = { warn: () => {} };
+      const session =
+        plan.brain === 'realtime'
+          ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: KEY, baseURL: emus.realtime.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 300 }, connectTimeoutMs: 3000 }), logger: quiet })
+          : new VoiceSession({
+              stt: plan.stt === 'flux'
+                ? new DeepgramFluxStt({ apiKey: KEY, baseURL: emus.flux.baseURL, connectTimeoutMs: 3000, ...stall })
+                : new DeepgramStt({ apiKey: KEY, baseURL: emus.deepgram.baseURL, connectTimeoutMs: 3000, ...stall }),
+              llm: new OpenAiLlm({ apiKey: KEY, baseURL: emus.openai.baseURL, model: 'm', maxRetries: 1, ...stall }),
+              tts: tts(),
+              logger: quiet,
+            });
+      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false };
+      const current = () => track.turns[track.turns.length - 1];
+      session.on('user_turn', () => {
+        track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false, replied: false });
+        maybeFault(plan);
+      });
+      session.on('turn', () => void (current() && current()!.answers++));
+      session.on('agent_speech_started', ({ text }) => {
+        track.speechStarted++;
+        track.lastActivity = performance.now();
+        if (current()) current()!.agentSpoke = true;
+        if (text === APOLOGY && current()) current()!.apology = true;
+        else if (current()) current()!.replied = true;
+      });
+      session.on('agent_speech_ended', () => {
+        track.speechEnded++;
+        track.lastActivity = performance.now();
+      });
+      session.on('error', (e) => {
+        if (e instanceof VoxlineError) report.typedErrors++;
+        else report.untypedErrors++;
+        if (current()) current()!.error = true;
+      });
+      session.on('closed', ({ reason }) => {
+        track.closed = true;
+        track.reason = reason;
+      });
+      tracks.set(k, track);
+      return session;
+    },
+  });
+  const report = { typedErrors: 0, untypedErrors: 0 };
+  const port = await vs.listen(0, '127.0.0.1');
+  const wsUrl = `ws://127.0.0.1:${port}`;
+
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  let refusedBeforeDrain = 0;
+  /** One caller: says its lines (waiting for each answer, or barging in), then hangs up or vanishes. */
+  const call = async (k: number): Promise<void> => {
+    const plan = plans[k]!;
+    let mic: { say(s: Int16Array): Promise<void>; silence(ms: number): Promise<void>; open(): boolean; stop(): Promise<unknown>; vanish(): void };
+    if (plan.channel === 'browser') {
+      const page = await BrowserCaller.open(`${wsUrl}/browser?call=${k}`);
+      if (typeof page === 'number') return void (draining || refusedBeforeDrain++);
+      mic = { say: (s) => page.say(s, 700), silence: (ms) => page.silence(ms), open: () => page.open, stop: () => page.stop(), vanish: () => void page.vanish() };
+    } else {
+      const phone = new TwilioCallEmulator({ url: `${wsUrl}/twilio`, signedUrl: 'ws://127.0.0.1/twilio', authToken: TOKEN, customParameters: { call: String(k) } });
+      try {
+        await phone.connect();
+      } catch {
+        return void (draining || refusedBeforeDrain++);
+      }
+      let open = true;
+      (phone as unknown as { ws: { once(e: 'close', f: () => void): void } }).ws.once('close', () => (open = false));
+      mic = {
+        say: async (s) => { await phone.say([{ samples: s, sampleRate: 16000 }]); await phone.silence(700); },
+        silence: (ms) => phone.silence(ms),
+        open: () => open,
+        stop: () => phone.stop(),
+        vanish: () => phone.vanish(),
+      };
+    }
+    const waitFor = async (ready: () => boolean, ms: number) => {
+      const end = performance.now() + ms;
+      while (!ready() && mic.open() && performance.now() < end) await mic.silence(100);
+    };
+    await mic.silence(200);
+    await waitFor(() => tracks.has(k), 5000);
+    const track = tracks.get(k);
+    for (let line = 0; track && line < plan.lines && mic.open() && !track.closed; line++) {
+      const started = track.speechStarted;
+      const ended = track.speechEnded;
+      await mic.say(speech16);
+      if (plan.barge.has(line + 1)) {
+        // The next line is said over this line's reply, a moment after it starts.
+        await waitFor(() => track.speechStarted > started || track.closed, 15_000);
+        await mic.silence(between(200, 700));
+        continue;
+      }
+      await waitFor(() => track.speechEnded > ended || track.closed, 15_000);
+      // A reply may pause (a stalled provider) and go on, or turn into the apology: the caller
+      // listens until the agent has been quiet for longer than the clients' stall timers.
+      const last = line === plan.lines - 1;
+      await waitFor(() => track.closed || (!track.session.agentSpeaking && performance.now() - track.lastActivity > (last ? 2600 : between(300, 800))), 15_000);
+      if (plan.vanishAfter === line) {
+        track.vanished = true;
+        return mic.vanish();
+      }
+    }
+    if (track) track.hungUp = true;
+    if (mic.open()) await mic.stop();
+  };
+
+  // Place the calls, drain halfway, then try a few more (each must be refused).
+  const expectedCallMs = ((o.turns + 1) / 2) * 5000;
+  const drainAt = o.drainAtMs ?? expectedCallMs / 2;
+  const spread = o.spreadMs ?? 3000;
+  const running = Array.from({ length: o.calls }, async (_, k) => {
+    await sleep((k * spread) / Math.max(1, o.calls));
+    await call(k);
+  });
+  await sleep(drainAt);
+  log(`drain at ${((performance.now() - t0) / 1000).toFixed(1)} s: ${vs.activeCalls} calls in progress`);
+  const heapAtDrain = getHeapStatistics().used_heap_size / 2 ** 20;
+  draining = true;
+  const drained = vs.drain();
+  await sleep(100);
+  const probes = Array.from({ length: o.probes ?? 3 }, (_, i) => call(o.calls + i));
+  await Promise.all([drained, ...running, ...probes]);
+  log(`drained at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // Resources back: wait for the last sockets and timers to go (a few seconds at most).
+  let after = countResources();
+  const leakedOf = (a: Record<string, number>) => Object.fromEntries(Object.entries(a).flatMap(([k, n]) => (n > (resourcesBefore[k] ?? 0) ? [[k, n - (resourcesBefore[k] ?? 0)]] : [])));
+  for (let i = 0; i < 60 && Object.keys(leakedOf(after)).length; i++) {
+    await sleep(100);
+    after = countResources();
+  }
+  await Promise.all(Object.values(emus).map((e) => e.close()));
+  process.off('unhandledRejection', onUnhandled);
+  process.off('uncaughtExceptionMonitor', onUnhandled);
+
+  // What became of each user turn.
+  const details: string[] = [];
+  const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0, answeredWithoutTurnEvent: 0 };
+  const ids = new Set<string>();
+  let duplicateRecords = 0;
+  for (const r of records) {
+    if (ids.has(r.id)) duplicateRecords++;
+    ids.add(r.id);
+  }
+  // An unanswered last turn was cut by the call's end when the drain, a provider failing for good
+  // or the caller vanishing ended the call; not when the caller, having waited, hung up.
+  const cutByEnd = (t: CallTrack) => t.vanished || ['server draining', 'stt failed', 'provider error', 'output failed'].includes(t.reason ?? '') || (!t.hungUp && draining);
+  for (const t of tracks.values()) {
+    t.turns.forEach((turn, i) => {
+      const p = t.plan;
+      const transcript = JSON.stringify(t.session.transcript);
+      const rec = records.find((r) => JSON.stringify(r.transcript) === transcript && r.history.length === t.session.history.length);
+      const detail = (what: string) =>
+        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
+      tally.userTurns++;
+      if (turn.answers > 1) {
+        tally.answeredTwice++;
+        detail('answered twice');
+      }
+      if (turn.answers === 0 && turn.replied) {
+        tally.answeredWithoutTurnEvent++;
+        detail('answered, no turn event');
+      }
+      if (turn.answers > 0 || turn.replied) tally.answered++;
+      else if (turn.apology && turn.error) tally.apologised++;
+      else if (turn.error) {
+        tally.errorOnly++;
+        detail('error, nothing spoken');
+      } else if (i === t.turns.length - 1 && cutByEnd(t)) tally.cutByCallEnd++;
+      else if (i < t.turns.length - 1 && !turn.agentSpoke) tally.superseded++;
+      else {
+        tally.lost++;
+        detail('lost');
+      }
+    });
+  }
+  const endings: Record<string, number> = {};
+  const fatal: Record<string, number> = {};
+  for (const r of records) {
+    endings[r.ending] = (endings[r.ending] ?? 0) + 1;
+    const e = r.error && `${r.error.provider ?? '-'} ${r.error.code}: ${r.error.message.slice(0, 120)}${r.errors.length ? ` (after: ${r.errors.map((x) => `${x.provider ?? '-'} ${x.code}`).join(', ')})` : ''}`;
+    if (e) fatal[e] = (fatal[e] ?? 0) + 1;
+  }
+  let interruptions = 0;
+  let heardInHistory = 0;
+  for (const r of records) {
+    for (const i of r.interruptions) {
+      if (!i.heardText.trim() || i.playedMs <= 0) continue;
+      interruptions++;
+      if (r.history.some((m) => m.role === 'assistant' && m.content === `${i.heardText}…`)) heardInHistory++;
+    }
+  }
+  // The heap after GC without what this harness keeps (sessions, records, what the emulators received).
+  const accepted = tracks.size - acceptedAfterDrain;
+  const openSessions = [...tracks.values()].filter((t) => !t.closed).length;
+  tracks.clear();
+  const recordCount = records.length;
+  records.length = 0;
+  for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
+  (emus.realtime as RealtimeEmulator).sessions.length = 0;
+  const heapAfter = heapAfterGc();
+  return {
+    placed: o.calls,
+    accepted,
+    refusedBeforeDrain,
+    probes: o.probes ?? 3,
+    acceptedAfterDrain,
+    records: recordCount,
+    endings,
+    duplicateRecords,
+    fatal,
+    ...tally,
+    details,
+    interruptions,
+    heardInHistory,
+    ...report,
+    faults: faultCount,
+    unhandled,
+    openSessions,
+    resources: { before: resourcesBefore, after, leaked: leakedOf(after) },
+    heapMB: { before: heapBefore, atDrain: heapAtDrain, after: heapAfter },
+    wallSeconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** The report as the lines of a table. */
+export function chaosTable(r: ChaosReport): string[] {
+  const faults = Object.entries(r.faults).map(([p, k]) => `${p} ${Object.values(k).reduce((a, b) => a + b, 0)}`).join(', ');
+  const kinds: Record<string, number> = {};
+  for (const k of Object.values(r.faults)) for (const [kind, n] of Object.entries(k)) kinds[kind] = (kinds[kind] ?? 0) + n;
+  const row = (a: string, b: string | number) => `   ${a.padEnd(34)} ${b}`;
+  return [
+    row('calls placed / accepted', `${r.placed} / ${r.accepted} (refused before the drain: ${r.refusedBeforeDrain})`),
+    row('calls tried after the drain / taken', `${r.probes} / ${r.acceptedAfterDrain}`),
+    row('records / duplicates', `${r.records} / ${r.duplicateRecords}  (${Object.entries(r.endings).map(([k, v]) => `${k} ${v}`).join(', ')})`),
+    ...Object.entries(r.fatal).map(([e, n]) => row(n > 1 ? `  ended by (${n})` : '  ended by', e)),
+    row('user turns finalised', r.userTurns),
+    row('  answered', r.answered),
+    row('  apology + typed error', r.apologised),
+    row('  typed error, nothing spoken', r.errorOnly),
+    row('  cut by the call ending', r.cutByCallEnd),
+    row('  superseded (spoke again first)', r.superseded),
+    row('  lost (dropped silently)', r.lost),
+    row('  answered twice', r.answeredTwice),
+    row('  answered without a turn event', r.answeredWithoutTurnEvent),
+    ...r.details.map((d) => row('    ', d)),
+    row('barge-ins / heard text in history', `${r.interruptions} / ${r.heardInHistory}`),
+    row('error events typed / untyped', `${r.typedErrors} / ${r.untypedErrors}`),
+    row('faults injected', `${faults}`),
+    row('  by kind', Object.entries(kinds).map(([k, v]) => `${k} ${v}`).join(', ')),
+    row('unhandled rejections / exceptions', r.unhandled),
+    row('sessions not closed after the drain', r.openSessions),
+    row('resources left over', JSON.stringify(r.resources.leaked)),
+    row('heap after GC, MB', `${r.heapMB.before.toFixed(1)} before, ${r.heapMB.after.toFixed(1)} after (${(r.heapMB.after - r.heapMB.before).toFixed(1)})`),
+    row('wall time', `${r.wallSeconds.toFixed(1)} s`),
+  ];
+}

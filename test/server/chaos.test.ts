@@ -1,0 +1,174 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type SttEvent } from '../../src/index';
+import { VirtualSpeaker, virtualSpeaker } from '../../src/adapters/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
+import { chaosTable, runChaos } from '../../bench/chaos';
+
+let emus: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  await Promise.all(emus.map((e) => e.close()));
+  emus = [];
+});
+
+/** `text` spoken (a tone) between silences, as 20 ms frames at 16 kHz, fed as fast as they are taken. */
+async function* speech(text: string): AsyncGenerator<AudioFrame> {
+  const said = await toneSynthesizer({ sampleRate: 16000, msPerChar: 45 })(text);
+  const audio = new Int16Array(4800 + said.samples.length + 16000);
+  audio.set(said.samples, 4800);
+  for (let i = 0; i < audio.length; i += 320) yield { samples: audio.slice(i, i + 320), sampleRate: 16000 };
+}
+
+describe('found by the chaos soak', () => {
+  it('Deepgram: a corrupt (not JSON) message replaces the socket and replays the audio: the turn is still heard, the transcription goes on', async () => {
+    const dg = new DeepgramEmulator({ script: ['check my order please'] });
+    emus.push(dg);
+    await dg.start();
+    dg.inject({ malformed: true }); // sent before the first message of the connection
+    const events: SttEvent[] = [];
+    const stt = new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL });
+    for await (const ev of stt.transcribe(speech('check my order please'))) events.push(ev);
+    expect(events.filter((e) => e.type === 'final').map((e) => (e as { text: string }).text).join(' ')).toBe('check my order please');
+    expect(dg.record.connections.length).toBe(2); // the corrupt socket, then its replacement
+  }, 20_000);
+
+  /** A speaker that says when it was closed (the caller's socket gone), as the call adapters do. */
+  class GoneSpeaker extends VirtualSpeaker {
+    gone = false;
+    get closed(): boolean {
+      return this.gone;
+    }
+    override async close(): Promise<void> {
+      this.gone = true;
+      await super.close();
+    }
+  }
+
+  /** A pipeline session whose LLM stalls before its first token (a wait of 60 s by default); `input` never ends unless `endAfterSpeech`. */
+  async function stalledReply(endAfterSpeech: boolean) {
+    const dg = new DeepgramEmulator({ script: ['check my order please'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20 });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 20 });
+    emus.push(dg, oa, el);
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    oa.inject({ stall: { afterMessages: 1 } }); // the role chunk, then nothing
+    const session = new VoiceSession({
+      stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+      llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 }),
+      tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_16000' }),
+      logger: { warn: () => {} },
+    });
+    const output = new GoneSpeaker({ sampleRate: 16000 });
+    const input = (async function* () {
+      const t0 = performance.now();
+      let n = 0;
+      for await (const f of speech('check my order please')) {
+        const wait = t0 + n++ * 20 - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        yield f;
+      }
+      while (!endAfterSpeech && !output.closed) {
+        await new Promise((r) => setTimeout(r, 20));
+        yield { samples: new Int16Array(320), sampleRate: 16000 };
+      }
+    })();
+    const turn = new Promise<void>((r) => session.once('user_turn', () => r()));
+    const run = session.run({ input, output });
+    await turn;
+    await new Promise((r) => setTimeout(r, 300));
+    return { session, output, run };
+  }
+
+  it('a draining close({ drain: true }) does not wait for a reply still waiting on its LLM: it ends within closeTimeoutMs', async () => {
+    const { session, run } = await stalledReply(false);
+    const t0 = performance.now();
+    const closed = await Promise.race([session.close({ reason: 'server draining', drain: true }).then(() => true), new Promise((r) => setTimeout(() => r(false), 8000))]);
+    expect(closed).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(6000);
+    await run;
+  }, 30_000);
+
+  it('the caller gone (input ended, then the output closed) while the reply waits on its LLM: run() ends at once, not after the LLM timeout', async () => {
+    const { session, output, run } = await stalledReply(true);
+    await output.close(); // the socket went, after the input had ended
+    const t0 = performance.now();
+    const ended = await Promise.race([run.then(() => true), new Promise((r) => setTimeout(() => r(false), 8000))]);
+    expect(ended).toBe(true);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    void session;
+  }, 30_000);
+
+  // Found by the soak (bench/chaos.ts): one malformed server event ends a realtime call for good
+  // (run() rejects with ProtocolError "openai sent a realtime event that is not JSON"), while the
+  // pipeline's clients replace the socket and go on. The realtime client (src/realtime/openai.ts)
+  // could treat it as a dropped socket: reconnect with the conversation restored, as it does for a
+  // drop. Left to that module's owner; un-skip once it does.
+  it.skip('Realtime: a corrupt (not JSON) server event does not end the call', async () => {
+    const emu = new RealtimeEmulator({ script: ['check my order please', 'what are your hours'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
+    emus.push(emu);
+    await emu.start();
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), logger: { warn: () => {} } });
+    let injected = false;
+    session.on('agent_speech_started', () => void (injected || ((injected = true), emu.inject({ malformed: true }))));
+    const caller = new ScriptedCaller({ lines: ['check my order please', 'what are your hours'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    const result = await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000 }) }).then(() => undefined, (err: unknown) => err);
+    expect(result).toBeUndefined();
+    expect(session.transcript.filter((e) => e.role === 'agent').length).toBeGreaterThanOrEqual(2);
+  }, 30_000);
+  // Found by the soak: a realtime call ends at once when its model's first handshake is refused
+  // with 429 or 500 (ProviderError "openai refused the realtime connection (HTTP 500)"), or is
+  // slower than connectTimeoutMs, where the STT clients retry such a refusal with backoff. The
+  // realtime client (src/realtime/openai.ts) could retry retryable refusals within maxReconnects.
+  // Left to that module's owner; un-skip once it does.
+  it.skip('Realtime: a 500 (or 429) refusal of the first handshake is retried, the call goes on', async () => {
+    const emu = new RealtimeEmulator({ script: ['check my order please'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
+    emus.push(emu);
+    await emu.start();
+    emu.inject({ refuse: { count: 1, status: 500 } });
+    const session = new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: 'k', baseURL: emu.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 140 } }), logger: { warn: () => {} } });
+    const caller = new ScriptedCaller({ lines: ['check my order please'], synthesizer: toneSynthesizer({ msPerChar: 45 }) });
+    const result = await session.run({ input: caller.input(session, 800), output: virtualSpeaker({ sampleRate: 16000 }) }).then(() => undefined, (err: unknown) => err);
+    expect(result).toBeUndefined();
+    expect(session.transcript.map((e) => e.role)).toEqual(['user', 'agent']);
+  }, 30_000);
+});
+
+describe('emulator fault knobs', () => {
+  it('slowHandshake delays the next WebSocket handshake only', async () => {
+    const dg = new DeepgramEmulator();
+    emus.push(dg);
+    await dg.start();
+    const connect = async () => {
+      const t0 = performance.now();
+      const ws = new WebSocket(`${dg.wsUrl}/v1/listen?encoding=linear16&sample_rate=16000`, { headers: { authorization: 'Token k' } });
+      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      ws.terminate();
+      return performance.now() - t0;
+    };
+    dg.inject({ slowHandshake: { delayMs: 600 } });
+    expect(await connect()).toBeGreaterThanOrEqual(550);
+    expect(await connect()).toBeLessThan(500);
+  });
+});
+
+describe('chaos soak (short)', () => {
+  it('concurrent browser and Twilio calls, pipeline and realtime brains, random provider faults and a drain halfway: no turn lost or answered twice, a record per call, no crash, resources back', async () => {
+    // Faults are more frequent than the bench's one per 20 turns, so that a short run sees them.
+    const report = await runChaos({ calls: 16, turns: 4, spreadMs: 3000, drainTimeoutMs: 8000, faultEveryTurns: 5, seed: 42 });
+    const table = chaosTable(report).join('\n');
+    expect(report.unhandled, table).toBe(0);
+    expect(report.untypedErrors, table).toBe(0);
+    expect(report.refusedBeforeDrain, table).toBe(0);
+    expect(report.accepted, table).toBe(16);
+    expect(report.openSessions, table).toBe(0);
+    expect(report.acceptedAfterDrain, table).toBe(0);
+    expect(report.records, table).toBe(report.accepted);
+    expect(report.duplicateRecords, table).toBe(0);
+    expect(report.userTurns, table).toBeGreaterThan(10);
+    expect(report.lost, table).toBe(0);
+    expect(report.answeredTwice, table).toBe(0);
+    expect(report.heardInHistory, table).toBe(report.interruptions);
+    expect(report.resources.leaked, table).toEqual({});
+    expect(report.heapMB.after - report.heapMB.before, table).toBeLessThan(40);
+  }, 90_000);
+});
