@@ -140,8 +140,8 @@ describe('the packed tarball', () => {
       writeFileSync(join(app, `${name}.cts`), asCjs(s.code));
     });
     const names = [...files.keys()];
-    // vitest is ESM only: a CommonJS test file can import it under nodenext (require of ESM), not node16.
-    const usesVitest = (n: string) => files.get(n)!.code.includes("from 'vitest'");
+    // vitest and arktype are ESM only: a CommonJS file can import them under nodenext (require of ESM), not node16.
+    const usesVitest = (n: string) => /from '(vitest|arktype)'/.test(files.get(n)!.code);
     const consumers = [
       { name: 'nodenext-exact', module: 'nodenext', exactOptionalPropertyTypes: true, cjs: names },
       { name: 'node16', module: 'node16', exactOptionalPropertyTypes: false, cjs: names.filter((n) => !usesVitest(n)) },

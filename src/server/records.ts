@@ -27,7 +27,7 @@ export interface RecordedError {
   /** Its stable code, e.g. `rate_limited`. */
   code: string;
   /** The provider it concerns, if any. */
-  provider?: string;
+  provider?: string | undefined;
   /** What happened. */
   message: string;
 }
@@ -59,7 +59,7 @@ export interface CallRecord {
   /** `twilio` or `browser`. */
   channel: 'twilio' | 'browser';
   /** Twilio's call id, for phone calls. */
-  callSid?: string;
+  callSid?: string | undefined;
   /** When the call reached the agent factory (ISO 8601). */
   startedAt: string;
   /** When the call ended (ISO 8601). */
@@ -71,7 +71,7 @@ export interface CallRecord {
   /** The session's own words for it (`'hang-up'`, `'caller hung up'`, `'server draining'`, ...), or what failed. */
   reason: string;
   /** The error that ended the call, for `provider-error` and `error`. */
-  error?: RecordedError;
+  error?: RecordedError | undefined;
   /** Both sides in time order; the agent's entries are what the caller heard (cut-off replies marked `interrupted`). */
   transcript: TranscriptEntry[];
   /** Replies cut off by the caller: what was heard of each and what had been sent to TTS. */
@@ -107,7 +107,7 @@ export interface RecordSink {
   /** Takes one record. A throw or a rejection is logged, never thrown into the server. */
   write(record: CallRecord): void | Promise<void>;
   /** Resolves once every record written so far is stored (a drain waits on it, up to a deadline). */
-  flush?(): Promise<void>;
+  flush?: (() => Promise<void>) | undefined;
 }
 
 /** Most errors, tool calls and interruptions a record keeps: a call that loops on failures stays bounded. */
@@ -226,7 +226,7 @@ export interface JsonlRecordsOptions {
   logger?: {
     /** Called with one line. */
     warn(message: string): void;
-  };
+  } | undefined;
 }
 
 /** A {@link RecordSink} to a JSON-lines file, from {@link jsonlRecords}. */
