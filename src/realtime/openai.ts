@@ -21,7 +21,7 @@ import { AbortError, AuthError, ConfigError, ProtocolError, ProviderError, Timeo
 import { checkApiKey, checkBaseURL, checkOptionNames, inspectSafely } from '../provider';
 import { OPENAI_REALTIME_OPTIONS } from '../option-names';
 import type { ChatMessage } from '../llm/types';
-import { Channel } from '../streams/channel';
+import { Channel, sleep } from '../streams/channel';
 import type { RealtimeConnectConfig, RealtimeConnection, RealtimeEvent, RealtimeModel, RealtimeUpdate, RealtimeUsage } from './types';
 
 /** The sample rate of the Realtime API's `audio/pcm` format (the only rate it takes). */
@@ -137,8 +137,18 @@ export class OpenAiRealtime implements RealtimeModel {
   /** Opens the socket, configures the session and resolves once the server confirmed it. */
   async connect(config: RealtimeConnectConfig, options: { signal?: AbortSignal | undefined } = {}): Promise<RealtimeConnection> {
     const conn = new OpenAiRealtimeConnection(this.provider, this.#url, this.#apiKey, this.sessionConfig(config), config, this.#options);
-    await conn.open(options.signal);
-    return conn;
+    // A refusal the provider calls temporary (429, 5xx, a dropped or slow handshake) is retried
+    // with backoff, up to maxReconnects times, as a drop later in the call would be.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await conn.open(options.signal);
+        return conn;
+      } catch (err) {
+        const retryable = (err instanceof ProviderError && err.retryable) || err instanceof TimeoutError;
+        if (!retryable || attempt >= (this.#options.maxReconnects ?? 2) || options.signal?.aborted) throw err;
+        await sleep(Math.min(2000, 100 * 2 ** attempt), options.signal);
+      }
+    }
   }
 }
 
@@ -285,7 +295,12 @@ export class OpenAiRealtimeConnection implements RealtimeConnection {
         } catch {
           const err = new ProtocolError(`${provider} sent a realtime event that is not JSON: ${String(data).slice(0, 80)}`, { provider });
           if (!settled) return settle(err);
-          return this.fail(err);
+          // Bytes that are not an event at all are a damaged socket, not a protocol the client
+          // misreads: report it, then replace the socket as after a drop (the conversation is
+          // restored, within maxReconnects). A well-formed event with wrong fields stays fatal.
+          if (this.ws !== ws) return;
+          this.emit({ type: 'error', error: err });
+          return void ws.terminate();
         }
         // A malformed event (a field missing or of the wrong type) is a ProtocolError on this
         // connection, never an exception thrown out of the socket's handler.

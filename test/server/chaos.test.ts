@@ -98,12 +98,10 @@ describe('found by the chaos soak', () => {
     void session;
   }, 30_000);
 
-  // Found by the soak (bench/chaos.ts): one malformed server event ends a realtime call for good
-  // (run() rejects with ProtocolError "openai sent a realtime event that is not JSON"), while the
-  // pipeline's clients replace the socket and go on. The realtime client (src/realtime/openai.ts)
-  // could treat it as a dropped socket: reconnect with the conversation restored, as it does for a
-  // drop. Left to that module's owner; un-skip once it does.
-  it.skip('Realtime: a corrupt (not JSON) server event does not end the call', async () => {
+  // Found by the soak (bench/chaos.ts): one server message that is not JSON ended a realtime call
+  // for good (run() rejected with ProtocolError), while the pipeline's clients replace the socket
+  // and go on. Now the realtime client reports it and reconnects with the conversation restored.
+  it('Realtime: a corrupt (not JSON) server event does not end the call', async () => {
     const emu = new RealtimeEmulator({ script: ['check my order please', 'what are your hours'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
     emus.push(emu);
     await emu.start();
@@ -115,12 +113,10 @@ describe('found by the chaos soak', () => {
     expect(result).toBeUndefined();
     expect(session.transcript.filter((e) => e.role === 'agent').length).toBeGreaterThanOrEqual(2);
   }, 30_000);
-  // Found by the soak: a realtime call ends at once when its model's first handshake is refused
-  // with 429 or 500 (ProviderError "openai refused the realtime connection (HTTP 500)"), or is
-  // slower than connectTimeoutMs, where the STT clients retry such a refusal with backoff. The
-  // realtime client (src/realtime/openai.ts) could retry retryable refusals within maxReconnects.
-  // Left to that module's owner; un-skip once it does.
-  it.skip('Realtime: a 500 (or 429) refusal of the first handshake is retried, the call goes on', async () => {
+  // Found by the soak: a realtime call ended at once when its model's first handshake was refused
+  // with 429 or 500, or was slower than connectTimeoutMs; now connect() retries such a refusal
+  // with backoff within maxReconnects, as the STT clients do.
+  it('Realtime: a 500 (or 429) refusal of the first handshake is retried, the call goes on', async () => {
     const emu = new RealtimeEmulator({ script: ['check my order please'], synthesizer: toneSynthesizer({ msPerChar: 20 }), timeToFirstAudioMs: 80, realtimeFactor: 0.3, transcriptionDelayMs: 30 });
     emus.push(emu);
     await emu.start();
