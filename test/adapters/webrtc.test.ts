@@ -1,0 +1,135 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../../src/index';
+import { BROWSER_CLIENT_JS, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
+import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) throw new Error('CI must install chromium (apt-get install -y chromium) for the WebRTC browser test');
+const dir = mkdtempSync(join(tmpdir(), 'voxline-webrtc-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const PAGE = `<!doctype html><html><body><h1>voxline</h1><div id="transcript"></div>
+<script type="module">
+  import { connect } from '/voxline-client.js';
+  window.vx = await connect({ transport: 'webrtc', url: '/webrtc', transcript: document.getElementById('transcript') });
+</script></body></html>`;
+
+/** A real offer, as Chromium makes it (audio with Opus, and a data channel). */
+const OFFER = ['v=0', 'o=- 4611731400430051336 2 IN IP4 127.0.0.1', 's=-', 't=0 0', 'a=group:BUNDLE 0', 'm=audio 9 UDP/TLS/RTP/SAVPF 111 0', 'c=IN IP4 0.0.0.0', 'a=mid:0', 'a=rtpmap:111 opus/48000/2', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+
+async function serve(onCall: (call: WebRtcCall) => void | Promise<void>, options: Partial<Parameters<typeof webrtcHandler>[0]> = {}): Promise<{ server: Server; url: string }> {
+  const handler = webrtcHandler({ onCall, ...(options.authorize ? {} : { public: true }), ...options });
+  const server = createServer((req, res) => {
+    if (req.url === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
+    if (req.url === '/webrtc') return void handler.handleRequest(req, res);
+    res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
+}
+
+describe('webrtc adapter', () => {
+  it('checks offers: not SDP, no audio, no Opus', () => {
+    expect(() => checkOffer('hello')).toThrow(/is not SDP/);
+    expect(() => checkOffer(OFFER.replace(/m=audio[^\r]*/, 'm=video 9 UDP/TLS/RTP/SAVPF 96'))).toThrow(/no audio section/);
+    expect(() => checkOffer(OFFER.replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap:111 G722/8000'))).toThrow(/does not offer Opus/);
+    expect(() => checkOffer(OFFER.replace('SAVPF 111 0', 'SAVPF 0'))).toThrow(/does not offer Opus/); // listed but not in the m-line
+    expect(() => checkOffer(OFFER)).not.toThrow();
+  });
+
+  it('refuses bad SDP, a missing authorization, another origin and GET, with clear answers', async () => {
+    let calls = 0;
+    const { server, url } = await serve(() => void calls++, { authorize: (req) => req.headers.authorization === 'Bearer ok' });
+    const post = async (body: string, headers: Record<string, string> = { authorization: 'Bearer ok' }) => {
+      const res = await fetch(`${url}/webrtc`, { method: 'POST', body, headers: { 'content-type': 'application/sdp', ...headers } });
+      return [res.status, await res.text()] as const;
+    };
+    try {
+      expect(await post(OFFER, {})).toEqual([401, 'Unauthorized']);
+      expect(await post(OFFER, { authorization: 'Bearer no' })).toEqual([401, 'Unauthorized']);
+      expect(await post(OFFER, { authorization: 'Bearer ok', origin: 'https://evil.test' })).toEqual([403, 'Forbidden']);
+      const [status, text] = await post('not an offer');
+      expect(status).toBe(400);
+      expect(text).toMatch(/the offer is not SDP/);
+      const [s2, t2] = await post(OFFER.replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap:111 G722/8000'));
+      expect(s2).toBe(400);
+      expect(t2).toMatch(/does not offer Opus/);
+      expect((await fetch(`${url}/webrtc`)).status).toBe(405);
+      expect((await post("x".repeat(70_000)))[0]).toBe(413);
+      expect(calls).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it.skipIf(!haveChromium)('runs a voice session over WebRTC in a real Chromium with a WAV as the microphone', async () => {
+    const voice = await espeakSynthesizer();
+    const said = await voice('Hello there');
+    const pcm = resample(said.samples, said.sampleRate, 16000);
+    const mic = new Int16Array(16000 + pcm.length + 16000 * 6);
+    mic.set(pcm, 16000);
+    const wav = join(dir, 'mic.wav');
+    writeFileSync(wav, writeWav(mic, 16000));
+
+    const dg = new DeepgramEmulator({ script: ['Hello there'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 100 });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    const sessions: VoiceSession[] = [];
+    const calls: WebRtcCall[] = [];
+    const { server, url } = await serve(async (call) => {
+      calls.push(call);
+      await call.connected;
+      const session = new VoiceSession({
+        stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+        llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+        tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_24000' }),
+      });
+      sessions.push(session);
+      call.attach(session);
+      await session.run({ input: call.input, output: call.output });
+    });
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+    });
+    try {
+      const page = await browser.newPage();
+      const logs: string[] = [];
+      page.on('console', (m) => logs.push(m.text()));
+      page.on('pageerror', (e) => logs.push(String(e)));
+      await page.goto(url);
+      await page.waitForFunction(() => document.getElementById('transcript')?.textContent?.includes('today?'), undefined, { timeout: 30_000 }).catch(async (e) => {
+        const state = await page.evaluate(() => ({ ice: (window as any).vx?.pc.iceConnectionState, stats: (window as any).vx?.stats, text: document.body.textContent }));
+        throw new Error(`${(e as Error).message}\npage: ${logs.join('\n')} ${JSON.stringify(state)} server: ${calls[0]?.pc.connectionState}`);
+      });
+      // The reply's audio (a tone per word) reaches the page's <audio> track: a second or more, and loud.
+      await page.waitForFunction(() => (window as any).vx?.stats.heardMs > 1000, undefined, { timeout: 20_000 });
+      const text = await page.textContent('#transcript');
+      expect(text).toContain('You: Hello there');
+      expect(text).toContain('Agent: Hello! How can I help you today?');
+      const stats = await page.evaluate(() => (window as any).vx.stats);
+      expect(stats.rms).toBeGreaterThan(0.05);
+      expect(stats.sentBytes).toBeGreaterThan(2000); // Opus: a few kB, not 32 kB a second
+      expect(stats.receivedBytes).toBeGreaterThan(2000);
+      expect(stats.playedMs).toBeGreaterThan(1000);
+      expect(sessions[0]!.history[0]).toEqual({ role: 'user', content: 'Hello there' });
+      expect(sessions[0]!.metrics.turns.length).toBeGreaterThan(0);
+      expect(calls[0]!.output.playedMs).toBeGreaterThan(500);
+    } finally {
+      await browser.close();
+      await Promise.all(sessions.map((s) => s.close()));
+      for (const c of calls) c.hangUp();
+      server.closeAllConnections();
+      server.close();
+      await Promise.all([dg.close(), oa.close(), el.close()]);
+    }
+  }, 90_000);
+});
