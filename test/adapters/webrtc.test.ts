@@ -1,9 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../../src/index';
+import { createVoiceServer } from '../../src/server/index';
 import { BROWSER_CLIENT_JS, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
 
@@ -132,4 +134,86 @@ describe('webrtc adapter', () => {
       await Promise.all([dg.close(), oa.close(), el.close()]);
     }
   }, 90_000);
+
+  it('loads @roamhq/wrtc only when an offer arrives', () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '--import', './test/fixtures/forbid-modules.mjs', '-e', "await import('./src/adapters/index.ts'); await import('./src/server/index.ts'); console.log('loaded')"], {
+      cwd: join(import.meta.dirname, '../..'),
+      env: { ...process.env, VOXLINE_FORBID: '@roamhq/wrtc' },
+    });
+    expect(String(out)).toContain('loaded');
+  }, 60_000);
+
+  it.skipIf(!haveChromium)('a call through createVoiceServer: /webrtc mounted, refusals, and a barge-in that keeps only the heard text', async () => {
+    const voice = await espeakSynthesizer();
+    const first = resample(...(await voice('Hello there').then((a) => [a.samples, a.sampleRate, 16000] as const)));
+    const second = resample(...(await voice('Stop please, stop').then((a) => [a.samples, a.sampleRate, 16000] as const)));
+    // Speech at 1 s, the barge-in 4 s after it ends (the agent is then reading a long story), then silence.
+    const mic = new Int16Array(16000 + first.length + 16000 * 4 + second.length + 16000 * 8);
+    mic.set(first, 16000);
+    mic.set(second, 16000 + first.length + 16000 * 4);
+    const wav = join(dir, 'barge.wav');
+    writeFileSync(wav, writeWav(mic, 16000));
+    const STORY = 'Once upon a time there was a voice agent that talked for a very long time about many things. '.repeat(8);
+    const dg = new DeepgramEmulator({ script: ['Hello there', 'Stop please stop'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50, tokensPerSecond: 50, responder: () => ({ content: STORY }) });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    const sessions: VoiceSession[] = [];
+    const vs = createVoiceServer({
+      webrtc: { authorize: (req) => req.headers.authorization === 'Bearer ok' },
+      agent: () => {
+        const session = new VoiceSession({
+          stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+          llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_24000' }),
+        });
+        sessions.push(session);
+        return session;
+      },
+      logger: { warn: () => {} },
+    });
+    const port = await vs.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${port}`;
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+    });
+    try {
+      expect((await fetch(`${url}/webrtc`, { method: 'POST', body: 'v=0', headers: { authorization: 'Bearer ok' } })).status).toBe(400);
+      expect((await fetch(`${url}/webrtc`, { method: 'POST', body: OFFER })).status).toBe(401);
+      const page = await browser.newPage();
+      await page.goto(`${url}/voxline-client.js`); // the server's own origin
+      // Without the token the page's call is refused, with the server's reason.
+      const refused = await page.evaluate(`import('/voxline-client.js').then(({ connect }) => connect({ transport: 'webrtc', url: '/webrtc' })).then(() => 'connected', (e) => e.message)`);
+      expect(refused).toMatch(/refused the call \(401\)/);
+      await page.evaluate(`(async () => {
+        const { connect } = await import('/voxline-client.js');
+        const t = document.createElement('div');
+        t.id = 'transcript';
+        document.body.appendChild(t);
+        window.vx = await connect({ transport: 'webrtc', url: '/webrtc', transcript: t, headers: { authorization: 'Bearer ok' } });
+      })()`);
+      await page.waitForFunction(() => (window as any).vx?.stats.clears > 0, undefined, { timeout: 40_000 });
+      await page.waitForFunction(() => document.getElementById('transcript')?.textContent?.includes('Stop please stop'), undefined, { timeout: 20_000 });
+      const stats = await page.evaluate(() => (window as any).vx.stats);
+      expect(stats.heardMs).toBeGreaterThan(500);
+      const session = sessions[0]!;
+      expect(session.history[0]).toEqual({ role: 'user', content: 'Hello there' });
+      // The interrupted reply is kept as far as the page played it: a start of the story, not all of it.
+      const heard = session.history.find((h) => h.role === 'assistant')?.content as string;
+      expect(heard.length).toBeGreaterThan(10);
+      expect(STORY.startsWith(heard.replace(/[\s.…]+$/, '').slice(0, 40))).toBe(true);
+      expect(heard.length).toBeLessThan(STORY.length / 2);
+      expect(session.history.some((h) => h.role === 'user' && h.content === 'Stop please stop')).toBe(true);
+      expect(await (await fetch(`${url}/metrics`)).text()).toMatch(/voxline_calls_total\{channel="webrtc"\} 1/);
+      // The page hangs up: the server's call ends at once and its slot is freed.
+      await page.evaluate('window.vx.close()');
+      await expect.poll(() => vs.connections, { timeout: 5000 }).toBe(0);
+    } finally {
+      await browser.close();
+      await vs.drain();
+      await Promise.all([dg.close(), oa.close(), el.close()]);
+    }
+  }, 120_000);
 });
