@@ -108,13 +108,13 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
   private settleConnected!: (err?: Error) => void;
 
   /**
-   * Made by {@link webrtcHandler} for each accepted offer, before the answer is made.
+   * Made by {@link webrtcHandler} for each accepted offer, before the answer is made. @internal
    * @param pc The server's peer connection (its remote description set).
    * @param wrtc The WebRTC stack.
    * @param limits `startTimeoutMs` (connect in time), `idleTimeoutMs` (a lost connection ends the call after this long), `maxQueuedFrames`.
    * @param inputSampleRate Rate of `input` frames (default 16000).
    */
-  constructor(readonly pc: PeerConnection, wrtc: Wrtc, limits: CallLimits = {}, readonly inputSampleRate = 16000) {
+  constructor(private readonly pc: PeerConnection, wrtc: Wrtc, limits: CallLimits = {}, readonly inputSampleRate = 16000) {
     super();
     this.frames = new Channel<AudioFrame>(limits.maxQueuedFrames ?? 500);
     this.input = this.frames;

@@ -110,7 +110,7 @@ describe('webrtc adapter', () => {
       await page.goto(url);
       await page.waitForFunction(() => document.getElementById('transcript')?.textContent?.includes('today?'), undefined, { timeout: 30_000 }).catch(async (e) => {
         const state = await page.evaluate(() => ({ ice: (window as any).vx?.pc.iceConnectionState, stats: (window as any).vx?.stats, text: document.body.textContent }));
-        throw new Error(`${(e as Error).message}\npage: ${logs.join('\n')} ${JSON.stringify(state)} server: ${calls[0]?.pc.connectionState}`);
+        throw new Error(`${(e as Error).message}\npage: ${logs.join('\n')} ${JSON.stringify(state)} server calls: ${calls.length}`);
       });
       // The reply's audio (a tone per word) reaches the page's <audio> track: a second or more, and loud.
       await page.waitForFunction(() => (window as any).vx?.stats.heardMs > 1000, undefined, { timeout: 20_000 });
