@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { EventEmitter } from 'eventemitter3';
 import type { AudioFrame } from '../audio/frame';
 import { RateAdapter } from '../audio/resample';
-import { ConfigError, ProtocolError } from '../errors';
+import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel } from '../streams/channel';
 import { authorizedWithin, originAllowed } from './admit';
@@ -324,7 +324,7 @@ export class WebRtcOutput implements AudioOutput {
 
   async write(frame: AudioFrame): Promise<void> {
     if (this.stopped) return;
-    if (frame.sampleRate !== this.sampleRate) throw new ConfigError(`the WebRTC track plays ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
+    if (frame.sampleRate !== this.sampleRate) throw new AudioFormatError(`the WebRTC track plays ${this.sampleRate} Hz audio, got ${frame.sampleRate} Hz`);
     this.queue.push(frame.samples);
     this.queued += frame.samples.length;
     this.written += (frame.samples.length * 1000) / this.sampleRate;

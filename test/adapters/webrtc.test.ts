@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../../src/index';
 import { createVoiceServer } from '../../src/server/index';
-import { BROWSER_CLIENT_JS, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
+import { BROWSER_CLIENT_JS, WebRtcOutput, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -42,6 +42,36 @@ describe('webrtc adapter', () => {
     expect(() => checkOffer(OFFER.replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap:111 G722/8000'))).toThrow(/does not offer Opus/);
     expect(() => checkOffer(OFFER.replace('SAVPF 111 0', 'SAVPF 0'))).toThrow(/does not offer Opus/); // listed but not in the m-line
     expect(() => checkOffer(OFFER)).not.toThrow();
+  });
+
+  it('puts the agent on the wire 10 ms at a time on the clock, and counts as played what the page reports it played', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    try {
+      const sent: unknown[] = [];
+      const chunks: Int16Array[] = [];
+      const out = new WebRtcOutput({ send: (e: unknown) => sent.push(e), hangUp: () => {} } as unknown as WebRtcCall, (c) => chunks.push(c.slice()), () => {});
+      out.start();
+      vi.advanceTimersByTime(20);
+      expect(chunks.map((c) => c.length)).toEqual([480, 480]); // silence keeps the track's clock running
+      expect(chunks.every((c) => c.every((v) => v === 0))).toBe(true);
+      await out.write({ samples: new Int16Array(4800).fill(1000), sampleRate: 48000 }); // 100 ms
+      vi.advanceTimersByTime(50);
+      expect(out.playedMs).toBe(50); // no report yet: what went on the wire
+      out.reportPlayed(40); // the page has played the first 40 ms of the track: 20 of silence, 20 of agent
+      expect(out.playedMs).toBe(20);
+      out.clear(); // barge-in: the 50 ms not on the wire are dropped, the page told
+      expect(sent).toEqual([{ type: 'clear' }]);
+      expect(out.writtenMs).toBe(50);
+      vi.advanceTimersByTime(30);
+      expect(chunks.slice(-3).every((c) => c.every((v) => v === 0))).toBe(true);
+      expect(chunks.filter((c) => c[0] === 1000).length).toBe(5);
+      out.reportPlayed(100);
+      expect(out.playedMs).toBe(50);
+      await expect(out.write({ samples: new Int16Array(480), sampleRate: 24000 })).rejects.toThrow(/48000 Hz/);
+      out.hangUp();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses bad SDP, a missing authorization, another origin and GET, with clear answers', async () => {
