@@ -32,6 +32,7 @@ interface PeerConnection {
   ontrack: ((e: { track: { kind: string } }) => void) | null;
   ondatachannel: ((e: { channel: DataChannel }) => void) | null;
   getReceivers(): { track: { kind: string } }[];
+  getStats(): Promise<{ forEach(f: (r: { type: string; kind?: string; packetsReceived?: number }) => void): void }>;
 }
 interface DataChannel {
   readyState: string;
@@ -73,7 +74,7 @@ function loadWrtc(): Wrtc {
 export interface WebRtcCallEvents {
   /** The media path is up (ICE and DTLS connected): audio flows both ways. */
   connected: [];
-  /** A malformed data-channel message (the call goes on), frames dropped, or why the call was closed (no connection in time, connection lost). */
+  /** A malformed data-channel message (the call goes on), frames dropped, or why the call was closed (no connection in time, no audio packets or a lost connection for `idleTimeoutMs`). */
   error: [ProtocolError];
   /** The call ended (the page left, the connection was lost, or `hangUp`). */
   end: [];
@@ -104,6 +105,7 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
   private sink: { stop(): void } | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private ended = false;
+  private watching = false;
   private warned = false;
   private settleConnected!: (err?: Error) => void;
 
@@ -111,7 +113,7 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
    * Made by {@link webrtcHandler} for each accepted offer, before the answer is made. @internal
    * @param pc The server's peer connection (its remote description set).
    * @param wrtc The WebRTC stack.
-   * @param limits `startTimeoutMs` (connect in time), `idleTimeoutMs` (a lost connection ends the call after this long), `maxQueuedFrames`.
+   * @param limits `startTimeoutMs` (connect in time), `idleTimeoutMs` (no audio packet, or a lost connection, for this long ends the call), `maxQueuedFrames`.
    * @param inputSampleRate Rate of `input` frames (default 16000).
    */
   constructor(private readonly pc: PeerConnection, wrtc: Wrtc, limits: CallLimits = {}, readonly inputSampleRate = 16000) {
@@ -165,6 +167,7 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
         lost = undefined;
         this.settleConnected();
         this.output.start();
+        this.watchPackets(lostMs);
         this.emit('connected');
       } else if (state === 'disconnected') {
         lost ??= setTimeout(() => this.close(`connection lost for ${lostMs} ms`), lostMs);
@@ -208,6 +211,29 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
       // already closed
     }
     this.emit('end');
+  }
+
+  /**
+   * Ends the call when no audio packet has arrived for `ms`: the stack's decoder keeps producing
+   * (concealment) when packets stop, and ICE notices a vanished peer only after seconds.
+   */
+  private watchPackets(ms: number): void {
+    if (this.watching) return; // already watching (a reconnection)
+    this.watching = true;
+    let packets = 0;
+    let at = performance.now();
+    this.timers.push(setInterval(() => {
+      void this.pc.getStats().then((report) => {
+        let now = 0;
+        report.forEach((r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'audio') now = r.packetsReceived ?? 0;
+        });
+        if (now > packets) {
+          packets = now;
+          at = performance.now();
+        } else if (performance.now() - at >= ms) this.close(`no audio packets for ${ms} ms`);
+      }, () => {});
+    }, Math.max(250, Math.min(1000, ms / 4))));
   }
 
   /** Reports why, then ends the call. */

@@ -246,4 +246,63 @@ describe('webrtc adapter', () => {
       await Promise.all([dg.close(), oa.close(), el.close()]);
     }
   }, 120_000);
+
+  it.skipIf(!haveChromium)('a call whose media is cut mid-reply (the browser killed) ends on its own, its record kept', async () => {
+    const voice = await espeakSynthesizer();
+    const said = await voice('Hello there');
+    const pcm = resample(said.samples, said.sampleRate, 16000);
+    const mic = new Int16Array(16000 + pcm.length + 16000 * 10);
+    mic.set(pcm, 16000);
+    const wav = join(dir, 'cut.wav');
+    writeFileSync(wav, writeWav(mic, 16000));
+    const STORY = 'This reply goes on and on, sentence after sentence, for much longer than the call will last. '.repeat(8);
+    const dg = new DeepgramEmulator({ script: ['Hello there'] });
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50, tokensPerSecond: 50, responder: () => ({ content: STORY }) });
+    const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
+    await Promise.all([dg.start(), oa.start(), el.start()]);
+    const sessions: VoiceSession[] = [];
+    const errors: string[] = [];
+    const vs = createVoiceServer({
+      webrtc: { public: true },
+      limits: { idleTimeoutMs: 1500 },
+      agent: () => {
+        const session = new VoiceSession({
+          stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
+          llm: new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }),
+          tts: new ElevenLabsTts({ apiKey: 'k', voiceId: 'v', baseURL: el.baseURL, outputFormat: 'pcm_24000' }),
+        });
+        sessions.push(session);
+        return session;
+      },
+      logger: { warn: () => {} },
+    });
+    vs.on('call_error', (e) => errors.push(e.message));
+    const port = await vs.listen(0, '127.0.0.1');
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launchServer({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+    });
+    try {
+      const page = await (await chromium.connect(browser.wsEndpoint())).newPage();
+      await page.goto(`http://127.0.0.1:${port}/voxline-client.js`);
+      await page.evaluate(`import('/voxline-client.js').then(async ({ connect }) => { window.vx = await connect({ transport: 'webrtc', url: '/webrtc' }); })`);
+      await page.waitForFunction(() => (window as any).vx?.stats.heardMs > 1000, undefined, { timeout: 30_000 });
+      expect(vs.activeCalls).toBe(1);
+      // No goodbye, no DTLS alert: the packets just stop.
+      browser.process().kill('SIGKILL');
+      await expect.poll(() => vs.connections, { timeout: 15_000, interval: 100 }).toBe(0);
+      expect(vs.activeCalls).toBe(0);
+      const session = sessions[0]!;
+      expect(session.history[0]).toEqual({ role: 'user', content: 'Hello there' });
+      const reply = session.history.find((h) => h.role === 'assistant')?.content as string;
+      expect(reply.length).toBeGreaterThan(10); // what was played before the cut
+      expect(reply.length).toBeLessThan(STORY.length);
+      expect(errors).toEqual([]); // ended, not failed
+    } finally {
+      await browser.close().catch(() => {});
+      await vs.drain();
+      await Promise.all([dg.close(), oa.close(), el.close()]);
+    }
+  }, 90_000);
 });
