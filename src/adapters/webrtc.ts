@@ -475,6 +475,7 @@ export interface WebRtcHandler {
 export function webrtcHandler(options: WebRtcHandlerOptions): WebRtcHandler {
   if (typeof options?.authorize !== 'function' && options?.public !== true) throw new ConfigError('webrtcHandler needs an authorize(request) hook (or `public: true` to let anyone call)');
   const calls = new Set<WebRtcCall>();
+  let answering = 0; // offers past the maxCalls check and not yet calls
   const text = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}) => {
     if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(body);
   };
@@ -484,36 +485,54 @@ export function webrtcHandler(options: WebRtcHandlerOptions): WebRtcHandler {
       if (req.method !== 'POST') return text(res, 405, 'POST an SDP offer', { allow: 'POST' });
       if (!originAllowed(req, options.allowedOrigins)) return text(res, 403, 'Forbidden');
       if (!(await authorizedWithin(req, options.authorize, options.startTimeoutMs ?? 5000))) return text(res, 401, 'Unauthorized');
-      if (options.maxCalls !== undefined && calls.size >= options.maxCalls) return text(res, 503, 'Service Unavailable', { 'retry-after': '1' });
-      const sdp = Number(req.headers['content-length']) > MAX_OFFER_BYTES ? undefined : await readBody(req, MAX_OFFER_BYTES);
-      if (sdp === undefined) return text(res, 413, `the offer is larger than ${MAX_OFFER_BYTES} bytes`, { connection: 'close' });
+      if (options.maxCalls !== undefined && calls.size + answering >= options.maxCalls) return text(res, 503, 'Service Unavailable', { 'retry-after': '1' });
+      answering++;
       try {
-        checkOffer(sdp);
-      } catch (err) {
-        return text(res, 400, (err as Error).message);
+        await answerOffer(req, res);
+      } finally {
+        answering--;
       }
-      const wrtc = loadWrtc();
-      const pc = new wrtc.RTCPeerConnection({ iceServers: options.iceServers ?? [] });
-      let call: WebRtcCall;
-      let answer: string;
-      try {
-        await pc.setRemoteDescription({ type: 'offer', sdp });
-        call = new WebRtcCall(pc, wrtc, options, options.inputSampleRate);
-        await pc.setLocalDescription(await pc.createAnswer());
-        await gathered(pc, options.gatherTimeoutMs ?? 3000);
-        answer = pc.localDescription?.sdp ?? '';
-      } catch (err) {
-        pc.close();
-        return text(res, 400, `the offer was refused by the WebRTC stack: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
-      }
-      if (options.publicIp) answer = announcePublicIp(answer, options.publicIp);
-      if (!res.socket || res.socket.destroyed) return void call.hangUp(); // the page left meanwhile
-      calls.add(call);
-      call.once('end', () => calls.delete(call));
-      res.writeHead(201, { 'content-type': 'application/sdp' }).end(answer);
-      void callHook(() => options.onCall(call, req)).catch(() => call.hangUp());
     },
   };
+
+  async function answerOffer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const sdp = Number(req.headers['content-length']) > MAX_OFFER_BYTES ? undefined : await readBody(req, MAX_OFFER_BYTES);
+    if (sdp === undefined) return text(res, 413, `the offer is larger than ${MAX_OFFER_BYTES} bytes`, { connection: 'close' });
+    try {
+      checkOffer(sdp);
+    } catch (err) {
+      return text(res, 400, (err as Error).message);
+    }
+    let wrtc: Wrtc;
+    let pc: PeerConnection;
+    try {
+      wrtc = loadWrtc();
+      pc = new wrtc.RTCPeerConnection({ iceServers: options.iceServers ?? [] });
+    } catch (err) {
+      // A server without the optional package (or a broken install): the page learns why, the server goes on.
+      return text(res, 500, `this server cannot take WebRTC calls: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+    }
+    let call: WebRtcCall | undefined;
+    let answer: string;
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp });
+      call = new WebRtcCall(pc, wrtc, options, options.inputSampleRate);
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc, options.gatherTimeoutMs ?? 3000);
+      answer = pc.localDescription?.sdp ?? '';
+    } catch (err) {
+      if (call) call.hangUp();
+      else pc.close();
+      return text(res, 400, `the offer was refused by the WebRTC stack: ${String((err as Error)?.message ?? err).slice(0, 200)}`);
+    }
+    const made = call;
+    if (options.publicIp) answer = announcePublicIp(answer, options.publicIp);
+    if (!res.socket || res.socket.destroyed) return void made.hangUp(); // the page left meanwhile
+    calls.add(made);
+    made.once('end', () => calls.delete(made));
+    res.writeHead(201, { 'content-type': 'application/sdp' }).end(answer);
+    void callHook(() => options.onCall(made, req)).catch(() => made.hangUp());
+  }
 }
 
 /** The request's body as text, or undefined past `max` bytes (the request is then dropped). */

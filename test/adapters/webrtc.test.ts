@@ -94,6 +94,9 @@ describe('webrtc adapter', () => {
       expect((await fetch(`${url}/webrtc`)).status).toBe(405);
       expect((await post("x".repeat(70_000)))[0]).toBe(413);
       expect(calls).toBe(0);
+      const full = await serve(() => {}, { maxCalls: 0 });
+      expect((await fetch(`${full.url}/webrtc`, { method: 'POST', body: OFFER })).status).toBe(503);
+      full.server.close();
     } finally {
       server.closeAllConnections();
       server.close();
