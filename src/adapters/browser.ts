@@ -6,6 +6,7 @@ import { type AudioFrame, SUPPORTED_RATES } from '../audio/frame';
 import { AudioFormatError, ConfigError, ProtocolError } from '../errors';
 import type { VoiceSession } from '../session/session';
 import { Channel } from '../streams/channel';
+import { authorizedWithin, originAllowed } from './admit';
 import { CallGuard, type CallLimits, callHook, refuseUpgrade } from './guard';
 import { Pacer } from './playback';
 import type { AudioOutput, UpgradeHandler } from './types';
@@ -248,18 +249,9 @@ export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
   return {
     wss,
     async handleUpgrade(req, socket, head) {
-      const origin = req.headers.origin;
-      const allowed = options.allowedOrigins ? origin !== undefined && options.allowedOrigins.includes(origin) : !origin || safeHost(origin) === req.headers.host;
-      if (!allowed) return refuse(socket, 403, 'Forbidden');
-      const authorize = options.authorize;
-      if (authorize) {
-        // An authorize hook that never answers refuses the connection at the start deadline.
-        let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), authorizeMs)));
-        const ok = await Promise.race([callHook(() => authorize(req)).catch(() => false), late]);
-        clearTimeout(timer);
-        if (!ok) return refuse(socket, 401, 'Unauthorized');
-      }
+      if (!originAllowed(req, options.allowedOrigins)) return refuse(socket, 403, 'Forbidden');
+      // An authorize hook that throws or never answers refuses the connection at the start deadline.
+      if (!(await authorizedWithin(req, options.authorize, authorizeMs))) return refuse(socket, 401, 'Unauthorized');
       if (socket.destroyed) return; // the client left while the hook ran
       if (options.maxCalls !== undefined && wss.clients.size >= options.maxCalls) return refuse(socket, 503, 'Service Unavailable');
       wss.handleUpgrade(req, socket, head, (ws) => {
@@ -268,12 +260,4 @@ export function browserHandler(options: BrowserHandlerOptions): UpgradeHandler {
       });
     },
   };
-}
-
-function safeHost(origin: string): string | undefined {
-  try {
-    return new URL(origin).host;
-  } catch {
-    return undefined;
-  }
 }

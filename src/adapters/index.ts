@@ -11,3 +11,6 @@ export * from './twilio';
 export * from './browser';
 export * from './browser-client';
 export * from './guard';
+export * from './webrtc';
+export { checkOffer } from './webrtc-sdp';
+export { authorizedWithin, originAllowed } from './admit';

@@ -8,15 +8,16 @@ import { type BrowserCall, type BrowserHandlerOptions, browserHandler } from '..
 import { type CallLimits, callHook, closeOnceWritten, refuseUpgrade } from '../adapters/guard';
 import { type TwilioCall, type TwilioStart, twilioHandler, twiml, validateTwilioSignature } from '../adapters/twilio';
 import type { AudioInput, AudioOutput } from '../adapters/types';
+import { type WebRtcCall, type WebRtcHandlerOptions, webrtcHandler } from '../adapters/webrtc';
 import { ConfigError, VoxlineError } from '../errors';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
 import { type CallRecord, CallRecorder, type RecordSink } from './records';
 
 /** What the agent factory learns about a call. */
 export interface CallInfo {
-  /** `twilio` or `browser`. */
-  channel: 'twilio' | 'browser';
-  /** The upgrade request. */
+  /** `twilio`, `browser` (WebSocket) or `webrtc`. */
+  channel: 'twilio' | 'browser' | 'webrtc';
+  /** The upgrade request (for `webrtc`, the POST of the offer). */
   request: IncomingMessage;
   /** Twilio's call id, for phone calls. */
   callSid?: string | undefined;
@@ -71,6 +72,12 @@ export interface VoiceServerOptions {
    * to let anyone call; `allowedOrigins` (see `browserHandler`).
    */
   browser?: Pick<BrowserHandlerOptions, 'allowedOrigins' | 'authorize' | 'public'> | undefined;
+  /**
+   * Browser calls over WebRTC at `POST /webrtc` (off unless given; needs the optional package
+   * `@roamhq/wrtc`): the same `authorize`/`public`/`allowedOrigins` as `browser`, plus
+   * `iceServers` (STUN/TURN) and `publicIp` (see `webrtcHandler`). Each call takes a `maxCalls` slot.
+   */
+  webrtc?: Pick<WebRtcHandlerOptions, 'allowedOrigins' | 'authorize' | 'public' | 'iceServers' | 'publicIp'> | undefined;
   /** How long a drain lets calls finish before ending them (default 30 000 ms). */
   drainTimeoutMs?: number | undefined;
   /** After `drainTimeoutMs`, how long ending the remaining calls may take before their sockets are cut (default 5000 ms). */
@@ -328,6 +335,20 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     },
   });
 
+  const webrtc = options.webrtc && webrtcHandler({
+    ...options.limits,
+    ...options.webrtc,
+    onCall: async (call: WebRtcCall, request) => {
+      slots++;
+      m.connections.set(slots);
+      call.once('end', () => m.connections.set(--slots));
+      call.on('error', (e) => m.errors.inc({ provider: 'webrtc', code: e.code }));
+      await call.connected;
+      await runCall({ channel: 'webrtc', request }, call.input, call.output, (s) => call.attach(s));
+      call.hangUp();
+    },
+  });
+
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
@@ -338,6 +359,11 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
     if (path === '/metrics') return void answerMetrics(res);
     if (path === '/voxline-client.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(BROWSER_CLIENT_JS);
     if (path === '/twiml' && tw) return void answerTwiml(req, res);
+    if (path === '/webrtc' && webrtc) {
+      if (canAccept()) return void webrtc.handleRequest(req, res).catch(() => void (res.headersSent || res.writeHead(500).end()));
+      m.refused.inc();
+      return void res.writeHead(503, { 'retry-after': '1', 'content-type': 'text/plain' }).end('Service Unavailable');
+    }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
   });
   /**
@@ -433,6 +459,7 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       await Promise.race([closing, new Promise((r) => (timer = setTimeout(r, options.closeTimeoutMs ?? 5000)))]);
       clearTimeout(timer);
       for (const ws of [...twilio.wss.clients, ...browser.wss.clients]) ws.terminate();
+      for (const call of [...(webrtc?.calls ?? [])]) call.hangUp();
       server.closeAllConnections();
       for (let i = 0; slots && i < 20; i++) await pause();
       // Every call that ran has its record delivered (or given up on) and the sink flushed.
