@@ -195,6 +195,13 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
     return this.ended;
   }
 
+  /**
+   * How the caller's side ended, once it has: `stop` (the page hung up), `vanished` (the media or
+   * the connection went away: no packets, a failed or lost connection). Unset while the call goes
+   * on, or when the server ended it.
+   */
+  endedBy: 'stop' | 'vanished' | undefined;
+
   /** Ends the call: closes the peer connection, ends `input`, stops the output. */
   hangUp(): void {
     if (this.ended) return;
@@ -239,6 +246,7 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
   /** Reports why, then ends the call. */
   private close(why: string): void {
     if (this.ended) return;
+    this.endedBy = 'vanished';
     this.emit('error', new ProtocolError(`webrtc call closed: ${why}`, { provider: 'webrtc' }));
     this.hangUp();
   }
@@ -282,7 +290,10 @@ export class WebRtcCall extends EventEmitter<WebRtcCallEvents> {
       throw new ProtocolError('webrtc data-channel message is not JSON', { provider: 'webrtc' });
     }
     if (msg?.type === 'played' && typeof msg.streamMs === 'number' && Number.isFinite(msg.streamMs)) this.output.reportPlayed(msg.streamMs);
-    else if (msg?.type === 'stop') this.hangUp();
+    else if (msg?.type === 'stop') {
+      this.endedBy ??= 'stop';
+      this.hangUp();
+    }
     else throw new ProtocolError(`unknown webrtc message type ${JSON.stringify(msg?.type)}`.slice(0, 120), { provider: 'webrtc' });
   }
 }

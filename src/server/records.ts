@@ -57,7 +57,7 @@ export interface CallRecord {
   /** A random id, unique to this call. */
   id: string;
   /** `twilio` or `browser`. */
-  channel: 'twilio' | 'browser';
+  channel: 'twilio' | 'browser' | 'webrtc';
   /** Twilio's call id, for phone calls. */
   callSid?: string | undefined;
   /** When the call reached the agent factory (ISO 8601). */
@@ -140,7 +140,7 @@ export class CallRecorder {
   private session?: VoiceSession;
 
   /** @param call The call's channel and Twilio id. */
-  constructor(private readonly call: { channel: 'twilio' | 'browser'; callSid?: string }) {}
+  constructor(private readonly call: { channel: 'twilio' | 'browser' | 'webrtc'; callSid?: string | undefined }) {}
 
   /** Starts listening to the session's events (call it before `run()`). */
   watch(session: VoiceSession): void {

@@ -344,7 +344,9 @@ export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
       call.once('end', () => m.connections.set(--slots));
       call.on('error', (e) => m.errors.inc({ provider: 'webrtc', code: e.code }));
       await call.connected;
-      await runCall({ channel: 'webrtc', request }, call.input, call.output, (s) => call.attach(s));
+      // What the page's side did, read when the call's record is made.
+      const caller: CallerState = { get state() { return call.endedBy ?? 'open'; } };
+      await runCall({ channel: 'webrtc', request }, call.input, call.output, caller, (s) => call.attach(s));
       call.hangUp();
     },
   });
