@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../../src/index';
-import { createVoiceServer } from '../../src/server/index';
+import { type CallRecord, createVoiceServer } from '../../src/server/index';
 import { BROWSER_CLIENT_JS, WebRtcOutput, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
 
@@ -117,6 +117,7 @@ describe('webrtc adapter', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const sessions: VoiceSession[] = [];
+    const records: CallRecord[] = [];
     const calls: WebRtcCall[] = [];
     const { server, url } = await serve(async (call) => {
       calls.push(call);
@@ -192,8 +193,10 @@ describe('webrtc adapter', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const sessions: VoiceSession[] = [];
+    const records: CallRecord[] = [];
     const vs = createVoiceServer({
       webrtc: { authorize: (req) => req.headers.authorization === 'Bearer ok' },
+      onCallEnd: (r) => void records.push(r),
       agent: () => {
         const session = new VoiceSession({
           stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
@@ -243,6 +246,12 @@ describe('webrtc adapter', () => {
       // The page hangs up: the server's call ends at once and its slot is freed.
       await page.evaluate('window.vx.close()');
       await expect.poll(() => vs.connections, { timeout: 5000 }).toBe(0);
+      // One record, as the page ended it, with the heard part of the interrupted reply.
+      await expect.poll(() => records.length, { timeout: 5000 }).toBe(1);
+      expect(records[0]).toMatchObject({ channel: 'webrtc', ending: 'caller-hung-up' });
+      const heardInRecord = records[0]!.interruptions[0]!.heardText;
+      expect(heardInRecord.length).toBeGreaterThan(10);
+      expect(STORY.startsWith(heardInRecord.slice(0, 30))).toBe(true);
     } finally {
       await browser.close();
       await vs.drain();
@@ -264,10 +273,12 @@ describe('webrtc adapter', () => {
     const el = new ElevenLabsEmulator({ synthesizer: toneSynthesizer(), timeToFirstAudioMs: 50 });
     await Promise.all([dg.start(), oa.start(), el.start()]);
     const sessions: VoiceSession[] = [];
+    const records: CallRecord[] = [];
     const errors: string[] = [];
     const vs = createVoiceServer({
       webrtc: { public: true },
       limits: { idleTimeoutMs: 1500 },
+      onCallEnd: (r) => void records.push(r),
       agent: () => {
         const session = new VoiceSession({
           stt: new DeepgramStt({ apiKey: 'k', baseURL: dg.baseURL }),
@@ -302,6 +313,8 @@ describe('webrtc adapter', () => {
       expect(reply.length).toBeGreaterThan(10); // what was played before the cut
       expect(reply.length).toBeLessThan(STORY.length);
       expect(errors).toEqual([]); // ended, not failed
+      await expect.poll(() => records.length, { timeout: 5000 }).toBe(1);
+      expect(records[0]).toMatchObject({ channel: 'webrtc', ending: 'caller-vanished' });
     } finally {
       await browser.close().catch(() => {});
       await vs.drain();
