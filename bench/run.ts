@@ -324,8 +324,9 @@ async function soak() {
       cpu0 ??= process.cpuUsage();
     }
   }
-  // CPU per call with nothing to wait for (the providers answer at once, the audio is fed as fast
-  // as it is taken, the output plays instantly): the work of a call, without real time's wake-ups.
+  // CPU per call with little to wait for (the providers answer at once, the output plays
+  // instantly; the audio is fed as fast as the session takes it, which is at most 1 s ahead of the
+  // clock since sessions pace their input): the work of a call, with few of real time's wake-ups.
   const cpu = process.cpuUsage(cpu0);
   const msPerCall = (cpu.user + cpu.system) / 1000 / (total - heap[0]!.sessions);
   await emu.stop();
