@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer as createNetServer } from 'node:net';
-import { toneSynthesizer } from '../src/index';
+import { writeFileSync } from 'node:fs';
+import { espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../src/index';
 import type { AudioFrame, TtsFrame, TtsStream } from '../src/index';
 
 export const RATE = 16000;
@@ -96,4 +97,23 @@ export function playedText(reply: SpiedReply, playedMs: number, msPerChar = 65):
     }
   }
   return text.replace(/\s+/g, ' ');
+}
+
+/**
+ * Chromium's flags for a headless browser test with `wav` as the microphone (Debian's chromium,
+ * no network, no prompts).
+ */
+export const chromiumArgs = (wav: string): string[] => [
+  '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required',
+];
+
+/** Writes a 16 kHz WAV for a fake microphone: a second of silence, `text` spoken by eSpeak NG, then `tailSec` of silence. */
+export async function micWav(path: string, text: string, tailSec: number): Promise<string> {
+  const said = await (await espeakSynthesizer())(text);
+  const pcm = resample(said.samples, said.sampleRate, 16000);
+  const mic = new Int16Array(16000 + pcm.length + 16000 * tailSec);
+  mic.set(pcm, 16000);
+  writeFileSync(path, writeWav(mic, 16000));
+  return path;
 }

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer, resample, toneSynthesizer, writeWav } from '../../src/index';
 import { BROWSER_CLIENT_JS, browserHandler, type BrowserCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
-import { sleep } from '../helpers';
+import { chromiumArgs, micWav, sleep } from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -58,13 +58,7 @@ describe('browser adapter', () => {
 
   it.skipIf(!haveChromium)('runs a voice session in a real Chromium with a WAV as the microphone', async () => {
     // The caller: eSpeak NG speech, looped by Chromium as the fake microphone.
-    const voice = await espeakSynthesizer();
-    const said = await voice('Hello there');
-    const pcm = resample(said.samples, said.sampleRate, 16000);
-    const mic = new Int16Array(16000 + pcm.length + 16000 * 4);
-    mic.set(pcm, 16000);
-    const wav = join(dir, 'mic.wav');
-    writeFileSync(wav, writeWav(mic, 16000));
+    const wav = await micWav(join(dir, 'mic.wav'), 'Hello there', 4);
 
     const dg = new DeepgramEmulator({ script: ['Hello there'] });
     const oa = new OpenAiEmulator({ timeToFirstTokenMs: 100 });
@@ -85,7 +79,7 @@ describe('browser adapter', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+      args: chromiumArgs(wav),
     });
     try {
       const page = await browser.newPage();

@@ -8,6 +8,7 @@ import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer,
 import { type CallRecord, createVoiceServer } from '../../src/server/index';
 import { BROWSER_CLIENT_JS, WebRtcOutput, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
+import { chromiumArgs, micWav } from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -104,13 +105,7 @@ describe('webrtc adapter', () => {
   });
 
   it.skipIf(!haveChromium)('runs a voice session over WebRTC in a real Chromium with a WAV as the microphone', async () => {
-    const voice = await espeakSynthesizer();
-    const said = await voice('Hello there');
-    const pcm = resample(said.samples, said.sampleRate, 16000);
-    const mic = new Int16Array(16000 + pcm.length + 16000 * 6);
-    mic.set(pcm, 16000);
-    const wav = join(dir, 'mic.wav');
-    writeFileSync(wav, writeWav(mic, 16000));
+    const wav = await micWav(join(dir, 'mic.wav'), 'Hello there', 6);
 
     const dg = new DeepgramEmulator({ script: ['Hello there'] });
     const oa = new OpenAiEmulator({ timeToFirstTokenMs: 100 });
@@ -134,7 +129,7 @@ describe('webrtc adapter', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+      args: chromiumArgs(wav),
     });
     try {
       const page = await browser.newPage();
@@ -213,7 +208,7 @@ describe('webrtc adapter', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+      args: chromiumArgs(wav),
     });
     try {
       expect((await fetch(`${url}/webrtc`, { method: 'POST', body: 'v=0', headers: { authorization: 'Bearer ok' } })).status).toBe(400);
@@ -260,13 +255,7 @@ describe('webrtc adapter', () => {
   }, 120_000);
 
   it.skipIf(!haveChromium)('a call whose media is cut mid-reply (the browser killed) ends on its own, its record kept', async () => {
-    const voice = await espeakSynthesizer();
-    const said = await voice('Hello there');
-    const pcm = resample(said.samples, said.sampleRate, 16000);
-    const mic = new Int16Array(16000 + pcm.length + 16000 * 10);
-    mic.set(pcm, 16000);
-    const wav = join(dir, 'cut.wav');
-    writeFileSync(wav, writeWav(mic, 16000));
+    const wav = await micWav(join(dir, 'cut.wav'), 'Hello there', 10);
     const STORY = 'This reply goes on and on, sentence after sentence, for much longer than the call will last. '.repeat(8);
     const dg = new DeepgramEmulator({ script: ['Hello there'] });
     const oa = new OpenAiEmulator({ timeToFirstTokenMs: 50, tokensPerSecond: 50, responder: () => ({ content: STORY }) });
@@ -295,7 +284,7 @@ describe('webrtc adapter', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launchServer({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`, '--autoplay-policy=no-user-gesture-required'],
+      args: chromiumArgs(wav),
     });
     try {
       const page = await (await chromium.connect(browser.wsEndpoint())).newPage();
