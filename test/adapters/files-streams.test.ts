@@ -48,6 +48,17 @@ describe('WAV file adapters', () => {
   });
 });
 
+describe('WAV file adapter options', () => {
+  it('refuses a misspelled option, naming the nearest one, rather than ignoring it', () => {
+    const path = join(dir, 'opts.wav');
+    writeFileSync(path, writeWav(ramp(1600), 16000));
+    expect(() => wavFileInput(path, { realTime: false } as never)).toThrow(new ConfigError('wavFileInput: unknown option `realTime`: did you mean `realtime`?'));
+    expect(() => wavFileInput(path, { chanel: 0 } as never)).toThrow(/did you mean `channel`/);
+    expect(() => wavFileOutput(join(dir, 'o.wav'), { keepSilences: false } as never)).toThrow(/did you mean `keepSilence`/);
+    expect(() => wavFileInput(path, { realtime: false, channel: undefined })).not.toThrow();
+  });
+});
+
 describe('Node stream adapters', () => {
   it('frames raw PCM from any Readable, mixing channels down and keeping odd bytes for later', async () => {
     const s = new PassThrough();
@@ -60,6 +71,15 @@ describe('Node stream adapters', () => {
     expect(got.reduce((n, f) => n + f.samples.length, 0)).toBe(800);
     expect(got[0]!.samples[0]).toBe(2000);
     await expect(collect(pcmInput(new PassThrough(), { sampleRate: 11025 }))).rejects.toBeInstanceOf(AudioFormatError);
+  });
+
+  it('names a missing or misspelled format option instead of an "unsupported sample rate undefined"', async () => {
+    // Plain JavaScript gets no compiler check: these are what a typo looks like at run time.
+    const misspelled = { samplerate: 16000 } as unknown as { sampleRate: number };
+    await expect(collect(pcmInput(new PassThrough(), misspelled))).rejects.toThrow(new ConfigError('pcmInput: unknown option `samplerate`: did you mean `sampleRate`?'));
+    await expect(collect(pcmInput(new PassThrough(), {} as { sampleRate: number }))).rejects.toThrow(/^pcmInput needs \{ sampleRate \}/);
+    await expect(collect(pcmInput(new PassThrough(), undefined as unknown as { sampleRate: number }))).rejects.toThrow(/^pcmInput needs the stream's format/);
+    expect(() => pcmOutput(new PassThrough(), { rate: 24000 } as unknown as { sampleRate: number })).toThrow(ConfigError);
   });
 
   it('writes PCM to any Writable with backpressure and refuses the wrong rate', async () => {
