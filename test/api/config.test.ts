@@ -101,3 +101,33 @@ describe('VoiceSession.say()', () => {
     expect(errors).toEqual([]);
   });
 });
+
+describe('VoiceSession.run()', () => {
+  it('a missing or wrong input or output is a ConfigError saying what goes there, before anything starts', async () => {
+    // Plain JavaScript gets no compiler check: these are a newcomer's first tries. Before, each was a
+    // TypeError from deep in the call, reported (and logged) as a ProviderError.
+    const session = new VoiceSession(stages());
+    const errors: unknown[] = [];
+    session.on('error', (e) => errors.push(e));
+    const logged: unknown[] = [];
+    const log = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const run = (call: unknown) => session.run(call as Parameters<VoiceSession['run']>[0]);
+      await expect(run(undefined)).rejects.toThrow(new ConfigError('VoiceSession.run() takes { input, output }, not undefined'));
+      await expect(run({ input: 'question.wav', output: virtualSpeaker() })).rejects.toThrow(new ConfigError(
+        'VoiceSession.run() takes { input, output }: input must be an async iterable of audio frames (wavFileInput(path), soxMic(), pcmInput(stream, { sampleRate }), caller.input(session)), not a string ("question.wav")'));
+      const input = wavFileInput((() => { const p = join(dir, 'run.wav'); writeFileSync(p, writeWav(new Int16Array(1600), 16000)); return p; })(), { realtime: false });
+      await expect(run({ input })).rejects.toThrow(/^VoiceSession\.run\(\) takes \{ input, output \}: output must be an AudioOutput \(virtualSpeaker\(\), .*\), not undefined$/);
+      await expect(run({ input, output: { write: async () => {} } })).rejects.toThrow(/not an object without clear\(\), drain\(\), close\(\)$/);
+      await expect(run({ input, outpt: virtualSpeaker() })).rejects.toThrow(/unknown option `outpt`: did you mean `output`\?/);
+      await expect(run({ input, output: virtualSpeaker(), signal: 5000 })).rejects.toThrow(/signal must be an AbortSignal, not a number/);
+    } finally {
+      console.error = log;
+    }
+    expect(errors).toEqual([]);
+    expect(logged).toEqual([]);
+    // Nothing started: the session is not running (and no provider was dialled).
+    await expect(session.say('Hello')).rejects.toThrow(/needs a running session/);
+  });
+});
