@@ -134,7 +134,8 @@ export interface WavOutputOptions extends Omit<VirtualSpeakerOptions, 'record'> 
 
 /** An output that plays in real time and writes what was played to a WAV file on `close()`. */
 export class WavFileOutput extends VirtualSpeaker {
-  private readonly origin = performance.now();
+  /** When the file starts, on the clock playback runs on (segments are timed on it, not the wall clock). */
+  private readonly origin: number;
 
   /**
    * Checks the options; the file is written on `close()`.
@@ -144,6 +145,7 @@ export class WavFileOutput extends VirtualSpeaker {
   constructor(readonly path: string, private readonly wavOptions: WavOutputOptions = {}) {
     checkOptionNames('wavFileOutput', wavOptions, WAV_OUTPUT_NAMES);
     super({ ...wavOptions, record: true });
+    this.origin = this.clock.time.now();
   }
 
   /** The audio as played so far. */

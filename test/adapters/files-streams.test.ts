@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AudioFormatError, ConfigError, readWav, writeWav } from '../../src/index';
 import { pcmInput, pcmOutput, requireProgram, soxMic, soxSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
+import { virtualClock } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'voxline-adapters-'));
@@ -45,6 +46,25 @@ describe('WAV file adapters', () => {
     expect(seconds).toBeGreaterThan(0.35);
     expect(seconds).toBeLessThan(0.5);
     expect(wav.samples.slice(2400, 4000).every((s) => s === 0)).toBe(true); // the pause
+  });
+});
+
+describe('wavFileOutput on a testing clock', () => {
+  it("places the audio by the clock's time, so the silence between replies is kept (it mixed wall and virtual time)", async () => {
+    // A virtual clock that starts at 0: the wall clock (performance.now()) is always ahead of it.
+    const clock = virtualClock({ startMs: 0 });
+    const path = join(dir, 'virtual.wav');
+    const out = wavFileOutput(path, { sampleRate: 16000, clock });
+    await out.write({ samples: new Int16Array(1600).fill(1000), sampleRate: 16000 }); // 100 ms
+    await clock.sleep(400); // played, then 300 ms of silence
+    await out.write({ samples: new Int16Array(1600).fill(2000), sampleRate: 16000 }); // 100 ms
+    await out.drain();
+    await out.close();
+    const wav = readWav(readFileSync(path));
+    expect(wav.samples.length).toBe(8000); // 0.5 s: 100 ms, 300 ms of silence, 100 ms
+    expect(wav.samples[0]).toBe(1000);
+    expect(wav.samples.slice(1600, 6400).every((s) => s === 0)).toBe(true);
+    expect(wav.samples[6400]).toBe(2000);
   });
 });
 
