@@ -3,6 +3,8 @@ import type { AudioOutput, AudioInput } from '../adapters/types';
 import { AuthError, BudgetExceededError, ConfigError, VoxlineError, ProviderError, ToolError } from '../errors';
 import { Agent, AgentRoster, type Handoff, type HandoffOptions, MAX_HANDOFFS_PER_TURN } from './agent';
 import { checkRunArguments, checkSessionOptions } from './options';
+import { SESSION_EVENTS } from '../option-names';
+import { checkEventName } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
@@ -130,6 +132,27 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   /** True while the agent's audio is playing. */
   get agentSpeaking(): boolean {
     return this.current?.speaking ?? false;
+  }
+
+  /**
+   * As `EventEmitter`'s, but a name the session never emits (`'turns'`, `'close'`) is a
+   * `ConfigError` naming the nearest event, rather than a listener that is never called.
+   */
+  override on<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.on()', event, SESSION_EVENTS);
+    return super.on(event, fn, context);
+  }
+
+  /** As {@link VoiceSession.on}. */
+  override addListener<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.addListener()', event, SESSION_EVENTS);
+    return super.addListener(event, fn, context);
+  }
+
+  /** As {@link VoiceSession.on}, for one call. */
+  override once<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.once()', event, SESSION_EVENTS);
+    return super.once(event, fn, context);
   }
 
   /** The reply being played, if any. */

@@ -131,3 +131,16 @@ describe('VoiceSession.run()', () => {
     await expect(session.say('Hello')).rejects.toThrow(/needs a running session/);
   });
 });
+
+describe('VoiceSession.on()', () => {
+  it('an event the session never emits is a ConfigError naming the nearest one, not a listener never called', () => {
+    const session = new VoiceSession(stages());
+    const on = (name: string) => () => session.on(name as 'turn', () => {});
+    expect(on('turns')).toThrow(new ConfigError('VoiceSession.on(): no event is named `turns`: did you mean `turn`?'));
+    expect(on('close')).toThrow(/did you mean `closed`\?/);
+    expect(() => session.once('Error' as 'error', () => {})).toThrow(/VoiceSession\.once\(\): no event is named `Error`: did you mean `error`\?/);
+    expect(() => session.addListener('speech' as 'turn', () => {})).toThrow(/no event is named `speech` \(events: user_speech_started, transcript, .*closed\)/);
+    session.on('turn', () => {}).once('closed', () => {}).addListener('error', () => {});
+    expect(session.listenerCount('turn') + session.listenerCount('closed') + session.listenerCount('error')).toBe(3);
+  });
+});
