@@ -4,6 +4,7 @@
  * here), for {@link checkOptionNames}. Type-only imports: no module is loaded by this one.
  */
 import type { GatewayOptions } from './gateway';
+import type { AgentOptions } from './session/agent';
 import type { OpenAiLlmOptions } from './llm/openai';
 import type { OpenAiRealtimeOptions } from './realtime/openai';
 import type { RealtimeSessionOptions, VoiceSessionEvents, VoiceSessionOptions } from './session/types';
@@ -119,4 +120,10 @@ export const SESSION_EVENTS: OptionNames<keyof VoiceSessionEvents> = {
   user_speech_started: true, transcript: true, user_turn: true, turn: true, agent_speech_started: true,
   agent_speech_ended: true, interrupted: true, preemption: true, tool_call: true, tool_result: true,
   usage: true, handoff: true, error: true, closed: true,
+};
+
+/** The options of `Agent`. */
+export const AGENT_OPTIONS: OptionNames<keyof AgentOptions> = {
+  name: true, instructions: true, tools: true, llm: true, tts: true, voice: true, greeting: true,
+  toolHooks: true, maxToolSteps: true, carryHistory: true,
 };

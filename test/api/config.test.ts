@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, writeWav } from '../../src/index';
+import { Agent, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, writeWav } from '../../src/index';
 import { virtualSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
 import { collect } from '../helpers';
 
@@ -142,5 +142,13 @@ describe('VoiceSession.on()', () => {
     expect(() => session.addListener('speech' as 'turn', () => {})).toThrow(/no event is named `speech` \(events: user_speech_started, transcript, .*closed\)/);
     session.on('turn', () => {}).once('closed', () => {}).addListener('error', () => {});
     expect(session.listenerCount('turn') + session.listenerCount('closed') + session.listenerCount('error')).toBe(3);
+  });
+});
+
+describe('Agent', () => {
+  it('a misspelled option is a ConfigError naming the nearest one, not an agent without instructions', () => {
+    expect(() => new Agent({ name: 'billing', instruction: 'You are the billing desk.' } as never)).toThrow(new ConfigError('Agent billing: unknown option `instruction`: did you mean `instructions`?'));
+    expect(() => new Agent({ name: 'billing', greting: 'Hello' } as never)).toThrow(/did you mean `greeting`\?/);
+    expect(new Agent({ name: 'billing', instructions: 'You are the billing desk.', voice: undefined }).instructions).toBe('You are the billing desk.');
   });
 });
