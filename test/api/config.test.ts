@@ -152,3 +152,13 @@ describe('Agent', () => {
     expect(new Agent({ name: 'billing', instructions: 'You are the billing desk.', voice: undefined }).instructions).toBe('You are the billing desk.');
   });
 });
+
+describe('tool()', () => {
+  const base = { name: 'lookup_order', description: 'd', parameters: { type: 'object' as const, properties: {} } };
+  it('a misspelled field or a missing execute fails at the declaration, not when the model calls the tool', () => {
+    expect(() => tool({ ...base, handler: () => 1 } as never)).toThrow(new ConfigError("tool 'lookup_order': unknown option `handler` (known: name, description, parameters, execute, timeoutMs)"));
+    expect(() => tool({ ...base, execute: () => 1, timeout: 5000 } as never)).toThrow(/unknown option `timeout`: did you mean `timeoutMs`\?/);
+    expect(() => tool({ ...base } as never)).toThrow("Tool 'lookup_order' needs an execute(args, { signal }) function");
+    expect(tool({ ...base, execute: () => 1, timeoutMs: 5000 }).timeoutMs).toBe(5000);
+  });
+});
