@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Agent, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, writeWav } from '../../src/index';
+import { Agent, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, toneSynthesizer, writeWav } from '../../src/index';
+import { ScriptedCaller } from '../../src/testing/index';
 import { virtualSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
 import { collect } from '../helpers';
 
@@ -160,5 +161,14 @@ describe('tool()', () => {
     expect(() => tool({ ...base, execute: () => 1, timeout: 5000 } as never)).toThrow(/unknown option `timeout`: did you mean `timeoutMs`\?/);
     expect(() => tool({ ...base } as never)).toThrow("Tool 'lookup_order' needs an execute(args, { signal }) function");
     expect(tool({ ...base, execute: () => 1, timeoutMs: 5000 }).timeoutMs).toBe(5000);
+  });
+});
+
+describe('ScriptedCaller', () => {
+  it('a misspelled option, missing lines or a missing voice is a ConfigError saying what goes there (was a TypeError)', () => {
+    expect(() => new ScriptedCaller({ line: ['Hello'], synthesizer: toneSynthesizer() } as never)).toThrow(new ConfigError('ScriptedCaller: unknown option `line`: did you mean `lines`?'));
+    expect(() => new ScriptedCaller({ synthesizer: toneSynthesizer() } as never)).toThrow(/^ScriptedCaller needs lines: what the caller says/);
+    expect(() => new ScriptedCaller({ lines: ['Hello'] } as never)).toThrow(/^ScriptedCaller needs a synthesizer, the voice it speaks with/);
+    expect(new ScriptedCaller({ lines: ['Hello'], synthesizer: toneSynthesizer(), clock: undefined })).toBeInstanceOf(ScriptedCaller);
   });
 });
