@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, toneSynthesizer, writeWav } from '../../src/index';
-import { ScriptedCaller } from '../../src/testing/index';
+import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
 import { virtualSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
 import { collect } from '../helpers';
 
@@ -170,5 +170,19 @@ describe('ScriptedCaller', () => {
     expect(() => new ScriptedCaller({ synthesizer: toneSynthesizer() } as never)).toThrow(/^ScriptedCaller needs lines: what the caller says/);
     expect(() => new ScriptedCaller({ lines: ['Hello'] } as never)).toThrow(/^ScriptedCaller needs a synthesizer, the voice it speaks with/);
     expect(new ScriptedCaller({ lines: ['Hello'], synthesizer: toneSynthesizer(), clock: undefined })).toBeInstanceOf(ScriptedCaller);
+  });
+});
+
+describe('the emulators', () => {
+  it('refuse a misspelled option by name (an ignored script answered the test wrongly, silently)', () => {
+    expect(() => new GatewayEmulator({ apiKey: 'k', scipt: ['Hello'] } as never)).toThrow(new ConfigError('GatewayEmulator: unknown option `scipt`: did you mean `script`?'));
+    expect(() => new DeepgramEmulator({ scripts: ['Hello'] } as never)).toThrow(/^DeepgramEmulator: unknown option `scripts`: did you mean `script`\?/);
+    expect(() => new OpenAiEmulator({ timeToFirstTokenMS: 0 } as never)).toThrow(/did you mean `timeToFirstTokenMs`\?/);
+    for (const Emu of [ElevenLabsEmulator, AuraEmulator, CartesiaEmulator, RealtimeEmulator, DeepgramFluxEmulator]) {
+      expect(() => new Emu({ clok: undefined, port: 0, portt: 1 } as never)).toThrow(new RegExp(`^${Emu.name}: unknown option \`portt\`: did you mean \`port\`\\?`));
+    }
+    // The gateway's own options, and those of the emulators it is made of, are all taken.
+    const gateway = new GatewayEmulator({ apiKey: 'k', script: ['Hello'], budgets: { team: 5 }, timeToFirstTokenMs: 0, timeToFirstAudioMs: 0, finalDelayMs: 10 });
+    expect(gateway.opts.script).toEqual(['Hello']);
   });
 });
