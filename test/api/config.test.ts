@@ -186,3 +186,10 @@ describe('the emulators', () => {
     expect(gateway.opts.script).toEqual(['Hello']);
   });
 });
+
+describe('virtualSpeaker()', () => {
+  it('refuses a misspelled option by name (samplerate played at 16 kHz, silently)', () => {
+    expect(() => virtualSpeaker({ samplerate: 8000 } as never)).toThrow(new ConfigError('virtualSpeaker: unknown option `samplerate`: did you mean `sampleRate`?'));
+    expect(virtualSpeaker({ sampleRate: 8000, clock: undefined }).sampleRate).toBe(8000);
+  });
+});
