@@ -4,9 +4,10 @@
  * here), for {@link checkOptionNames}. Type-only imports: no module is loaded by this one.
  */
 import type { GatewayOptions } from './gateway';
+import type { AgentOptions } from './session/agent';
 import type { OpenAiLlmOptions } from './llm/openai';
 import type { OpenAiRealtimeOptions } from './realtime/openai';
-import type { RealtimeSessionOptions, VoiceSessionOptions } from './session/types';
+import type { RealtimeSessionOptions, VoiceSessionEvents, VoiceSessionOptions } from './session/types';
 import type { DeepgramSttOptions } from './stt/deepgram';
 import type { DeepgramFluxSttOptions } from './stt/deepgram-flux';
 import type { GatewaySttOptions } from './stt/gateway';
@@ -112,4 +113,17 @@ export const OPENAI_REALTIME_OPTIONS: OptionNames<keyof OpenAiRealtimeOptions> =
 /** The options of `gateway()`. */
 export const GATEWAY_OPTIONS: OptionNames<keyof GatewayOptions> = {
   apiKey: true, baseURL: true, tag: true,
+};
+
+/** The events `VoiceSession` emits, for the check of the names given to `on()` and `once()`. */
+export const SESSION_EVENTS: OptionNames<keyof VoiceSessionEvents> = {
+  user_speech_started: true, transcript: true, user_turn: true, turn: true, agent_speech_started: true,
+  agent_speech_ended: true, interrupted: true, preemption: true, tool_call: true, tool_result: true,
+  usage: true, handoff: true, error: true, closed: true,
+};
+
+/** The options of `Agent`. */
+export const AGENT_OPTIONS: OptionNames<keyof AgentOptions> = {
+  name: true, instructions: true, tools: true, llm: true, tts: true, voice: true, greeting: true,
+  toolHooks: true, maxToolSteps: true, carryHistory: true,
 };

@@ -80,6 +80,16 @@ export function checkOptionNames(owner: string, options: object, names: Readonly
   }
 }
 
+/**
+ * Refuses an event name `owner` never emits (`'turns'`, `'close'`: plain JavaScript gets no
+ * compiler check, and a listener on such a name would wait forever), naming the nearest one.
+ */
+export function checkEventName(owner: string, event: unknown, names: Readonly<Record<string, true>>): void {
+  if (typeof event !== 'string' || Object.hasOwn(names, event)) return;
+  const near = nearestName(event, Object.keys(names));
+  throw new ConfigError(`${owner}: no event is named \`${event}\`${near ? `: did you mean \`${near}\`?` : ` (events: ${Object.keys(names).join(', ')})`}`);
+}
+
 /** The known name nearest to `name` (the same but for case, one a prefix of the other, or within a few edits), if any. */
 function nearestName(name: string, known: readonly string[]): string | undefined {
   const lower = name.toLowerCase();

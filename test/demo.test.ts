@@ -57,3 +57,15 @@ describe('the offline demo', () => {
     expect((svg.match(/<rect/g) ?? []).length).toBeGreaterThan(20);
   }, 150_000);
 });
+
+describe('the demo with some provider keys but not all three', () => {
+  it('says which key is missing and that it runs on the emulators, instead of running offline silently', async () => {
+    const { runDemo } = await import('../src/cli/demo');
+    let text = '';
+    const dir = mkdtempSync(join(out, 'partial-'));
+    await runDemo({ mic: false, fast: true, outDir: dir, env: { DEEPGRAM_API_KEY: 'dg-key', OPENAI_API_KEY: 'oa-key' }, tty: false, write: (t) => void (text += t) });
+    expect(text).toContain('DEEPGRAM_API_KEY and OPENAI_API_KEY are set but not ELEVENLABS_API_KEY: real providers need all three (or AIGATEWAY_API_KEY alone), so the demo runs on the local emulators');
+    expect(text).toContain('voxline demo: providers are local emulators');
+    expect(text).not.toContain('dg-key'); // names only, never values
+  }, 60_000);
+});

@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { type AudioFrame, FrameSplitter, assertSampleRate, frameToBytes } from '../audio/frame';
-import { AudioFormatError } from '../errors';
+import { AudioFormatError, ConfigError } from '../errors';
+import { checkOptionNames } from '../provider';
 import { PlaybackClock } from './playback';
 import type { AudioOutput } from './types';
 
@@ -16,7 +17,7 @@ export interface PcmFormat {
 
 /** Frames from raw little-endian PCM16 on any `Readable` (a socket, a child process, a file). */
 export async function* pcmInput(stream: Readable, format: PcmFormat): AsyncGenerator<AudioFrame> {
-  assertSampleRate(format.sampleRate, 'pcmInput');
+  checkPcmFormat('pcmInput', format);
   const channels = format.channels ?? 1;
   if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new AudioFormatError(`pcmInput: unsupported channel count ${channels}`);
   const splitter = new FrameSplitter(format.sampleRate, format.frameMs ?? 20);
@@ -36,6 +37,19 @@ export async function* pcmInput(stream: Readable, format: PcmFormat): AsyncGener
     yield* splitter.push(mono);
   }
   yield* splitter.flush();
+}
+
+const PCM_FORMAT_NAMES = { sampleRate: true, channels: true, frameMs: true } as const;
+
+/**
+ * A format given from plain JavaScript gets no compiler check: a missing or misspelled
+ * `sampleRate` is a `ConfigError` naming it, rather than an "unsupported sample rate undefined".
+ */
+function checkPcmFormat(owner: string, format: PcmFormat): void {
+  if (!format || typeof format !== 'object') throw new ConfigError(`${owner} needs the stream's format: { sampleRate } (e.g. { sampleRate: 16000 } for raw PCM16 at 16 kHz)`);
+  checkOptionNames(owner, format, PCM_FORMAT_NAMES);
+  if (format.sampleRate === undefined) throw new ConfigError(`${owner} needs { sampleRate }: the rate of the raw PCM16 on the stream (e.g. 16000)`);
+  assertSampleRate(format.sampleRate, owner);
 }
 
 /**
@@ -86,5 +100,6 @@ export class PcmOutput implements AudioOutput {
 
 /** Raw PCM16 to a `Writable` (see {@link PcmOutput}). */
 export function pcmOutput(stream: Writable, format: PcmFormat): PcmOutput {
+  checkPcmFormat('pcmOutput', format);
   return new PcmOutput(stream, format.sampleRate);
 }

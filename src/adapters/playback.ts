@@ -2,6 +2,7 @@ import { SUPPORTED_RATES, type AudioFrame } from '../audio/frame';
 import { ConfigError } from '../errors';
 import { type Clock, realClock } from '../streams/clock';
 import type { AudioOutput } from './types';
+import { checkOptionNames } from '../provider';
 
 /** One stretch of audio as it was (or will be) played, on the wall clock. */
 export interface PlayedSegment {
@@ -185,8 +186,12 @@ export class VirtualSpeaker implements AudioOutput {
   }
 }
 
+/** The option names of {@link virtualSpeaker}. */
+const SPEAKER_OPTIONS: Readonly<Record<keyof VirtualSpeakerOptions, true>> = { sampleRate: true, bufferMs: true, record: true, clock: true };
+
 /** A real-time output into nothing (see {@link VirtualSpeaker}). */
 export function virtualSpeaker(options?: VirtualSpeakerOptions): VirtualSpeaker {
+  checkOptionNames('virtualSpeaker', options ?? {}, SPEAKER_OPTIONS);
   return new VirtualSpeaker(options);
 }
 

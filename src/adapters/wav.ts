@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { type AudioFrame, FrameSplitter, SUPPORTED_RATES } from '../audio/frame';
 import { AudioFormatError, ConfigError } from '../errors';
+import { checkOptionNames } from '../provider';
 import { resample } from '../audio/resample';
 import { readWav, writeWav } from '../audio/wav';
 import { type Clock, realClock } from '../streams/clock';
@@ -31,16 +32,20 @@ export interface WavInputOptions {
   signal?: AbortSignal | undefined;
 }
 
+const WAV_INPUT_NAMES = { realtime: true, clock: true, frameMs: true, sampleRate: true, channel: true, signal: true } as const;
+const WAV_OUTPUT_NAMES = { sampleRate: true, bufferMs: true, clock: true, keepSilence: true } as const;
+
 /**
  * Audio from a WAV file (16-bit PCM), cut into frames and paced in real time, as a microphone
  * delivers it. The file is read and checked at the call, so a missing file or one voxline cannot
  * use fails there, naming the file.
- * @throws ConfigError when the file cannot be read, or `channel` is not one of its channels.
+ * @throws ConfigError when the file cannot be read, `channel` is not one of its channels, or an option's name is unknown (a typo).
  * @throws AudioFormatError when it is not 16-bit PCM WAV, when its rate (or `sampleRate`) is not
  * one of {@link SUPPORTED_RATES}, or when it has several channels and `channel` does not say which
  * to hear.
  */
 export function wavFileInput(path: string, options: WavInputOptions = {}): AsyncGenerator<AudioFrame> {
+  checkOptionNames('wavFileInput', options, WAV_INPUT_NAMES);
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -129,7 +134,8 @@ export interface WavOutputOptions extends Omit<VirtualSpeakerOptions, 'record'> 
 
 /** An output that plays in real time and writes what was played to a WAV file on `close()`. */
 export class WavFileOutput extends VirtualSpeaker {
-  private readonly origin = performance.now();
+  /** When the file starts, on the clock playback runs on (segments are timed on it, not the wall clock). */
+  private readonly origin: number;
 
   /**
    * Checks the options; the file is written on `close()`.
@@ -137,7 +143,9 @@ export class WavFileOutput extends VirtualSpeaker {
    * @param wavOptions Rate, and whether silences are kept.
    */
   constructor(readonly path: string, private readonly wavOptions: WavOutputOptions = {}) {
+    checkOptionNames('wavFileOutput', wavOptions, WAV_OUTPUT_NAMES);
     super({ ...wavOptions, record: true });
+    this.origin = this.clock.time.now();
   }
 
   /** The audio as played so far. */

@@ -59,7 +59,10 @@ function demoModel(req: ChatRequest) {
 
 interface Providers { stt: SttStream; llm: LlmStream; tts: TtsStream; stop(): Promise<void>; label: string; clock: Clock }
 
-async function providers(o: DemoOptions, fast: boolean, onFallback: (note: string) => void): Promise<Providers> {
+/** The keys of the demo's per-provider mode: all three, or none of them is used. */
+const PROVIDER_KEYS = ['DEEPGRAM_API_KEY', 'OPENAI_API_KEY', 'ELEVENLABS_API_KEY'] as const;
+
+async function providers(o: DemoOptions, fast: boolean, onFallback: (note: string) => void, log: (line: string) => void): Promise<Providers> {
   const env = o.env;
   if (env.AIGATEWAY_API_KEY) {
     const aig = gateway({ apiKey: env.AIGATEWAY_API_KEY, baseURL: env.AIGATEWAY_BASE_URL });
@@ -74,6 +77,12 @@ async function providers(o: DemoOptions, fast: boolean, onFallback: (note: strin
       label: 'Deepgram + OpenAI-compatible + ElevenLabs (real providers)',
       clock: realClock,
     };
+  }
+  // Some keys but not all three: say why the real providers are not used, rather than run offline silently.
+  const set = PROVIDER_KEYS.filter((k) => env[k]);
+  if (set.length) {
+    const missing = PROVIDER_KEYS.filter((k) => !env[k]);
+    log(`${set.join(' and ')} ${set.length > 1 ? 'are' : 'is'} set but not ${missing.join(' or ')}: real providers need all three (or AIGATEWAY_API_KEY alone), so the demo runs on the local emulators`);
   }
   const clock = fast ? virtualClock() : realClock;
   const dg = new DeepgramEmulator({ script: lines.map((l) => l.text), finalDelayMs: 140, clock });
@@ -100,8 +109,8 @@ export async function runDemo(o: DemoOptions): Promise<void> {
     if (!noted) log(note);
     noted = true;
   };
-  const p = await providers(o, fast, onFallback);
-  log(`voxline offline demo: providers are ${p.label}\n`);
+  const p = await providers(o, fast, onFallback, log);
+  log(`voxline demo: providers are ${p.label}\n`);
   try {
     const session = new VoiceSession({
       stt: p.stt, llm: p.llm, tts: p.tts,

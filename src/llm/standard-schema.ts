@@ -140,6 +140,14 @@ export function hasStandardProps(value: unknown): value is StandardTypedV1 {
   return !!props && typeof props === 'object' && props.version === 1;
 }
 
+/** What to do when a library's schema validates but cannot give its JSON Schema, by `vendor`. */
+const JSON_SCHEMA_FIX: Readonly<Record<string, string>> = {
+  valibot: ': wrap the schema with toStandardJsonSchema() from @valibot/to-json-schema',
+  // zod 3 (and zod 4 before 4.2) implement Standard Schema only.
+  zod: ': zod gives its JSON Schema from version 4.2 (npm install zod@^4.2), or pass plain JSON Schema as parameters (zod-to-json-schema converts a zod 3 schema)',
+  arktype: ': arktype gives its JSON Schema from version 2.1.28 (npm install arktype@^2.1.28)',
+};
+
 /**
  * The JSON Schema the model is sent for a Standard JSON Schema: the input side (what the model
  * writes), draft-07 (else draft 2020-12), without `$schema`. Throws a `ToolError` naming the tool
@@ -150,7 +158,7 @@ export function wireSchemaOf(toolName: string, schema: StandardTypedV1): JsonSch
   const vendor = String(props.vendor);
   if (typeof props.validate !== 'function') throw new ToolError(toolName, `The parameters of tool '${toolName}' (${vendor}) do not implement Standard Schema validation`);
   if (typeof props.jsonSchema?.input !== 'function') {
-    const hint = vendor === 'valibot' ? ': wrap the schema with toStandardJsonSchema() from @valibot/to-json-schema' : '';
+    const hint = JSON_SCHEMA_FIX[vendor] ?? '';
     throw new ToolError(toolName, `The parameters of tool '${toolName}' (${vendor}) implement Standard Schema but not Standard JSON Schema, so no JSON Schema can be sent to the model${hint}`);
   }
   let converted: Record<string, unknown> | undefined;

@@ -3,6 +3,7 @@ import type { JsonSchema } from './schema';
 import { validateSchema } from './schema';
 import { type StandardSchemaV1, type StandardToolSchema, checksOwnArguments, hasStandardProps, validateStandard, wireSchemaOf, withOwnValidation } from './standard-schema';
 import type { ToolCall, ToolSpec } from './types';
+import { checkOptionNames } from '../provider';
 
 /** What a tool handler receives besides its arguments. */
 export interface ToolContext {
@@ -19,6 +20,9 @@ export interface Tool<Args = Record<string, unknown>, Result = unknown> extends 
   /** Longest the handler may run (default 10 000 ms). */
   timeoutMs?: number;
 }
+
+/** The fields {@link tool} takes. */
+const TOOL_OPTIONS: Readonly<Record<keyof Tool, true>> = { name: true, description: true, parameters: true, execute: true, timeoutMs: true };
 
 /** What {@link tool} takes when `parameters` is a schema of a Standard Schema library. */
 export type StandardToolDefinition<Schema extends StandardToolSchema, Result = unknown> = Omit<Tool<StandardSchemaV1.InferOutput<Schema>, Result>, 'parameters'> & {
@@ -39,6 +43,10 @@ export function tool<Schema extends StandardToolSchema, Result = unknown>(defini
 export function tool<Args = Record<string, unknown>, Result = unknown>(definition: Tool<Args, Result> & { parameters: JsonSchema & { '~standard'?: never } }): Tool<Args, Result>;
 export function tool(definition: Tool<any, unknown> | StandardToolDefinition<StandardToolSchema>): Tool<any, unknown> {
   if (!/^[a-zA-Z0-9_-]{1,64}$/.test(definition.name)) throw new ToolError(definition.name, `Tool name '${definition.name}' must be 1-64 letters, digits, _ or -`);
+  // Plain JavaScript gets no compiler check: a `handler` or `timeout` would be ignored, and the
+  // tool would fail only when the model calls it.
+  checkOptionNames(`tool '${definition.name}'`, definition, TOOL_OPTIONS);
+  if (typeof definition.execute !== 'function') throw new ToolError(definition.name, `Tool '${definition.name}' needs an execute(args, { signal }) function`);
   const schema: unknown = definition.parameters;
   if (!hasStandardProps(schema)) return definition as Tool<any, unknown>;
   const parameters = wireSchemaOf(definition.name, schema);

@@ -4,6 +4,8 @@ import type { Tool } from '../llm/tools';
 import type { ChatMessage, LlmStream } from '../llm/types';
 import type { TtsStream } from '../tts/types';
 import { checkSessionOptions } from './options';
+import { AGENT_OPTIONS } from '../option-names';
+import { checkOptionNames } from '../provider';
 
 /** Options of an {@link Agent}. */
 export interface AgentOptions {
@@ -70,6 +72,7 @@ export class Agent {
   /** Checks the options at once: a wrong one is a `ConfigError` naming it. */
   constructor(options: AgentOptions) {
     if (!options || typeof options.name !== 'string' || !/^\S(.{0,62}\S)?$/.test(options.name)) throw new ConfigError(`An agent needs a name of 1 to 64 characters (got ${JSON.stringify(options?.name)})`);
+    checkOptionNames(`Agent ${options.name}`, options, AGENT_OPTIONS);
     checkSessionOptions({ tools: options.tools, maxToolSteps: options.maxToolSteps });
     if (options.voice !== undefined && (typeof options.voice !== 'string' || !options.voice)) throw new ConfigError(`agent ${options.name}: voice must be a non-empty voice id`);
     if (options.carryHistory !== undefined && typeof options.carryHistory !== 'function') throw new ConfigError(`agent ${options.name}: carryHistory must be a function`);

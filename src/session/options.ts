@@ -31,3 +31,31 @@ export function checkSessionOptions(o: Partial<VoiceSessionOptions>): void {
   if (o.vadTurnEndMs !== undefined && !(duration(o.vadTurnEndMs) && o.vadTurnEndMs > 0)) throw new ConfigError(`vadTurnEndMs must be a positive duration in ms (got ${String(o.vadTurnEndMs)})`);
   if (o.budget !== undefined && !(typeof o.budget === 'number' && o.budget > 0)) throw new ConfigError(`budget must be a positive amount (got ${String(o.budget)})`);
 }
+
+/** What a value is, for an error message: `a string`, `undefined`, `an object without write()`. */
+function described(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return `a string (${JSON.stringify(value.slice(0, 60))})`;
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/**
+ * `VoiceSession.run()`'s argument, checked before anything starts (plain JavaScript gets no
+ * compiler check): a missing or wrong `input` or `output` is a `ConfigError` saying what goes
+ * there, rather than a `TypeError` from deep in the call reported as a provider failure.
+ */
+export function checkRunArguments(call: unknown): void {
+  const usage = 'VoiceSession.run() takes { input, output }';
+  if (!call || typeof call !== 'object') throw new ConfigError(`${usage}, not ${described(call)}`);
+  checkOptionNames('VoiceSession.run()', call, { input: true, output: true, signal: true });
+  const { input, output, signal } = call as Record<string, unknown>;
+  if (typeof (input as { [Symbol.asyncIterator]?: unknown } | null)?.[Symbol.asyncIterator] !== 'function') {
+    throw new ConfigError(`${usage}: input must be an async iterable of audio frames (wavFileInput(path), soxMic(), pcmInput(stream, { sampleRate }), caller.input(session)), not ${described(input)}`);
+  }
+  const missing = ['write', 'clear', 'drain', 'close'].filter((m) => typeof (output as Record<string, unknown> | null)?.[m] !== 'function');
+  if (missing.length) {
+    const what = output && typeof output === 'object' ? `an object without ${missing.map((m) => `${m}()`).join(', ')}` : described(output);
+    throw new ConfigError(`${usage}: output must be an AudioOutput (virtualSpeaker(), wavFileOutput(path), soxSpeaker(), pcmOutput(stream, { sampleRate })), not ${what}`);
+  }
+  if (signal !== undefined && typeof (signal as AbortSignal | null)?.addEventListener !== 'function') throw new ConfigError(`${usage}: signal must be an AbortSignal, not ${described(signal)}`);
+}

@@ -2,7 +2,9 @@ import { EventEmitter } from 'eventemitter3';
 import type { AudioOutput, AudioInput } from '../adapters/types';
 import { AuthError, BudgetExceededError, ConfigError, VoxlineError, ProviderError, ToolError } from '../errors';
 import { Agent, AgentRoster, type Handoff, type HandoffOptions, MAX_HANDOFFS_PER_TURN } from './agent';
-import { checkSessionOptions } from './options';
+import { checkRunArguments, checkSessionOptions } from './options';
+import { SESSION_EVENTS } from '../option-names';
+import { checkEventName } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
 import type { ChatMessage } from '../llm/types';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
@@ -132,6 +134,27 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     return this.current?.speaking ?? false;
   }
 
+  /**
+   * As `EventEmitter`'s, but a name the session never emits (`'turns'`, `'close'`) is a
+   * `ConfigError` naming the nearest event, rather than a listener that is never called.
+   */
+  override on<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.on()', event, SESSION_EVENTS);
+    return super.on(event, fn, context);
+  }
+
+  /** As {@link VoiceSession.on}. */
+  override addListener<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.addListener()', event, SESSION_EVENTS);
+    return super.addListener(event, fn, context);
+  }
+
+  /** As {@link VoiceSession.on}, for one call. */
+  override once<T extends EventEmitter.EventNames<VoiceSessionEvents>>(event: T, fn: EventEmitter.EventListener<VoiceSessionEvents, T>, context?: unknown): this {
+    checkEventName('VoiceSession.once()', event, SESSION_EVENTS);
+    return super.once(event, fn, context);
+  }
+
   /** The reply being played, if any. */
   private get current(): ActiveReply | undefined {
     return this.brain ? this.brain.current : this.replies.current;
@@ -153,9 +176,13 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
    * every later turn would fail the same way).
    * Such an error is reported once: by the rejection (and the `error` event, to a listener), never
    * also by the logger, which gets only the errors the call recovers from.
+   * @throws ConfigError (the promise rejects, nothing starts) when `input` is not an async iterable
+   * of frames or `output` not an `AudioOutput`.
    */
-  async run({ input, output, signal }: { input: AudioInput; output: AudioOutput; signal?: AbortSignal | undefined }): Promise<void> {
+  async run(call: { input: AudioInput; output: AudioOutput; signal?: AbortSignal | undefined }): Promise<void> {
     if (this.running) throw new ConfigError('VoiceSession.run() was already called');
+    checkRunArguments(call);
+    const { input, output, signal } = call;
     this.running = true;
     this.output = output;
     this.replies.output = output;

@@ -4,6 +4,7 @@ import { encodeMulaw } from '../audio/mulaw';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { checkListenRequest } from './deepgram';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** Options of {@link AuraEmulator}. */
@@ -46,6 +47,12 @@ export interface AuraEmulatedWarning {
   code: string;
 }
 
+/** The option names of {@link AuraEmulator}, for {@link checkEmulatorOptions}. */
+const AURA_EMULATOR_OPTIONS: Readonly<Record<keyof AuraEmulatorOptions, true>> = {
+  synthesizer: true, timeToFirstAudioMs: true, realtimeFactor: true, chunkMs: true, apiKey: true,
+  port: true, maxPayload: true, handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of Deepgram Aura's streaming TTS WebSocket (`/v1/speak`):
  * `Speak` buffers text and speaks it up to its last sentence end, `Flush` speaks the rest (binary
@@ -62,6 +69,7 @@ export class AuraEmulator extends Emulator {
    */
   constructor(readonly opts: AuraEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('AuraEmulator', opts, AURA_EMULATOR_OPTIONS);
     this.synth = opts.synthesizer;
     this.guard = (req, url) => checkListenRequest(req, url, opts.apiKey, ['token', 'bearer']);
     this.ws('/v1/speak', (ws, _req, url) => this.serve(ws, url));

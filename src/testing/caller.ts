@@ -3,6 +3,13 @@ import { resample } from '../audio/resample';
 import type { VoiceSession } from '../session/session';
 import { type Clock, realClock } from '../streams/clock';
 import type { Synthesizer } from '../tts/speech';
+import { ConfigError } from '../errors';
+import { checkOptionNames } from '../provider';
+
+/** The options of {@link ScriptedCaller}. */
+const CALLER_OPTIONS: Readonly<Record<keyof ScriptedCallerOptions, true>> = {
+  lines: true, synthesizer: true, sampleRate: true, frameMs: true, leadMs: true, cueTimeoutMs: true, clock: true, onSynthesis: true,
+};
 
 /** When a scripted caller says its next line. */
 export type CallerCue =
@@ -80,6 +87,9 @@ export class ScriptedCaller {
 
   /** Synthesises nothing yet: the lines are spoken by `prepare()` or when `input()` runs. */
   constructor(private readonly options: ScriptedCallerOptions) {
+    checkOptionNames('ScriptedCaller', options ?? {}, CALLER_OPTIONS);
+    if (!Array.isArray(options?.lines)) throw new ConfigError("ScriptedCaller needs lines: what the caller says, in order (['Hello', { text: 'Stop', cue: { after: 'agent_speaking' } }])");
+    if (typeof options.synthesizer !== 'function') throw new ConfigError('ScriptedCaller needs a synthesizer, the voice it speaks with (toneSynthesizer(), or await defaultSynthesizer() for eSpeak NG)');
     this.rate = options.sampleRate ?? 16000;
     this.lines = options.lines.map((l) => (typeof l === 'string' ? { text: l } : l));
   }

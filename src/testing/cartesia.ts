@@ -6,6 +6,7 @@ import type { ClockTimer } from '../streams/clock';
 import type { CartesiaChunk, CartesiaDone, CartesiaErrorMessage, CartesiaFlushDone, CartesiaServerMessage, CartesiaTimestamps, CartesiaWordTimestamps } from '../tts/cartesia';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** Options of {@link CartesiaEmulator}. */
@@ -46,6 +47,13 @@ interface Context {
   expiry?: ClockTimer;
 }
 
+/** The option names of {@link CartesiaEmulator}, for {@link checkEmulatorOptions}. */
+const CARTESIA_EMULATOR_OPTIONS: Readonly<Record<keyof CartesiaEmulatorOptions, true>> = {
+  synthesizer: true, concurrencyLimit: true, contextExpiryMs: true, idleTimeoutMs: true,
+  timeToFirstAudioMs: true, realtimeFactor: true, chunkMs: true, apiKey: true, port: true,
+  maxPayload: true, handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of Cartesia's TTS WebSocket (`/tts/websocket`, docs/providers.md): the
  * `Cartesia-Version` header (or `cartesia_version` query) and an `Authorization: Bearer` key (or
@@ -68,6 +76,7 @@ export class CartesiaEmulator extends Emulator {
    */
   constructor(readonly opts: CartesiaEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('CartesiaEmulator', opts, CARTESIA_EMULATOR_OPTIONS);
     this.synth = opts.synthesizer;
     this.guard = (req, url) => checkCartesiaHandshake(req, url, opts.apiKey);
     this.ws('/tts/websocket', (ws) => this.serve(ws));

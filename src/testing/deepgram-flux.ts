@@ -12,6 +12,7 @@ import {
   fluxTurnInfoMessage,
 } from './deepgram-messages';
 import { Emulator, type EmulatorOptions, credentialOf, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 
 /** Options of {@link DeepgramFluxEmulator}. */
@@ -27,6 +28,12 @@ export interface DeepgramFluxEmulatorOptions extends EmulatorOptions {
 }
 
 type TurnState = 'initial' | 'ongoing' | 'awaiting';
+
+/** The option names of {@link DeepgramFluxEmulator}, for {@link checkEmulatorOptions}. */
+const DEEPGRAM_FLUX_EMULATOR_OPTIONS: Readonly<Record<keyof DeepgramFluxEmulatorOptions, true>> = {
+  script: true, confidenceRampMs: true, apiKey: true, port: true, maxPayload: true,
+  handshakeDelayMs: true, clock: true, tls: true,
+};
 
 /**
  * A local emulator of Deepgram Flux (`/v2/listen`), following Flux's documented state machine
@@ -51,6 +58,7 @@ export class DeepgramFluxEmulator extends Emulator {
    */
   constructor(readonly opts: DeepgramFluxEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('DeepgramFluxEmulator', opts, DEEPGRAM_FLUX_EMULATOR_OPTIONS);
     this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);
     this.guard = (req, url) => checkFluxRequest(req, url, opts.apiKey);
     this.ws('/v2/listen', (ws, _req, url) => this.serveFlux(ws, url));

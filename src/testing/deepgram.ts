@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import { decodeMulaw } from '../audio/mulaw';
 import { metadataMessage, resultsMessage, resultsMetadata, schemaErrorMessage, speechStartedMessage, utteranceEndMessage } from './deepgram-messages';
 import { Emulator, type EmulatorOptions, type Guard, credentialOf, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { SttEngine, type SttEngineEvent, type SttScript, pcm16Reader, scriptOf } from './stt-engine';
 
 /** Options of {@link DeepgramEmulator}. */
@@ -36,6 +37,13 @@ export interface ListenClose {
 
 const ENCODINGS = new Set(['linear16', 'linear32', 'flac', 'alaw', 'mulaw', 'amr-nb', 'amr-wb', 'opus', 'ogg-opus', 'speex', 'g729']);
 
+/** The option names of {@link DeepgramEmulator}, for {@link checkEmulatorOptions}. */
+const DEEPGRAM_EMULATOR_OPTIONS: Readonly<Record<keyof DeepgramEmulatorOptions, true>> = {
+  script: true, finalDelayMs: true, idleTimeoutMs: true, speechStartedDelayMs: true,
+  closeStreamDelayMs: true, apiKey: true, port: true, maxPayload: true, handshakeDelayMs: true,
+  clock: true, tls: true,
+};
+
 /**
  * A local emulator of Deepgram's live transcription WebSocket (`/v1/listen`), following
  * `Authorization: Token` or the `token` subprotocol, query options,
@@ -54,6 +62,7 @@ export class DeepgramEmulator extends Emulator {
    */
   constructor(readonly opts: DeepgramEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('DeepgramEmulator', opts, DEEPGRAM_EMULATOR_OPTIONS);
     this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);
     this.guard = (req, url) => checkListenRequest(req, url, opts.apiKey, ['token', 'bearer']);
     this.ws('/v1/listen', (ws, req, url) => this.serveListen(ws, req, url));

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { encodeMulaw } from '../audio/mulaw';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
 import { type TtsPiece, TtsStreamer, type TtsTiming } from './tts-engine';
 
@@ -74,6 +75,12 @@ function audioMessage(piece: TtsPiece, encoding: 'pcm' | 'ulaw'): EmulatedAudio 
   return { audio: bytes.toString('base64'), normalizedAlignment: alignment, alignment };
 }
 
+/** The option names of {@link ElevenLabsEmulator}, for {@link checkEmulatorOptions}. */
+const ELEVEN_LABS_EMULATOR_OPTIONS: Readonly<Record<keyof ElevenLabsEmulatorOptions, true>> = {
+  synthesizer: true, timeToFirstAudioMs: true, realtimeFactor: true, chunkMs: true, apiKey: true,
+  port: true, maxPayload: true, handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of ElevenLabs' `stream-input` text-to-speech WebSocket:
  * `xi-api-key` header or key in the first message, the `" "` init message with voice settings
@@ -90,6 +97,7 @@ export class ElevenLabsEmulator extends Emulator {
    */
   constructor(readonly opts: ElevenLabsEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('ElevenLabsEmulator', opts, ELEVEN_LABS_EMULATOR_OPTIONS);
     this.synth = opts.synthesizer;
     this.guard = (req) => {
       const key = req.headers['xi-api-key'];

@@ -254,11 +254,13 @@ export async function judgeReply(llm: LlmStream, criterion: string, reply: strin
     { role: 'user', content: `${options.userText === undefined ? '' : `The user said: ${JSON.stringify(options.userText)}\n`}The agent replied: ${JSON.stringify(reply)}\nCriterion: ${criterion}` },
   ];
   let text = '';
+  let badCall: string | undefined; // a verdict call whose arguments are not a verdict
   try {
     for await (const ev of abortable(llm.respond(history, { tools: [VERDICT_TOOL], signal: ac.signal }), ac.signal)) {
       if (ev.type === 'tool_call' && ev.call.name === VERDICT_TOOL.name) {
         const verdict = verdictOf(ev.call.arguments);
         if (verdict) return verdict;
+        badCall ??= ev.call.arguments;
       } else if (ev.type === 'text' && text.length < 8192) text += ev.delta;
     }
   } catch (err) {
@@ -270,5 +272,8 @@ export async function judgeReply(llm: LlmStream, criterion: string, reply: strin
   const json = /\{[\s\S]*\}/.exec(text)?.[0];
   const verdict = json === undefined ? undefined : verdictOf(json);
   if (verdict) return verdict;
+  if (badCall !== undefined) {
+    throw new ProtocolError(`The judge (${llm.provider} ${llm.model}) called verdict with arguments that are not a verdict (pass must be true or false): ${badCall.slice(0, 200)}`, { provider: llm.provider });
+  }
   throw new ProtocolError(`The judge (${llm.provider} ${llm.model}) gave no verdict (no verdict call, no JSON {"pass", "reason"}); it said: ${JSON.stringify(text.slice(0, 200))}`, { provider: llm.provider });
 }

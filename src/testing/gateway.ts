@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
 import { credentialOf, Emulator, parseJson } from './emulator';
+import { CHECKED_OPTIONS, checkEmulatorOptions } from './emulator-options';
 import { DeepgramEmulator, checkListenRequest, type DeepgramEmulatorOptions } from './deepgram';
 import { OpenAiEmulator, checkBearer, type OpenAiEmulatorOptions } from './openai';
 import { type Synthesizer, defaultSynthesizer } from '../tts/speech';
@@ -31,6 +32,15 @@ export interface TagUsage {
   cost_cents: number;
 }
 
+/** The option names of {@link GatewayEmulator}, for {@link checkEmulatorOptions}. */
+const GATEWAY_EMULATOR_OPTIONS: Readonly<Record<keyof GatewayEmulatorOptions, true>> = {
+  synthesizer: true, budgets: true, costCentsPerRequest: true, script: true, finalDelayMs: true,
+  idleTimeoutMs: true, speechStartedDelayMs: true, closeStreamDelayMs: true,
+  timeToFirstTokenMs: true, tokensPerSecond: true, responder: true, speech: true,
+  interleaveToolCalls: true, timeToFirstAudioMs: true, realtimeFactor: true, chunkMs: true,
+  apiKey: true, port: true, maxPayload: true, handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of the unified gateway, all behind one
  * `Authorization: Bearer` key: OpenAI-compatible chat at `/v1/chat/completions`, streaming STT at
@@ -56,6 +66,8 @@ export class GatewayEmulator extends Emulator {
    */
   constructor(readonly opts: GatewayEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('GatewayEmulator', opts, GATEWAY_EMULATOR_OPTIONS);
+    CHECKED_OPTIONS.add(opts); // the OpenAI and Deepgram emulators it is made of take the same object
     this.synth = opts.synthesizer;
     this.chat = new OpenAiEmulator(opts);
     this.listen = new DeepgramEmulator(opts);

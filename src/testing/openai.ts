@@ -5,6 +5,7 @@ import type { Clock } from '../streams/clock';
 import type { SpeechStreamEvent } from '../tts/openai';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, type Guard } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { TtsStreamer, type TtsTiming } from './tts-engine';
 
 /** A chat-completions request as the emulator sees it. */
@@ -135,6 +136,13 @@ export function tokenize(text: string): string[] {
   return text.match(/\s*\S+/g) ?? [];
 }
 
+/** The option names of {@link OpenAiEmulator}, for {@link checkEmulatorOptions}. */
+const OPEN_AI_EMULATOR_OPTIONS: Readonly<Record<keyof OpenAiEmulatorOptions, true>> = {
+  timeToFirstTokenMs: true, tokensPerSecond: true, responder: true, synthesizer: true,
+  speech: true, interleaveToolCalls: true, apiKey: true, port: true, maxPayload: true,
+  handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of an OpenAI-compatible `POST /v1/chat/completions` endpoint: SSE chunks with content deltas, streamed `tool_calls` fragments (parallel calls
  * one after another, as OpenAI sends them), `finish_reason`, the usage chunk, `[DONE]`; error
@@ -150,6 +158,7 @@ export class OpenAiEmulator extends Emulator {
    */
   constructor(readonly opts: OpenAiEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('OpenAiEmulator', opts, OPEN_AI_EMULATOR_OPTIONS);
     this.responder = opts.responder ?? defaultResponder;
     this.guard = (req) => checkBearer(req, opts.apiKey);
     this.http('/v1/chat/completions', (req, res, _url, body) => this.serveChat(req, res, body));

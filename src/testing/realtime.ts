@@ -13,6 +13,7 @@ import { decodeMulaw } from '../audio/mulaw';
 import { holdOn } from '../streams/clock';
 import { type Synthesizer, toneSynthesizer } from '../tts/speech';
 import { Emulator, type EmulatorOptions, parseJson } from './emulator';
+import { checkEmulatorOptions } from './emulator-options';
 import { type ChatRequest, type Responder, checkBearer, defaultResponder, tokenize } from './openai';
 import { SttEngine, type SttEngineEvent, type SttScript, scriptOf } from './stt-engine';
 import { TtsStreamer } from './tts-engine';
@@ -97,6 +98,13 @@ const spokenBefore = (track: AudioTrack, ms: number) => track.chars.filter((x) =
 
 const uid = (prefix: string) => `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 20)}`;
 
+/** The option names of {@link RealtimeEmulator}, for {@link checkEmulatorOptions}. */
+const REALTIME_EMULATOR_OPTIONS: Readonly<Record<keyof RealtimeEmulatorOptions, true>> = {
+  script: true, responder: true, synthesizer: true, timeToFirstAudioMs: true, realtimeFactor: true,
+  tokensPerSecond: true, transcriptionDelayMs: true, apiKey: true, port: true, maxPayload: true,
+  handshakeDelayMs: true, clock: true, tls: true,
+};
+
 /**
  * A local emulator of OpenAI's Realtime WebSocket (`/v1/realtime?model=…`), speaking the GA event
  * protocol typed in the `openai` package: `session.update`, `input_audio_buffer.append` (PCM16
@@ -120,6 +128,7 @@ export class RealtimeEmulator extends Emulator {
    */
   constructor(readonly opts: RealtimeEmulatorOptions = {}) {
     super(opts);
+    checkEmulatorOptions('RealtimeEmulator', opts, REALTIME_EMULATOR_OPTIONS);
     this.responder = opts.responder ?? defaultResponder;
     this.script = Array.isArray(opts.script) ? scriptOf(opts.script) : opts.script ?? scriptOf(['hello']);
     this.guard = (req, url) => checkBearer(req, opts.apiKey) ?? (url.searchParams.get('model') ? undefined : { status: 400, body: JSON.stringify({ error: { message: 'Missing required parameter: model.', type: 'invalid_request_error', param: 'model', code: 'missing_required_parameter' } }) });

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AudioFormatError, ConfigError, readWav, writeWav } from '../../src/index';
 import { pcmInput, pcmOutput, requireProgram, soxMic, soxSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
+import { virtualClock } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'voxline-adapters-'));
@@ -48,6 +49,36 @@ describe('WAV file adapters', () => {
   });
 });
 
+describe('wavFileOutput on a testing clock', () => {
+  it("places the audio by the clock's time, so the silence between replies is kept (it mixed wall and virtual time)", async () => {
+    // A virtual clock that starts at 0: the wall clock (performance.now()) is always ahead of it.
+    const clock = virtualClock({ startMs: 0 });
+    const path = join(dir, 'virtual.wav');
+    const out = wavFileOutput(path, { sampleRate: 16000, clock });
+    await out.write({ samples: new Int16Array(1600).fill(1000), sampleRate: 16000 }); // 100 ms
+    await clock.sleep(400); // played, then 300 ms of silence
+    await out.write({ samples: new Int16Array(1600).fill(2000), sampleRate: 16000 }); // 100 ms
+    await out.drain();
+    await out.close();
+    const wav = readWav(readFileSync(path));
+    expect(wav.samples.length).toBe(8000); // 0.5 s: 100 ms, 300 ms of silence, 100 ms
+    expect(wav.samples[0]).toBe(1000);
+    expect(wav.samples.slice(1600, 6400).every((s) => s === 0)).toBe(true);
+    expect(wav.samples[6400]).toBe(2000);
+  });
+});
+
+describe('WAV file adapter options', () => {
+  it('refuses a misspelled option, naming the nearest one, rather than ignoring it', () => {
+    const path = join(dir, 'opts.wav');
+    writeFileSync(path, writeWav(ramp(1600), 16000));
+    expect(() => wavFileInput(path, { realTime: false } as never)).toThrow(new ConfigError('wavFileInput: unknown option `realTime`: did you mean `realtime`?'));
+    expect(() => wavFileInput(path, { chanel: 0 } as never)).toThrow(/did you mean `channel`/);
+    expect(() => wavFileOutput(join(dir, 'o.wav'), { keepSilences: false } as never)).toThrow(/did you mean `keepSilence`/);
+    expect(() => wavFileInput(path, { realtime: false, channel: undefined })).not.toThrow();
+  });
+});
+
 describe('Node stream adapters', () => {
   it('frames raw PCM from any Readable, mixing channels down and keeping odd bytes for later', async () => {
     const s = new PassThrough();
@@ -60,6 +91,15 @@ describe('Node stream adapters', () => {
     expect(got.reduce((n, f) => n + f.samples.length, 0)).toBe(800);
     expect(got[0]!.samples[0]).toBe(2000);
     await expect(collect(pcmInput(new PassThrough(), { sampleRate: 11025 }))).rejects.toBeInstanceOf(AudioFormatError);
+  });
+
+  it('names a missing or misspelled format option instead of an "unsupported sample rate undefined"', async () => {
+    // Plain JavaScript gets no compiler check: these are what a typo looks like at run time.
+    const misspelled = { samplerate: 16000 } as unknown as { sampleRate: number };
+    await expect(collect(pcmInput(new PassThrough(), misspelled))).rejects.toThrow(new ConfigError('pcmInput: unknown option `samplerate`: did you mean `sampleRate`?'));
+    await expect(collect(pcmInput(new PassThrough(), {} as { sampleRate: number }))).rejects.toThrow(/^pcmInput needs \{ sampleRate \}/);
+    await expect(collect(pcmInput(new PassThrough(), undefined as unknown as { sampleRate: number }))).rejects.toThrow(/^pcmInput needs the stream's format/);
+    expect(() => pcmOutput(new PassThrough(), { rate: 24000 } as unknown as { sampleRate: number })).toThrow(ConfigError);
   });
 
   it('writes PCM to any Writable with backpressure and refuses the wrong rate', async () => {

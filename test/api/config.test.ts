@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, writeWav } from '../../src/index';
+import { Agent, AudioFormatError, ConfigError, DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, VoxlineError, tool, toneSynthesizer, writeWav } from '../../src/index';
+import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, GatewayEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
 import { virtualSpeaker, wavFileInput, wavFileOutput } from '../../src/adapters/index';
 import { collect } from '../helpers';
 
@@ -99,5 +100,96 @@ describe('VoiceSession.say()', () => {
     await expect(session.say('Hello')).rejects.toThrow(new ConfigError('VoiceSession.say() needs a running session: call it after run() has started (use the greeting option to speak first)'));
     await new Promise((r) => setTimeout(r, 50));
     expect(errors).toEqual([]);
+  });
+});
+
+describe('VoiceSession.run()', () => {
+  it('a missing or wrong input or output is a ConfigError saying what goes there, before anything starts', async () => {
+    // Plain JavaScript gets no compiler check: these are a newcomer's first tries. Before, each was a
+    // TypeError from deep in the call, reported (and logged) as a ProviderError.
+    const session = new VoiceSession(stages());
+    const errors: unknown[] = [];
+    session.on('error', (e) => errors.push(e));
+    const logged: unknown[] = [];
+    const log = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const run = (call: unknown) => session.run(call as Parameters<VoiceSession['run']>[0]);
+      await expect(run(undefined)).rejects.toThrow(new ConfigError('VoiceSession.run() takes { input, output }, not undefined'));
+      await expect(run({ input: 'question.wav', output: virtualSpeaker() })).rejects.toThrow(new ConfigError(
+        'VoiceSession.run() takes { input, output }: input must be an async iterable of audio frames (wavFileInput(path), soxMic(), pcmInput(stream, { sampleRate }), caller.input(session)), not a string ("question.wav")'));
+      const input = wavFileInput((() => { const p = join(dir, 'run.wav'); writeFileSync(p, writeWav(new Int16Array(1600), 16000)); return p; })(), { realtime: false });
+      await expect(run({ input })).rejects.toThrow(/^VoiceSession\.run\(\) takes \{ input, output \}: output must be an AudioOutput \(virtualSpeaker\(\), .*\), not undefined$/);
+      await expect(run({ input, output: { write: async () => {} } })).rejects.toThrow(/not an object without clear\(\), drain\(\), close\(\)$/);
+      await expect(run({ input, outpt: virtualSpeaker() })).rejects.toThrow(/unknown option `outpt`: did you mean `output`\?/);
+      await expect(run({ input, output: virtualSpeaker(), signal: 5000 })).rejects.toThrow(/signal must be an AbortSignal, not a number/);
+    } finally {
+      console.error = log;
+    }
+    expect(errors).toEqual([]);
+    expect(logged).toEqual([]);
+    // Nothing started: the session is not running (and no provider was dialled).
+    await expect(session.say('Hello')).rejects.toThrow(/needs a running session/);
+  });
+});
+
+describe('VoiceSession.on()', () => {
+  it('an event the session never emits is a ConfigError naming the nearest one, not a listener never called', () => {
+    const session = new VoiceSession(stages());
+    const on = (name: string) => () => session.on(name as 'turn', () => {});
+    expect(on('turns')).toThrow(new ConfigError('VoiceSession.on(): no event is named `turns`: did you mean `turn`?'));
+    expect(on('close')).toThrow(/did you mean `closed`\?/);
+    expect(() => session.once('Error' as 'error', () => {})).toThrow(/VoiceSession\.once\(\): no event is named `Error`: did you mean `error`\?/);
+    expect(() => session.addListener('speech' as 'turn', () => {})).toThrow(/no event is named `speech` \(events: user_speech_started, transcript, .*closed\)/);
+    session.on('turn', () => {}).once('closed', () => {}).addListener('error', () => {});
+    expect(session.listenerCount('turn') + session.listenerCount('closed') + session.listenerCount('error')).toBe(3);
+  });
+});
+
+describe('Agent', () => {
+  it('a misspelled option is a ConfigError naming the nearest one, not an agent without instructions', () => {
+    expect(() => new Agent({ name: 'billing', instruction: 'You are the billing desk.' } as never)).toThrow(new ConfigError('Agent billing: unknown option `instruction`: did you mean `instructions`?'));
+    expect(() => new Agent({ name: 'billing', greting: 'Hello' } as never)).toThrow(/did you mean `greeting`\?/);
+    expect(new Agent({ name: 'billing', instructions: 'You are the billing desk.', voice: undefined }).instructions).toBe('You are the billing desk.');
+  });
+});
+
+describe('tool()', () => {
+  const base = { name: 'lookup_order', description: 'd', parameters: { type: 'object' as const, properties: {} } };
+  it('a misspelled field or a missing execute fails at the declaration, not when the model calls the tool', () => {
+    expect(() => tool({ ...base, handler: () => 1 } as never)).toThrow(new ConfigError("tool 'lookup_order': unknown option `handler` (known: name, description, parameters, execute, timeoutMs)"));
+    expect(() => tool({ ...base, execute: () => 1, timeout: 5000 } as never)).toThrow(/unknown option `timeout`: did you mean `timeoutMs`\?/);
+    expect(() => tool({ ...base } as never)).toThrow("Tool 'lookup_order' needs an execute(args, { signal }) function");
+    expect(tool({ ...base, execute: () => 1, timeoutMs: 5000 }).timeoutMs).toBe(5000);
+  });
+});
+
+describe('ScriptedCaller', () => {
+  it('a misspelled option, missing lines or a missing voice is a ConfigError saying what goes there (was a TypeError)', () => {
+    expect(() => new ScriptedCaller({ line: ['Hello'], synthesizer: toneSynthesizer() } as never)).toThrow(new ConfigError('ScriptedCaller: unknown option `line`: did you mean `lines`?'));
+    expect(() => new ScriptedCaller({ synthesizer: toneSynthesizer() } as never)).toThrow(/^ScriptedCaller needs lines: what the caller says/);
+    expect(() => new ScriptedCaller({ lines: ['Hello'] } as never)).toThrow(/^ScriptedCaller needs a synthesizer, the voice it speaks with/);
+    expect(new ScriptedCaller({ lines: ['Hello'], synthesizer: toneSynthesizer(), clock: undefined })).toBeInstanceOf(ScriptedCaller);
+  });
+});
+
+describe('the emulators', () => {
+  it('refuse a misspelled option by name (an ignored script answered the test wrongly, silently)', () => {
+    expect(() => new GatewayEmulator({ apiKey: 'k', scipt: ['Hello'] } as never)).toThrow(new ConfigError('GatewayEmulator: unknown option `scipt`: did you mean `script`?'));
+    expect(() => new DeepgramEmulator({ scripts: ['Hello'] } as never)).toThrow(/^DeepgramEmulator: unknown option `scripts`: did you mean `script`\?/);
+    expect(() => new OpenAiEmulator({ timeToFirstTokenMS: 0 } as never)).toThrow(/did you mean `timeToFirstTokenMs`\?/);
+    for (const Emu of [ElevenLabsEmulator, AuraEmulator, CartesiaEmulator, RealtimeEmulator, DeepgramFluxEmulator]) {
+      expect(() => new Emu({ clok: undefined, port: 0, portt: 1 } as never)).toThrow(new RegExp(`^${Emu.name}: unknown option \`portt\`: did you mean \`port\`\\?`));
+    }
+    // The gateway's own options, and those of the emulators it is made of, are all taken.
+    const gateway = new GatewayEmulator({ apiKey: 'k', script: ['Hello'], budgets: { team: 5 }, timeToFirstTokenMs: 0, timeToFirstAudioMs: 0, finalDelayMs: 10 });
+    expect(gateway.opts.script).toEqual(['Hello']);
+  });
+});
+
+describe('virtualSpeaker()', () => {
+  it('refuses a misspelled option by name (samplerate played at 16 kHz, silently)', () => {
+    expect(() => virtualSpeaker({ samplerate: 8000 } as never)).toThrow(new ConfigError('virtualSpeaker: unknown option `samplerate`: did you mean `sampleRate`?'));
+    expect(virtualSpeaker({ sampleRate: 8000, clock: undefined }).sampleRate).toBe(8000);
   });
 });

@@ -97,6 +97,14 @@ describe('tool() with a Standard Schema', () => {
     expect(() => tool({ name: 'x', description: 'd', parameters: bare, execute: () => 1 })).toThrow(/toStandardJsonSchema\(\) from @valibot\/to-json-schema/);
   });
 
+  it('a zod 3 schema (Standard Schema, no JSON Schema) is refused with the version that works', () => {
+    // What zod 3.25 exposes: validation only, no jsonSchema (added in zod 4.2).
+    const zod3 = { '~standard': { version: 1 as const, vendor: 'zod', validate: (value: unknown) => ({ value }) } };
+    // @ts-expect-error: Standard Schema without Standard JSON Schema gives the model no JSON Schema
+    expect(() => tool({ name: 'x', description: 'd', parameters: zod3, execute: () => 1 })).toThrow(
+      "The parameters of tool 'x' (zod) implement Standard Schema but not Standard JSON Schema, so no JSON Schema can be sent to the model: zod gives its JSON Schema from version 4.2 (npm install zod@^4.2), or pass plain JSON Schema as parameters (zod-to-json-schema converts a zod 3 schema)");
+  });
+
   it('a schema that is not an object schema is refused', () => {
     expect(() => tool({ name: 'x', description: 'd', parameters: z.string(), execute: () => 1 })).toThrow(ToolError);
     expect(() => tool({ name: 'x', description: 'd', parameters: z.string(), execute: () => 1 })).toThrow(/must be an object schema/);

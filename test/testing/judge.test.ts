@@ -75,6 +75,15 @@ describe('TurnExpectation.judge()', () => {
     expect((failure as Error).message).toMatch(/gave no verdict .*"Looks fine to me\."/);
   });
 
+  it('a verdict call without a boolean pass is an error that shows the call, never a pass', async () => {
+    const turn = await agentTurn('Please give me your order number.');
+    const { llm: judge } = await model(scriptedReplies([{ toolCalls: [{ name: 'verdict', arguments: { pass: 'yes', reason: 'Fine.' } }] }]));
+    const failure = await turn.expect.judge(judge, 'asks for the order number').catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ProtocolError);
+    // Before, it said the judge gave "no verdict call" and quoted its (empty) text.
+    expect((failure as Error).message).toBe('The judge (openai judge-model) called verdict with arguments that are not a verdict (pass must be true or false): {"pass":"yes","reason":"Fine."}');
+  });
+
   it('fails without asking the judge when the next event is not a message', async () => {
     const { llm } = await model(scriptedReplies([{ toolCalls: [{ name: 'lookup_order', arguments: { order_id: 'A-1' } }] }, 'Done.']));
     const turn = await new TextSession({ llm }).run('Where is A-1?');
