@@ -12,6 +12,7 @@ import type { DeepgramSttOptions } from './stt/deepgram';
 import type { DeepgramFluxSttOptions } from './stt/deepgram-flux';
 import type { GatewaySttOptions } from './stt/gateway';
 import type { TextSessionOptions } from './testing/text-session';
+import type { VoiceServerOptions } from './server/voice-server';
 import type { DeepgramAuraTtsOptions } from './tts/aura';
 import type { CartesiaTtsOptions } from './tts/cartesia';
 import type { ElevenLabsTtsOptions } from './tts/elevenlabs';
@@ -126,4 +127,10 @@ export const SESSION_EVENTS: OptionNames<keyof VoiceSessionEvents> = {
 export const AGENT_OPTIONS: OptionNames<keyof AgentOptions> = {
   name: true, instructions: true, tools: true, llm: true, tts: true, voice: true, greeting: true,
   toolHooks: true, maxToolSteps: true, carryHistory: true,
+};
+
+/** The options of `createVoiceServer`. */
+export const VOICE_SERVER_OPTIONS: OptionNames<keyof VoiceServerOptions> = {
+  agent: true, maxCalls: true, limits: true, twilio: true, browser: true, webrtc: true, drainTimeoutMs: true,
+  closeTimeoutMs: true, handleSignals: true, onCallEnd: true, records: true, registry: true, logger: true,
 };

@@ -10,6 +10,8 @@ import { type TwilioCall, type TwilioStart, twilioHandler, twiml, validateTwilio
 import type { AudioInput, AudioOutput } from '../adapters/types';
 import { type WebRtcCall, type WebRtcHandlerOptions, webrtcHandler } from '../adapters/webrtc';
 import { ConfigError, VoxlineError } from '../errors';
+import { checkOptionNames } from '../provider';
+import { VOICE_SERVER_OPTIONS } from '../option-names';
 import { VoiceSession, type VoiceSessionOptions } from '../session/session';
 import { type CallRecord, CallRecorder, type RecordSink } from './records';
 
@@ -162,12 +164,14 @@ export interface VoiceServer extends EventEmitter<VoiceServerEvents> {
  */
 export function createVoiceServer(options: VoiceServerOptions): VoiceServer {
   if (typeof options?.agent !== 'function') throw new ConfigError('createVoiceServer needs an agent factory');
+  checkOptionNames('createVoiceServer', options, VOICE_SERVER_OPTIONS);
   const maxCalls = options.maxCalls ?? 100;
   const tw = options.twilio;
   if (tw && (!tw.authToken || typeof tw.authToken !== 'string')) throw new ConfigError('createVoiceServer: twilio needs the account authToken (X-Twilio-Signature is checked on every request)');
   if (tw && !/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(tw.publicUrl ?? '')) throw new ConfigError('createVoiceServer: twilio needs publicUrl, the http(s) base URL Twilio reaches (e.g. https://agent.example.com)');
   const publicUrl = tw?.publicUrl.replace(/\/+$/, '');
   const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = promClient();
+  if (!options.twilio && !options.browser && !options.webrtc) throw new ConfigError('createVoiceServer serves no calls: give it `twilio`, `browser` or `webrtc` (or more than one)');
   // A prom-client Registry (the public type only says what the server calls).
   const registry = (options.registry ?? new Registry()) as PromClient.Registry;
   if (!options.registry) collectDefaultMetrics({ register: registry }); // CPU, memory, event-loop lag

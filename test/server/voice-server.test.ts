@@ -1,3 +1,4 @@
+import { ConfigError } from '../../src/errors';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeepgramStt, ElevenLabsTts, OpenAiLlm, toneSynthesizer } from '../../src/index';
 import { createVoiceServer, type VoiceServer } from '../../src/server/index';
@@ -35,6 +36,13 @@ async function setup(maxCalls = 10) {
 }
 
 describe('createVoiceServer', () => {
+  it('refuses a misspelled option by name, and a server that would serve no calls', () => {
+    const agent = () => ({}) as never;
+    expect(() => createVoiceServer({ agent, browser: { public: true }, maxcalls: 5 } as never)).toThrow(/unknown option `maxcalls`: did you mean `maxCalls`\?/);
+    expect(() => createVoiceServer({ agent })).toThrow(ConfigError);
+    expect(() => createVoiceServer({ agent })).toThrow(/serves no calls: give it `twilio`, `browser` or `webrtc`/);
+  });
+
   it('answers browser and phone calls, with health, readiness, TwiML and Prometheus metrics', async () => {
     const { http, ws } = await setup();
     expect(await (await fetch(`${http}/healthz`)).text()).toBe('ok');
