@@ -40,14 +40,22 @@ function desk(req: ChatRequest): ChatReply {
 }
 
 describe('TextSession: handoffs between agents', () => {
-  it('reception hands a billing question to billing, which answers the same turn and then uses its own tool', async () => {
+  it('reception hands a billing question to billing, which answers the same turn (a judged reply) and then uses its own tool', async () => {
     const { emu, llm } = await emulator(desk);
-    // Warm the HTTP client once, so that the timing below is the conversation's.
+    // An emulated judge: it reads the reply it is shown and passes one that asks for the invoice number.
+    const { llm: judgeLlm } = await emulator((req) => {
+      const shown = JSON.parse(/The agent replied: (".*")/.exec(String(req.messages.at(-1)!.content))![1]!) as string;
+      const pass = /invoice number/i.test(shown);
+      return { toolCalls: [{ name: 'verdict', arguments: { pass, reason: pass ? 'It asks for the invoice number.' : 'It does not ask for the invoice number.' } }] };
+    });
+    // Warm both HTTP clients once, so that the timing below is the conversation's.
     await new TextSession({ llm }).run('ping');
+    await new TextSession({ llm: judgeLlm }).run('ping');
     emu.record.bodies.length = 0;
     const started = performance.now();
     const session = new TextSession({ llm, agent: reception });
     const first = await session.run('I have a question about my invoice');
+    (await first.expect.message('Let me transfer you.').toolCall('transfer_to_billing').toolResult().handoff(billing, /billing/).judge(judgeLlm, 'asks the caller for the invoice number')).noMoreEvents();
     const second = await session.run('It is INV-42');
     const wallMs = performance.now() - started;
     first.expect.message('Let me transfer you.').toolCall('transfer_to_billing').toolResult().handoff(billing, /billing/).message('Billing here. What is the invoice number?').noMoreEvents();
@@ -68,7 +76,7 @@ describe('TextSession: handoffs between agents', () => {
     expect(bodies[1]!.messages.slice(1).map((m) => m.role)).toEqual(['assistant', 'user', 'assistant', 'tool', 'assistant']);
     expect(JSON.parse(String(bodies[1]!.messages.at(-2)!.content))).toEqual({ handoff: 'billing', reason: 'billing question' });
     expect(session.history.map((m) => m.role)).toEqual(['assistant', 'user', 'assistant', 'tool', 'assistant', 'assistant', 'user', 'assistant', 'tool', 'assistant']);
-    console.log(`two-agent TextSession call (2 turns, 4 LLM requests): ${wallMs.toFixed(1)} ms wall`);
+    console.log(`two-agent TextSession call (2 turns, 4 LLM requests, a judged reply): ${wallMs.toFixed(1)} ms wall`);
     expect(wallMs).toBeLessThan(100);
   });
 
