@@ -1,4 +1,4 @@
-import { ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
+import { BudgetExceededError, ConfigError, ProviderError, ToolError, VoxlineError, isAbortError } from '../errors';
 import { TEXT_SESSION_OPTIONS } from '../option-names';
 import { checkOptionNames } from '../provider';
 import { appendHistory, hangUpPhraseIn, withInstructions } from '../llm/history';
@@ -242,7 +242,11 @@ export class TextSession {
     }
     if (llmError) {
       events.push({ type: 'error', error: llmError instanceof VoxlineError ? llmError : new ProviderError(String((llmError as Error)?.message ?? llmError), { cause: llmError }) });
-      if (this.opts.onProviderError === 'close') this.end('provider error', events);
+      // The gateway's spend cap, as VoiceSession: every later turn would be refused too.
+      if (llmError instanceof BudgetExceededError) {
+        this.sayRecorded(this.opts.goodbye ?? 'I have to end the call here. Goodbye!', say);
+        this.end('budget reached', events);
+      } else if (this.opts.onProviderError === 'close') this.end('provider error', events);
       else this.sayRecorded(this.opts.apology ?? 'Sorry, I ran into a problem. Could you say that again?', say);
     }
     if (!this.ended && this.opts.budget !== undefined && this.cost >= this.opts.budget) {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BudgetExceededError, ConfigError, ProviderError, VoiceSession, gateway, toneSynthesizer, type ChatMessage, type VoxlineError } from '../../src/index';
 import { virtualSpeaker } from '../../src/adapters/index';
-import { GatewayEmulator, ScriptedCaller, virtualClock } from '../../src/testing/index';
+import { GatewayEmulator, ScriptedCaller, TextSession, virtualClock } from '../../src/testing/index';
 import { collect } from '../helpers';
 
 let emu: GatewayEmulator | undefined;
@@ -104,4 +104,16 @@ describe('a VoiceSession on the gateway whose tag reaches its cap', () => {
     expect(agent).not.toContain('Sorry, I ran into a problem. Could you say that again?');
     expect(agent).toHaveLength(2); // the first answer, then the line
   }, 30_000);
+
+  it('TextSession does the same: the line, not an apology, and the conversation ends as budget reached', async () => {
+    const gw = await start({ budgets: { 'support-bot': 1 }, costCentsPerRequest: 1 });
+    const aig = gateway({ apiKey: 'sk-aig-test', baseURL: gw.baseURL, tag: 'support-bot' });
+    const session = new TextSession({ llm: aig.llm('m', { maxRetries: 0 }), goodbye: 'Sorry, I have to end the call here. Goodbye!' });
+    await session.run('What are your opening hours');
+    const second = await session.run('And on Sundays');
+    expect(second.events.map((e) => e.type)).toEqual(['error', 'message', 'hang_up']);
+    expect(second.events[0]).toMatchObject({ type: 'error', error: { name: 'BudgetExceededError' } });
+    expect(second.text).toBe('Sorry, I have to end the call here. Goodbye!');
+    expect(session.endedReason).toBe('budget reached');
+  });
 });
