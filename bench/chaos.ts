@@ -7,8 +7,9 @@
 // process's resources and heap come back. Used by `npm run bench -- --only chaos` (bench/run.ts)
 // and, small, by test/server/chaos.test.ts.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { percentiles } from '../src/session/metrics';
 import { runInNewContext } from 'node:vm';
-import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type TtsStream } from '../src/index';
+import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type Percentiles, type TtsStream } from '../src/index';
 import { CartesiaTts } from '../src/tts/cartesia';
 import { type CallRecord, createVoiceServer } from '../src/server/index';
 import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, type Emulator, type FaultPlan, OpenAiEmulator, RealtimeEmulator, type Responder, TwilioCallEmulator } from '../src/testing/index';
@@ -34,11 +35,31 @@ export interface ChaosOptions {
   probes?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * Sustained load: keep `calls` calls in flight for this long, each call that ends replaced by a
+   * new one (same mix), then drain (at `drainAtMs`, default at the end of `durationMs`).
+   */
+  durationMs?: number;
+  /** Inject provider faults (default true; false: the fault-free baseline). */
+  faults?: boolean;
+  /**
+   * A fault hits its provider's next connection, whichever call makes it: a turn met a fault when
+   * one was pending on a provider of its call, or injected there from this long before the turn's
+   * end of speech to its reply (default 5000 ms: a stall timer, a slow handshake, a reconnect).
+   */
+  faultWindowMs?: number;
+}
+
+/** Voice-to-voice latencies (ms) of answered turns, split by whether they met a fault. */
+export interface ChaosLatency {
+  /** Turns that met no fault, and those that did. */
+  clean: Percentiles;
+  faulted: Percentiles;
 }
 
 /** What {@link runChaos} saw. */
 export interface ChaosReport {
-  /** Calls placed before the drain, and how many the server took (its agent factory ran). */
+  /** Calls placed before the drain (in duration mode, the replacements too), and how many the server took (its agent factory ran). */
   placed: number;
   accepted: number;
   /** Calls refused before the drain (0 expected: below maxCalls). */
@@ -92,6 +113,13 @@ export interface ChaosReport {
   heapMB: { before: number; atDrain: number; after: number };
   /** Wall time of the run, seconds. */
   wallSeconds: number;
+  /** Voice-to-voice latency of the answered turns (from their `turn` events). */
+  latency: ChaosLatency;
+  /** In duration mode: heap after GC (MB), sampled each minute under load (`minute` from the start), the last at the end of the load. */
+  heapSamples: { minute: number; mb: number }[];
+  /** In duration mode: the load's length (ms) and whether faults were on. */
+  durationMs?: number;
+  faultsOn: boolean;
 }
 
 const TOKEN = 'chaos-twilio-token';
@@ -113,8 +141,9 @@ function rng(seed: number): () => number {
 
 /** A full GC (exposed on demand), then the heap used in MB. */
 function heapAfterGc(): number {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (!exposed) setFlagsFromString('--expose-gc');
+  const gc = exposed ?? (runInNewContext('gc') as () => void);
   gc();
   gc();
   return getHeapStatistics().used_heap_size / 2 ** 20;
@@ -217,17 +246,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   })();
   const every = o.faultEveryTurns ?? 20;
   const providersOf = (p: Plan): Provider[] => (p.brain === 'realtime' ? ['realtime'] : [p.stt, 'openai', p.tts]);
+  const faultsOn = o.faults ?? true;
+  const injectedAt: Record<string, number[]> = {};
   const maybeFault = (plan: Plan) => {
+    if (!faultsOn) return;
     for (const p of providersOf(plan)) {
       if (random() >= 1 / every) continue;
       const [kind, fault] = pick(kinds[p])();
       emus[p].inject(fault);
+      const times = (injectedAt[p] ??= []);
+      times.push(performance.now());
+      if (times.length > 1000) times.splice(0, 500);
       (faultCount[p] ??= {})[kind] = (faultCount[p]![kind] ?? 0) + 1;
     }
   };
 
   // The calls' plans.
-  const plans: Plan[] = Array.from({ length: o.calls + (o.probes ?? 3) }, () => {
+  const makePlan = (): Plan => {
     const lines = between(1, o.turns);
     const barge = new Set<number>();
     for (let i = 1; i < lines; i++) if (random() < 0.15) barge.add(i);
@@ -240,12 +275,49 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       barge,
       ...(random() < 0.1 ? { vanishAfter: between(0, lines - 1) } : {}),
     };
-  });
+  };
+  const plans: Plan[] = Array.from({ length: o.calls + (o.probes ?? 3) }, makePlan);
+  /** In duration mode, calls past the first `calls + probes` get their plans as they are placed. */
+  let nextCall = plans.length;
+  const newCall = (): number => {
+    plans.push(makePlan());
+    return nextCall++;
+  };
+  const window = o.faultWindowMs ?? 5000;
+  const pending = (p: Provider) => Object.values(emus[p].faults).some((f) => f !== undefined && f !== false);
+  const metFault = (plan: Plan, from: number, to: number) =>
+    providersOf(plan).some((p) => pending(p) || (injectedAt[p] ?? []).some((t) => t >= from - window && t <= to));
+  const clean: number[] = [];
+  const faulted: number[] = [];
 
   const tracks = new Map<number, CallTrack>();
+  // Records are tallied as they come; kept (for the details of odd turns) only in the short mode,
+  // so a long run's heap stays flat.
   const records: CallRecord[] = [];
+  const ids = new Set<string>();
+  let duplicateRecords = 0;
+  let recordCount = 0;
+  const endings: Record<string, number> = {};
+  const fatal: Record<string, number> = {};
+  let interruptions = 0;
+  let heardInHistory = 0;
+  const onRecord = (r: CallRecord) => {
+    recordCount++;
+    if (!o.durationMs) records.push(r);
+    if (ids.has(r.id)) duplicateRecords++;
+    ids.add(r.id);
+    endings[r.ending] = (endings[r.ending] ?? 0) + 1;
+    const e = r.error && `${r.error.provider ?? '-'} ${r.error.code}: ${r.error.message.slice(0, 120)}${r.errors.length ? ` (after: ${r.errors.map((x) => `${x.provider ?? '-'} ${x.code}`).join(', ')})` : ''}`;
+    if (e) fatal[e] = (fatal[e] ?? 0) + 1;
+    for (const i of r.interruptions) {
+      if (!i.heardText.trim() || i.playedMs <= 0) continue;
+      interruptions++;
+      if (r.history.some((m) => m.role === 'assistant' && m.content === `${i.heardText}…`)) heardInHistory++;
+    }
+  };
   let draining = false;
   let acceptedAfterDrain = 0;
+  let acceptedCount = 0;
   const stall = { stallTimeoutMs: 2000 };
   const vs = createVoiceServer({
     maxCalls: o.calls + 50,
@@ -254,12 +326,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     twilio: { publicUrl: 'http://127.0.0.1', authToken: TOKEN },
     browser: { public: true },
     logger: { warn: (m) => log(m) },
-    onCallEnd: (r) => void records.push(r),
+    onCallEnd: (r) => onRecord(r),
     agent: (info) => {
       const k = Number(info.channel === 'browser' ? new URL(info.request.url ?? '/', 'http://x').searchParams.get('call') : info.parameters?.call);
       const plan = plans[k];
       if (!plan) throw new Error(`unknown call ${k}`);
       if (draining) acceptedAfterDrain++;
+      acceptedCount++;
       const tts = (): TtsStream =>
         plan.tts === 'elevenlabs' ? new ElevenLabsTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.elevenlabs.baseURL, outputFormat: 'pcm_16000', ...stall })
         : plan.tts === 'cartesia' ? new CartesiaTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.cartesia.baseURL, sampleRate: 16000, ...stall })
@@ -282,7 +355,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false, replied: false });
         maybeFault(plan);
       });
-      session.on('turn', () => void (current() && current()!.answers++));
+      session.on('turn', (ev) => {
+        const turn = current();
+        if (!turn) return;
+        turn.answers++;
+        if (turn.answers > 1) return;
+        const v2v = ev.latency.voiceToVoice;
+        const from = ev.timestamps.endOfSpeech;
+        (turn.error || metFault(plan, from, from + v2v) ? faulted : clean).push(v2v);
+      });
       session.on('agent_speech_started', ({ text }) => {
         track.speechStarted++;
         track.lastActivity = performance.now();
@@ -369,48 +450,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     if (mic.open()) await mic.stop();
   };
 
-  // Place the calls, drain halfway, then try a few more (each must be refused).
-  const expectedCallMs = ((o.turns + 1) / 2) * 5000;
-  const drainAt = o.drainAtMs ?? expectedCallMs / 2;
-  const spread = o.spreadMs ?? 3000;
-  const running = Array.from({ length: o.calls }, async (_, k) => {
-    await sleep((k * spread) / Math.max(1, o.calls));
-    await call(k);
-  });
-  await sleep(drainAt);
-  log(`drain at ${((performance.now() - t0) / 1000).toFixed(1)} s: ${vs.activeCalls} calls in progress`);
-  const heapAtDrain = getHeapStatistics().used_heap_size / 2 ** 20;
-  draining = true;
-  const drained = vs.drain();
-  await sleep(100);
-  const probes = Array.from({ length: o.probes ?? 3 }, (_, i) => call(o.calls + i));
-  await Promise.all([drained, ...running, ...probes]);
-  log(`drained at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-
-  // Resources back: wait for the last sockets and timers to go (a few seconds at most).
-  let after = countResources();
-  const leakedOf = (a: Record<string, number>) => Object.fromEntries(Object.entries(a).flatMap(([k, n]) => (n > (resourcesBefore[k] ?? 0) ? [[k, n - (resourcesBefore[k] ?? 0)]] : [])));
-  for (let i = 0; i < 60 && Object.keys(leakedOf(after)).length; i++) {
-    await sleep(100);
-    after = countResources();
-  }
-  await Promise.all(Object.values(emus).map((e) => e.close()));
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtExceptionMonitor', onUnhandled);
-
   // What became of each user turn.
   const details: string[] = [];
   const tally = { userTurns: 0, answered: 0, apologised: 0, errorOnly: 0, cutByCallEnd: 0, superseded: 0, lost: 0, answeredTwice: 0, answeredWithoutTurnEvent: 0 };
-  const ids = new Set<string>();
-  let duplicateRecords = 0;
-  for (const r of records) {
-    if (ids.has(r.id)) duplicateRecords++;
-    ids.add(r.id);
-  }
   // An unanswered last turn was cut by the call's end when the drain, a provider failing for good
   // or the caller vanishing ended the call; not when the caller, having waited, hung up.
   const cutByEnd = (t: CallTrack) => t.vanished || ['server draining', 'stt failed', 'provider error', 'output failed'].includes(t.reason ?? '') || (!t.hungUp && draining);
-  for (const t of tracks.values()) {
+  const classify = (t: CallTrack) =>
     t.turns.forEach((turn, i) => {
       const p = t.plan;
       const transcript = JSON.stringify(t.session.transcript);
@@ -438,34 +484,68 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         detail('lost');
       }
     });
-  }
-  const endings: Record<string, number> = {};
-  const fatal: Record<string, number> = {};
-  for (const r of records) {
-    endings[r.ending] = (endings[r.ending] ?? 0) + 1;
-    const e = r.error && `${r.error.provider ?? '-'} ${r.error.code}: ${r.error.message.slice(0, 120)}${r.errors.length ? ` (after: ${r.errors.map((x) => `${x.provider ?? '-'} ${x.code}`).join(', ')})` : ''}`;
-    if (e) fatal[e] = (fatal[e] ?? 0) + 1;
-  }
-  let interruptions = 0;
-  let heardInHistory = 0;
-  for (const r of records) {
-    for (const i of r.interruptions) {
-      if (!i.heardText.trim() || i.playedMs <= 0) continue;
-      interruptions++;
-      if (r.history.some((m) => m.role === 'assistant' && m.content === `${i.heardText}…`)) heardInHistory++;
+
+  // Place the calls, drain halfway, then try a few more (each must be refused).
+  // In duration mode each of the `calls` lines places a new call when its call ends, until the
+  // drain; a call that ended and closed is tallied then and forgotten (the heap stays flat).
+  const expectedCallMs = ((o.turns + 1) / 2) * 5000;
+  const drainAt = o.drainAtMs ?? o.durationMs ?? expectedCallMs / 2;
+  const spread = o.spreadMs ?? 3000;
+  const forget = async (k: number) => {
+    const t = tracks.get(k);
+    for (let i = 0; t && !t.closed && i < 50; i++) await sleep(100);
+    if (!t?.closed) return;
+    classify(t);
+    tracks.delete(k);
+  };
+  const running = Array.from({ length: o.calls }, async (_, k) => {
+    await sleep((k * spread) / Math.max(1, o.calls));
+    await call(k);
+    if (!o.durationMs) return;
+    await forget(k);
+    while (!draining) {
+      const next = newCall();
+      await call(next);
+      await forget(next);
     }
+  });
+  // Heap after GC each minute of the load, and at its end.
+  const heapSamples: { minute: number; mb: number }[] = [];
+  const sampler = o.durationMs ? setInterval(() => void heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() }), 60_000) : undefined;
+  await sleep(drainAt);
+  clearInterval(sampler);
+  if (o.durationMs && !heapSamples.some((h) => performance.now() - t0 - h.minute * 60_000 < 5000)) heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() });
+  log(`drain at ${((performance.now() - t0) / 1000).toFixed(1)} s: ${vs.activeCalls} calls in progress`);
+  const heapAtDrain = getHeapStatistics().used_heap_size / 2 ** 20;
+  draining = true;
+  const drained = vs.drain();
+  await sleep(100);
+  const probes = Array.from({ length: o.probes ?? 3 }, (_, i) => call(o.calls + i));
+  await Promise.all([drained, ...running, ...probes]);
+  log(`drained at ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+  // Resources back: wait for the last sockets and timers to go (a few seconds at most).
+  let after = countResources();
+  const leakedOf = (a: Record<string, number>) => Object.fromEntries(Object.entries(a).flatMap(([k, n]) => (n > (resourcesBefore[k] ?? 0) ? [[k, n - (resourcesBefore[k] ?? 0)]] : [])));
+  for (let i = 0; i < 60 && Object.keys(leakedOf(after)).length; i++) {
+    await sleep(100);
+    after = countResources();
   }
+  await Promise.all(Object.values(emus).map((e) => e.close()));
+  process.off('unhandledRejection', onUnhandled);
+  process.off('uncaughtExceptionMonitor', onUnhandled);
+
+  for (const t of tracks.values()) classify(t);
   // The heap after GC without what this harness keeps (sessions, records, what the emulators received).
-  const accepted = tracks.size - acceptedAfterDrain;
+  const accepted = acceptedCount - acceptedAfterDrain;
   const openSessions = [...tracks.values()].filter((t) => !t.closed).length;
   tracks.clear();
-  const recordCount = records.length;
   records.length = 0;
   for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
   (emus.realtime as RealtimeEmulator).sessions.length = 0;
   const heapAfter = heapAfterGc();
   return {
-    placed: o.calls,
+    placed: o.calls + nextCall - (o.calls + (o.probes ?? 3)),
     accepted,
     refusedBeforeDrain,
     probes: o.probes ?? 3,
@@ -485,15 +565,53 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     resources: { before: resourcesBefore, after, leaked: leakedOf(after) },
     heapMB: { before: heapBefore, atDrain: heapAtDrain, after: heapAfter },
     wallSeconds: (performance.now() - t0) / 1000,
+    latency: { clean: percentiles(clean), faulted: percentiles(faulted) },
+    heapSamples,
+    ...(o.durationMs ? { durationMs: o.durationMs } : {}),
+    faultsOn,
   };
 }
 
-/** The report as the lines of a table. */
-export function chaosTable(r: ChaosReport): string[] {
+/** The heap samples compared: the one at minute 2 (or the first, in a shorter run) and the last. */
+export function heapGrowth(r: ChaosReport): { from: { minute: number; mb: number }; to: { minute: number; mb: number }; mb: number } | undefined {
+  const h = r.heapSamples;
+  if (h.length < 2) return undefined;
+  const from = h.find((x) => x.minute >= 1.9) ?? h[0]!;
+  const to = h[h.length - 1]!;
+  return from === to ? undefined : { from, to, mb: to.mb - from.mb };
+}
+
+/** The targets of the chaos soak, each PASS or FAIL (`baseline`: the same load without faults). */
+export function chaosTargets(r: ChaosReport, baseline?: ChaosReport): string[] {
+  const mark = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+  const leaked = Object.keys(r.resources.leaked).length;
+  const out = [
+    `${mark(r.lost === 0)}  0 lost turns (${r.lost})`,
+    `${mark(r.answeredTwice === 0)}  0 answered twice (${r.answeredTwice})`,
+    `${mark(r.unhandled === 0 && r.untypedErrors === 0)}  0 crashes / unhandled rejections (${r.unhandled} unhandled, ${r.untypedErrors} untyped errors)`,
+    `${mark(leaked === 0 && r.openSessions === 0)}  resources back to before (${JSON.stringify(r.resources.leaked)}, ${r.openSessions} sessions open)`,
+    `${mark(r.records === r.accepted && r.duplicateRecords === 0)}  one record per call (${r.records} records, ${r.accepted} calls, ${r.duplicateRecords} duplicates)`,
+    `${mark(r.acceptedAfterDrain === 0)}  no call accepted after the drain (${r.acceptedAfterDrain} of ${r.probes})`,
+  ];
+  const g = heapGrowth(r);
+  if (r.durationMs !== undefined)
+    out.push(g ? `${mark(Math.abs(g.mb) <= 5)}  heap within 5 MB from minute ${g.from.minute.toFixed(1)} to ${g.to.minute.toFixed(1)} (${g.from.mb.toFixed(1)} -> ${g.to.mb.toFixed(1)} MB, ${g.mb >= 0 ? '+' : ''}${g.mb.toFixed(1)})` : `n/a   heap: fewer than two samples a minute apart (run for 2 minutes or more)`);
+  if (baseline) {
+    const d = r.latency.clean.p99 - baseline.latency.clean.p99;
+    out.push(r.latency.clean.count && baseline.latency.clean.count
+      ? `${mark(d <= 50)}  p99 of fault-free turns within 50 ms of the baseline's (${r.latency.clean.p99.toFixed(0)} vs ${baseline.latency.clean.p99.toFixed(0)} ms, ${d >= 0 ? '+' : ''}${d.toFixed(0)})`
+      : 'FAIL  p99 vs baseline: no fault-free turns measured');
+  }
+  return out;
+}
+
+/** The report as the lines of a table (`baseline`: the same load without faults, compared). */
+export function chaosTable(r: ChaosReport, baseline?: ChaosReport): string[] {
   const faults = Object.entries(r.faults).map(([p, k]) => `${p} ${Object.values(k).reduce((a, b) => a + b, 0)}`).join(', ');
   const kinds: Record<string, number> = {};
   for (const k of Object.values(r.faults)) for (const [kind, n] of Object.entries(k)) kinds[kind] = (kinds[kind] ?? 0) + n;
   const row = (a: string, b: string | number) => `   ${a.padEnd(34)} ${b}`;
+  const lat = (p: Percentiles) => (p.count ? `p50 ${p.p50.toFixed(0)}  p99 ${p.p99.toFixed(0)} ms  (n=${p.count})` : 'none');
   return [
     row('calls placed / accepted', `${r.placed} / ${r.accepted} (refused before the drain: ${r.refusedBeforeDrain})`),
     row('calls tried after the drain / taken', `${r.probes} / ${r.acceptedAfterDrain}`),
@@ -517,6 +635,11 @@ export function chaosTable(r: ChaosReport): string[] {
     row('sessions not closed after the drain', r.openSessions),
     row('resources left over', JSON.stringify(r.resources.leaked)),
     row('heap after GC, MB', `${r.heapMB.before.toFixed(1)} before, ${r.heapMB.after.toFixed(1)} after (${(r.heapMB.after - r.heapMB.before).toFixed(1)})`),
+    row('voice-to-voice, no fault met', lat(r.latency.clean)),
+    row('voice-to-voice, a fault met', lat(r.latency.faulted)),
+    ...(baseline ? [row('voice-to-voice, baseline (no faults)', lat(baseline.latency.clean))] : []),
+    ...(r.heapSamples.length ? [row('heap after GC under load, MB', r.heapSamples.map((h) => `${h.minute.toFixed(1)} min ${h.mb.toFixed(1)}`).join(', '))] : []),
     row('wall time', `${r.wallSeconds.toFixed(1)} s`),
+    ...chaosTargets(r, baseline).map((t) => `   ${t}`),
   ];
 }

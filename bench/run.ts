@@ -444,8 +444,24 @@ async function chaosSoak() {
   const num = (name: string, dflt: number) => Number(arg(name)?.[0] ?? dflt);
   const calls = num('--calls', quick ? 20 : 100);
   const turns = num('--turns', quick ? 4 : 10);
+  const spreadMs = Math.min(20_000, calls * 200);
+  const minutes = arg('--minutes');
+  if (minutes) {
+    // Sustained load: `calls` calls in flight for `--minutes`, each ended call replaced, then the
+    // drain; first the same load without faults (`--baseline-minutes`, default the same; `--no-baseline`).
+    const durationMs = Number(minutes[0]) * 60_000;
+    const drainAtMs = arg('--drain-at') ? num('--drain-at', 0) * 1000 : undefined;
+    const baselineMs = process.argv.includes('--no-baseline') ? 0 : num('--baseline-minutes', durationMs / 60_000) * 60_000;
+    const base = { calls, turns, spreadMs, drainTimeoutMs: 60_000, faultEveryTurns: 20, seed: 1, probes: 5 };
+    const baseline = baselineMs > 0 ? await runChaos({ ...base, durationMs: baselineMs, faults: false }) : undefined;
+    const r = await runChaos({ ...base, durationMs, ...(drainAtMs !== undefined ? { drainAtMs } : {}) });
+    results.chaos = { ...r, baseline };
+    log(`\n9. Chaos soak: ${calls} calls in flight for ${durationMs / 60_000} min (browser and Twilio; Deepgram live or Flux + LLM + ElevenLabs, Cartesia or Aura, or the Realtime brain), 1 to ${turns} lines each, a fault per ~20 turns per provider, a drain at ${((drainAtMs ?? durationMs) / 1000).toFixed(0)} s${baseline ? `; baseline without faults first, ${baselineMs / 60_000} min` : ''}`);
+    for (const line of chaosTable(r, baseline)) log(line);
+    return;
+  }
   const drainAtMs = num('--drain-at', quick ? 20 : 60) * 1000;
-  const r = await runChaos({ calls, turns, spreadMs: Math.min(20_000, calls * 200), drainAtMs, drainTimeoutMs: drainAtMs, faultEveryTurns: 20, seed: 1, probes: 5 });
+  const r = await runChaos({ calls, turns, spreadMs, drainAtMs, drainTimeoutMs: drainAtMs, faultEveryTurns: 20, seed: 1, probes: 5 });
   results.chaos = r;
   log(`\n9. Chaos soak: ${calls} calls (browser and Twilio; Deepgram live or Flux + LLM + ElevenLabs, Cartesia or Aura, or the Realtime brain), 1 to ${turns} lines each, a fault per ~20 turns per provider, a drain at ${drainAtMs / 1000} s`);
   for (const line of chaosTable(r)) log(line);
@@ -453,7 +469,8 @@ async function chaosSoak() {
 
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, cost, vad, warm, soak,
 // server, throughput, agenttests, chaos) and writes no result files.
-// `--calls 100 --turns 10 --drain-at 60` set the chaos soak's scale (bench/chaos.ts).
+// `--calls 100 --turns 10 --drain-at 60` set the chaos soak's scale (bench/chaos.ts); `--minutes 10`
+// keeps the calls in flight that long (a fault-free baseline first: `--baseline-minutes 5`, `--no-baseline`).
 // `--levels 10,100` picks bench 4's session counts, `--passes 9` its measured passes a level.
 function arg(name: string): string[] | undefined {
   const i = process.argv.findIndex((a) => a === name || a.startsWith(`${name}=`));
