@@ -276,11 +276,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       ...(random() < 0.1 ? { vanishAfter: between(0, lines - 1) } : {}),
     };
   };
-  const plans: Plan[] = Array.from({ length: o.calls + (o.probes ?? 3) }, makePlan);
+  const plans = new Map(Array.from({ length: o.calls + (o.probes ?? 3) }, (_, k) => [k, makePlan()]));
   /** In duration mode, calls past the first `calls + probes` get their plans as they are placed. */
-  let nextCall = plans.length;
+  let nextCall = plans.size;
   const newCall = (): number => {
-    plans.push(makePlan());
+    plans.set(nextCall, makePlan());
     return nextCall++;
   };
   const window = o.faultWindowMs ?? 5000;
@@ -329,7 +329,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     onCallEnd: (r) => onRecord(r),
     agent: (info) => {
       const k = Number(info.channel === 'browser' ? new URL(info.request.url ?? '/', 'http://x').searchParams.get('call') : info.parameters?.call);
-      const plan = plans[k];
+      const plan = plans.get(k);
       if (!plan) throw new Error(`unknown call ${k}`);
       if (draining) acceptedAfterDrain++;
       acceptedCount++;
@@ -396,7 +396,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let refusedBeforeDrain = 0;
   /** One caller: says its lines (waiting for each answer, or barging in), then hangs up or vanishes. */
   const call = async (k: number): Promise<void> => {
-    const plan = plans[k]!;
+    const plan = plans.get(k)!;
     let mic: { say(s: Int16Array): Promise<void>; silence(ms: number): Promise<void>; open(): boolean; stop(): Promise<unknown>; vanish(): void };
     if (plan.channel === 'browser') {
       const page = await BrowserCaller.open(`${wsUrl}/browser?call=${k}`);
@@ -462,7 +462,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const transcript = JSON.stringify(t.session.transcript);
       const rec = records.find((r) => JSON.stringify(r.transcript) === transcript && r.history.length === t.session.history.length);
       const detail = (what: string) =>
-        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
+        details.length < 50 &&
+        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : o.durationMs ? 'not kept' : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
       tally.userTurns++;
       if (turn.answers > 1) {
         tally.answeredTwice++;
@@ -491,12 +492,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const expectedCallMs = ((o.turns + 1) / 2) * 5000;
   const drainAt = o.drainAtMs ?? o.durationMs ?? expectedCallMs / 2;
   const spread = o.spreadMs ?? 3000;
+  const forgetEmulatorRecords = () => {
+    for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
+    (emus.realtime as RealtimeEmulator).sessions.length = 0;
+  };
   const forget = async (k: number) => {
     const t = tracks.get(k);
     for (let i = 0; t && !t.closed && i < 50; i++) await sleep(100);
     if (!t?.closed) return;
     classify(t);
     tracks.delete(k);
+    plans.delete(k);
   };
   const running = Array.from({ length: o.calls }, async (_, k) => {
     await sleep((k * spread) / Math.max(1, o.calls));
@@ -510,11 +516,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   });
   // Heap after GC each minute of the load, and at its end.
+  // (What the emulators received is forgotten first: it grows with every message.)
   const heapSamples: { minute: number; mb: number }[] = [];
-  const sampler = o.durationMs ? setInterval(() => void heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() }), 60_000) : undefined;
+  const sample = () => {
+    forgetEmulatorRecords();
+    heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() });
+  };
+  const sampler = o.durationMs ? setInterval(sample, 60_000) : undefined;
   await sleep(drainAt);
   clearInterval(sampler);
-  if (o.durationMs && !heapSamples.some((h) => performance.now() - t0 - h.minute * 60_000 < 5000)) heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() });
+  if (o.durationMs && !heapSamples.some((h) => performance.now() - t0 - h.minute * 60_000 < 5000)) sample();
   log(`drain at ${((performance.now() - t0) / 1000).toFixed(1)} s: ${vs.activeCalls} calls in progress`);
   const heapAtDrain = getHeapStatistics().used_heap_size / 2 ** 20;
   draining = true;
@@ -541,8 +552,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const openSessions = [...tracks.values()].filter((t) => !t.closed).length;
   tracks.clear();
   records.length = 0;
-  for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
-  (emus.realtime as RealtimeEmulator).sessions.length = 0;
+  forgetEmulatorRecords();
   const heapAfter = heapAfterGc();
   return {
     placed: o.calls + nextCall - (o.calls + (o.probes ?? 3)),
