@@ -185,6 +185,9 @@ interface CallTrack {
   /** The caller said goodbye itself, or vanished. */
   hungUp: boolean;
   vanished: boolean;
+  /** What happened on the call, for the details of an odd turn (capped). */
+  events: string[];
+  born: number;
 }
 
 /** Runs the soak and reports what it saw (it asserts nothing: the caller checks the report). */
@@ -347,10 +350,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
                 : new DeepgramStt({ apiKey: KEY, baseURL: emus.deepgram.baseURL, connectTimeoutMs: 3000, ...stall }),
               llm: new OpenAiLlm({ apiKey: KEY, baseURL: emus.openai.baseURL, model: 'm', maxRetries: 1, ...stall }),
               tts: tts(),
+              // The LLM's first token: within the callers' patience (they wait 15 s for an answer).
+              firstTokenTimeoutMs: 5000,
               logger: quiet,
             });
-      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false };
+      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false, events: [], born: performance.now() };
       const current = () => track.turns[track.turns.length - 1];
+      const note = (what: string) => track.events.length < 120 && track.events.push(`${Math.round(performance.now() - track.born)} ${what}`);
+      session.on('user_turn', () => note('user_turn'));
+      session.on('turn', () => note('turn'));
+      session.on('agent_speech_started', ({ text }) => note(`speech+ ${text.slice(0, 12)}`));
+      session.on('agent_speech_ended', (e) => note(`speech- ${(e as { interrupted?: boolean }).interrupted ? 'cut' : ''}`));
+      session.on('interrupted', () => note('interrupted'));
+      session.on('error', (e) => note(`error ${(e as VoxlineError).provider ?? '-'} ${(e as VoxlineError).code ?? e.message.slice(0, 40)}`));
+      session.on('closed', ({ reason }) => note(`closed ${reason}`));
       session.on('user_turn', () => {
         track.turns.push({ answers: 0, apology: false, error: false, agentSpoke: false, replied: false });
         maybeFault(plan);
@@ -428,7 +441,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const track = tracks.get(k);
     for (let line = 0; track && line < plan.lines && mic.open() && !track.closed; line++) {
       const started = track.speechStarted;
-      const ended = track.speechEnded;
+      track.events.push(`${Math.round(performance.now() - track.born)} SAY ${line + 1}`);
       await mic.say(speech16);
       if (plan.barge.has(line + 1)) {
         // The next line is said over this line's reply, a moment after it starts.
@@ -436,7 +449,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         await mic.silence(between(200, 700));
         continue;
       }
-      await waitFor(() => track.speechEnded > ended || track.closed, 15_000);
+      // A reply that started after the line began, and has ended (not the end of a reply this
+      // line barged in on).
+      await waitFor(() => (track.speechStarted > started && track.speechEnded >= track.speechStarted) || track.closed, 15_000);
       // A reply may pause (a stalled provider) and go on, or turn into the apology: the caller
       // listens until the agent has been quiet for longer than the clients' stall timers.
       const last = line === plan.lines - 1;
@@ -447,6 +462,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
     }
     if (track) track.hungUp = true;
+    track?.events.push(`${Math.round(performance.now() - track.born)} HANGUP`);
     if (mic.open()) await mic.stop();
   };
 
@@ -463,7 +479,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const rec = records.find((r) => JSON.stringify(r.transcript) === transcript && r.history.length === t.session.history.length);
       const detail = (what: string) =>
         details.length < 50 &&
-        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : o.durationMs ? 'not kept' : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}`);
+        details.push(`${what}: record ${rec ? `${rec.ending} (${rec.reason}) after ${rec.durationMs} ms` : o.durationMs ? 'not kept' : 'none'}, session ${t.closed ? 'closed' : 'open'}, ${p.channel} ${p.brain === 'realtime' ? 'realtime' : `${p.stt}+openai+${p.tts}`}: turn ${i + 1} of ${t.turns.length} (${p.lines} lines, barge-ins before ${[...p.barge].join(',') || 'none'}), closed: ${t.reason}, hung up: ${t.hungUp}, transcript: ${JSON.stringify(t.session.transcript.map((e) => `${e.role[0]}${e.interrupted ? '*' : ''}: ${e.text.slice(0, 24)}`))}, events: ${t.events.join(' | ')}`);
       tally.userTurns++;
       if (turn.answers > 1) {
         tally.answeredTwice++;

@@ -29,7 +29,7 @@ export const SESSION_OPTIONS: OptionNames<keyof VoiceSessionOptions | keyof Real
   turnEnd: true, bargeIn: true, historyLimit: true, onProviderError: true, apology: true,
   closeTimeoutMs: true, prices: true, budget: true, chunker: true, vad: true, vadTurnEndMs: true,
   clock: true, speakingRate: true, preemptive: true, realtime: true, sayInstructions: true,
-  maxSpeculativeRequests: true, agent: true,
+  maxSpeculativeRequests: true, agent: true, firstTokenTimeoutMs: true,
 };
 
 /** The options of `TextSession`. */
@@ -39,6 +39,7 @@ export const TEXT_SESSION_OPTIONS: OptionNames<keyof TextSessionOptions> = {
   maxToolSteps: true, hangUpPhrases: true, goodbye: true, bargeIn: true, historyLimit: true,
   onProviderError: true, apology: true, prices: true, budget: true, chunker: true, vad: true,
   clock: true, speakingRate: true, preemptive: true, maxSpeculativeRequests: true, agent: true,
+  firstTokenTimeoutMs: true,
 };
 
 /** The options of `DeepgramStt`. */

@@ -2,10 +2,10 @@ import type { EventEmitter } from 'eventemitter3';
 import type { AudioOutput } from '../adapters/types';
 import type { AudioFrame } from '../audio/frame';
 import { Resampler } from '../audio/resample';
-import { DeviceError, VoxlineError, isAbortError } from '../errors';
+import { DeviceError, TimeoutError, VoxlineError, isAbortError } from '../errors';
 import { type LoopEvent, runToolLoop } from '../llm/loop';
 import type { ChatMessage, LlmUsage } from '../llm/types';
-import { Channel } from '../streams/channel';
+import { Channel, linkedAbort } from '../streams/channel';
 import { type Clock, type ClockTimer, realClock } from '../streams/clock';
 import { SentenceChunker } from '../tts/chunker';
 import type { TtsFrame } from '../tts/types';
@@ -126,7 +126,7 @@ export class ReplyPath {
     const done = (async () => {
       let fillerTimer: ClockTimer | undefined;
       try {
-        for await (const ev of agentLoop(agent ?? this.opts, work, signal, (u) => this.addUsage(u))) {
+        for await (const ev of agentLoop(agent ?? this.opts, work, signal, (u) => this.addUsage(u), this.opts)) {
           if (ev.type === 'text') {
             ts.llmFirstToken ??= this.clock.now();
             deltas++;
@@ -344,11 +344,40 @@ export class ReplyPath {
 
 /**
  * The agent's tool loop over `work` (which it extends), with the tools, step limit and hooks of
- * `opts`; `onUsageEstimate` counts the requests cut before their usage came.
+ * `opts`; `onUsageEstimate` counts the requests cut before their usage came. Each request's first
+ * token (text or a tool call) has the session's deadline (`firstTokenTimeoutMs`, default 15 s):
+ * past it the loop throws a `TimeoutError`.
  */
-export function agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal, onUsageEstimate?: (usage: LlmUsage) => void): AsyncGenerator<LoopEvent> {
+export async function* agentLoop(opts: Pick<VoiceSessionOptions, 'llm' | 'tools' | 'maxToolSteps' | 'toolHooks'>, work: ChatMessage[], signal?: AbortSignal, onUsageEstimate?: (usage: LlmUsage) => void, session?: Pick<VoiceSessionOptions, 'firstTokenTimeoutMs' | 'clock'>): AsyncGenerator<LoopEvent> {
   const hooks = opts.toolHooks;
-  return runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal, onUsageEstimate, beforeToolCall: hooks?.beforeToolCall, afterToolCall: hooks?.afterToolCall, toolErrorMessage: hooks?.toolErrorMessage, hookTimeoutMs: hooks?.hookTimeoutMs });
+  const clock = session?.clock ?? realClock;
+  const firstMs = session?.firstTokenTimeoutMs ?? 15_000;
+  const ac = linkedAbort(signal);
+  let timedOut: TimeoutError | undefined;
+  let timer: ClockTimer | undefined;
+  const arm = () => {
+    clock.clearTimeout(timer);
+    timer = clock.setTimeout(() => {
+      timedOut = new TimeoutError(`${opts.llm.provider} sent no first token within ${firstMs} ms (the session's firstTokenTimeoutMs): the reply was abandoned`, { provider: opts.llm.provider });
+      ac.abort();
+    }, firstMs);
+  };
+  arm();
+  try {
+    for await (const ev of runToolLoop(opts.llm, work, { tools: opts.tools, maxSteps: opts.maxToolSteps, signal: ac.signal, onUsageEstimate, beforeToolCall: hooks?.beforeToolCall, afterToolCall: hooks?.afterToolCall, toolErrorMessage: hooks?.toolErrorMessage, hookTimeoutMs: hooks?.hookTimeoutMs })) {
+      // The tools' results are in: the loop asks the model again, a new first token to wait for.
+      if (ev.type === 'tool_result') arm();
+      else if (ev.type !== 'usage') clock.clearTimeout(timer);
+      yield ev;
+    }
+  } catch (err) {
+    if (timedOut && !signal?.aborted) throw timedOut;
+    throw err;
+  } finally {
+    clock.clearTimeout(timer);
+    ac.dispose();
+  }
+  if (timedOut && !signal?.aborted) throw timedOut;
 }
 
 /** `text` cut at `chars` characters, rounded down to a whole word (never mid-word), trimmed. */

@@ -45,6 +45,8 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
   private queue: Promise<void> = Promise.resolve();
   private startedAt = 0;
   private turnIndex = 0;
+  /** Sequence number of the latest user turn queued for a reply. */
+  private lastTurn = 0;
   private closing?: Promise<void>;
   private closeReason = 'closed';
   private running = false;
@@ -361,7 +363,11 @@ export class VoiceSession extends EventEmitter<VoiceSessionEvents> {
     // A realtime model answers on its own.
     if (this.brain) return void this.pushHistory({ role: 'user', content: text });
     const ts: TurnTimestamps = { endOfSpeech, sttFinal, llmRequest: 0 };
-    void this.enqueue(() => this.respond(text, ts));
+    // A turn whose reply has not started by the time the user spoke again is not answered on its
+    // own (that answer would come late, and a second one after it): its words go into history
+    // and the newest turn's reply answers both.
+    const seq = ++this.lastTurn;
+    void this.enqueue(() => (seq === this.lastTurn ? this.respond(text, ts) : Promise.resolve(this.pushHistory({ role: 'user', content: text }))));
   }
 
   private enqueue(task: () => Promise<void>, speculative = false): Promise<void> {

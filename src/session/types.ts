@@ -81,6 +81,13 @@ export interface VoiceSessionOptions {
    * providers' connections may take before the session is closed regardless (default 5000 ms).
    */
   closeTimeoutMs?: number | undefined;
+  /**
+   * Longest wait for the LLM's first token (text or a tool call) of each request of a reply, from
+   * the request (default 15 000 ms). Past it the reply is abandoned: a `TimeoutError` event, then
+   * the apology, as for any failed reply. A caller hears silence while the model thinks: raise it
+   * for a reasoning model that thinks longer. The LLM client's own first-token timeout still applies.
+   */
+  firstTokenTimeoutMs?: number | undefined;
   /** Prices to estimate cost from usage. */
   prices?: PriceTable | undefined;
   /** End the session politely once the estimated cost reaches this. */

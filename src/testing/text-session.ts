@@ -206,7 +206,7 @@ export class TextSession {
       };
       const watch = new HandoffWatch();
       try {
-        for await (const ev of agentLoop(agent, work, options.signal, (u) => this.addUsage(u))) {
+        for await (const ev of agentLoop(agent, work, options.signal, (u) => this.addUsage(u), this.opts)) {
           if (ev.type === 'text') addChunks(chunker.push(ev.delta));
           else if (ev.type === 'tool_call') {
             endSegment();

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, toneSynthesizer, type AudioFrame, type SttEvent } from '../../src/index';
+import { DeepgramStt, ElevenLabsTts, LlmStream, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type AudioFrame, type ChatMessage, type LlmEvent, type SttEvent } from '../../src/index';
+import { final, scriptedSession } from '../session/scripted';
+import { sleep } from '../helpers';
 import { VirtualSpeaker, virtualSpeaker } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator, RealtimeEmulator, ScriptedCaller } from '../../src/testing/index';
 import { chaosTable, runChaos } from '../../bench/chaos';
@@ -127,6 +129,94 @@ describe('found by the chaos soak', () => {
     expect(result).toBeUndefined();
     expect(session.transcript.map((e) => e.role)).toEqual(['user', 'agent']);
   }, 30_000);
+});
+
+/** A model that answers each request with `Answer N.`; the first request waits for `release()`. */
+class HeldLlm extends LlmStream {
+  readonly provider = 'held';
+  readonly model = 'm';
+  readonly instructions = undefined;
+  readonly requests: ChatMessage[][] = [];
+  private open!: () => void;
+  private readonly gate = new Promise<void>((r) => (this.open = r));
+  release(): void {
+    this.open();
+  }
+  async *respond(history: readonly ChatMessage[]): AsyncGenerator<LlmEvent> {
+    this.requests.push([...history]);
+    const n = this.requests.length;
+    if (n === 1) await this.gate;
+    yield { type: 'text', delta: `Answer ${n}.` };
+    yield { type: 'finish', reason: 'stop' };
+  }
+}
+
+describe('found by the chaos soak (second run)', () => {
+  // Found by the 10-minute soak: an LLM that stalls before its first token (its client's
+  // first-token timeout is 60 s, for reasoning models) left the caller in silence: the turn was
+  // neither answered nor apologised for while the caller waited, and the turns after it queued
+  // behind it. The session now gives each request's first token a deadline of its own.
+  it('an LLM that never sends its first token: a TimeoutError and the apology within firstTokenTimeoutMs, and the next turn is answered', async () => {
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20 });
+    emus.push(oa);
+    await oa.start();
+    oa.inject({ stall: { afterMessages: 1 } }); // the role chunk, then nothing
+    const llm = new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm', maxRetries: 0 });
+    const s = await scriptedSession(llm, { firstTokenTimeoutMs: 400, logger: { warn: () => {} } });
+    const t0 = performance.now();
+    const apology = new Promise<number>((r) => s.session.on('agent_speech_started', ({ text }) => text.startsWith('Sorry') && r(performance.now() - t0)));
+    s.stt.offer(final('check my order please'));
+    const after = await Promise.race([apology, sleep(5000).then(() => -1)]);
+    expect(after).toBeGreaterThan(350);
+    expect(after).toBeLessThan(3000);
+    expect(s.errors.map((e) => [e.constructor.name, (e as VoxlineError).provider])).toEqual([['TimeoutError', 'openai']]);
+    expect(s.errors[0]!.message).toContain('firstTokenTimeoutMs');
+    await s.spoke();
+    const answered = s.spoke();
+    s.stt.offer(final('and my refund'));
+    expect((await answered).text).not.toContain('Sorry');
+    await s.close();
+    // (The scripted STT's finals carry no audio times, so only the roles' counts are checked.)
+    expect(s.session.transcript.filter((e) => e.role === 'agent').map((e) => e.text.slice(0, 5))).toEqual(['Sorry', 'You s']);
+    expect(s.session.transcript.filter((e) => e.role === 'user')).toHaveLength(2);
+  }, 20_000);
+
+  it('the deadline is per request: a reply slower than it in total but with a prompt first token is not cut', async () => {
+    const oa = new OpenAiEmulator({ timeToFirstTokenMs: 20, tokensPerSecond: 20, responder: () => ({ content: 'One two three four five six seven eight nine ten eleven twelve.' }) });
+    emus.push(oa);
+    await oa.start();
+    const s = await scriptedSession(new OpenAiLlm({ apiKey: 'k', baseURL: oa.baseURL, model: 'm' }), { firstTokenTimeoutMs: 300 });
+    const spoke = s.spoke();
+    s.stt.offer(final('count for me'));
+    expect((await spoke).text).toContain('twelve');
+    await s.close();
+    expect(s.errors).toEqual([]);
+  }, 20_000);
+
+  // Found by the soak: a turn finalised while the reply to an earlier one was still queued (the
+  // agent busy) got its own reply after the earlier one's, and the caller, who had already moved
+  // on, heard two answers in a row. Now a queued reply whose turn was followed by another is not
+  // made: the newest turn's reply answers both, with both in the history.
+  it('turns said while the agent is busy get one reply, to the newest, with every turn in its history', async () => {
+    const llm = new HeldLlm();
+    const s = await scriptedSession(llm, { bargeIn: false });
+    s.stt.offer(final('first question'));
+    while (!llm.requests.length) await sleep(5);
+    s.stt.offer(final('second question'));
+    await sleep(50);
+    s.stt.offer(final('third question'));
+    await sleep(50);
+    llm.release();
+    await s.spoke();
+    await s.spoke();
+    await sleep(300);
+    await s.close();
+    expect(llm.requests.length).toBe(2);
+    const last = llm.requests[1]!.filter((m) => m.role === 'user').map((m) => m.content);
+    expect(last).toEqual(['first question', 'second question', 'third question']);
+    expect(s.session.transcript.filter((e) => e.role === 'agent').map((e) => e.text)).toEqual(['Answer 1.', 'Answer 2.']);
+    expect(s.session.transcript.filter((e) => e.role === 'user')).toHaveLength(3);
+  }, 20_000);
 });
 
 describe('emulator fault knobs', () => {
