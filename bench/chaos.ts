@@ -139,6 +139,36 @@ function rng(seed: number): () => number {
   };
 }
 
+/**
+ * `obj` with its streaming method `method` noting, for an odd call's details, when each call of
+ * it starts, yields first, ends or fails.
+ */
+function traced<T extends object>(obj: T, method: string, name: string, note: (what: string) => void): T {
+  const m = obj as unknown as Record<string, (...a: unknown[]) => AsyncIterable<unknown>>;
+  const inner = m[method]!.bind(obj);
+  let n = 0;
+  m[method] = (...args: unknown[]) =>
+    (async function* () {
+      const k = ++n;
+      note(`${name}${k} start`);
+      let first = true;
+      try {
+        for await (const x of inner(...args)) {
+          if (first) note(`${name}${k} first`);
+          first = false;
+          yield x;
+        }
+        note(`${name}${k} end`);
+      } catch (err) {
+        note(`${name}${k} threw ${(err as VoxlineError).code ?? (err as Error).message?.slice(0, 30)}`);
+        throw err;
+      } finally {
+        if (first) note(`${name}${k} done`);
+      }
+    })();
+  return obj;
+}
+
 /** A full GC (exposed on demand), then the heap used in MB. */
 function heapAfterGc(): number {
   const exposed = (globalThis as { gc?: () => void }).gc;
@@ -341,6 +371,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         : plan.tts === 'cartesia' ? new CartesiaTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.cartesia.baseURL, sampleRate: 16000, ...stall })
         : new DeepgramAuraTts({ apiKey: KEY, baseURL: emus.aura.baseURL, sampleRate: 16000, ...stall });
       const quiet = { warn: () => {} };
+      const events: string[] = [];
+      const born = performance.now();
+      const note = (what: string) => events.length < 150 && events.push(`${Math.round(performance.now() - born)} ${what}`);
       const session =
         plan.brain === 'realtime'
           ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: KEY, baseURL: emus.realtime.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 300 }, connectTimeoutMs: 3000 }), logger: quiet })
@@ -348,15 +381,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
               stt: plan.stt === 'flux'
                 ? new DeepgramFluxStt({ apiKey: KEY, baseURL: emus.flux.baseURL, connectTimeoutMs: 3000, ...stall })
                 : new DeepgramStt({ apiKey: KEY, baseURL: emus.deepgram.baseURL, connectTimeoutMs: 3000, ...stall }),
-              llm: new OpenAiLlm({ apiKey: KEY, baseURL: emus.openai.baseURL, model: 'm', maxRetries: 1, ...stall }),
-              tts: tts(),
+              llm: traced(new OpenAiLlm({ apiKey: KEY, baseURL: emus.openai.baseURL, model: 'm', maxRetries: 1, ...stall }), 'respond', 'llm', note),
+              tts: traced(tts(), 'synthesize', 'tts', note),
               // The LLM's first token: within the callers' patience (they wait 15 s for an answer).
               firstTokenTimeoutMs: 5000,
               logger: quiet,
             });
-      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false, events: [], born: performance.now() };
+      const track: CallTrack = { plan, session, turns: [], speechStarted: 0, speechEnded: 0, closed: false, lastActivity: 0, hungUp: false, vanished: false, events, born };
       const current = () => track.turns[track.turns.length - 1];
-      const note = (what: string) => track.events.length < 120 && track.events.push(`${Math.round(performance.now() - track.born)} ${what}`);
       session.on('user_turn', () => note('user_turn'));
       session.on('turn', () => note('turn'));
       session.on('agent_speech_started', ({ text }) => note(`speech+ ${text.slice(0, 12)}`));

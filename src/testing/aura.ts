@@ -104,8 +104,10 @@ export class AuraEmulator extends Emulator {
     const fault = { ...this.faults };
     this.faults.closeMidStream = undefined;
     this.faults.stall = undefined;
+    // A stalled socket sends nothing more: no audio, no Flushed, no Cleared.
+    const stalled = () => fault.stall !== undefined && sent >= fault.stall.afterMessages;
     const streamer = new TtsStreamer(this.synth!, rate, this.opts, (piece) => {
-      if (ws.readyState !== ws.OPEN || (fault.stall && sent >= fault.stall.afterMessages)) return;
+      if (ws.readyState !== ws.OPEN || stalled()) return;
       const cut = fault.closeMidStream;
       if (cut && sent >= (cut.afterMessages ?? 1)) {
         fault.closeMidStream = undefined;
@@ -122,7 +124,7 @@ export class AuraEmulator extends Emulator {
       streamer.speak(buffer);
       buffer = '';
       flushChain = flushChain.then(() => streamer.whenIdle()).then(() => {
-        if (ws.readyState === ws.OPEN && !cleared.has(id)) ws.send(JSON.stringify({ type: 'Flushed', sequence_id: id } satisfies AuraEmulatedAck));
+        if (ws.readyState === ws.OPEN && !cleared.has(id) && !stalled()) ws.send(JSON.stringify({ type: 'Flushed', sequence_id: id } satisfies AuraEmulatedAck));
       });
     };
     const cleared = new Set<number>();
@@ -153,6 +155,7 @@ export class AuraEmulator extends Emulator {
           for (let i = 0; i < sequence; i++) cleared.add(i);
           buffer = '';
           streamer.clear();
+          if (stalled()) return;
           return void ws.send(JSON.stringify({ type: 'Cleared', sequence_id: sequence } satisfies AuraEmulatedAck));
         case 'Close':
           // Closes at once, without flushing (Deepgram doc tts-ws-close).

@@ -147,7 +147,8 @@ export class ElevenLabsEmulator extends Emulator {
       c.streamer.dispose();
       contexts.delete(id);
       this.openContexts--;
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ isFinal: true, contextId: id } satisfies EmulatedFinal));
+      // A stalled socket sends nothing more, not even the context's end.
+      if (ws.readyState === ws.OPEN && !(fault.stall && sent >= fault.stall.afterMessages)) ws.send(JSON.stringify({ isFinal: true, contextId: id } satisfies EmulatedFinal));
       if (closingSocket && !contexts.size) ws.close(1000);
     };
     // Text not yet flushed is dropped; what was flushed is still spoken (under this contextId), then isFinal.
@@ -316,7 +317,7 @@ export class ElevenLabsEmulator extends Emulator {
         speakUpTo(true);
         void streamer.whenIdle().then(() => {
           this.cancel(inactivity);
-          if (ws.readyState !== ws.OPEN) return;
+          if (ws.readyState !== ws.OPEN || (fault.stall && sent >= fault.stall.afterMessages)) return;
           ws.send(JSON.stringify({ isFinal: true } satisfies EmulatedFinal));
           ws.close(1000, '');
         });

@@ -187,6 +187,9 @@ export class DeepgramAuraTts extends TtsStream {
     let flush: number | undefined; // the ordinal of this reply's Flush
     let finished = false;
     let completed = false;
+    /** Characters of words sent, and whether any audio came for them. */
+    let wordChars = 0;
+    let heard = false;
     const stall = new StallTimer(this.#options.stallTimeoutMs ?? DEFAULT_STALL_MS, provider, (err) => fail(err));
     const arm = () => stall.arm();
     const fail = (err: unknown) => {
@@ -199,6 +202,7 @@ export class DeepgramAuraTts extends TtsStream {
       if (finished) return;
       if (Buffer.isBuffer(msg)) {
         if (flush !== undefined) arm(); // audio is owed once the reply is flushed
+        heard ||= msg.length > 0;
         const samples = this.#options.encoding === 'mulaw' ? decodeMulaw(msg) : pcm.push(msg);
         if (samples.length) out.offer({ samples, sampleRate: this.sampleRate });
         return;
@@ -206,6 +210,13 @@ export class DeepgramAuraTts extends TtsStream {
       if (msg.type === 'NotJson') return fail(new ProtocolError(`${provider} sent a message that is not JSON`, { provider }));
       if (msg.type === 'Closed') return fail(new ProviderError(`${provider} closed the stream: ${msg.code}`, { provider, status: Number(msg.code), retryable: true, code: 'connection_error' }));
       if (msg.type === 'Flushed' && flush !== undefined && this.flushesDone > flush) {
+        // Words flushed and not a sample of audio for them: the socket is in a bad state (it
+        // would answer every later reply the same way). It is replaced and the reply fails.
+        if (wordChars > 0 && !heard) {
+          if (this.socket === socket) this.socket = undefined;
+          ws.terminate();
+          return fail(new ProviderError(`${provider} answered the Flush with no audio for ${wordChars} characters of text`, { provider, retryable: true, code: 'provider_error' }));
+        }
         finished = completed = true;
         stall.clear();
         out.close();
@@ -214,6 +225,7 @@ export class DeepgramAuraTts extends TtsStream {
     const input = new TextInput();
     const speak = (t: string) => {
       if (!t || ws.readyState !== 1) return;
+      if (/[\p{L}\p{N}]/u.test(t)) wordChars += t.length;
       ws.send(JSON.stringify({ type: 'Speak', text: t }));
     };
     const stop = linkedAbort(signal);

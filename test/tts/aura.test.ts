@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeepgramAuraTts, TimeoutError, toneSynthesizer, type AuraWarning, type TtsFrame } from '../../src/index';
+import { DeepgramAuraTts, ProviderError, TimeoutError, toneSynthesizer, type AuraWarning, type TtsFrame } from '../../src/index';
 import { AuraEmulator } from '../../src/testing/index';
 import { collect, sleep } from '../helpers';
 import { scriptedServer } from './scripted';
@@ -86,6 +86,39 @@ describe('DeepgramAuraTts', () => {
     tts = new DeepgramAuraTts({ apiKey: 'dg', baseURL: server.url, onWarning: (w) => warnings.push(w) });
     await collect(tts.synthesize(chunks('Hi.')));
     expect(warnings).toEqual([{ code: 'EXCESSIVE_FLUSH', description: 'Too many flushes' }, { code: 'EXCESSIVE_FLUSH', description: 'Flush limit exceeded' }]);
+  });
+
+  // Found by the chaos soak: the emulator's stall still answered each Flush (with no audio), and the
+  // client took that as a reply said in full: every later reply on that socket was silent, with no error.
+  it('a Flush answered without any audio for its words is a ProviderError, and the next reply gets a new socket', async () => {
+    let quiet = true;
+    server = await scriptedServer((m, ws) => {
+      if (m.type !== 'Flush') return;
+      if (!quiet) ws.send(pcm(800));
+      ws.send(JSON.stringify({ type: 'Flushed', sequence_id: 0 }));
+      quiet = false;
+    });
+    tts = new DeepgramAuraTts({ apiKey: 'dg', baseURL: server.url });
+    const err = await collect(tts.synthesize(chunks('Hello there.'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as Error).message).toContain('no audio for 13 characters');
+    const next = await collect(tts.synthesize(chunks('Next.')));
+    expect(next.reduce((n, f) => n + f.samples.length, 0)).toBe(800);
+    expect(server.urls.length).toBe(2);
+    // Punctuation alone may have no audio: not an error.
+    quiet = true;
+    expect(await collect(tts.synthesize(chunks('...')))).toEqual([]);
+  });
+
+  it('the emulator\'s stall sends nothing more (no Flushed, no Cleared): the reply times out, the next one gets a new socket', async () => {
+    emu = new AuraEmulator({ apiKey: 'dg', synthesizer: toneSynthesizer(), timeToFirstAudioMs: 5 });
+    await emu.start();
+    emu.inject({ stall: { afterMessages: 0 } });
+    tts = new DeepgramAuraTts({ apiKey: 'dg', baseURL: emu.baseURL, sampleRate: 16000, stallTimeoutMs: 300, clearTimeoutMs: 300 });
+    await expect(collect(tts.synthesize(chunks('Hi there.')))).rejects.toBeInstanceOf(TimeoutError);
+    const next = await collect(tts.synthesize(chunks('Hello again.')));
+    expect(seconds(next)).toBeGreaterThan(0.5);
+    expect(emu.record.connections.length).toBe(2);
   });
 
   it('times out a reply whose Flushed never comes', async () => {
