@@ -28,18 +28,73 @@ function kernelFor(cutoff: number): { table: Float32Array; halfWidth: number } {
   return k;
 }
 
+/** Greatest common divisor of two positive integers. */
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * The filter of a rate pair as a polyphase bank: output positions fall on `q` fractional phases
+ * of the input grid (the rates' ratio in lowest terms is p/q), so each phase's taps are computed
+ * once, normalised, and each output sample is one dot product.
+ */
+interface Bank {
+  /** Input samples advanced per output sample: whole part, and the fraction's numerator over `q`. */
+  p: number;
+  q: number;
+  /** Per phase: the first tap's offset from the position's whole sample, and the tap weights. */
+  lo: Int32Array;
+  weights: Float64Array[];
+  reach: number;
+}
+const banks = new Map<string, Bank>();
+
+function bankFor(inRate: number, outRate: number): Bank {
+  const key = `${inRate}:${outRate}`;
+  let b = banks.get(key);
+  if (b) return b;
+  const { table, halfWidth } = kernelFor(Math.min(1, outRate / inRate) * 0.92);
+  const g = gcd(inRate, outRate);
+  const p = inRate / g;
+  const q = outRate / g;
+  const lo = new Int32Array(q);
+  const weights: Float64Array[] = [];
+  for (let j = 0; j < q; j++) {
+    const f = j / q;
+    const first = Math.floor(f - halfWidth) + 1;
+    const last = Math.floor(f + halfWidth);
+    const w = new Float64Array(last - first + 1);
+    let sum = 0;
+    for (let k = first; k <= last; k++) {
+      const d = Math.abs(k - f) * TABLE_RES;
+      const i = d | 0;
+      const v = table[i]! + (table[i + 1]! - table[i]!) * (d - i);
+      w[k - first] = v;
+      sum += v;
+    }
+    if (sum !== 0) for (let k = 0; k < w.length; k++) w[k]! /= sum;
+    lo[j] = first;
+    weights.push(w);
+  }
+  b = { p, q, lo, weights, reach: Math.ceil(halfWidth) };
+  banks.set(key, b);
+  return b;
+}
+
 /**
  * Streaming band-limited resampler for PCM16 mono audio. State is kept across calls, so a stream
  * cut into frames of any size resamples to the same samples as the whole stream at once (no clicks at
- * frame boundaries). Downsampling low-passes below the new Nyquist frequency first.
+ * frame boundaries). Downsampling low-passes below the new Nyquist frequency first. The
+ * windowed-sinc filter runs as a polyphase bank: positions are exact fractions, each output
+ * sample one dot product of precomputed weights.
  */
 export class Resampler {
-  private readonly step: number;
-  private readonly table: Float32Array;
-  private readonly halfWidth: number;
-  private readonly reach: number;
+  private readonly bank: Bank;
   private hist: Float32Array;
-  private pos: number;
+  /** The next output's position in `hist`: whole sample `ip` plus `ph`/q. */
+  private ip: number;
+  private ph = 0;
   private totalIn = 0;
   private totalOut = 0;
 
@@ -51,13 +106,9 @@ export class Resampler {
   constructor(readonly inRate: number, readonly outRate: number) {
     assertSampleRate(inRate, 'resampler input');
     assertSampleRate(outRate, 'resampler output');
-    this.step = inRate / outRate;
-    const k = kernelFor(Math.min(1, outRate / inRate) * 0.92);
-    this.table = k.table;
-    this.halfWidth = k.halfWidth;
-    this.reach = Math.ceil(k.halfWidth);
-    this.hist = new Float32Array(this.reach);
-    this.pos = this.reach;
+    this.bank = bankFor(inRate, outRate);
+    this.hist = new Float32Array(this.bank.reach);
+    this.ip = this.bank.reach;
   }
 
   /** Resamples the next block of input. */
@@ -66,43 +117,46 @@ export class Resampler {
     this.totalIn += samples.length;
     const buf = new Float32Array(this.hist.length + samples.length);
     buf.set(this.hist);
-    for (let i = 0; i < samples.length; i++) buf[this.hist.length + i] = samples[i]!;
+    buf.set(samples, this.hist.length);
     return this.run(buf, Math.floor((this.totalIn * this.outRate) / this.inRate));
   }
 
   /** Emits the samples still held back by the filter's look-ahead. Call once, at the end. */
   flush(): Int16Array {
     if (this.inRate === this.outRate) return new Int16Array(0);
-    const buf = new Float32Array(this.hist.length + this.reach + 1);
+    const buf = new Float32Array(this.hist.length + this.bank.reach + 1);
     buf.set(this.hist);
     return this.run(buf, Math.round((this.totalIn * this.outRate) / this.inRate));
   }
 
   private run(buf: Float32Array, limit: number): Int16Array {
-    const { table, halfWidth, reach, step } = this;
-    const out: number[] = [];
-    let pos = this.pos;
-    while (Math.floor(pos) + reach < buf.length && this.totalOut + out.length < limit) {
-      const first = Math.max(0, Math.floor(pos - halfWidth) + 1);
-      const last = Math.min(buf.length - 1, Math.floor(pos + halfWidth));
+    const { p, q, lo, weights, reach } = this.bank;
+    const whole = Math.floor(p / q);
+    const frac = p % q;
+    const out = new Int16Array(Math.max(0, limit - this.totalOut));
+    let n = 0;
+    let ip = this.ip;
+    let ph = this.ph;
+    while (ip + reach < buf.length && n < out.length) {
+      const w = weights[ph]!;
+      const first = ip + lo[ph]!;
       let sum = 0;
-      let wsum = 0;
-      for (let k = first; k <= last; k++) {
-        const d = Math.abs(k - pos) * TABLE_RES;
-        const i = d | 0;
-        const w = table[i]! + (table[i + 1]! - table[i]!) * (d - i);
-        sum += buf[k]! * w;
-        wsum += w;
+      for (let k = 0; k < w.length; k++) sum += buf[first + k]! * w[k]!;
+      const v = Math.round(sum);
+      out[n++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      ip += whole;
+      ph += frac;
+      if (ph >= q) {
+        ph -= q;
+        ip++;
       }
-      const v = Math.round(wsum !== 0 ? sum / wsum : 0);
-      out.push(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
-      pos += step;
     }
-    this.totalOut += out.length;
-    const drop = Math.max(0, Math.min(buf.length, Math.floor(pos - halfWidth)));
+    this.totalOut += n;
+    const drop = Math.max(0, Math.min(buf.length, ip - reach));
     this.hist = buf.slice(drop);
-    this.pos = pos - drop;
-    return Int16Array.from(out);
+    this.ip = ip - drop;
+    this.ph = ph;
+    return n === out.length ? out : out.slice(0, n);
   }
 }
 
