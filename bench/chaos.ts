@@ -7,12 +7,14 @@
 // process's resources and heap come back. Used by `npm run bench -- --only chaos` (bench/run.ts)
 // and, small, by test/server/chaos.test.ts.
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { percentiles } from '../src/session/metrics';
 import { runInNewContext } from 'node:vm';
 import { DeepgramAuraTts, DeepgramFluxStt, DeepgramStt, ElevenLabsTts, OpenAiLlm, OpenAiRealtime, VoiceSession, VoxlineError, toneSynthesizer, type Percentiles, type TtsStream } from '../src/index';
 import { CartesiaTts } from '../src/tts/cartesia';
 import { type CallRecord, createVoiceServer } from '../src/server/index';
-import { AuraEmulator, CartesiaEmulator, DeepgramEmulator, DeepgramFluxEmulator, ElevenLabsEmulator, type Emulator, type FaultPlan, OpenAiEmulator, RealtimeEmulator, type Responder, TwilioCallEmulator } from '../src/testing/index';
+import { type FaultPlan, TwilioCallEmulator } from '../src/testing/index';
+import { LINE, type Provider, inlineProviders, processProviders } from './chaos-emulators';
 import { BrowserCaller } from '../test/server/call-client';
 
 /** Options of {@link runChaos}. */
@@ -43,18 +45,26 @@ export interface ChaosOptions {
   /** Inject provider faults (default true; false: the fault-free baseline). */
   faults?: boolean;
   /**
-   * A fault hits its provider's next connection, whichever call makes it: a turn met a fault when
-   * one was pending on a provider of its call, or injected there from this long before the turn's
-   * end of speech to its reply (default 5000 ms: a stall timer, a slow handshake, a reconnect).
+   * One call in this many (default 4) is calm: its providers (a second set of emulators, under the
+   * same load) never fail. A fault hits its provider's next connection, whichever call makes it,
+   * so only these calls' turns surely met no fault: their latency is the one compared with the
+   * baseline's (the same calls, without faults anywhere).
    */
-  faultWindowMs?: number;
+  calmEvery?: number;
+  /**
+   * Where the providers' emulators run: in this process (default), or in a child process of their
+   * own, so that the voice server's event loop carries voxline alone (the callers stay here).
+   */
+  emulators?: 'inline' | 'process' | undefined;
 }
 
-/** Voice-to-voice latencies (ms) of answered turns, split by whether they met a fault. */
+/** Voice-to-voice latencies (ms) of answered turns: of the calm calls (whose providers never fail), and of the others. */
 export interface ChaosLatency {
-  /** Turns that met no fault, and those that did. */
+  /** Turns of the calm calls, and of the calls exposed to faults. */
   clean: Percentiles;
   faulted: Percentiles;
+  /** Turns slower than 3 s (the first 20): their call and timestamps from the end of speech. */
+  slow: string[];
 }
 
 /** What {@link runChaos} saw. */
@@ -113,6 +123,8 @@ export interface ChaosReport {
   heapMB: { before: number; atDrain: number; after: number };
   /** Wall time of the run, seconds. */
   wallSeconds: number;
+  /** This process (the voice server and the callers) under load: CPU in % of a core, and its event loop's delay (p50, p99, ms). */
+  load: { cpuPercent: number; loopDelayMs: { p50: number; p99: number } };
   /** Voice-to-voice latency of the answered turns (from their `turn` events). */
   latency: ChaosLatency;
   /** In duration mode: heap after GC (MB), sampled each minute under load (`minute` from the start), the last at the end of the load. */
@@ -124,7 +136,6 @@ export interface ChaosReport {
 
 const TOKEN = 'chaos-twilio-token';
 const KEY = 'chaos-key';
-const LINE = 'check my order please';
 const APOLOGY = 'Sorry, I ran into a problem. Could you say that again?';
 
 /** A small seeded PRNG (mulberry32): the same seed, the same calls and faults. */
@@ -185,7 +196,6 @@ function countResources(): Record<string, number> {
   return out;
 }
 
-type Provider = 'deepgram' | 'flux' | 'openai' | 'elevenlabs' | 'cartesia' | 'aura' | 'realtime';
 
 interface Plan {
   channel: 'browser' | 'twilio';
@@ -197,6 +207,8 @@ interface Plan {
   barge: Set<number>;
   /** Vanish after this line instead of hanging up. */
   vanishAfter?: number;
+  /** Its providers never fail (see `calmEvery`). */
+  calm: boolean;
 }
 
 interface TurnTrack { answers: number; apology: boolean; error: boolean; agentSpoke: boolean; replied: boolean }
@@ -235,26 +247,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   process.on('unhandledRejection', onUnhandled);
   process.on('uncaughtExceptionMonitor', onUnhandled);
 
-  // The providers, each at a realistic pace (faster than the reference budget, to fit more turns).
-  const synth = toneSynthesizer({ sampleRate: 16000, msPerChar: 40 });
-  const script = { next: () => LINE };
-  // A reply of about 4 s: long enough for a caller to barge in on it.
-  const responder: Responder = (req) => {
-    const last = [...req.messages].reverse().find((m) => m.role === 'user');
-    const said = typeof last?.content === 'string' ? last.content : LINE;
-    return { content: `You said: ${said}. Let me look into that for you, it will only take a moment.` };
-  };
-  const emus: Record<Provider, Emulator> = {
-    deepgram: new DeepgramEmulator({ script, finalDelayMs: 140 }),
-    flux: new DeepgramFluxEmulator({ script, confidenceRampMs: 200 }),
-    openai: new OpenAiEmulator({ timeToFirstTokenMs: 150, tokensPerSecond: 80, responder }),
-    elevenlabs: new ElevenLabsEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
-    cartesia: new CartesiaEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3, concurrencyLimit: 1000 }),
-    aura: new AuraEmulator({ synthesizer: synth, timeToFirstAudioMs: 120, realtimeFactor: 0.3 }),
-    realtime: new RealtimeEmulator({ script, responder, synthesizer: synth, timeToFirstAudioMs: 300, realtimeFactor: 0.3 }),
-  };
-  await Promise.all(Object.values(emus).map((e) => e.start()));
-  const speech16 = (await synth(LINE)).samples;
+  // The providers (bench/chaos-emulators.ts), here or in a process of their own.
+  const host = o.emulators === 'process' ? processProviders : inlineProviders;
+  const [emus, calmEmus] = await Promise.all([host(), host()]);
+  const speech16 = (await toneSynthesizer({ sampleRate: 16000, msPerChar: 40 })(LINE)).samples;
   const resourcesBefore = countResources();
   const heapBefore = heapAfterGc();
 
@@ -280,22 +276,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const every = o.faultEveryTurns ?? 20;
   const providersOf = (p: Plan): Provider[] => (p.brain === 'realtime' ? ['realtime'] : [p.stt, 'openai', p.tts]);
   const faultsOn = o.faults ?? true;
-  const injectedAt: Record<string, number[]> = {};
   const maybeFault = (plan: Plan) => {
-    if (!faultsOn) return;
+    if (!faultsOn || plan.calm) return;
     for (const p of providersOf(plan)) {
       if (random() >= 1 / every) continue;
       const [kind, fault] = pick(kinds[p])();
-      emus[p].inject(fault);
-      const times = (injectedAt[p] ??= []);
-      times.push(performance.now());
-      if (times.length > 1000) times.splice(0, 500);
+      emus.inject(p, fault);
       (faultCount[p] ??= {})[kind] = (faultCount[p]![kind] ?? 0) + 1;
     }
   };
 
   // The calls' plans.
-  const makePlan = (): Plan => {
+  const calmEvery = o.calmEvery ?? 4;
+  const makePlan = (k: number): Plan => {
     const lines = between(1, o.turns);
     const barge = new Set<number>();
     for (let i = 1; i < lines; i++) if (random() < 0.15) barge.add(i);
@@ -307,21 +300,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       lines,
       barge,
       ...(random() < 0.1 ? { vanishAfter: between(0, lines - 1) } : {}),
+      calm: k % calmEvery === calmEvery - 1,
     };
   };
-  const plans = new Map(Array.from({ length: o.calls + (o.probes ?? 3) }, (_, k) => [k, makePlan()]));
+  const plans = new Map(Array.from({ length: o.calls + (o.probes ?? 3) }, (_, k) => [k, makePlan(k)]));
   /** In duration mode, calls past the first `calls + probes` get their plans as they are placed. */
   let nextCall = plans.size;
   const newCall = (): number => {
-    plans.set(nextCall, makePlan());
+    plans.set(nextCall, makePlan(nextCall));
     return nextCall++;
   };
-  const window = o.faultWindowMs ?? 5000;
-  const pending = (p: Provider) => Object.values(emus[p].faults).some((f) => f !== undefined && f !== false);
-  const metFault = (plan: Plan, from: number, to: number) =>
-    providersOf(plan).some((p) => pending(p) || (injectedAt[p] ?? []).some((t) => t >= from - window && t <= to));
   const clean: number[] = [];
   const faulted: number[] = [];
+  const slowTurns: string[] = [];
 
   const tracks = new Map<number, CallTrack>();
   // Records are tallied as they come; kept (for the details of odd turns) only in the short mode,
@@ -366,22 +357,23 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       if (!plan) throw new Error(`unknown call ${k}`);
       if (draining) acceptedAfterDrain++;
       acceptedCount++;
+      const url = (plan.calm ? calmEmus : emus).baseURL;
       const tts = (): TtsStream =>
-        plan.tts === 'elevenlabs' ? new ElevenLabsTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.elevenlabs.baseURL, outputFormat: 'pcm_16000', ...stall })
-        : plan.tts === 'cartesia' ? new CartesiaTts({ apiKey: KEY, voiceId: 'v', baseURL: emus.cartesia.baseURL, sampleRate: 16000, ...stall })
-        : new DeepgramAuraTts({ apiKey: KEY, baseURL: emus.aura.baseURL, sampleRate: 16000, ...stall });
+        plan.tts === 'elevenlabs' ? new ElevenLabsTts({ apiKey: KEY, voiceId: 'v', baseURL: url.elevenlabs, outputFormat: 'pcm_16000', ...stall })
+        : plan.tts === 'cartesia' ? new CartesiaTts({ apiKey: KEY, voiceId: 'v', baseURL: url.cartesia, sampleRate: 16000, ...stall })
+        : new DeepgramAuraTts({ apiKey: KEY, baseURL: url.aura, sampleRate: 16000, ...stall });
       const quiet = { warn: () => {} };
       const events: string[] = [];
       const born = performance.now();
       const note = (what: string) => events.length < 150 && events.push(`${Math.round(performance.now() - born)} ${what}`);
       const session =
         plan.brain === 'realtime'
-          ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: KEY, baseURL: emus.realtime.baseURL, turnDetection: { type: 'server_vad', silence_duration_ms: 300 }, connectTimeoutMs: 3000 }), logger: quiet })
+          ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: KEY, baseURL: url.realtime, turnDetection: { type: 'server_vad', silence_duration_ms: 300 }, connectTimeoutMs: 3000 }), logger: quiet })
           : new VoiceSession({
               stt: plan.stt === 'flux'
-                ? new DeepgramFluxStt({ apiKey: KEY, baseURL: emus.flux.baseURL, connectTimeoutMs: 3000, ...stall })
-                : new DeepgramStt({ apiKey: KEY, baseURL: emus.deepgram.baseURL, connectTimeoutMs: 3000, ...stall }),
-              llm: traced(new OpenAiLlm({ apiKey: KEY, baseURL: emus.openai.baseURL, model: 'm', maxRetries: 1, ...stall }), 'respond', 'llm', note),
+                ? new DeepgramFluxStt({ apiKey: KEY, baseURL: url.flux, connectTimeoutMs: 3000, ...stall })
+                : new DeepgramStt({ apiKey: KEY, baseURL: url.deepgram, connectTimeoutMs: 3000, ...stall }),
+              llm: traced(new OpenAiLlm({ apiKey: KEY, baseURL: url.openai, model: 'm', maxRetries: 1, ...stall }), 'respond', 'llm', note),
               tts: traced(tts(), 'synthesize', 'tts', note),
               // The LLM's first token: within the callers' patience (they wait 15 s for an answer).
               firstTokenTimeoutMs: 5000,
@@ -407,7 +399,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         if (turn.answers > 1) return;
         const v2v = ev.latency.voiceToVoice;
         const from = ev.timestamps.endOfSpeech;
-        (turn.error || metFault(plan, from, from + v2v) ? faulted : clean).push(v2v);
+        (plan.calm ? clean : faulted).push(v2v);
+        if (v2v > 3000 && slowTurns.length < 20) slowTurns.push(`${Math.round(v2v)} ms ${plan.channel} ${plan.brain === 'realtime' ? 'realtime' : `${plan.stt}+${plan.tts}`} ${JSON.stringify(Object.fromEntries(Object.entries(ev.timestamps).map(([k, v]) => [k, Math.round((v as number) - from)])))}`);
       });
       session.on('agent_speech_started', ({ text }) => {
         track.speechStarted++;
@@ -540,10 +533,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const expectedCallMs = ((o.turns + 1) / 2) * 5000;
   const drainAt = o.drainAtMs ?? o.durationMs ?? expectedCallMs / 2;
   const spread = o.spreadMs ?? 3000;
-  const forgetEmulatorRecords = () => {
-    for (const e of Object.values(emus)) e.record = { connections: [], messages: [], bodies: [], audioBytes: 0, audioMessages: 0 };
-    (emus.realtime as RealtimeEmulator).sessions.length = 0;
-  };
+  const forgetEmulatorRecords = () => emus.forget();
   const forget = async (k: number) => {
     const t = tracks.get(k);
     for (let i = 0; t && !t.closed && i < 50; i++) await sleep(100);
@@ -571,7 +561,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     heapSamples.push({ minute: (performance.now() - t0) / 60_000, mb: heapAfterGc() });
   };
   const sampler = o.durationMs ? setInterval(sample, 60_000) : undefined;
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  const cpu0 = process.cpuUsage();
+  const load0 = performance.now();
   await sleep(drainAt);
+  loop.disable();
+  const cpu = process.cpuUsage(cpu0);
+  const load = { cpuPercent: ((cpu.user + cpu.system) / 1000 / (performance.now() - load0)) * 100, loopDelayMs: { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6 } };
   clearInterval(sampler);
   if (o.durationMs && !heapSamples.some((h) => performance.now() - t0 - h.minute * 60_000 < 5000)) sample();
   log(`drain at ${((performance.now() - t0) / 1000).toFixed(1)} s: ${vs.activeCalls} calls in progress`);
@@ -590,7 +587,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await sleep(100);
     after = countResources();
   }
-  await Promise.all(Object.values(emus).map((e) => e.close()));
+  await Promise.all([emus.close(), calmEmus.close()]);
   process.off('unhandledRejection', onUnhandled);
   process.off('uncaughtExceptionMonitor', onUnhandled);
 
@@ -623,7 +620,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     resources: { before: resourcesBefore, after, leaked: leakedOf(after) },
     heapMB: { before: heapBefore, atDrain: heapAtDrain, after: heapAfter },
     wallSeconds: (performance.now() - t0) / 1000,
-    latency: { clean: percentiles(clean), faulted: percentiles(faulted) },
+    load,
+    latency: { clean: percentiles(clean), faulted: percentiles(faulted), slow: slowTurns },
     heapSamples,
     ...(o.durationMs ? { durationMs: o.durationMs } : {}),
     faultsOn,
@@ -657,8 +655,8 @@ export function chaosTargets(r: ChaosReport, baseline?: ChaosReport): string[] {
   if (baseline) {
     const d = r.latency.clean.p99 - baseline.latency.clean.p99;
     out.push(r.latency.clean.count && baseline.latency.clean.count
-      ? `${mark(d <= 50)}  p99 of fault-free turns within 50 ms of the baseline's (${r.latency.clean.p99.toFixed(0)} vs ${baseline.latency.clean.p99.toFixed(0)} ms, ${d >= 0 ? '+' : ''}${d.toFixed(0)})`
-      : 'FAIL  p99 vs baseline: no fault-free turns measured');
+      ? `${mark(d <= 50)}  p99 of the calm calls' turns within 50 ms of the baseline's (${r.latency.clean.p99.toFixed(0)} vs ${baseline.latency.clean.p99.toFixed(0)} ms, ${d >= 0 ? '+' : ''}${d.toFixed(0)})`
+      : 'FAIL  p99 vs baseline: no calm call turns measured');
   }
   return out;
 }
@@ -693,10 +691,12 @@ export function chaosTable(r: ChaosReport, baseline?: ChaosReport): string[] {
     row('sessions not closed after the drain', r.openSessions),
     row('resources left over', JSON.stringify(r.resources.leaked)),
     row('heap after GC, MB', `${r.heapMB.before.toFixed(1)} before, ${r.heapMB.after.toFixed(1)} after (${(r.heapMB.after - r.heapMB.before).toFixed(1)})`),
-    row('voice-to-voice, no fault met', lat(r.latency.clean)),
-    row('voice-to-voice, a fault met', lat(r.latency.faulted)),
-    ...(baseline ? [row('voice-to-voice, baseline (no faults)', lat(baseline.latency.clean))] : []),
+    row('voice-to-voice, calm calls', lat(r.latency.clean)),
+    row('voice-to-voice, calls under faults', lat(r.latency.faulted)),
+    ...(baseline ? [row('baseline (no faults): calm calls', lat(baseline.latency.clean)), row('baseline (no faults): the others', lat(baseline.latency.faulted))] : []),
+    ...r.latency.slow.map((l) => row('  slower than 3 s', l)),
     ...(r.heapSamples.length ? [row('heap after GC under load, MB', r.heapSamples.map((h) => `${h.minute.toFixed(1)} min ${h.mb.toFixed(1)}`).join(', '))] : []),
+    row('load on the server process', `CPU ${r.load.cpuPercent.toFixed(0)} % of a core, event loop delay p50 ${r.load.loopDelayMs.p50.toFixed(1)} p99 ${r.load.loopDelayMs.p99.toFixed(1)} ms${baseline ? ` (baseline: ${baseline.load.cpuPercent.toFixed(0)} %, p99 ${baseline.load.loopDelayMs.p99.toFixed(1)} ms)` : ''}`),
     row('wall time', `${r.wallSeconds.toFixed(1)} s`),
     ...chaosTargets(r, baseline).map((t) => `   ${t}`),
   ];

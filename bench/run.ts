@@ -445,6 +445,8 @@ async function chaosSoak() {
   const calls = num('--calls', quick ? 20 : 100);
   const turns = num('--turns', quick ? 4 : 10);
   const spreadMs = Math.min(20_000, calls * 200);
+  // The emulators run in a process of their own (`--emulators inline`: in the server's).
+  const emulators = arg('--emulators')?.[0] === 'inline' ? ('inline' as const) : ('process' as const);
   const minutes = arg('--minutes');
   if (minutes) {
     // Sustained load: `calls` calls in flight for `--minutes`, each ended call replaced, then the
@@ -452,7 +454,7 @@ async function chaosSoak() {
     const durationMs = Number(minutes[0]) * 60_000;
     const drainAtMs = arg('--drain-at') ? num('--drain-at', 0) * 1000 : undefined;
     const baselineMs = process.argv.includes('--no-baseline') ? 0 : num('--baseline-minutes', durationMs / 60_000) * 60_000;
-    const base = { calls, turns, spreadMs, drainTimeoutMs: 60_000, faultEveryTurns: 20, seed: 1, probes: 5 };
+    const base = { calls, turns, spreadMs, drainTimeoutMs: 60_000, faultEveryTurns: 20, seed: 1, probes: 5, emulators };
     const baseline = baselineMs > 0 ? await runChaos({ ...base, durationMs: baselineMs, faults: false }) : undefined;
     const r = await runChaos({ ...base, durationMs, ...(drainAtMs !== undefined ? { drainAtMs } : {}) });
     results.chaos = { ...r, baseline };
@@ -461,7 +463,7 @@ async function chaosSoak() {
     return;
   }
   const drainAtMs = num('--drain-at', quick ? 20 : 60) * 1000;
-  const r = await runChaos({ calls, turns, spreadMs, drainAtMs, drainTimeoutMs: drainAtMs, faultEveryTurns: 20, seed: 1, probes: 5 });
+  const r = await runChaos({ calls, turns, spreadMs, drainAtMs, drainTimeoutMs: drainAtMs, faultEveryTurns: 20, seed: 1, probes: 5, emulators });
   results.chaos = r;
   log(`\n9. Chaos soak: ${calls} calls (browser and Twilio; Deepgram live or Flux + LLM + ElevenLabs, Cartesia or Aura, or the Realtime brain), 1 to ${turns} lines each, a fault per ~20 turns per provider, a drain at ${drainAtMs / 1000} s`);
   for (const line of chaosTable(r)) log(line);
