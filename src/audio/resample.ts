@@ -42,6 +42,8 @@ export class Resampler {
   private pos: number;
   private totalIn = 0;
   private totalOut = 0;
+  /** An integer ratio (48 to 16 kHz...): the filter's weights, the same at every output sample. */
+  private readonly fixed: { weights: Float64Array; from: number } | undefined;
 
   /**
    * A converter from one rate to another, keeping state across chunks.
@@ -58,6 +60,19 @@ export class Resampler {
     this.reach = Math.ceil(k.halfWidth);
     this.hist = new Float32Array(this.reach);
     this.pos = this.reach;
+    if (Number.isInteger(this.step)) {
+      // Output samples then fall on input samples, so each weight is a table entry: taken once here,
+      // by the expression `run` uses, so the output is the same to the bit.
+      const from = Math.floor(this.pos - this.halfWidth) + 1 - this.pos;
+      const to = Math.floor(this.pos + this.halfWidth) - this.pos;
+      const weights = new Float64Array(to - from + 1);
+      for (let j = from; j <= to; j++) {
+        const d = Math.abs(j) * TABLE_RES;
+        const i = d | 0;
+        weights[j - from] = this.table[i]! + (this.table[i + 1]! - this.table[i]!) * (d - i);
+      }
+      this.fixed = { weights, from };
+    }
   }
 
   /** Resamples the next block of input. */
@@ -79,6 +94,7 @@ export class Resampler {
   }
 
   private run(buf: Float32Array, limit: number): Int16Array {
+    if (this.fixed) return this.runFixed(buf, limit, this.fixed.weights, this.fixed.from);
     const { table, halfWidth, reach, step } = this;
     const out: number[] = [];
     let pos = this.pos;
@@ -103,6 +119,40 @@ export class Resampler {
     this.hist = buf.slice(drop);
     this.pos = pos - drop;
     return Int16Array.from(out);
+  }
+
+  /** `run` for an integer ratio: one set of weights, no per-tap interpolation, no array of numbers. */
+  private runFixed(buf: Float32Array, limit: number, weights: Float64Array, from: number): Int16Array {
+    const { halfWidth, reach, step } = this;
+    let pos = this.pos;
+    let n = 0;
+    while (pos + n * step + reach < buf.length && this.totalOut + n < limit) n++;
+    const out = new Int16Array(n);
+    const taps = weights.length;
+    let whole = 0; // the weights' sum, added in the order `run` adds them
+    for (let j = 0; j < taps; j++) whole += weights[j]!;
+    for (let o = 0; o < n; o++, pos += step) {
+      const base = pos + from;
+      let sum = 0;
+      let wsum = whole;
+      if (base >= 0 && base + taps <= buf.length) {
+        for (let j = 0; j < taps; j++) sum += buf[base + j]! * weights[j]!;
+      } else {
+        // Clamped as in `run` (not reached inside a stream: the window is always whole).
+        wsum = 0;
+        for (let k = Math.max(0, base); k <= Math.min(buf.length - 1, base + taps - 1); k++) {
+          sum += buf[k]! * weights[k - base]!;
+          wsum += weights[k - base]!;
+        }
+      }
+      const v = Math.round(wsum !== 0 ? sum / wsum : 0);
+      out[o] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+    this.totalOut += n;
+    const drop = Math.max(0, Math.min(buf.length, Math.floor(pos - halfWidth)));
+    this.hist = buf.slice(drop);
+    this.pos = pos - drop;
+    return out;
   }
 }
 
