@@ -145,7 +145,11 @@ export interface TransportFigures {
 function voiceToVoice(events: { id: number; kind: string; t: number }[]): number[] {
   const out: number[] = [];
   const byId = new Map<number, typeof events>();
-  for (const e of events) byId.set(e.id, [...(byId.get(e.id) ?? []), e]);
+  for (const e of events) {
+    const list = byId.get(e.id) ?? [];
+    list.push(e);
+    byId.set(e.id, list);
+  }
   for (const list of byId.values()) {
     list.sort((a, b) => a.t - b.t);
     let end: number | undefined;
