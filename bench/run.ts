@@ -470,7 +470,7 @@ async function chaosSoak() {
 }
 
 // `--only a,b` runs just those sections (latency, preempt, realtime, streaming, bargein, concurrency, cost, vad, warm, soak,
-// server, throughput, agenttests, chaos) and writes no result files.
+// server, throughput, agenttests, chaos, webrtc) and writes no result files.
 // `--calls 100 --turns 10 --drain-at 60` set the chaos soak's scale (bench/chaos.ts); `--minutes 10`
 // keeps the calls in flight that long (a fault-free baseline first: `--baseline-minutes 5`, `--no-baseline`).
 // `--levels 10,100` picks bench 4's session counts, `--passes 9` its measured passes a level.
@@ -496,6 +496,8 @@ if (on('cost')) {
   results.machineFloor = await machineFloor(log, quick);
 }
 if (on('vad')) await vadCpu(emu.urls);
+// 10. The browser transports side by side: WebSocket vs WebRTC in Chromium (bench/webrtc.ts).
+if (on('webrtc')) results.webrtc = await (await import('./webrtc')).webrtcBench(emu.urls, log, { turns: quick ? 4 : 15, calls: 10, windowSeconds: quick ? 10 : 30 });
 await emu.stop();
 if (on('vad')) await localVad();
 if (on('warm')) await warmVsCold();

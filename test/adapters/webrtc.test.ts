@@ -8,6 +8,7 @@ import { DeepgramStt, ElevenLabsTts, OpenAiLlm, VoiceSession, espeakSynthesizer,
 import { type CallRecord, createVoiceServer } from '../../src/server/index';
 import { BROWSER_CLIENT_JS, WebRtcOutput, checkOffer, webrtcHandler, type WebRtcCall } from '../../src/adapters/index';
 import { DeepgramEmulator, ElevenLabsEmulator, OpenAiEmulator } from '../../src/testing/index';
+import { withOpusDtx } from '../../src/adapters/webrtc-sdp';
 import { chromiumArgs, micWav } from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,6 +44,15 @@ describe('webrtc adapter', () => {
     expect(() => checkOffer(OFFER.replace('a=rtpmap:111 opus/48000/2', 'a=rtpmap:111 G722/8000'))).toThrow(/does not offer Opus/);
     expect(() => checkOffer(OFFER.replace('SAVPF 111 0', 'SAVPF 0'))).toThrow(/does not offer Opus/); // listed but not in the m-line
     expect(() => checkOffer(OFFER)).not.toThrow();
+  });
+
+  it('asks for Opus DTX on every Opus format of the audio section, once', () => {
+    const chrome = OFFER.replace('a=rtpmap:0 PCMU/8000', 'a=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000');
+    expect(withOpusDtx(chrome)).toContain('a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\r\n');
+    expect(withOpusDtx(withOpusDtx(chrome))).toBe(withOpusDtx(chrome));
+    expect(withOpusDtx(chrome.replace('useinbandfec=1', 'useinbandfec=1;usedtx=0'))).not.toContain('usedtx=1'); // the page said no
+    expect(withOpusDtx(OFFER)).toContain('a=rtpmap:111 opus/48000/2\r\na=fmtp:111 usedtx=1\r\n'); // no fmtp line: one is added
+    expect(withOpusDtx(OFFER)).not.toMatch(/fmtp:0/);
   });
 
   it('puts the agent on the wire 10 ms at a time on the clock, and counts as played what the page reports it played', async () => {
@@ -149,6 +159,8 @@ describe('webrtc adapter', () => {
       const stats = await page.evaluate(() => (window as any).vx.stats);
       expect(stats.rms).toBeGreaterThan(0.05);
       expect(stats.sentBytes).toBeGreaterThan(2000); // Opus: a few kB, not 32 kB a second
+      // Opus DTX asked of both sides: the page's answer says so (its encoder sends little in silence).
+      expect(await page.evaluate(() => (window as any).vx.pc.remoteDescription.sdp)).toMatch(/a=fmtp:111 [^\r]*usedtx=1/);
       expect(stats.receivedBytes).toBeGreaterThan(2000);
       expect(stats.playedMs).toBeGreaterThan(1000);
       expect(sessions[0]!.history[0]).toEqual({ role: 'user', content: 'Hello there' });
