@@ -365,7 +365,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const quiet = { warn: () => {} };
       const events: string[] = [];
       const born = performance.now();
-      const note = (what: string) => events.length < 150 && events.push(`${Math.round(performance.now() - born)} ${what}`);
+      // The last 150 events of the call.
+      const note = (what: string) => events.push(`${Math.round(performance.now() - born)} ${what}`) > 150 && events.shift();
       const session =
         plan.brain === 'realtime'
           ? new VoiceSession({ realtime: new OpenAiRealtime({ apiKey: KEY, baseURL: url.realtime, turnDetection: { type: 'server_vad', silence_duration_ms: 300 }, connectTimeoutMs: 3000 }), logger: quiet })
@@ -400,7 +401,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const v2v = ev.latency.voiceToVoice;
         const from = ev.timestamps.endOfSpeech;
         (plan.calm ? clean : faulted).push(v2v);
-        if (v2v > 3000 && slowTurns.length < 20) slowTurns.push(`${Math.round(v2v)} ms ${plan.channel} ${plan.brain === 'realtime' ? 'realtime' : `${plan.stt}+${plan.tts}`} ${JSON.stringify(Object.fromEntries(Object.entries(ev.timestamps).map(([k, v]) => [k, Math.round((v as number) - from)])))}`);
+        if (v2v > 3000 && slowTurns.length < 20) slowTurns.push(`${Math.round(v2v)} ms ${plan.channel} ${plan.brain === 'realtime' ? 'realtime' : `${plan.stt}+${plan.tts}`} ${JSON.stringify(Object.fromEntries(Object.entries(ev.timestamps).map(([k, v]) => [k, Math.round((v as number) - from)])))}, the call's last events: ${events.slice(-14).join(' | ')}`);
       });
       session.on('agent_speech_started', ({ text }) => {
         track.speechStarted++;
