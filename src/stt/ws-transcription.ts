@@ -474,7 +474,8 @@ export class WsTranscription implements Transcription {
       const every = this.opts.keepAliveMs ?? 4000;
       if (this.#proto.keepAliveMessage) {
         this.keepAlive = setInterval(() => {
-          if (ws.readyState === WebSocket.OPEN && performance.now() - this.lastSend >= every - 5) {
+          // Nothing follows the close message (the provider may take its time to close).
+          if (ws.readyState === WebSocket.OPEN && !this.ending && performance.now() - this.lastSend >= every - 5) {
             ws.send(this.#proto.keepAliveMessage!);
             this.lastSend = performance.now();
           }

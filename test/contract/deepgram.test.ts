@@ -139,4 +139,15 @@ describe('DeepgramStt against the official messages', () => {
     expect(server.received.slice(0, -1).every((m) => JSON.stringify(m) === JSON.stringify(control.keepAlive))).toBe(true);
     expect(server.received.at(-1)).toEqual(control.closeStream);
   });
+
+  // Found when a loaded CI run failed the test above: the KeepAlive timer went on after
+  // CloseStream while the server took its time to close.
+  it('sends no KeepAlive after CloseStream, however long the server takes to close', async () => {
+    const server = await replayWs((ws) => ws.on('message', (d, bin) => !bin && JSON.parse(String(d)).type === 'CloseStream' && setTimeout(() => ws.close(1000), 600)));
+    cleanup = server.close;
+    async function* gap() { yield* await utteranceFrames(0, 100, 0); await sleep(300); }
+    await collect(new DeepgramStt({ apiKey: 'k', baseURL: server.baseURL, keepAliveMs: 100 }).transcribe(gap()));
+    expect(server.received.at(-1)).toEqual(control.closeStream);
+    expect(server.received.filter((m) => JSON.stringify(m) === JSON.stringify(control.closeStream))).toHaveLength(1);
+  });
 });
